@@ -1,0 +1,1 @@
+"""samtrain: SAM-family training on Ray Train (no Ray Tune knowledge here)."""

@@ -1,0 +1,1 @@
+"""sweeps: the sweep launcher (search spaces, Ray Tune + Optuna, MLflow tracking, reports, CLI)."""
