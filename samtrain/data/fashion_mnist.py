@@ -1,0 +1,111 @@
+"""Fashion-MNIST from its IDX files: `data_dir`, the Debian package, or a torchvision download.
+
+Search order: `cfg.data_dir` (and its torchvision layout `FashionMNIST/raw/`) when set; otherwise
+`/usr/share/datasets/fashion-mnist/` (`apt-get install dataset-fashion-mnist`), then
+`~/.cache/samtrain/FashionMNIST/raw/`, then a torchvision download into `~/.cache/samtrain`.
+The validation set is the 10k test set. Everything is held in memory as normalized tensors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from samtrain.data.bundle import DataBundle, DatasetNotFound
+from samtrain.data.idx import read_idx
+from samtrain.data.views import TensorImageDataset
+
+DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+CACHE_DIR = Path.home() / ".cache" / "samtrain"
+FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "val_images": "t10k-images-idx3-ubyte",
+    "val_labels": "t10k-labels-idx1-ubyte",
+}
+MEAN, STD = 0.2860, 0.3530
+
+
+def find_files(directory: Path) -> dict[str, Path] | None:
+    """The four IDX files in `directory` (`.gz` or plain), or None if any is missing.
+
+    Example:
+        >>> find_files(Path("/nonexistent")) is None
+        True
+    """
+    found: dict[str, Path] = {}
+    for key, stem in FILES.items():
+        candidates = [directory / f"{stem}.gz", directory / stem]
+        path = next((p for p in candidates if p.is_file()), None)
+        if path is None:
+            return None
+        found[key] = path
+    return found
+
+
+def _download(root: Path) -> Path | None:
+    """Try torchvision's downloader; return the raw folder, or None without network."""
+    try:
+        from torchvision.datasets import FashionMNIST
+
+        FashionMNIST(str(root), train=True, download=True)
+        FashionMNIST(str(root), train=False, download=True)
+    except Exception:  # no network, proxy errors, corrupt archive: report as not found
+        return None
+    return root / "FashionMNIST" / "raw"
+
+
+def locate(data_dir: str | None, allow_download: bool = True) -> dict[str, Path]:
+    """Paths of the four IDX files, following the search order; raise `DatasetNotFound`.
+
+    Example:
+        >>> locate("/nonexistent")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        samtrain.data.bundle.DatasetNotFound: fashion_mnist: no IDX files ... in /nonexistent, ...
+    """
+    if data_dir is not None:
+        dirs = [Path(data_dir), Path(data_dir) / "FashionMNIST" / "raw"]
+    else:
+        dirs = [DEBIAN_DIR, CACHE_DIR / "FashionMNIST" / "raw"]
+    for d in dirs:
+        if (files := find_files(d)) is not None:
+            return files
+    if data_dir is None and allow_download and (raw := _download(CACHE_DIR)) is not None:
+        if (files := find_files(raw)) is not None:
+            return files
+    looked = ", ".join(str(d) for d in dirs)
+    tried = "" if data_dir is not None else f" and a download into {CACHE_DIR} failed"
+    raise DatasetNotFound(
+        f"fashion_mnist: no IDX files ({FILES['train_images']}.gz etc.) in {looked}{tried}; "
+        "apt-get install dataset-fashion-mnist or set data_dir to a folder holding them"
+    )
+
+
+def _images(array: np.ndarray) -> torch.Tensor:
+    x = torch.from_numpy(array.astype(np.float32) / 255.0).unsqueeze(1)
+    return (x - MEAN) / STD
+
+
+def load_fashion_mnist(data_dir: str | None) -> DataBundle:
+    """Fashion-MNIST as in-memory tensors: train 60k, val = the 10k test set, 1 x 28 x 28.
+
+    Example:
+        >>> b = load_fashion_mnist(None)  # doctest: +SKIP
+        >>> len(b.train), len(b.val), b.image_size  # doctest: +SKIP
+        (60000, 10000, 28)
+    """
+    files = locate(data_dir)
+    labels = {k: torch.from_numpy(read_idx(files[k]).astype(np.int64)) for k in FILES if "lab" in k}
+    images = {k: _images(read_idx(files[k])) for k in FILES if "images" in k}
+    for split in ("train", "val"):
+        x, y = images[f"{split}_images"], labels[f"{split}_labels"]
+        if x.shape[0] != y.shape[0]:
+            raise ValueError(
+                f"fashion_mnist: {files[f'{split}_images']} has {x.shape[0]} images but "
+                f"{files[f'{split}_labels']} has {y.shape[0]} labels"
+            )
+    train = TensorImageDataset(images["train_images"], labels["train_labels"])
+    val = TensorImageDataset(images["val_images"], labels["val_labels"])
+    return DataBundle(train, val, num_classes=10, in_channels=1, image_size=train.images.shape[-1])

@@ -1,0 +1,77 @@
+"""Batched m-sharpness: all k chunks of a SAM step at once with `torch.func.vmap` over
+`grad(functional_call)` with per-chunk weights (convolutions become grouped convolutions).
+
+Numerically the loop's computation: per-chunk batch statistics, per-chunk gradients, norms and
+GSAM projections. Running statistics of norm layers are updated on k per-chunk copies and then
+combined into what k successive chunk forwards give (`buffers.combine_chunk_stats`); the perturbed
+pass works on throw-away copies. Dropout masks are drawn per chunk but not from the loop's stream.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, grad, vmap
+
+from samtrain.optim.buffers import chunk_copies, combine_chunk_stats
+from samtrain.optim.functional import ascent_direction, gaussian, gsam_correct
+
+
+def batched_sam(sam: Any, module: nn.Module, params: list[Tensor], inputs: Tensor,
+                targets: Tensor, loss_fn: Any, rho: float, k: int
+                ) -> tuple[Tensor, Tensor, Tensor, list[Tensor]]:
+    """The SAM gradient mean_c h_c of `sam`'s settings over k chunks, batched.
+
+    Returns (mean clean loss, mean perturbed loss, clean logits (B, ...), [mean_c h_c per param]).
+    """
+    name_of = {id(p): n for n, p in module.named_parameters()}
+    missing = [i for i, p in enumerate(params) if id(p) not in name_of]
+    if missing:
+        raise ValueError(f"optimizer parameters {missing} are not parameters of the model")
+    names = [name_of[id(p)] for p in params]
+    w = [p.detach() for p in params]
+    const = {n: p.detach() for n, p in module.named_parameters() if n not in set(names)}
+    const.update(dict(module.named_buffers()))
+    xs = inputs.reshape(k, -1, *inputs.shape[1:])
+    ys = targets.reshape(k, -1, *targets.shape[1:])
+
+    def logits_of(wc: list[Tensor], stats: dict[str, Tensor], x: Tensor) -> Tensor:
+        return functional_call(module, {**const, **stats, **dict(zip(names, wc, strict=True))},
+                               (x,))
+
+    def first(wc, stats, x, y):
+        z = logits_of(wc, stats, x)
+        loss = loss_fn(z, y)
+        lp = loss if sam.perturbation == "ascent" else sam.obf(z, y)
+        return lp, (loss.detach(), z.detach())
+
+    def second(wc, stats, x, y):
+        loss = loss_fn(logits_of(wc, stats, x), y)
+        return loss, loss.detach()
+
+    def clean(wc, stats, x, y):
+        z = logits_of(wc, stats, x)
+        return loss_fn(z, y), z
+
+    # per-chunk weight copies are faster than shared (in_dims=None) weights under vmap
+    wk = [t.unsqueeze(0).expand(k, *t.shape).contiguous() for t in w]
+    stats = chunk_copies(module, k)
+    if sam.perturbation == "random":
+        with torch.no_grad():
+            loss, z = vmap(clean, randomness="different")(wk, stats, xs, ys)
+        g = gaussian(w, k)
+    else:
+        g, (loss, z) = vmap(grad(first, has_aux=True), randomness="different")(wk, stats, xs, ys)
+    d = ascent_direction(g, w, sam.adaptive, chunked=True)
+    o = (d if sam.backup_normalized else g) if sam.gsam_alpha > 0 else None
+    del g
+    w_hat = [wi + rho * di for wi, di in zip(w, d, strict=True)]
+    del d, wk
+    h, ploss = vmap(grad(second, has_aux=True), randomness="different")(
+        w_hat, chunk_copies(module, k), xs, ys)
+    if o is not None:
+        h = gsam_correct(h, o, sam.gsam_alpha, chunked=True)
+    combine_chunk_stats(module, stats)
+    return loss.mean(), ploss.mean(), z.flatten(0, 1), [hi.mean(0) for hi in h]

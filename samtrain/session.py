@@ -1,0 +1,124 @@
+"""Where a training loop reports to: Ray Train workers, or a plain local run.
+
+The loop in `samtrain.loop` talks only to a `Session`: its rank, how to wrap the model for
+data parallelism, the checkpoint to resume from, and `report(metrics, checkpoint_dir)`.
+`RayTrainSession` is used inside `TorchTrainer` workers; `LocalSession` runs the loop in the
+current process (tests, benchmarks). The sweep launcher adds its own for in-process Tune trials.
+
+Example:
+    >>> s = LocalSession()
+    >>> s.report({"epoch": 1, "val_acc": 0.5}, None)
+    >>> s.history[-1]["val_acc"]
+    0.5
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class Session:
+    """Single-process defaults; subclasses override what differs."""
+
+    world_rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    def device(self, use_gpu: bool) -> torch.device:
+        if use_gpu:
+            if not torch.cuda.is_available():
+                raise RuntimeError("use_gpu: true, but CUDA is not available on this worker")
+            return torch.device("cuda", self.local_rank)
+        return torch.device("cpu")
+
+    def prepare_model(self, model: nn.Module, device: torch.device) -> nn.Module:
+        return model.to(device)
+
+    @contextlib.contextmanager
+    def resume_dir(self) -> Iterator[Path | None]:
+        """The directory of the checkpoint to resume from, or None for a fresh start."""
+        yield None
+
+    def report(self, metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
+        raise NotImplementedError
+
+
+class LocalSession(Session):
+    """Runs in this process; keeps reported metrics and copies checkpoints to `checkpoint_root`."""
+
+    def __init__(self, checkpoint_root: str | Path | None = None, resume_from: str | Path | None = None):
+        self.history: list[dict[str, Any]] = []
+        self.checkpoint_root = Path(checkpoint_root) if checkpoint_root else None
+        self.latest_checkpoint: Path | None = Path(resume_from) if resume_from else None
+
+    @contextlib.contextmanager
+    def resume_dir(self) -> Iterator[Path | None]:
+        yield self.latest_checkpoint
+
+    def report(self, metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
+        self.history.append(dict(metrics))
+        if checkpoint_dir is not None and self.checkpoint_root is not None:
+            dest = self.checkpoint_root / f"checkpoint_{int(metrics.get('epoch', 0)):06d}"
+            shutil.copytree(checkpoint_dir, dest, dirs_exist_ok=True)
+            self.latest_checkpoint = dest
+
+
+class RayTrainSession(Session):
+    """Inside a `ray.train.torch.TorchTrainer` worker: every rank calls `report` (it is a barrier)."""
+
+    def __init__(self) -> None:
+        import ray.train
+
+        ctx = ray.train.get_context()
+        self.world_rank = ctx.get_world_rank()
+        self.world_size = ctx.get_world_size()
+        self.local_rank = ctx.get_local_rank()
+
+    def device(self, use_gpu: bool) -> torch.device:
+        if use_gpu:
+            import ray.train.torch
+
+            return ray.train.torch.get_device()
+        return torch.device("cpu")
+
+    def prepare_model(self, model: nn.Module, device: torch.device) -> nn.Module:
+        import ray.train.torch
+
+        if self.world_size == 1:
+            return model.to(device)
+        return ray.train.torch.prepare_model(model, move_to_device=device)
+
+    @contextlib.contextmanager
+    def resume_dir(self) -> Iterator[Path | None]:
+        import ray.train
+
+        ckpt = ray.train.get_checkpoint()
+        if ckpt is None:
+            yield None
+            return
+        with ckpt.as_directory() as d:
+            yield Path(d)
+
+    def report(self, metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
+        import ray.train
+
+        ckpt = ray.train.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
+        ray.train.report(metrics, checkpoint=ckpt)
+
+
+@contextlib.contextmanager
+def scratch_dir() -> Iterator[Path]:
+    """A temporary directory for writing one checkpoint before it is reported."""
+    d = tempfile.mkdtemp(prefix="samtrain-ckpt-")
+    try:
+        yield Path(d)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

@@ -1,0 +1,116 @@
+"""MLflow tracking for sweeps: one parent run per sweep, one nested child run per trial.
+
+Stock Ray Tune logs flat runs; here the parent holds the search-space file and every trial is a
+child (`mlflow.parentRunId`) with the full `TrainConfig` as params, per-epoch metrics (step =
+epoch) and tags `method`, `group_key`, `trial_id`, `phase` and `status` (completed | pruned |
+diverged | failed | running). All logging happens in the driver, from rank-0 metrics only.
+Runs left RUNNING by a crash are marked FAILED by `SweepTracker.open`, and a restarted trial
+reuses its run, so a resumed sweep has no duplicates.
+
+Example:
+    >>> t = SweepTracker("sqlite:////tmp/doc-mlflow.db", "doc-sweep")      # doctest: +SKIP
+    >>> parent = t.open()                                                  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+from samtrain.config import TrainConfig
+
+METRIC_KEYS = ("epoch", "train_loss", "train_acc", "perturb_loss", "val_loss", "val_acc", "lr",
+               "rho", "epoch_seconds", "images_per_second", "grad_evals", "startup_seconds")
+FINAL_STATUSES = ("completed", "pruned", "diverged", "failed")
+_MLFLOW_STATUS = {"completed": "FINISHED", "pruned": "FINISHED", "diverged": "FINISHED",
+                  "failed": "FAILED", "killed": "KILLED"}
+
+
+def default_tracking_uri() -> str:
+    """A sqlite file in the working directory (MLflow's file store is deprecated)."""
+    return f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+class SweepTracker:
+    """Parent/child MLflow runs of one sweep (or a lone run when `parent=False`)."""
+
+    def __init__(self, tracking_uri: str, sweep_name: str, parent: bool = True):
+        self.client = MlflowClient(tracking_uri)
+        self.tracking_uri = tracking_uri
+        self.sweep_name = sweep_name
+        self.use_parent = parent
+        self.experiment_id = self._experiment()
+        self.parent_run_id: str | None = None
+
+    def _experiment(self) -> str:
+        exp = self.client.get_experiment_by_name(self.sweep_name)
+        if exp is not None:
+            return exp.experiment_id
+        artifacts = None
+        if self.tracking_uri.startswith("sqlite:///"):
+            db = Path(self.tracking_uri.removeprefix("sqlite:///"))
+            artifacts = (db.parent / "mlartifacts").resolve().as_uri()
+        return self.client.create_experiment(self.sweep_name, artifact_location=artifacts)
+
+    def _search(self, extra_filter: str) -> list[Any]:
+        flt = f"tags.`sweep.name` = '{self.sweep_name}'" + (f" and {extra_filter}" if extra_filter else "")
+        return self.client.search_runs([self.experiment_id], filter_string=flt, max_results=10000)
+
+    def open(self, source_file: str | Path | None = None, tags: dict[str, str] | None = None) -> str | None:
+        """Find or create the parent run; mark children left RUNNING by a crash as FAILED."""
+        for run in self._search("attributes.status = 'RUNNING' and tags.`sweep.role` = 'child'"):
+            self.client.set_tag(run.info.run_id, "status", "failed")
+            self.client.set_terminated(run.info.run_id, "FAILED")
+        if not self.use_parent:
+            return None
+        found = self._search("tags.`sweep.role` = 'parent'")
+        if found:
+            self.parent_run_id = found[0].info.run_id
+            self.client.update_run(self.parent_run_id, status="RUNNING")
+        else:
+            run = self.client.create_run(self.experiment_id, run_name=self.sweep_name, tags={
+                "sweep.name": self.sweep_name, "sweep.role": "parent", **(tags or {})})
+            self.parent_run_id = run.info.run_id
+            if source_file is not None:
+                self.client.log_artifact(self.parent_run_id, str(source_file))
+        return self.parent_run_id
+
+    def close(self, status: str = "FINISHED") -> None:
+        if self.parent_run_id:
+            self.client.set_terminated(self.parent_run_id, status)
+
+    def child(self, trial_id: str, method: str, cfg: TrainConfig, phase: str) -> str:
+        """The run of this trial: reused when it exists (resume), else created with params and tags."""
+        found = self._search(f"tags.trial_id = '{trial_id}'")
+        if found:
+            run_id = found[0].info.run_id
+            self.client.update_run(run_id, status="RUNNING")
+            self.client.set_tag(run_id, "status", "running")
+            return run_id
+        tags = {"sweep.name": self.sweep_name, "sweep.role": "child", "method": method,
+                "group_key": cfg.group_key(), "trial_id": trial_id, "phase": phase,
+                "status": "running"}
+        if self.parent_run_id:
+            tags["mlflow.parentRunId"] = self.parent_run_id
+        run = self.client.create_run(self.experiment_id, run_name=f"{method}-{trial_id}", tags=tags)
+        params = [Param(k, str(v)) for k, v in cfg.flat_params().items()]
+        self.client.log_batch(run.info.run_id, params=params)
+        return run.info.run_id
+
+    def log_epoch(self, run_id: str, result: dict[str, Any]) -> None:
+        step = int(result.get("epoch", 0))
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, float(result[k]), now, step) for k in METRIC_KEYS
+                   if isinstance(result.get(k), int | float) and not isinstance(result.get(k), bool)]
+        if metrics:
+            self.client.log_batch(run_id, metrics=metrics)
+
+    def finish(self, run_id: str, status: str, checkpoint_dir: str | None = None) -> None:
+        if checkpoint_dir and Path(checkpoint_dir).is_dir():
+            self.client.log_artifacts(run_id, checkpoint_dir, artifact_path="checkpoint")
+        self.client.log_batch(run_id, tags=[RunTag("status", status)])
+        self.client.set_terminated(run_id, _MLFLOW_STATUS.get(status, "FINISHED"))

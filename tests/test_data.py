@@ -1,0 +1,363 @@
+"""Tests for samtrain.data: every dataset loader (on tiny files in the real on-disk formats),
+train_subset, label noise and the missing-data error."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from samtrain.config import TrainConfig
+from samtrain.data import DataBundle, DatasetNotFound, apply_label_noise, build_datasets
+from samtrain.data import fashion_mnist as fm
+from samtrain.data.idx import read_idx, write_idx
+
+
+def cfg(**kw: object) -> TrainConfig:
+    return TrainConfig(**kw)
+
+
+# ---------------------------------------------------------------- label noise
+
+
+def test_label_noise_flips_exact_fraction_to_other_classes() -> None:
+    y = torch.arange(1000) % 10
+    y_before = y.clone()
+    noisy = apply_label_noise(y, 0.4, num_classes=10, seed=3)
+    changed = noisy != y
+    assert int(changed.sum()) == 400
+    assert torch.equal(y, y_before)  # input untouched
+    assert noisy.dtype == torch.int64 and noisy.data_ptr() != y.data_ptr()
+    assert noisy.min() >= 0 and noisy.max() < 10
+    # every flip goes to another class, and all other classes are reachable
+    shifts = (noisy[changed] - y[changed]) % 10
+    assert set(shifts.tolist()) == set(range(1, 10))
+
+
+@pytest.mark.parametrize("n,fraction", [(7, 0.5), (5, 0.5), (3, 0.1), (10, 0.0), (4, 1.0)])
+def test_label_noise_count_is_round_fraction_n(n: int, fraction: float) -> None:
+    y = torch.zeros(n, dtype=torch.int64)
+    noisy = apply_label_noise(y, fraction, num_classes=3, seed=0)
+    assert int((noisy != y).sum()) == round(fraction * n)
+
+
+def test_label_noise_deterministic_per_seed() -> None:
+    y = torch.arange(500) % 5
+    a = apply_label_noise(y, 0.3, 5, seed=1)
+    assert torch.equal(a, apply_label_noise(y, 0.3, 5, seed=1))
+    assert not torch.equal(a, apply_label_noise(y, 0.3, 5, seed=2))
+
+
+def test_label_noise_rejects_bad_input() -> None:
+    with pytest.raises(ValueError):
+        apply_label_noise(torch.tensor([0.0, 1.0]), 0.5, 2, 0)
+    with pytest.raises(ValueError):
+        apply_label_noise(torch.tensor([0, 5]), 0.5, 2, 0)
+    with pytest.raises(ValueError):
+        apply_label_noise(torch.tensor([0, 0]), 1.0, 1, 0)
+
+
+# ---------------------------------------------------------------- digits, subset, noise
+
+
+def test_digits_shapes_split_and_normalization() -> None:
+    b = build_datasets(cfg(dataset="digits"))
+    assert isinstance(b, DataBundle)
+    assert (len(b.train), len(b.val)) == (1437, 360)
+    assert (b.num_classes, b.in_channels, b.image_size) == (10, 1, 8)
+    x, y = b.train[0]
+    assert x.shape == (1, 8, 8) and x.dtype == torch.float32 and y.dtype == torch.int64
+    assert abs(float(b.train.images.mean())) < 1e-4 and abs(float(b.train.images.std()) - 1) < 1e-3
+    assert b.val.targets.bincount(minlength=10).min() >= 35  # stratified: 36 or 37 per class
+    # fixed split, independent of cfg.seed
+    other = build_datasets(cfg(dataset="digits", seed=7))
+    assert torch.equal(b.val.images, other.val.images)
+    assert torch.equal(b.train.targets, other.train.targets)
+
+
+def test_train_subset_is_fixed_and_noise_applies_after_subsetting() -> None:
+    full = build_datasets(cfg(dataset="digits"))
+    a = build_datasets(cfg(dataset="digits", train_subset=200, seed=0))
+    b = build_datasets(cfg(dataset="digits", train_subset=200, seed=5))
+    assert len(a.train) == 200 and len(a.val) == 360
+    assert torch.equal(a.train.images, b.train.images)  # same examples for every seed
+    assert not torch.equal(a.train.images, full.train.images[:200])  # shuffled, not a prefix
+    noisy = build_datasets(cfg(dataset="digits", train_subset=200, label_noise=0.25, seed=0))
+    assert torch.equal(noisy.train.images, a.train.images)
+    assert torch.equal(noisy.train.clean_targets, a.train.targets)
+    assert int((noisy.train.targets != a.train.targets).sum()) == 50
+    expected = apply_label_noise(a.train.targets, 0.25, 10, seed=0)
+    assert torch.equal(noisy.train.targets, expected)
+    assert torch.equal(noisy.val.targets, full.val.targets)  # validation stays clean
+    x, y = noisy.train[3]
+    assert int(y) == int(expected[3])
+
+
+def test_train_subset_larger_than_dataset_raises() -> None:
+    with pytest.raises(ValueError, match="train_subset=5000"):
+        build_datasets(cfg(dataset="digits", train_subset=5000))
+
+
+# ---------------------------------------------------------------- synthetic
+
+
+def test_synthetic_is_deterministic_and_learnable() -> None:
+    c = cfg(dataset="synthetic", synthetic_shape=(3, 12, 12), synthetic_classes=4,
+            synthetic_size=400, seed=1)
+    b = build_datasets(c)
+    assert (len(b.train), len(b.val)) == (400, 100)
+    assert (b.num_classes, b.in_channels, b.image_size) == (4, 3, 12)
+    assert b.train[0][0].shape == (3, 12, 12)
+    assert b.train.targets.bincount().tolist() == [100] * 4
+    again = build_datasets(c.model_copy(update={"seed": 2}))
+    assert torch.equal(b.train.images, again.train.images)
+    assert torch.equal(b.val.targets, again.val.targets)
+    # nearest class mean (fit on train) separates val well above chance
+    means = torch.stack([b.train.images[b.train.targets == k].mean(0) for k in range(4)])
+    dist = torch.cdist(b.val.images.flatten(1), means.flatten(1))
+    assert (dist.argmin(1) == b.val.targets).float().mean() > 0.9
+
+
+# ---------------------------------------------------------------- Fashion-MNIST (IDX)
+
+
+def write_fashion_idx(folder: Path, n_train: int = 12, n_val: int = 5, gz: bool = True) -> dict:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    arrays = {
+        "train_images": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "train_labels": rng.integers(0, 10, n_train).astype(np.uint8),
+        "val_images": rng.integers(0, 256, (n_val, 28, 28), dtype=np.uint8),
+        "val_labels": rng.integers(0, 10, n_val).astype(np.uint8),
+    }
+    for key, array in arrays.items():
+        write_idx(folder / (fm.FILES[key] + (".gz" if gz else "")), array)
+    return arrays
+
+
+def test_idx_header_is_the_real_format(tmp_path: Path) -> None:
+    write_fashion_idx(tmp_path, n_train=3)
+    import gzip
+
+    raw = gzip.open(tmp_path / "train-images-idx3-ubyte.gz").read()
+    assert raw[:4] == bytes([0, 0, 8, 3])  # magic 2051
+    assert struct.unpack(">3i", raw[4:16]) == (3, 28, 28) and len(raw) == 16 + 3 * 784
+    labels = gzip.open(tmp_path / "train-labels-idx1-ubyte.gz").read()
+    assert struct.unpack(">2i", labels[:8]) == (2049, 3)
+    (tmp_path / "bad").write_bytes(b"\x01\x02\x03\x04")
+    with pytest.raises(ValueError, match="not an IDX file"):
+        read_idx(tmp_path / "bad")
+
+
+@pytest.mark.parametrize("layout", ["flat_gz", "flat_plain", "torchvision_raw"])
+def test_fashion_mnist_from_idx_files(tmp_path: Path, layout: str) -> None:
+    folder = tmp_path / "FashionMNIST" / "raw" if layout == "torchvision_raw" else tmp_path
+    arrays = write_fashion_idx(folder, gz=layout != "flat_plain")
+    b = build_datasets(cfg(dataset="fashion_mnist", data_dir=str(tmp_path)))
+    assert (len(b.train), len(b.val)) == (12, 5)
+    assert (b.num_classes, b.in_channels, b.image_size) == (10, 1, 28)
+    x, y = b.train[4]
+    assert x.shape == (1, 28, 28) and x.dtype == torch.float32
+    assert int(y) == int(arrays["train_labels"][4])
+    pixels = (x[0] * fm.STD + fm.MEAN) * 255
+    assert torch.allclose(pixels, torch.from_numpy(arrays["train_images"][4]).float(), atol=1e-3)
+    assert b.val.targets.tolist() == arrays["val_labels"].tolist()
+
+
+def test_fashion_mnist_subset_and_noise(tmp_path: Path) -> None:
+    write_fashion_idx(tmp_path, n_train=40)
+    b = build_datasets(cfg(dataset="fashion_mnist", data_dir=str(tmp_path), train_subset=20,
+                           label_noise=0.4))
+    assert len(b.train) == 20 and int((b.train.targets != b.train.clean_targets).sum()) == 8
+
+
+def test_fashion_mnist_missing_is_one_line_naming_the_directory(tmp_path: Path) -> None:
+    empty = tmp_path / "nothing_here"
+    with pytest.raises(DatasetNotFound) as info:
+        build_datasets(cfg(dataset="fashion_mnist", data_dir=str(empty)))
+    msg = str(info.value)
+    assert "\n" not in msg and str(empty) in msg
+    assert "apt-get install dataset-fashion-mnist" in msg and "data_dir" in msg
+    assert isinstance(info.value, FileNotFoundError)
+
+
+def test_fashion_mnist_default_search_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fm, "DEBIAN_DIR", tmp_path / "debian")
+    monkeypatch.setattr(fm, "CACHE_DIR", tmp_path / "cache")
+    monkeypatch.setattr(fm, "_download", lambda root: None)  # no network in tests
+    with pytest.raises(DatasetNotFound) as info:
+        fm.locate(None)
+    msg = str(info.value)
+    assert str(tmp_path / "debian") in msg and str(tmp_path / "cache") in msg and "\n" not in msg
+    write_fashion_idx(tmp_path / "cache" / "FashionMNIST" / "raw")
+    assert fm.locate(None)["train_images"].parent == tmp_path / "cache" / "FashionMNIST" / "raw"
+    write_fashion_idx(tmp_path / "debian")
+    assert fm.locate(None)["train_images"].parent == tmp_path / "debian"
+
+
+@pytest.mark.skipif(fm.find_files(fm.DEBIAN_DIR) is None,
+                    reason=f"{fm.DEBIAN_DIR} absent (apt-get install dataset-fashion-mnist)")
+def test_fashion_mnist_real_debian_files() -> None:
+    b = build_datasets(cfg(dataset="fashion_mnist", train_subset=2000, label_noise=0.4))
+    assert len(b.train) == 2000 and len(b.val) == 10000
+    assert b.val.targets.bincount().tolist() == [1000] * 10
+    assert abs(float(b.val.images.mean())) < 0.05 and abs(float(b.val.images.std()) - 1) < 0.05
+    assert int((b.train.targets != b.train.clean_targets).sum()) == 800
+
+
+# ---------------------------------------------------------------- CIFAR (python pickles)
+
+
+class _Py2Pickler(pickle._Pickler):
+    """Writes `bytes` as Python 2 `str` (SHORT_BINSTRING/BINSTRING), as in the real CIFAR files."""
+
+    dispatch = pickle._Pickler.dispatch.copy()
+
+    def save_py2_str(self, obj: bytes) -> None:
+        n = len(obj)
+        if n < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([n]) + obj)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", n) + obj)
+        self.memoize(obj)
+
+    dispatch[bytes] = save_py2_str
+
+
+def _py2_dump(obj: dict, path: Path) -> None:
+    buf = io.BytesIO()
+    _Py2Pickler(buf, protocol=2).dump(obj)
+    path.write_bytes(buf.getvalue())
+
+
+def write_cifar(root: Path, name: str, per_file: int = 4) -> dict[str, np.ndarray]:
+    """Tiny CIFAR files in the real layout; returns the train/val images (N x 32 x 32 x 3)."""
+    rng = np.random.default_rng(1)
+    ten = name == "cifar10"
+    folder = root / ("cifar-10-batches-py" if ten else "cifar-100-python")
+    folder.mkdir(parents=True)
+    files = ([f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]) if ten else ["train", "test"]
+    label_key = b"labels" if ten else b"fine_labels"
+    out: dict[str, list[np.ndarray]] = {"train": [], "val": [], "train_y": [], "val_y": []}
+    for f in files:
+        data = rng.integers(0, 256, (per_file, 3072), dtype=np.uint8)
+        labels = rng.integers(0, 10 if ten else 100, per_file).tolist()
+        entry = {b"batch_label": f.encode(), label_key: labels, b"data": data,
+                 b"filenames": [f"img_{i}.png".encode() for i in range(per_file)]}
+        if not ten:
+            entry[b"coarse_labels"] = [y // 5 for y in labels]
+        _py2_dump(entry, folder / f)
+        split = "val" if "test" in f else "train"
+        out[split].append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+        out[f"{split}_y"].append(np.array(labels))
+    if ten:
+        meta = {b"label_names": [f"class{i}".encode() for i in range(10)],
+                b"num_cases_per_batch": per_file, b"num_vis": 3072}
+        _py2_dump(meta, folder / "batches.meta")
+    else:
+        meta = {b"fine_label_names": [f"fine{i}".encode() for i in range(100)],
+                b"coarse_label_names": [f"coarse{i}".encode() for i in range(20)]}
+        _py2_dump(meta, folder / "meta")
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+@pytest.mark.parametrize("name", ["cifar10", "cifar100"])
+def test_cifar_from_python_pickles(tmp_path: Path, name: str) -> None:
+    from samtrain.data.cifar import STATS
+
+    arrays = write_cifar(tmp_path, name)
+    first = next(p for p in sorted(tmp_path.rglob("*")) if p.is_file() and "meta" not in p.name)
+    with open(first, "rb") as f:  # readable like the CIFAR website's `unpickle` snippet
+        assert b"data" in pickle.load(f, encoding="bytes")
+    b = build_datasets(cfg(dataset=name, data_dir=str(tmp_path)))
+    n_train = 20 if name == "cifar10" else 4
+    assert (len(b.train), len(b.val)) == (n_train, 4)
+    assert (b.num_classes, b.in_channels, b.image_size) == (10 if name == "cifar10" else 100, 3, 32)
+    x, y = b.train[1]
+    assert x.shape == (3, 32, 32) and x.dtype == torch.float32 and y == arrays["train_y"][1]
+    mean, std = (torch.tensor(s).view(3, 1, 1) for s in STATS[name])
+    xv, yv = b.val[2]
+    raw = torch.from_numpy(arrays["val"][2]).permute(2, 0, 1).float() / 255
+    assert torch.allclose(xv * std + mean, raw, atol=1e-5) and yv == arrays["val_y"][2]
+    # data_dir may also be the batches folder itself
+    folder = next(p for p in tmp_path.iterdir() if p.is_dir())
+    assert len(build_datasets(cfg(dataset=name, data_dir=str(folder))).val) == 4
+
+
+def test_cifar_subset_noise_wrap_the_torchvision_dataset(tmp_path: Path) -> None:
+    arrays = write_cifar(tmp_path, "cifar10")
+    b = build_datasets(cfg(dataset="cifar10", data_dir=str(tmp_path), train_subset=10,
+                           label_noise=0.5, seed=4))
+    assert len(b.train) == 10
+    clean = torch.from_numpy(arrays["train_y"])[b.train.indices]
+    assert torch.equal(b.train.clean_targets, clean)
+    assert int((b.train.targets != clean).sum()) == 5
+    x, y = b.train[0]
+    assert x.shape == (3, 32, 32) and y == int(b.train.targets[0])
+
+
+def test_cifar_missing_is_one_line(tmp_path: Path) -> None:
+    for name, folder in [("cifar10", "cifar-10-batches-py"), ("cifar100", "cifar-100-python")]:
+        with pytest.raises(DatasetNotFound) as info:
+            build_datasets(cfg(dataset=name, data_dir=str(tmp_path)))
+        msg = str(info.value)
+        assert "\n" not in msg and str(tmp_path / folder) in msg and "data_dir" in msg
+
+
+# ---------------------------------------------------------------- ImageNet (ImageFolder)
+
+
+def write_image_folder(root: Path, classes: list[str], per_class: int = 2) -> None:
+    rng = np.random.default_rng(2)
+    for split in ("train", "val"):
+        for c in classes:
+            (root / split / c).mkdir(parents=True)
+            for i in range(per_class):
+                pixels = rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
+                ext = "JPEG" if i % 2 == 0 else "png"
+                Image.fromarray(pixels).save(root / split / c / f"img{i}.{ext}")
+
+
+def test_imagenet_from_image_folders(tmp_path: Path) -> None:
+    write_image_folder(tmp_path, ["n01440764", "n01443537", "n01484850"])
+    b = build_datasets(cfg(dataset="imagenet", data_dir=str(tmp_path)))
+    assert (len(b.train), len(b.val)) == (6, 6)
+    assert (b.num_classes, b.in_channels, b.image_size) == (3, 3, 224)
+    for ds in (b.train, b.val):
+        x, y = ds[3]
+        assert x.shape == (3, 224, 224) and x.dtype == torch.float32 and y == 1
+    sub = build_datasets(cfg(dataset="imagenet", data_dir=str(tmp_path), train_subset=4))
+    assert len(sub.train) == 4 and sub.train[0][0].shape == (3, 224, 224)
+
+
+def test_imagenet_errors(tmp_path: Path) -> None:
+    with pytest.raises(DatasetNotFound) as info:
+        build_datasets(cfg(dataset="imagenet", data_dir=str(tmp_path)))
+    assert "\n" not in str(info.value) and str(tmp_path / "train") in str(info.value)
+    with pytest.raises(DatasetNotFound, match="data_dir"):
+        build_datasets(cfg(dataset="imagenet"))
+    write_image_folder(tmp_path / "a", ["cat", "dog"])
+    (tmp_path / "a" / "val" / "dog").rename(tmp_path / "a" / "val" / "wolf")
+    with pytest.raises(ValueError, match="different class folders"):
+        build_datasets(cfg(dataset="imagenet", data_dir=str(tmp_path / "a")))
+
+
+# ---------------------------------------------------------------- example configs
+
+
+@pytest.mark.parametrize("path", ["configs/digits.yaml", "configs/fashion_mnist.yaml"])
+def test_example_configs_load(path: str) -> None:
+    root = Path(__file__).resolve().parents[1]
+    c = TrainConfig.from_yaml(root / path)
+    assert c.model == "small_cnn"
+    if c.dataset == "digits":
+        assert (c.epochs, c.batch_size, c.lr, c.perturbation, c.rho) == (5, 64, 0.05, "ascent", 0.05)
+        assert len(build_datasets(c).train) == 1437
+    else:
+        assert (c.train_subset, c.label_noise, c.epochs, c.batch_size, c.rho) == (2000, 0.4, 60, 128, 0.1)

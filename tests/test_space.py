@@ -1,0 +1,273 @@
+"""Search-space files: loading, validation messages, Optuna define-by-run sampling."""
+
+from __future__ import annotations
+
+import sys
+import types
+from collections import Counter
+from pathlib import Path
+
+import optuna
+import pytest
+
+from sweeps.distributions import Choice, Float, Int
+from sweeps.space import (
+    SpaceError,
+    build_train_config,
+    define_by_run,
+    load_study,
+    method_schedule,
+    parse_study,
+    suggest_config,
+)
+
+SPACES = Path(__file__).resolve().parents[1] / "search_spaces"
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@pytest.fixture(autouse=True)
+def _model_names(monkeypatch):
+    """TrainConfig checks `model` against samtrain.models.MODEL_NAMES; stub it if not there yet."""
+    try:
+        from samtrain.models import MODEL_NAMES  # noqa: F401
+    except ImportError:
+        stub = types.ModuleType("samtrain.models")
+        stub.MODEL_NAMES = frozenset({"small_cnn", "resnet18"})
+        monkeypatch.setitem(sys.modules, "samtrain.models", stub)
+
+
+BASE = "base: {dataset: digits, model: small_cnn, epochs: 2, batch_size: 128}\n"
+
+
+def err(text: str) -> str:
+    with pytest.raises(SpaceError) as e:
+        parse_study(text)
+    msg = str(e.value)
+    assert "\n" not in msg
+    return msg
+
+
+# ---------------------------------------------------------------- shipped files
+
+
+@pytest.mark.parametrize("path", sorted(SPACES.glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_files_load(path):
+    study = load_study(path)
+    assert study.name == path.stem
+    assert study.source_text == path.read_text()
+    assert len(study.source_sha256) == 64
+    assert len(method_schedule(study)) == study.budget * len(study.methods)
+    for method in study.methods:  # every method builds with a sampled config
+        trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+        cfg = build_train_config(study, method, suggest_config(trial, study, method), seed=7)
+        assert cfg.seed == 7 and cfg.num_workers == study.resources.workers
+
+
+def test_shipped_files_exist():
+    assert {p.stem for p in SPACES.glob("*.yaml")} >= {
+        "tiny", "fashion_label_noise", "cifar10_resnet18"}
+
+
+def test_tiny():
+    s = load_study(SPACES / "tiny.yaml")
+    assert list(s.methods) == ["sgd", "sam"] and s.budget == 2 and s.scheduler is None
+    assert s.methods["sam"].space["rho"] == Float(0.01, 0.2, log=True)
+    assert s.base["dataset"] == "digits"
+    assert load_study(SPACES / "tiny.yaml", budget=5, name="x").n_trials == 10
+
+
+def test_fashion_asha_max_t_is_epochs():
+    s = load_study(SPACES / "fashion_label_noise.yaml")
+    assert s.scheduler is not None
+    assert (s.scheduler.grace_period, s.scheduler.reduction_factor) == (3, 3.0)
+    assert s.scheduler.max_t == s.base["epochs"]
+    assert s.methods["obf"].space["obf_C"] == Choice((-1, 10, 1000))
+
+
+def test_paper_methods_expressible():
+    """SGD/AdamW, SAM, OBF, GSAM, GSAM+OBF, ASAM, ASAM+OBF, RandSAM all validate."""
+    s = load_study(SPACES / "cifar10_resnet18.yaml")
+    assert set(s.methods) >= {"sgd", "sam", "obf", "gsam", "gsam_obf", "asam", "asam_obf",
+                              "randsam"}
+    assert s.resources.workers == 4 and s.resources.gpus_per_worker == 1.0
+    cfg = build_train_config(s, "gsam_obf", {"rho": 0.07, "perturb_batch_size": 32,
+                                             "gsam_alpha": 0.1, "obf_gamma": 1e-12})
+    assert (cfg.perturbation, cfg.obf_C, cfg.gsam_alpha, cfg.use_gpu) == ("obf", 10, 0.1, True)
+    assert build_train_config(s, "randsam", {"rho": 0.1, "perturb_batch_size": 16}
+                              ).perturbation == "random"
+    adamw = parse_study(BASE + "methods: {adamw: {fixed: {optimizer: adamw, perturbation: none}}}")
+    assert build_train_config(adamw, "adamw", {}).optimizer == "adamw"
+
+
+# ---------------------------------------------------------------- validation messages
+
+
+def test_unknown_top_level_key():
+    msg = err(BASE + "budgte: 3\nmethods: {a: {}}")
+    assert "budgte" in msg and "3" in msg and "allowed" in msg and "budget" in msg
+
+
+def test_unknown_trainconfig_key():
+    msg = err(BASE + "methods: {sam: {space: {rhoo: {uniform: [0, 1]}}}}")
+    assert msg.startswith("methods.sam.space.rhoo: unknown TrainConfig key")
+    assert "allowed:" in msg and "perturb_batch_size" in msg
+
+
+def test_bad_distribution_name():
+    msg = err(BASE + "methods: {sam: {space: {rho: {lognormal: [0.01, 0.1]}}}}")
+    assert msg == ("methods.sam.space.rho: distribution 'lognormal' is unknown; allowed: "
+                   "loguniform, uniform, int, choice, fixed")
+
+
+@pytest.mark.parametrize("dist, needle", [
+    ("{uniform: [0.2, 0.1]}", "uniform [0.2, 0.1] needs low < high"),
+    ("{loguniform: [0, 0.1]}", "loguniform [0, 0.1] needs low > 0"),
+    ("{choice: []}", "choice [] must be a non-empty list"),
+    ("{int: [1.5, 4]}", "int bound 1.5 is not an integer"),
+    ("{uniform: 0.1}", "uniform needs [low, high], got 0.1"),
+    ("[0.01, 0.1]", "is a bare list"),
+])
+def test_bad_distribution_arguments(dist, needle):
+    msg = err(BASE + f"methods: {{sam: {{space: {{rho: {dist}}}}}}}")
+    assert msg.startswith("methods.sam.space.rho: ") and needle in msg
+
+
+def test_unknown_method_key():
+    msg = err(BASE + "methods: {sam: {fixd: {rho: 0.1}}}")
+    assert msg.startswith("methods.sam.fixd: unknown key") and "allowed: fixed, space" in msg
+
+
+def test_empty_methods():
+    assert err(BASE + "methods: {}").startswith("methods: value {} is empty")
+    assert "methods: required key is missing" in err(BASE)
+
+
+def test_budget():
+    assert "budget: value 0 is invalid" in err(BASE + "budget: 0\nmethods: {a: {}}")
+    with pytest.raises(SpaceError, match="budget: value 0"):
+        load_study(SPACES / "tiny.yaml", budget=0)
+
+
+def test_rho_negative_lower_bound():
+    msg = err(BASE + "methods: {sam: {space: {rho: {uniform: [-0.1, 0.2]}}}}")
+    assert msg.startswith("methods.sam.space.rho: ") and "-0.1" in msg and ">= 0" in msg
+
+
+def test_perturb_batch_size_not_dividing():
+    msg = err(BASE + "methods: {sam: {space: {perturb_batch_size: {choice: [16, 48]}}}}")
+    assert msg.startswith("methods.sam.space.perturb_batch_size: ")
+    assert "perturb_batch_size=48" in msg and "128" in msg
+
+
+def test_perturb_batch_size_per_worker():
+    """128 over 4 workers is 32 per worker: 64 does not divide it."""
+    text = BASE + ("resources: {workers: 4}\n"
+                   "methods: {sam: {space: {perturb_batch_size: {choice: [16, 64]}}}}")
+    assert "perturb_batch_size=64" in err(text) and "32" in err(text)
+
+
+def test_interaction_of_two_keys():
+    text = BASE + ("methods: {sam: {space: {batch_size: {choice: [128, 96]},"
+                   " perturb_batch_size: {choice: [32, 64]}}}}")
+    msg = err(text)
+    assert msg.startswith("methods.sam.space: at batch_size=96, perturb_batch_size=64")
+
+
+def test_obf_c_and_fixed_values():
+    msg = err(BASE + "methods: {obf: {fixed: {perturbation: obf, obf_C: 0.5}}}")
+    assert msg.startswith("methods.obf.fixed: ") and "0.5" in msg and "obf_C" in msg
+    assert "obf_C" in err(BASE + "methods: {obf: {space: {obf_C: {choice: [-1, 0.5]}}}}")
+
+
+def test_resource_keys_and_duplicates():
+    assert "resources.workers" in err(BASE + "methods: {a: {fixed: {num_workers: 2}}}")
+    msg = err(BASE + "methods: {a: {fixed: {rho: 0.1}, space: {rho: {uniform: [0.1, 0.2]}}}}")
+    assert msg.startswith("methods.a.space.rho: also set in methods.a.fixed")
+
+
+def test_scheduler_validation():
+    assert err(BASE + "scheduler: {type: hyperband}\nmethods: {a: {}}").startswith(
+        "scheduler.type: value 'hyperband'")
+    assert "allowed: none or" in err(BASE + "scheduler: fifo\nmethods: {a: {}}")
+    assert "<= the epochs (2)" in err(
+        BASE + "scheduler: {type: asha, grace_period: 5}\nmethods: {a: {}}")
+    assert parse_study(BASE + "scheduler: none\nmethods: {a: {}}").scheduler is None
+
+
+def test_metric_and_method_names():
+    assert "allowed: val_acc" in err(BASE + "metric: acc\nmethods: {a: {}}")
+    assert "method name 'a/b' is invalid" in err(BASE + "methods: {a/b: {}}")
+
+
+# ---------------------------------------------------------------- sampling
+
+
+SAMPLING = BASE + """budget: 6
+methods:
+  sgd: {fixed: {perturbation: none}}
+  sam:
+    fixed: {perturbation: ascent}
+    space:
+      rho: {loguniform: [0.01, 0.2]}
+      perturb_batch_size: {choice: [16, 32, 64]}
+      grad_accum_steps: {int: [1, 2]}
+      obf_C: 10
+"""
+
+
+def _run(seed: int) -> optuna.Study:
+    study = parse_study(SAMPLING)
+    fn = define_by_run(study)
+    ot = optuna.create_study(direction="maximize",
+                             sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=3))
+
+    def objective(trial: optuna.Trial) -> float:
+        r = fn(trial)
+        cfg = build_train_config(study, r["method"], r["params"])
+        trial.set_user_attr("params", r["params"])
+        return cfg.rho if r["method"] == "sam" else 0.0
+
+    ot.optimize(objective, n_trials=study.n_trials)
+    return ot
+
+
+def test_define_by_run_budget_ranges_and_reproducibility():
+    study = parse_study(SAMPLING)
+    ot = _run(seed=3)
+    methods = [t.user_attrs["method"] for t in ot.trials]
+    assert Counter(methods) == {"sgd": 6, "sam": 6}
+    assert methods == method_schedule(study)
+    for t in ot.trials:
+        p = t.user_attrs["params"]
+        if t.user_attrs["method"] == "sgd":
+            assert p == {} and t.params == {}
+            continue
+        assert set(t.params) == {"sam/rho", "sam/perturb_batch_size", "sam/grad_accum_steps"}
+        assert 0.01 <= p["rho"] <= 0.2 and p["perturb_batch_size"] in (16, 32, 64)
+        assert p["grad_accum_steps"] in (1, 2) and p["obf_C"] == 10
+    again = _run(seed=3)
+    assert [t.params for t in again.trials] == [t.params for t in ot.trials]
+    assert [t.params for t in _run(seed=4).trials] != [t.params for t in ot.trials]
+
+
+def test_suggest_config_prefixes_names():
+    study = parse_study(SAMPLING)
+    trial = optuna.create_study().ask()
+    out = suggest_config(trial, study, "sam")
+    assert set(out) == {"rho", "perturb_batch_size", "grad_accum_steps", "obf_C"}
+    assert all(k.startswith("sam/") for k in trial.params)
+    with pytest.raises(SpaceError, match="method: value 'x' is unknown; allowed: sgd, sam"):
+        suggest_config(trial, study, "x")
+
+
+def test_build_train_config_rejects_foreign_keys():
+    study = parse_study(SAMPLING)
+    with pytest.raises(SpaceError, match="sampled key 'rho'"):
+        build_train_config(study, "sgd", {"rho": 0.1})
+
+
+def test_int_log_distribution():
+    s = parse_study(BASE + "methods: {a: {space: {grad_accum_steps: {int: [1, 4], log: true}}}}")
+    assert s.methods["a"].space["grad_accum_steps"] == Int(1, 4, log=True)
+    assert "`log` is only allowed with int" in err(
+        BASE + "methods: {a: {space: {rho: {uniform: [0.1, 1], log: true}}}}")

@@ -1,0 +1,106 @@
+"""A tiny sweep end to end (Tune + Optuna + MLflow), and crash-then-resume of the driver."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from samtrain.config import TrainConfig
+from sweeps.cli import main
+
+pytestmark = pytest.mark.ray
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ROOT / "search_spaces" / "tiny.yaml"
+
+
+def children(client, name):
+    exp = client.get_experiment_by_name(name)
+    return client.search_runs([exp.experiment_id], "tags.`sweep.role` = 'child'", max_results=1000)
+
+
+def test_tiny_sweep_end_to_end(ray_local, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert main(["run", str(TINY), "--storage", "runs", "--tracking-uri", uri, "--name", "t1"]) == 0
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("t1")
+    parents = client.search_runs([exp.experiment_id], "tags.`sweep.role` = 'parent'")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    parent = parents[0]
+    assert [a.path for a in client.list_artifacts(parent.info.run_id)] == ["space.yaml"]
+    runs = children(client, "t1")
+    assert len(runs) == 4
+    assert sorted(r.data.tags["method"] for r in runs) == ["sam", "sam", "sgd", "sgd"]
+    for r in runs:
+        tags, params = r.data.tags, r.data.params
+        assert tags["mlflow.parentRunId"] == parent.info.run_id
+        assert tags["status"] == "completed" and r.info.status == "FINISHED"
+        assert tags["phase"] == "search" and tags["trial_id"]
+        cfg = TrainConfig.build({k: yaml.safe_load(v) for k, v in params.items()})
+        assert tags["group_key"] == cfg.group_key()
+        assert set(params) == set(TrainConfig.model_fields)
+        assert params["perturbation"] == ("none" if tags["method"] == "sgd" else "ascent")
+        history = client.get_metric_history(r.info.run_id, "val_acc")
+        assert [m.step for m in history] == [1, 2]
+        assert r.data.metrics["val_acc"] > 0.5
+        if tags["method"] == "sam":
+            assert 0.01 <= float(params["rho"]) <= 0.2
+    # the Optuna study lives in the sweep directory, with per-method parameter names
+    study = optuna.load_study(study_name="t1", storage=f"sqlite:///{tmp_path}/runs/t1/optuna.db")
+    assert len(study.trials) == 4
+    assert sum("sam/rho" in t.params for t in study.trials) == 2
+
+    capsys.readouterr()
+    assert main(["status", "t1", "--storage", "runs"]) == 0
+    out = capsys.readouterr().out
+    assert "sgd" in out and "sam" in out and "completed 2" in out
+    assert main(["best", "t1", "--storage", "runs", "--method", "sam"]) == 0
+    best = TrainConfig.from_yaml_text(capsys.readouterr().out)
+    assert best.perturbation == "ascent"
+
+
+def test_killed_driver_then_resume_finishes_every_trial_once(tmp_path):
+    space = tmp_path / "space.yaml"
+    text = TINY.read_text().replace("budget: 2", "budget: 3").replace("epochs: 2", "epochs: 4")
+    space.write_text(text)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TUNE_GLOBAL_CHECKPOINT_S": "1"}
+    cmd = [sys.executable, "-m", "sweeps", "run", str(space), "--name", "k", "--storage",
+           str(tmp_path / "runs"), "--tracking-uri", uri]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = MlflowClient(uri)
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline:  # kill once some trials finished and others are running
+            time.sleep(1)
+            try:
+                tags = [r.data.tags["status"] for r in children(client, "k")]
+            except Exception:  # experiment not created yet
+                continue
+            if tags.count("completed") >= 2 and "running" in tags:
+                break
+        else:
+            pytest.fail("the sweep never reached a state worth killing")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert any(r.info.status == "RUNNING" for r in children(client, "k"))
+
+    resume = subprocess.run([sys.executable, "-m", "sweeps", "resume", "k", "--storage",
+                             str(tmp_path / "runs")], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=400)
+    assert resume.returncode == 0, resume.stderr[-3000:]
+    runs = children(client, "k")
+    trial_ids = [r.data.tags["trial_id"] for r in runs]
+    assert len(trial_ids) == len(set(trial_ids)) == 6        # no lost trials, no duplicates
+    assert all(r.info.status == "FINISHED" for r in runs)    # none left RUNNING
+    assert all(r.data.tags["status"] == "completed" for r in runs)
+    assert all(r.data.metrics["epoch"] == 4 for r in runs)
