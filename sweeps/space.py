@@ -37,6 +37,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import re
@@ -344,14 +345,15 @@ def define_by_run(study: StudySpec) -> Callable[[optuna.Trial], dict[str, Any]]:
     Ray, the trial config also holds `{name: {key: value}}` (Ray unflattens the captured
     `"name/key"` suggestions): ignore it. The method is also stored as the user attr "method".
     """
+    return functools.partial(_round_robin_space, study)
+
+
+def _round_robin_space(study: StudySpec, trial: optuna.Trial) -> dict[str, Any]:
+    """The define-by-run function (module level, so Tune can pickle the searcher's state)."""
     names = list(study.methods)
-
-    def space(trial: optuna.Trial) -> dict[str, Any]:
-        method = names[trial.number % len(names)]
-        trial.set_user_attr("method", method)
-        return {"method": method, "params": suggest_config(trial, study, method)}
-
-    return space
+    method = names[trial.number % len(names)]
+    trial.set_user_attr("method", method)
+    return {"method": method, "params": suggest_config(trial, study, method)}
 
 
 def build_train_config(study: StudySpec, method: str, sampled: dict[str, Any],

@@ -138,7 +138,7 @@ def test_sam_gradient_matches_formula(case: str, batched: bool) -> None:
 def test_m_sharpness_is_the_mean_of_per_chunk_sam() -> None:
     x, y = batch()
     *_, got = run_sam(mlp(), x, y, rho=0.3, perturb_batch_size=4)
-    per_chunk = [run_sam(mlp(), xc, yc, rho=0.3)[2] for xc, yc in zip(x.split(4), y.split(4))]
+    per_chunk = [run_sam(mlp(), xc, yc, rho=0.3)[2] for xc, yc in zip(x.split(4), y.split(4), strict=True)]
     assert_grads(got, {n: sum(g[n] for g in per_chunk) / 3 for n in got})
     whole = run_sam(mlp(), x, y, rho=0.3)[2]
     assert max(float((got[n] - whole[n]).abs().max()) for n in got) > 1e-4
@@ -267,7 +267,7 @@ def test_randsam_gaussian_direction_norm_rho_and_forward_only(m: int | None, bat
         assert backwards == k
         for c in range(k):
             assert all(torch.equal(a, b) for a, b in zip(seen[2 * c], w, strict=True))
-            dist = sum(float(((a - b) ** 2).sum()) for a, b in zip(seen[2 * c + 1], w))
+            dist = sum(float(((a - b) ** 2).sum()) for a, b in zip(seen[2 * c + 1], w, strict=True))
             assert math.sqrt(dist) == pytest.approx(0.3, rel=1e-9)
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import optuna
 import pytest
-import yaml
 from mlflow.tracking import MlflowClient
 
 from samtrain.config import TrainConfig
 from sweeps.cli import main
+from sweeps.records import parse_params
 
 pytestmark = pytest.mark.ray
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +43,7 @@ def test_tiny_sweep_end_to_end(ray_local, tmp_path, monkeypatch, capsys):
         assert tags["mlflow.parentRunId"] == parent.info.run_id
         assert tags["status"] == "completed" and r.info.status == "FINISHED"
         assert tags["phase"] == "search" and tags["trial_id"]
-        cfg = TrainConfig.build({k: yaml.safe_load(v) for k, v in params.items()})
+        cfg = TrainConfig.build(parse_params(params))
         assert tags["group_key"] == cfg.group_key()
         assert set(params) == set(TrainConfig.model_fields)
         assert params["perturbation"] == ("none" if tags["method"] == "sgd" else "ascent")

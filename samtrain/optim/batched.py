@@ -5,18 +5,50 @@ Numerically the loop's computation: per-chunk batch statistics, per-chunk gradie
 GSAM projections. Running statistics of norm layers are updated on k per-chunk copies and then
 combined into what k successive chunk forwards give (`buffers.combine_chunk_stats`); the perturbed
 pass works on throw-away copies. Dropout masks are drawn per chunk but not from the loop's stream.
+Under autocast, norm layers get their input in their own dtype (vmap's batch-norm rule rejects
+bf16 inputs with fp32 statistics) and give their output back in the input's dtype.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
+from torch.nn.modules.batchnorm import _NormBase
 
 from samtrain.optim.buffers import chunk_copies, combine_chunk_stats
 from samtrain.optim.functional import ascent_direction, gaussian, gsam_correct
+
+
+@contextlib.contextmanager
+def norm_inputs_in_own_dtype(module: nn.Module) -> Iterator[None]:
+    """Cast the inputs of norm layers to the dtype of their statistics/affine parameters and their
+    outputs back to the input's dtype (a no-op when the dtypes already agree)."""
+    handles = []
+    for m in module.modules():
+        ref = m.running_mean if isinstance(m, _NormBase) and m.running_mean is not None else (
+            m.weight if isinstance(m, _NormBase) else None)
+        if ref is None:
+            continue
+        dtypes: list[torch.dtype] = []
+
+        def pre(mod, args, ref=ref, dtypes=dtypes):
+            dtypes.append(args[0].dtype)
+            return (args[0].to(ref.dtype), *args[1:])
+
+        def post(mod, args, out, dtypes=dtypes):
+            return out.to(dtypes.pop())
+
+        handles += [m.register_forward_pre_hook(pre), m.register_forward_hook(post)]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
 
 
 def batched_sam(sam: Any, module: nn.Module, params: list[Tensor], inputs: Tensor,
@@ -58,19 +90,22 @@ def batched_sam(sam: Any, module: nn.Module, params: list[Tensor], inputs: Tenso
     # per-chunk weight copies are faster than shared (in_dims=None) weights under vmap
     wk = [t.unsqueeze(0).expand(k, *t.shape).contiguous() for t in w]
     stats = chunk_copies(module, k)
-    if sam.perturbation == "random":
-        with torch.no_grad():
-            loss, z = vmap(clean, randomness="different")(wk, stats, xs, ys)
-        g = gaussian(w, k)
-    else:
-        g, (loss, z) = vmap(grad(first, has_aux=True), randomness="different")(wk, stats, xs, ys)
+    with norm_inputs_in_own_dtype(module):
+        if sam.perturbation == "random":
+            with torch.no_grad():
+                loss, z = vmap(clean, randomness="different")(wk, stats, xs, ys)
+            g = gaussian(w, k)
+        else:
+            g, (loss, z) = vmap(grad(first, has_aux=True), randomness="different")(
+                wk, stats, xs, ys)
     d = ascent_direction(g, w, sam.adaptive, chunked=True)
     o = (d if sam.backup_normalized else g) if sam.gsam_alpha > 0 else None
     del g
     w_hat = [wi + rho * di for wi, di in zip(w, d, strict=True)]
     del d, wk
-    h, ploss = vmap(grad(second, has_aux=True), randomness="different")(
-        w_hat, chunk_copies(module, k), xs, ys)
+    with norm_inputs_in_own_dtype(module):
+        h, ploss = vmap(grad(second, has_aux=True), randomness="different")(
+            w_hat, chunk_copies(module, k), xs, ys)
     if o is not None:
         h = gsam_correct(h, o, sam.gsam_alpha, chunked=True)
     combine_chunk_stats(module, stats)

@@ -92,7 +92,7 @@ class SAM(torch.optim.Optimizer):
         self._share_base()
         self._lr_ref = float(self.param_groups[0]["lr"])  # lr_max fallback without 'initial_lr'
         self._batched_failed = False
-        self.rho_t = self.current_rho()
+        self.rho_t = float(rho)  # until the first backward
 
     # ---- hyperparameters ----
     def _set_hparams(self, hp: dict[str, Any]) -> None:
@@ -221,7 +221,7 @@ class SAM(torch.optim.Optimizer):
         try:
             torch._foreach_add_(w, d, alpha=rho)
             del d
-            torch.clear_autocast_cache()  # autocast caches low-precision copies of the weights
+            pass
             with frozen_running_stats(module):
                 ploss = loss_fn(model(x), y)
                 h = _grads(ploss, params)
