@@ -107,11 +107,15 @@ def _tracking_uri(args: argparse.Namespace, meta: dict[str, Any] | None = None) 
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from sweeps.runner import run_sweep
+    from samtrain.data import check_dataset
+    from sweeps.runner import method_configs, run_sweep
     from sweeps.space import load_study
 
     _positive("--budget", args.budget)
     study = load_study(args.space, budget=args.budget, name=args.name)
+    if args.address is None:  # a local cluster reads local files: check them before starting
+        for cfg in method_configs(study):
+            check_dataset(cfg)
     grid = run_sweep(study, args.storage, _tracking_uri(args), args.address)
     _print_outcome(grid, study.name)
     return 0
@@ -127,10 +131,13 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from samtrain.config import TrainConfig
+    from samtrain.data import check_dataset
     from sweeps.runner import run_configs
     from sweeps.space import Resources
 
     cfg = TrainConfig.from_yaml(args.config, args.overrides)
+    if args.address is None:
+        check_dataset(cfg)
     name = args.name or Path(args.config).stem
     resources = Resources(workers=cfg.num_workers, gpus_per_worker=1.0 if cfg.use_gpu else 0.0)
     in_process = {"auto": None, "train": False, "inprocess": True}[args.launcher]

@@ -61,7 +61,7 @@ def connect_ray(address: str | None = None) -> dict[str, float]:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if not ray.is_initialized():
         ray.init(address=address, dashboard_host="127.0.0.1", logging_level="WARNING",
-                 log_to_driver=True)
+                 log_to_driver=False)  # progress comes from Tune's table; errors from trial results
     return {k: float(v) for k, v in ray.cluster_resources().items()}
 
 
@@ -127,7 +127,7 @@ def run_sweep(study: StudySpec, storage: str | Path, tracking_uri: str,
                             study_name=study.name)
     scheduler = None
     if study.scheduler is not None:
-        epochs = max(c.epochs for c in _method_configs(study))
+        epochs = max(c.epochs for c in method_configs(study))
         scheduler = ASHAScheduler(time_attr="epoch", max_t=study.scheduler.max_t or epochs,
                                   grace_period=study.scheduler.grace_period,
                                   reduction_factor=study.scheduler.reduction_factor)
@@ -137,7 +137,8 @@ def run_sweep(study: StudySpec, storage: str | Path, tracking_uri: str,
         _trainable(plan, in_process, paths, study),
         tune_config=tune.TuneConfig(metric=study.metric, mode=study.mode, search_alg=searcher,
                                     scheduler=scheduler, num_samples=study.n_trials,
-                                    max_concurrent_trials=_concurrency(study, plan)),
+                                    max_concurrent_trials=_concurrency(study, plan),
+                                    trial_name_creator=trial_name, trial_dirname_creator=trial_name),
         run_config=_run_config("search", paths, callback),
     )
     return tuner.fit()
@@ -186,7 +187,8 @@ def run_configs(name: str, experiment: str, storage: str | Path, tracking_uri: s
     tuner = tune.Tuner(
         trainable,
         param_space={"trial": tune.grid_search(space)},
-        tune_config=tune.TuneConfig(max_concurrent_trials=plan.max_concurrent),
+        tune_config=tune.TuneConfig(max_concurrent_trials=plan.max_concurrent,
+                                    trial_name_creator=trial_name, trial_dirname_creator=trial_name),
         run_config=_run_config(experiment, paths, callback),
     )
     return tuner.fit()
@@ -201,7 +203,14 @@ def open_sweep(name: str, storage: str | Path) -> tuple[StudySpec, dict[str, Any
     return load_study(paths.space, budget=meta["budget"], name=name), meta, paths
 
 
-def _method_configs(study: StudySpec) -> list[TrainConfig]:
+def trial_name(trial: Any) -> str:
+    """Short trial names and directories: `<method>-<trial id>`."""
+    config = trial.config.get("trial", trial.config)
+    return f"{config.get('method', 'trial')}-{trial.trial_id}"
+
+
+def method_configs(study: StudySpec) -> list[TrainConfig]:
+    """Each method's config before sampling (base + fixed)."""
     from sweeps.space import build_train_config
 
     return [build_train_config(study, m, {}) for m in study.methods]

@@ -46,8 +46,12 @@ def test_bad_space_files_exit_2_with_one_line_and_write_nothing(case, tmp_path, 
     (["best", "nope"], "sweep 'nope' not found"),
     (["confirm", "nope", "--seeds", "0"], "--seeds"),
     (["train", str(TINY)], "unknown key"),
+    (["train", "CFG", "--set", "dataset=cifar10", "--set", "data_dir=/nonexistent"],
+     "cifar10: /nonexistent/cifar-10-batches-py lacks"),
 ])
 def test_bad_arguments_exit_2(argv, needle, tmp_path, monkeypatch, capsys):
+    (tmp_path / "c.yaml").write_text("epochs: 1\n")
+    argv = [str(tmp_path / "c.yaml") if a == "CFG" else a for a in argv]
     code, err = _run(argv, tmp_path, monkeypatch, capsys)
     assert code == 2 and needle in err and err.count("\n") == 0, err
     assert not (tmp_path / "runs").exists() and not (tmp_path / "mlflow.db").exists()

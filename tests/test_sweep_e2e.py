@@ -65,6 +65,47 @@ def test_tiny_sweep_end_to_end(ray_local, tmp_path, monkeypatch, capsys):
     best = TrainConfig.from_yaml_text(capsys.readouterr().out)
     assert best.perturbation == "ascent"
 
+    # confirm: best config per method x 2 seeds; the search trial with seed 0 fills one cell
+    assert main(["confirm", "t1", "--storage", "runs", "--seeds", "2"]) == 0
+    confirm = [r for r in children(client, "t1") if r.data.tags["phase"] == "confirm"]
+    assert sorted((r.data.tags["method"], r.data.params["seed"]) for r in confirm) == [
+        ("sam", "1"), ("sgd", "1")]
+    assert all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in confirm)
+    sam = [r for r in runs if r.data.tags["method"] == "sam"]
+    top = max(r.data.metrics["val_acc"] for r in sam)
+    (confirmed,) = [r.data.tags["group_key"] for r in confirm if r.data.tags["method"] == "sam"]
+    assert confirmed in {r.data.tags["group_key"] for r in sam if r.data.metrics["val_acc"] == top}
+    assert main(["confirm", "t1", "--storage", "runs", "--seeds", "2"]) == 0   # nothing missing
+    assert len(children(client, "t1")) == 6
+
+    # report: tables, plots, provenance, logged to the parent run
+    assert main(["report", "t1", "--storage", "runs", "--format", "latex"]) == 0
+    out = capsys.readouterr().out
+    assert "\\textbf" in out
+    report = tmp_path / "runs" / "t1" / "report"
+    for f in ("report.md", "report.csv", "report.tex", "metric_vs_rho.png", "learning_curves.png"):
+        assert (report / f).stat().st_size > 0, f
+    assert "git" in (report / "report.md").read_text().lower()
+    logged = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
+    assert "report/report.md" in logged and "report/learning_curves.png" in logged
+
+
+def test_sweep_train_logs_params_metrics_and_checkpoint(ray_local, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    cfg = ROOT / "configs" / "digits.yaml"
+    assert main(["train", str(cfg), "--set", "epochs=2", "--name", "d1", "--storage", "runs"]) == 0
+    out = capsys.readouterr().out
+    assert "final: epoch 2 status completed" in out
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("d1")
+    (run,) = client.search_runs([exp.experiment_id])
+    assert run.info.status == "FINISHED" and run.data.tags["status"] == "completed"
+    assert run.data.params["dataset"] == "digits" and run.data.params["epochs"] == "2"
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "val_acc")] == [1, 2]
+    assert run.data.metrics["startup_seconds"] > 0
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "checkpoint")] == [
+        "checkpoint/state.pt"]
+
 
 def test_killed_driver_then_resume_finishes_every_trial_once(tmp_path):
     space = tmp_path / "space.yaml"

@@ -7,8 +7,8 @@ Example:
     (1437, 360, 10, 8)
 """
 
-from samtrain.data.build import build_datasets
+from samtrain.data.build import build_datasets, check_dataset
 from samtrain.data.bundle import DataBundle, DatasetNotFound
 from samtrain.data.label_noise import apply_label_noise
 
-__all__ = ["DataBundle", "DatasetNotFound", "apply_label_noise", "build_datasets"]
+__all__ = ["DataBundle", "DatasetNotFound", "apply_label_noise", "build_datasets", "check_dataset"]

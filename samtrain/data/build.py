@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
@@ -70,3 +71,27 @@ def build_datasets(cfg: TrainConfig) -> DataBundle:
         noisy = apply_label_noise(targets_of(train), cfg.label_noise, bundle.num_classes, cfg.seed)
         train = relabel(train, noisy)
     return replace(bundle, train=train)
+
+
+def check_dataset(cfg: TrainConfig) -> None:
+    """Raise `DatasetNotFound` (one line) if `cfg.dataset`'s files cannot be found, cheaply.
+
+    Used by launchers before anything starts; it locates files but does not load them.
+
+    Example:
+        >>> from samtrain.config import TrainConfig
+        >>> check_dataset(TrainConfig(dataset="digits"))
+    """
+    if cfg.dataset == "fashion_mnist":
+        from samtrain.data.fashion_mnist import locate
+
+        locate(cfg.data_dir)
+    elif cfg.dataset in ("cifar10", "cifar100"):
+        from samtrain.data.cifar import LocalCIFAR10, LocalCIFAR100, _root
+
+        _root(cfg.dataset, cfg.data_dir, LocalCIFAR10 if cfg.dataset == "cifar10" else LocalCIFAR100)
+    elif cfg.dataset == "imagenet":
+        from samtrain.data.imagenet import load_imagenet
+
+        if cfg.data_dir is None or not Path(cfg.data_dir, "train").is_dir():
+            load_imagenet(cfg.data_dir)  # raises the explanatory DatasetNotFound

@@ -221,7 +221,7 @@ class SAM(torch.optim.Optimizer):
         try:
             torch._foreach_add_(w, d, alpha=rho)
             del d
-            pass
+            torch.clear_autocast_cache()  # autocast caches low-precision copies of the weights
             with frozen_running_stats(module):
                 ploss = loss_fn(model(x), y)
                 h = _grads(ploss, params)

@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m benchmarks` runs every section (see `benchmarks.__main__.SECTIONS`)."""

@@ -1,0 +1,29 @@
+"""`python -m benchmarks`: run every benchmark section in order and print its figures.
+
+Each section is `(title, main)` where `main(argv)` prints its own progress and tables and returns
+the report blocks (markdown) it printed; add a section by appending to `SECTIONS`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from benchmarks import step_overhead
+
+SECTIONS: list[tuple[str, Callable[[list[str]], list[str]]]] = [
+    ("P1/P2: SAM-family step overhead and m-sharpness (benchmarks/step_overhead.py)",
+     step_overhead.main),
+]
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    for title, run in SECTIONS:
+        print(f"## {title}\n", flush=True)
+        run(argv)
+        print(flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""Step overhead of the SAM family against SGD (P1) and the cost of m-sharpness (P2).
+
+One optimizer step (`SAM.backward` + `step` + `zero_grad`; for SGD forward + backward + step) on a
+fixed synthetic CIFAR batch (B = 128, 3 x 32 x 32, 10 classes) with CIFAR ResNet-20 on CPU, and
+ResNet-18 with bf16 autocast on CUDA when present. Methods run round-robin (one step each per
+round) so that load from other processes hits all of them alike; the figure is the median step
+time over the rounds after warm-up.
+
+Peak memory: CPU: the bytes alive at the start of the step (parameters, buffers, optimizer state,
+gradients, batch; counted from the tensors) plus the highest running sum of the allocator events
+that `torch.profiler(profile_memory=True)` records during one extra step. CUDA:
+`torch.cuda.max_memory_allocated` over one step after `reset_peak_memory_stats`.
+
+Run: `python -m benchmarks.step_overhead [--steps 20] [--warmup 3]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from samtrain.models import build_model
+from samtrain.optim import SAM
+
+B = 128
+# (label, SAM kwargs or None for plain SGD)
+METHODS: list[tuple[str, dict[str, Any] | None]] = [
+    ("SGD", None),
+    ("SAM", {"rho": 0.05}),
+    ("OBF", {"rho": 0.05, "perturbation": "obf", "obf_C": 10.0, "obf_gamma": 1e-12}),
+    ("GSAM", {"rho": 0.05, "gsam_alpha": 0.4}),
+    ("ASAM", {"rho": 0.8, "adaptive": "before"}),
+    ("RandSAM", {"rho": 0.05, "perturbation": "random"}),
+    ("SAM m=16 loop", {"rho": 0.05, "perturb_batch_size": 16, "batched": False}),
+    ("SAM m=16 batched", {"rho": 0.05, "perturb_batch_size": 16, "batched": True}),
+    ("SAM m=32 loop", {"rho": 0.05, "perturb_batch_size": 32, "batched": False}),
+    ("SAM m=32 batched", {"rho": 0.05, "perturb_batch_size": 32, "batched": True}),
+]
+
+
+@dataclass
+class Row:
+    method: str
+    step_s: float
+    peak_bytes: int
+    param_bytes: int
+
+
+class Runner:
+    """One model + optimizer; `step()` does one full optimizer step on the fixed batch."""
+
+    def __init__(self, kw: dict[str, Any] | None, model_name: str, device: torch.device,
+                 amp: bool) -> None:
+        torch.manual_seed(0)
+        self.model = build_model(model_name, num_classes=10, in_channels=3, image_size=32).to(device)
+        self.base = torch.optim.SGD(self.model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+        self.sam = SAM(self.base, **kw) if kw is not None else None
+        g = torch.Generator().manual_seed(1)
+        self.x = torch.randn(B, 3, 32, 32, generator=g).to(device)
+        self.y = torch.randint(0, 10, (B,), generator=g).to(device)
+        self.loss_fn = nn.CrossEntropyLoss()
+        self.device, self.amp = device, amp
+
+    def step(self) -> None:
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            if self.sam is not None:
+                self.sam.backward(self.model, self.x, self.y, self.loss_fn)
+            else:
+                self.loss_fn(self.model(self.x), self.y).backward()
+        self.base.step()
+        self.base.zero_grad(set_to_none=True)
+
+    def resident_bytes(self) -> int:
+        ts = [*self.model.parameters(), *self.model.buffers(), self.x, self.y]
+        ts += [p.grad for p in self.model.parameters() if p.grad is not None]
+        ts += [v for s in self.base.state.values() for v in s.values() if torch.is_tensor(v)]
+        return sum(t.numel() * t.element_size() for t in ts)
+
+    def param_bytes(self) -> int:
+        return sum(p.numel() * p.element_size() for p in self.model.parameters())
+
+
+def timed(runner: Runner) -> float:
+    if runner.device.type == "cuda":
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    runner.step()
+    if runner.device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t
+
+
+def peak_bytes(runner: Runner) -> int:
+    """Peak bytes alive during one step (see the module docstring for the method)."""
+    if runner.device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        runner.step()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated()
+    start = runner.resident_bytes()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU],
+                                profile_memory=True) as prof:
+        runner.step()
+    events = sorted((e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events()
+                    if e.name() == "[memory]" and e.device_type() == torch.autograd.DeviceType.CPU)
+    live = high = 0
+    for _, n in events:
+        live += n
+        high = max(high, live)
+    return start + high
+
+
+def measure(model_name: str, device: torch.device, amp: bool, steps: int, warmup: int,
+            methods: list[tuple[str, dict[str, Any] | None]] = METHODS,
+            log: Callable[[str], None] = print) -> list[Row]:
+    runners = [(label, Runner(kw, model_name, device, amp)) for label, kw in methods]
+    times: dict[str, list[float]] = {label: [] for label, _ in runners}
+    for r in range(warmup + steps):
+        for label, runner in runners:
+            t = timed(runner)
+            if r >= warmup:
+                times[label].append(t)
+        if r % 5 == 4:
+            log(f"  round {r + 1}/{warmup + steps}")
+    return [Row(label, statistics.median(times[label]), peak_bytes(runner), runner.param_bytes())
+            for label, runner in runners]
+
+
+def table(rows: list[Row]) -> str:
+    sgd = next(r for r in rows if r.method == "SGD")
+    lines = ["| method | step (ms) | / SGD | peak memory (MB) | / SGD | extra vs SGD (param sizes) |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r.method} | {1e3 * r.step_s:.1f} | {r.step_s / sgd.step_s:.2f} | "
+                     f"{r.peak_bytes / 2**20:.1f} | {r.peak_bytes / sgd.peak_bytes:.2f} | "
+                     f"{(r.peak_bytes - sgd.peak_bytes) / r.param_bytes:+.2f} |")
+    return "\n".join(lines)
+
+
+def ratios(rows: list[Row]) -> dict[str, float]:
+    """P1/P2 figures and the memory check, by name."""
+    t = {r.method: r.step_s for r in rows}
+    by = {r.method: r for r in rows}
+    out = {f"{m}/SGD": t[m] / t["SGD"] for m in ("SAM", "OBF", "GSAM", "ASAM", "RandSAM")}
+    for path in ("loop", "batched"):
+        out[f"P2 {path} = step(m=16)/step(m=128)"] = t[f"SAM m=16 {path}"] / t["SAM"]
+    out["SAM extra memory (param sizes)"] = ((by["SAM"].peak_bytes - by["SGD"].peak_bytes)
+                                             / by["SAM"].param_bytes)
+    return out
+
+
+TARGETS = {"SAM/SGD": 2.0, "RandSAM/SGD": 1.5, "P2 loop = step(m=16)/step(m=128)": 1.15,
+           "SAM extra memory (param sizes)": 2.0}
+
+
+def report(rows: list[Row], title: str) -> str:
+    lines = [f"### {title}", "", table(rows), ""]
+    for k, v in ratios(rows).items():
+        target = TARGETS.get(k)
+        verdict = "" if target is None else f"  (target <= {target}: {'met' if v <= target else 'MISSED'})"
+        lines.append(f"- {k}: {v:.2f}{verdict}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> list[str]:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=20, help="timed steps per method (>= 20)")
+    p.add_argument("--warmup", type=int, default=3)
+    args = p.parse_args(argv)
+    configs = [("resnet20", torch.device("cpu"), False)]
+    if torch.cuda.is_available():
+        configs.append(("resnet18", torch.device("cuda"), True))
+    reports = []
+    for model_name, device, amp in configs:
+        title = (f"{model_name}, B={B}, {device.type}{', bf16 autocast' if amp else ''}, "
+                 f"{torch.get_num_threads()} threads, median of {args.steps} steps")
+        print(f"measuring {title} ...", flush=True)
+        reports.append(report(measure(model_name, device, amp, args.steps, args.warmup), title))
+        print(reports[-1], flush=True)
+    return reports
+
+
+if __name__ == "__main__":
+    main()
