@@ -57,6 +57,7 @@ class TrainConfig(BaseModel):
     model: str = "small_cnn"
     label_noise: float = 0.0
     train_subset: int | None = None
+    val_subset: int | None = None
     # optimisation
     epochs: int = 10
     batch_size: int = 128
@@ -111,7 +112,7 @@ class TrainConfig(BaseModel):
             raise ValueError("must be >= 1")
         return v
 
-    @field_validator("perturb_batch_size", "train_subset")
+    @field_validator("perturb_batch_size", "train_subset", "val_subset")
     @classmethod
     def _positive_or_none(cls, v: int | None) -> int | None:
         if v is not None and v < 1:

@@ -43,7 +43,7 @@ def format_status(study: StudySpec, tracking_uri: str, name: str) -> str:
         for phase in ("search", "confirm"):
             by_state = {s: n for (m, p, s), n in counts.items() if m == method and p == phase}
             if by_state or phase == "search":
-                expected = f"/{study.budget}" if phase == "search" else ""
+                expected = f"/{study.trials_of(method)}" if phase == "search" else ""
                 done = sum(by_state.values())
                 states = ", ".join(f"{s} {n}" for s, n in sorted(by_state.items())) or "none yet"
                 lines.append(f"  {method:<12} {phase:<8} {done}{expected}: {states}")

@@ -26,13 +26,14 @@ Distributions (see `sweeps.distributions`): `{loguniform: [lo, hi]}`, `{uniform:
 `{int: [lo, hi]}` (optional `log: true`), `{choice: [a, b, ...]}`, a bare scalar (fixed).
 `num_workers` and `use_gpu` come from `resources`, not from `base`/`fixed`/`space`.
 
-Optuna: trial `k` of the study runs method `methods[k % n]` (see `method_schedule`); parameters
+Optuna: trial `k` of the study runs method `method_schedule(study)[k]`: `budget` trials of each
+method, round-robin (1 for a method with nothing to sample, whose runs would be identical); parameters
 are named `"<method>/<key>"`, so TPE models each method's space separately.
 
 Example:
     >>> study = load_study("search_spaces/tiny.yaml")
     >>> method_schedule(study)
-    ['sgd', 'sam', 'sgd', 'sam']
+    ['sgd', 'sam', 'sam']
 """
 
 from __future__ import annotations
@@ -133,10 +134,16 @@ class StudySpec:
     source_sha256: str = ""
     path: Path | None = field(default=None, compare=False)
 
+    def trials_of(self, method: str) -> int:
+        """Search trials of `method`: `budget`, or 1 when nothing is sampled (its runs would be
+        identical; seeds are the confirm phase's job)."""
+        sampled = any(not isinstance(d, Fixed) for d in self.methods[method].space.values())
+        return self.budget if sampled else 1
+
     @property
     def n_trials(self) -> int:
-        """Search-phase trials in total: `budget * len(methods)`."""
-        return self.budget * len(self.methods)
+        """Search-phase trials in total."""
+        return sum(self.trials_of(m) for m in self.methods)
 
 
 # ---------------------------------------------------------------- loading and validation
@@ -295,7 +302,7 @@ def load_study(path: str | Path, budget: int | None = None, name: str | None = N
     Raises `SpaceError` (one line) on any problem, before anything is started.
 
     >>> load_study("search_spaces/tiny.yaml", budget=3).n_trials
-    6
+    4
     """
     p = Path(path)
     if not p.is_file():
@@ -315,13 +322,19 @@ def _check_method_name(study: StudySpec, method: str) -> None:
 
 
 def method_schedule(study: StudySpec) -> list[str]:
-    """The method of each search trial, round-robin; `budget` of each method.
+    """The method of each search trial, round-robin; `study.trials_of(m)` of each method.
 
-    >>> method_schedule(parse_study("budget: 2\\nmethods: {a: {}, b: {}}"))
-    ['a', 'b', 'a', 'b']
+    >>> method_schedule(parse_study("budget: 2\\nmethods: {a: {}, b: {space: {rho: {uniform: [0, 1]}}}}"))
+    ['a', 'b', 'b']
     """
-    names = list(study.methods)
-    return [names[i % len(names)] for i in range(study.n_trials)]
+    left = {m: study.trials_of(m) for m in study.methods}
+    order: list[str] = []
+    while any(left.values()):
+        for m in study.methods:
+            if left[m]:
+                order.append(m)
+                left[m] -= 1
+    return order
 
 
 def suggest_config(trial: optuna.Trial, study: StudySpec, method: str) -> dict[str, Any]:
@@ -338,8 +351,8 @@ def suggest_config(trial: optuna.Trial, study: StudySpec, method: str) -> dict[s
 def define_by_run(study: StudySpec) -> Callable[[optuna.Trial], dict[str, Any]]:
     """A define-by-run function for `OptunaSearch(space=...)` or `optuna.Study.optimize`.
 
-    Trial number `k` gets method `methods[k % n]` (Optuna numbers trials 0, 1, 2, ... in ask
-    order), so `budget * n` trials give exactly `budget` per method. It returns
+    Trial number `k` gets method `method_schedule(study)[k]` (Optuna numbers trials 0, 1, 2, ...
+    in ask order), so `study.n_trials` trials give exactly `study.trials_of(m)` per method. It returns
     `{"method": name, "params": {key: value}}` with plain TrainConfig keys (fixed entries of the
     space included); feed that to `build_train_config(study, r["method"], r["params"])`. Under
     Ray, the trial config also holds `{name: {key: value}}` (Ray unflattens the captured
@@ -350,8 +363,8 @@ def define_by_run(study: StudySpec) -> Callable[[optuna.Trial], dict[str, Any]]:
 
 def _round_robin_space(study: StudySpec, trial: optuna.Trial) -> dict[str, Any]:
     """The define-by-run function (module level, so Tune can pickle the searcher's state)."""
-    names = list(study.methods)
-    method = names[trial.number % len(names)]
+    schedule = method_schedule(study)
+    method = schedule[trial.number % len(schedule)]
     trial.set_user_attr("method", method)
     return {"method": method, "params": suggest_config(trial, study, method)}
 

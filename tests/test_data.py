@@ -361,3 +361,11 @@ def test_example_configs_load(path: str) -> None:
         assert len(build_datasets(c).train) == 1437
     else:
         assert (c.train_subset, c.label_noise, c.epochs, c.batch_size, c.rho) == (2000, 0.4, 60, 128, 0.1)
+
+
+def test_val_subset_is_fixed_across_seeds():
+    a = build_datasets(TrainConfig(dataset="digits", val_subset=100, seed=1)).val
+    b = build_datasets(TrainConfig(dataset="digits", val_subset=100, seed=2)).val
+    full = build_datasets(TrainConfig(dataset="digits")).val
+    assert len(a) == 100 and len(full) == 360
+    assert torch.equal(a.targets, b.targets) and torch.equal(a.images, b.images)
