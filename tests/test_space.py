@@ -82,7 +82,7 @@ def test_tiny():
 def test_fashion_asha_max_t_is_epochs():
     s = load_study(SPACES / "fashion_label_noise.yaml")
     assert s.scheduler is not None
-    assert (s.scheduler.grace_period, s.scheduler.reduction_factor) == (3, 3.0)
+    assert (s.scheduler.grace_period, s.scheduler.reduction_factor) == (5, 3.0)
     assert s.scheduler.max_t == s.base["epochs"]
     assert s.methods["obf"].space["obf_C"] == Choice((-1, 10, 1000))
 
