@@ -7,8 +7,8 @@ Every epoch reports `epoch, train_loss, train_acc, perturb_loss, val_loss, val_a
 epoch_seconds, images_per_second, grad_evals, status` and (rank 0) a checkpoint with model,
 optimizer, scheduler, RNG states and epoch. `grad_evals` counts forward+backward passes over
 the global batch, cumulatively: 2 per step for SAM-style perturbations, 1 for `none` and
-`random` (whose first pass is forward-only). A non-finite loss ends the run with
-`status: diverged`.
+`random` (whose first pass is forward-only). `status` is `running` until the last epoch, which
+reports `completed`; a non-finite loss ends the run with `status: diverged`.
 
 Example:
     >>> from samtrain.config import TrainConfig
@@ -113,7 +113,7 @@ def run_training(cfg: TrainConfig, session: Session, threads: int | None = None,
             "epoch_seconds": epoch_seconds,
             "images_per_second": train["count"] / max(train_seconds, 1e-9),
             "grad_evals": grad_evals,
-            "status": "completed",
+            "status": "completed" if epoch == cfg.epochs else "running",
         }
         if startup is not None:
             metrics["startup_seconds"] = startup

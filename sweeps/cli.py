@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("confirm", help="re-run the best configs of each method with several seeds")
     p.add_argument("name")
     p.add_argument("--top", type=int, default=1, help="best configs per method (default 1)")
-    p.add_argument("--seeds", type=int, default=3, help="seeds per config (default 3)")
+    p.add_argument("--seeds", type=int, default=None,
+                   help="seeds per config (default: the study's confirm_seeds, else 3)")
     _common(p)
 
     p = sub.add_parser("report", help="tables (md/csv/latex) and plots of a sweep")
@@ -85,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     from sweeps.space import SpaceError
 
     args = build_parser().parse_args(argv)
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     handler = globals()[f"cmd_{args.command}"]
     try:
         return handler(args) or 0

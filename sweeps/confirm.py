@@ -52,10 +52,14 @@ def missing_cells(study: StudySpec, records: list[RunRecord], top: int, seeds: i
     return trials
 
 
-def confirm_sweep(name: str, storage: str, tracking_uri: str | None, top: int, seeds: int,
+def confirm_sweep(name: str, storage: str, tracking_uri: str | None, top: int, seeds: int | None,
                   address: str | None = None) -> int:
-    """Run the missing cells; returns how many runs were started."""
+    """Run the missing cells; returns how many runs were started.
+
+    `seeds` None: the study's `confirm_seeds`, else 3.
+    """
     study, meta, paths = open_sweep(name, storage)
+    seeds = seeds or study.confirm_seeds or 3
     uri = tracking_uri or meta["tracking_uri"]
     _, records = load_records(uri, name)
     trials = missing_cells(study, records, top, seeds)

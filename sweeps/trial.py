@@ -116,8 +116,8 @@ class MLflowTrialCallback(tune.Callback):
         run_id, cfg = self._runs.pop(trial.trial_id)
         last = trial.last_result or {}
         status = last.get("status", "failed")
-        if status == "completed" and int(last.get("epoch", 0)) < cfg.epochs:
-            status = "pruned"
+        if status == "running" or (status == "completed" and int(last.get("epoch", 0)) < cfg.epochs):
+            status = "pruned"  # stopped by the scheduler before its last epoch
         ckpt = None
         if self.log_checkpoints:
             ckpt = last.get("checkpoint_path") or (trial.checkpoint.path if trial.checkpoint else None)

@@ -44,6 +44,7 @@ def test_sam_on_digits_learns_and_reports_every_metric():
     assert REPORTED <= set(s.history[0]) and "startup_seconds" in s.history[0]
     assert "startup_seconds" not in s.history[1]
     assert final["status"] == "completed" and final["val_acc"] >= 0.85
+    assert [h["status"] for h in s.history] == ["running", "completed"]
     steps = 1437 // 64  # digits: 1437 training examples, drop_last
     assert [h["grad_evals"] for h in s.history] == [2 * steps, 4 * steps]  # SAM: two passes a step
     assert s.history[0]["rho"] == pytest.approx(0.05)

@@ -135,9 +135,10 @@ def test_sam_gradient_matches_formula(case: str, batched: bool) -> None:
     assert max(float((got[n] - clean[n]).abs().max()) for n in clean) > 1e-3
 
 
-def test_m_sharpness_is_the_mean_of_per_chunk_sam() -> None:
+@pytest.mark.parametrize("batched", [False, True])
+def test_m_sharpness_is_the_mean_of_per_chunk_sam(batched: bool) -> None:
     x, y = batch()
-    *_, got = run_sam(mlp(), x, y, rho=0.3, perturb_batch_size=4)
+    *_, got = run_sam(mlp(), x, y, rho=0.3, perturb_batch_size=4, batched=batched)
     per_chunk = [run_sam(mlp(), xc, yc, rho=0.3)[2] for xc, yc in zip(x.split(4), y.split(4), strict=True)]
     assert_grads(got, {n: sum(g[n] for g in per_chunk) / 3 for n in got})
     whole = run_sam(mlp(), x, y, rho=0.3)[2]

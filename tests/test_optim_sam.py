@@ -146,7 +146,7 @@ class Branchy(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.net(x)
-        return out if float(out.sum()) > -1e9 else -out
+        return out if float(out.detach().sum()) > -1e9 else -out
 
 
 def test_batched_failure_falls_back_to_loop_when_automatic(monkeypatch) -> None:
@@ -275,10 +275,14 @@ def test_param_groups_are_the_base_optimizers() -> None:
     base = torch.optim.SGD(model.parameters(), lr=0.1)
     sam = SAM(base)
     assert sam.param_groups is base.param_groups and sam.state is base.state
-    torch.optim.lr_scheduler.LambdaLR(base, lambda s: 0.5 ** s).step()
-    assert sam.param_groups[0]["lr"] == pytest.approx(0.05)
+    sched = torch.optim.lr_scheduler.LambdaLR(base, lambda s: 0.5 ** s)
     x, y = batch()
+    w0 = [p.detach().clone() for p in model.parameters()]
     sam.backward(model, x, y, CE)
+    sam.step(), sched.step()
+    assert sam.param_groups[0]["lr"] == pytest.approx(0.05)
+    for p, w in zip(model.parameters(), w0, strict=True):  # w <- w - 0.1 * g_SAM
+        torch.testing.assert_close(p.detach(), w - 0.1 * p.grad, **TOL)
     sam.zero_grad()
     assert all(p.grad is None for p in model.parameters())
 

@@ -59,11 +59,20 @@ def _grads(loss: Tensor, params: Sequence[Tensor]) -> list[Tensor]:
 class SAM(torch.optim.Optimizer):
     """Sharpness-aware minimization family around a base optimizer (which does the actual step).
 
-    `param_groups` and `state` are the base's, so LR schedulers may wrap either. Supports
-    `torch.autocast` with bfloat16 (grads stay in the parameters' dtype); fp16 with a GradScaler is
-    not supported (the loss is computed inside `backward`, out of the scaler's reach).
-    `batched=None` takes the vmap path when m < B on CUDA, and the loop elsewhere (faster on CPU),
-    under DDP, or for norm layers with momentum=None; dropout masks then differ from the loop's.
+    `backward` adds the SAM gradient to `p.grad` (scaled by 1/accum_steps, so N micro-batch calls
+    then `step()` equal one call on the whole batch with the same m) and returns `SAMOutput`.
+    `param_groups` and `state` are the base's, so LR schedulers may wrap either.
+    Norm layers: the clean pass of each chunk updates running statistics as a training forward
+    on that chunk would; the perturbed pass leaves them untouched.
+    DDP: every forward/backward runs under `no_sync()` (each worker perturbs with its own
+    gradient); the final gradient is averaged with one all-reduce of one flat buffer.
+    Mixed precision: `torch.autocast` with bfloat16 (grads stay in the parameters' dtype; the
+    autocast weight cache is cleared around the perturbation). fp16 with a GradScaler is not
+    supported (the losses are computed inside `backward`, out of the scaler's reach).
+    `batched=None` takes the vmap path when m < B on CUDA and the loop elsewhere (the loop is
+    faster on CPU), under DDP, or for norm layers with momentum=None; failures of the vmap path
+    fall back to the loop with a warning. Dropout masks on the two paths come from different
+    random streams.
 
     Example:
         >>> model = nn.Linear(4, 3)
@@ -290,6 +299,12 @@ class SAM(torch.optim.Optimizer):
             self._set_hparams({**self.hparams(), **sam})
             self.base_optimizer.load_state_dict(state_dict["base"])
         self._share_base()  # load_state_dict replaces the base's param_groups list
+
+    def __getstate__(self) -> dict[str, Any]:  # Optimizer's keeps only defaults/state/groups
+        return self.__dict__
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.hparams().items())
