@@ -106,7 +106,7 @@ def run_sweep(study: StudySpec, storage: str | Path, tracking_uri: str,
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
 
-    from sweeps.trial import MLflowTrialCallback
+    from sweeps.tracking import MLflowTrialCallback
 
     paths = sweep_paths(storage, study.name)
     if paths.meta.exists():
@@ -138,7 +138,8 @@ def run_sweep(study: StudySpec, storage: str | Path, tracking_uri: str,
         tune_config=tune.TuneConfig(metric=study.metric, mode=study.mode, search_alg=searcher,
                                     scheduler=scheduler, num_samples=study.n_trials,
                                     max_concurrent_trials=_concurrency(study, plan),
-                                    trial_name_creator=trial_name, trial_dirname_creator=trial_name),
+                                    trial_name_creator=trial_name, trial_dirname_creator=trial_name,
+                                    reuse_actors=True),
         run_config=_run_config("search", paths, callback),
     )
     return tuner.fit()
@@ -169,7 +170,7 @@ def run_configs(name: str, experiment: str, storage: str | Path, tracking_uri: s
     """
     from ray import tune
 
-    from sweeps.trial import MLflowTrialCallback
+    from sweeps.tracking import MLflowTrialCallback
 
     paths = sweep_paths(storage, name)
     cluster = connect_ray(address)
@@ -188,7 +189,8 @@ def run_configs(name: str, experiment: str, storage: str | Path, tracking_uri: s
         trainable,
         param_space={"trial": tune.grid_search(space)},
         tune_config=tune.TuneConfig(max_concurrent_trials=plan.max_concurrent,
-                                    trial_name_creator=trial_name, trial_dirname_creator=trial_name),
+                                    trial_name_creator=trial_name, trial_dirname_creator=trial_name,
+                                    reuse_actors=True),
         run_config=_run_config(experiment, paths, callback),
     )
     return tuner.fit()

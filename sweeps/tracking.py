@@ -20,8 +20,11 @@ from typing import Any
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
+from ray import tune
 
 from samtrain.config import TrainConfig
+from sweeps.space import StudySpec
+from sweeps.trial import resolve_trial
 
 METRIC_KEYS = ("epoch", "train_loss", "train_acc", "perturb_loss", "val_loss", "val_acc", "lr",
                "rho", "epoch_seconds", "images_per_second", "grad_evals", "startup_seconds")
@@ -114,3 +117,64 @@ class SweepTracker:
             self.client.log_artifacts(run_id, checkpoint_dir, artifact_path="checkpoint")
         self.client.log_batch(run_id, tags=[RunTag("status", status)])
         self.client.set_terminated(run_id, _MLFLOW_STATUS.get(status, "FINISHED"))
+
+
+class MLflowTrialCallback(tune.Callback):
+    """Driver-side MLflow logging: a child run per trial under the sweep's parent run.
+
+    Picklable (Tune stores it with the experiment for `Tuner.restore`): the MLflow client is
+    opened in `setup`.
+    """
+
+    def __init__(self, tracking_uri: str, sweep_name: str, parent: bool = True,
+                 study: StudySpec | None = None, log_checkpoints: bool = False,
+                 source_file: str | None = None):
+        self.tracking_uri, self.sweep_name, self.parent = tracking_uri, sweep_name, parent
+        self.study = study
+        self.log_checkpoints, self.source_file = log_checkpoints, source_file
+        self._tracker: SweepTracker | None = None
+        self._runs: dict[str, tuple[str, TrainConfig]] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_tracker": None, "_runs": {}}
+
+    @property
+    def tracker(self) -> SweepTracker:
+        if self._tracker is None:
+            self._tracker = SweepTracker(self.tracking_uri, self.sweep_name, parent=self.parent)
+            self._tracker.open(self.source_file)
+        return self._tracker
+
+    def setup(self, **info: Any) -> None:
+        _ = self.tracker
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        method, phase, cfg = resolve_trial(trial.config, self.study)
+        self._runs[trial.trial_id] = (self.tracker.child(trial.trial_id, method, cfg, phase), cfg)
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
+                        **info: Any) -> None:
+        if trial.trial_id not in self._runs:
+            self.on_trial_start(iteration, trials, trial)
+        self.tracker.log_epoch(self._runs[trial.trial_id][0], result)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if trial.trial_id not in self._runs:
+            return
+        run_id, cfg = self._runs.pop(trial.trial_id)
+        last = trial.last_result or {}
+        status = last.get("status", "failed")
+        if status == "running" or (status == "completed" and int(last.get("epoch", 0)) < cfg.epochs):
+            status = "pruned"  # stopped by the scheduler before its last epoch
+        ckpt = None
+        if self.log_checkpoints:
+            ckpt = last.get("checkpoint_path") or (trial.checkpoint.path if trial.checkpoint else None)
+        self.tracker.finish(run_id, status, ckpt)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if trial.trial_id in self._runs:
+            self.tracker.finish(self._runs.pop(trial.trial_id)[0], "failed")
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        failed = any(t.status == "ERROR" for t in trials)
+        self.tracker.close("FAILED" if failed else "FINISHED")

@@ -6,8 +6,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from samtrain.config import TrainConfig
-from sweeps.tracking import SweepTracker
-from sweeps.trial import MLflowTrialCallback
+from sweeps.tracking import MLflowTrialCallback, SweepTracker
 
 
 def trial(tid: str, cfg: TrainConfig, last: dict | None = None, status: str = "TERMINATED"):

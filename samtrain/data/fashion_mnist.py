@@ -8,6 +8,7 @@ The validation set is the 10k test set. Everything is held in memory as normaliz
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,7 @@ def _images(array: np.ndarray) -> torch.Tensor:
     return (x - MEAN) / STD
 
 
+@functools.lru_cache(maxsize=2)  # a reused Tune actor's next trial skips decoding (read-only data)
 def load_fashion_mnist(data_dir: str | None) -> DataBundle:
     """Fashion-MNIST as in-memory tensors: train 60k, val = the 10k test set, 1 x 28 x 28.
 

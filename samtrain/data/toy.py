@@ -5,6 +5,8 @@ Both are deterministic and independent of `cfg.seed`, so validation sets match a
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -15,6 +17,7 @@ DIGITS_VAL_SIZE = 360
 SPLIT_SEED = 0
 
 
+@functools.lru_cache(maxsize=1)  # read-only; shared by trials of a reused process
 def load_digits_bundle() -> DataBundle:
     """scikit-learn digits: 1797 grey 8 x 8 images, stratified split 1437 train / 360 val.
 
