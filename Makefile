@@ -20,7 +20,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check samtrain sweeps tests benchmarks
 
 test: lint
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --doctest-modules tests samtrain sweeps
 
 demo: $(STAMP)
 	bash scripts/demo.sh

@@ -6,7 +6,7 @@ Example:
     >>> import tempfile, torch
     >>> m = torch.nn.Linear(2, 2); o = torch.optim.SGD(m.parameters(), lr=0.1)
     >>> s = torch.optim.lr_scheduler.LambdaLR(o, lambda _: 1.0)
-    >>> d = tempfile.mkdtemp(); save_checkpoint(d, m, o, s, epoch=3, extra={"grad_evals": 10})
+    >>> d = tempfile.mkdtemp(); _ = save_checkpoint(d, m, o, s, epoch=3, extra={"grad_evals": 10})
     >>> load_checkpoint(d, m, o, s)["epoch"]
     3
 """

@@ -8,7 +8,7 @@ Example:
     >>> plan = plan_resources(num_workers=2, cpus_per_worker=1, gpus_per_worker=0,
     ...                       cluster={"CPU": 2.0}, in_tune_trial=True)
     >>> plan.trial_cpus, plan.worker_cpus, plan.threads, plan.max_concurrent
-    (0.01, 0.99, 1, 1)
+    (0.01, 0.995, 1, 1)
 """
 
 from __future__ import annotations

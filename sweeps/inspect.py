@@ -1,7 +1,7 @@
 """`sweep status` and `sweep best`: read a sweep's runs back from MLflow.
 
 Example:
-    >>> print(format_status(study, "sqlite:///mlflow.db", "tiny"))      # doctest: +SKIP
+    print(format_status(study, "sqlite:///mlflow.db", "tiny"))
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Each `plot_*` function writes one PNG and returns its path, or returns None when
 hold nothing to plot (e.g. no method with a perturbation).
 
 Example:
-    >>> plot_metric_vs_compute(records, "val_acc", Path("out/compute.png"))  # doctest: +SKIP
+    plot_metric_vs_compute(records, "val_acc", Path("out/compute.png"))
     PosixPath('out/compute.png')
 """
 

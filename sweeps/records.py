@@ -8,8 +8,8 @@ Schema written by the sweep's tracking code (experiment name = sweep name):
     metrics with `step=epoch` (val_acc, epoch_seconds, grad_evals (cumulative), ...).
 
 Example:
-    >>> parent_id, records = load_records("sqlite:///mlflow.db", "tiny")  # doctest: +SKIP
-    >>> records[0].method, records[0].final["val_acc"]                    # doctest: +SKIP
+    parent_id, records = load_records("sqlite:///mlflow.db", "tiny")
+    records[0].method, records[0].final["val_acc"]
     ('sam', 0.93)
 """
 

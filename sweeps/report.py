@@ -5,12 +5,12 @@ over its completed runs, one per seed (the latest). Only configs with confirm-ph
 when the method has any; their search-phase runs of other seeds count too. Compute (grad evals,
 device seconds, runs) is summed over ALL the method's runs.
 
-Example:
-    >>> pid, records = load_records("sqlite:///mlflow.db", "tiny")             # doctest: +SKIP
-    >>> res = build_report(records, out_dir=Path("report"),
-    ...                    provenance=collect_provenance(pid, records))       # doctest: +SKIP
-    >>> print(res.table_text)                                                # doctest: +SKIP
-    >>> log_report_to_mlflow("sqlite:///mlflow.db", pid, res.files)           # doctest: +SKIP
+Example (on a finished sweep)::
+
+    pid, records = load_records("sqlite:///mlflow.db", "tiny")
+    res = build_report(records, out_dir=Path("report"), provenance=collect_provenance(pid, records))
+    print(res.table_text)
+    log_report_to_mlflow("sqlite:///mlflow.db", pid, res.files)
 """
 
 from __future__ import annotations

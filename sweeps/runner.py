@@ -4,10 +4,11 @@ A sweep lives in `STORAGE/NAME/`: `space.yaml` (the study as given), `sweep.json
 it), `optuna.db` (the Optuna study, for optuna-dashboard), `search/` (the Tune experiment),
 `confirm-*/` (seed re-runs) and `train/` (Ray Train runs of multi-worker trials).
 
-Example:
-    >>> from sweeps.space import load_study
-    >>> study = load_study("search_spaces/tiny.yaml")                       # doctest: +SKIP
-    >>> grid = run_sweep(study, "tiny", "runs", "sqlite:///mlflow.db")      # doctest: +SKIP
+Example (starts Ray)::
+
+    from sweeps.space import load_study
+    study = load_study("search_spaces/tiny.yaml")
+    grid = run_sweep(study, "runs", "sqlite:///mlflow.db")
 """
 
 from __future__ import annotations

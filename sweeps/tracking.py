@@ -8,8 +8,8 @@ Runs left RUNNING by a crash are marked FAILED by `SweepTracker.open`, and a res
 reuses its run, so a resumed sweep has no duplicates.
 
 Example:
-    >>> t = SweepTracker("sqlite:////tmp/doc-mlflow.db", "doc-sweep")      # doctest: +SKIP
-    >>> parent = t.open()                                                  # doctest: +SKIP
+    t = SweepTracker("sqlite:////tmp/doc-mlflow.db", "doc-sweep")
+    parent = t.open()
 """
 
 from __future__ import annotations

@@ -1,9 +1,14 @@
 """SAM-family optimizers: `SAM` (SAM, ASAM, GSAM, OBF, RandSAM; m-sharpness; DDP) and the OBF loss.
 
 Example:
+    >>> import torch
     >>> from samtrain.optim import SAM
-    >>> sam = SAM(torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), rho=0.05)  # doctest: +SKIP
-    >>> out = sam.backward(model, x, y, loss_fn); sam.step(); sam.zero_grad()  # doctest: +SKIP
+    >>> model, x, y = torch.nn.Linear(4, 3), torch.randn(8, 4), torch.randint(0, 3, (8,))
+    >>> sam = SAM(torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), rho=0.05)
+    >>> out = sam.backward(model, x, y, torch.nn.functional.cross_entropy)
+    >>> sam.step(); sam.zero_grad()
+    >>> bool(out.perturb_loss >= out.loss)
+    True
 """
 
 from samtrain.optim.obf import OutputBiasForget
