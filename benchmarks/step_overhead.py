@@ -17,6 +17,9 @@ Run: `python -m benchmarks.step_overhead [--steps 20] [--warmup 3]`.
 from __future__ import annotations
 
 import argparse
+import datetime
+import os
+import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -170,6 +173,18 @@ def report(rows: list[Row], title: str) -> str:
     return "\n".join(lines)
 
 
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    return (f"{cpu} ({os.cpu_count()} CPUs){gpu}, torch {torch.__version__}, "
+            f"{datetime.date.today().isoformat()}")
+
+
 def main(argv: list[str] | None = None) -> list[str]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=20, help="timed steps per method (>= 20)")
@@ -179,6 +194,7 @@ def main(argv: list[str] | None = None) -> list[str]:
     if torch.cuda.is_available():
         configs.append(("resnet18", torch.device("cuda"), True))
     reports = []
+    print(f"machine: {machine()}", flush=True)
     for model_name, device, amp in configs:
         title = (f"{model_name}, B={B}, {device.type}{', bf16 autocast' if amp else ''}, "
                  f"{torch.get_num_threads()} threads, median of {args.steps} steps")

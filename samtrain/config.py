@@ -144,6 +144,9 @@ class TrainConfig(BaseModel):
 
     @model_validator(mode="after")
     def _batch_division(self) -> TrainConfig:
+        if self.gsam_alpha > 0 and self.perturbation == "random":
+            raise ValueError(f"gsam_alpha={self.gsam_alpha} needs a clean gradient; "
+                             "perturbation 'random' (RandSAM) computes none")
         per_worker, rem = divmod(self.batch_size, self.num_workers)
         if rem:
             raise ValueError(

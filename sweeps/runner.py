@@ -88,11 +88,11 @@ def _trainable(plan: ResourcePlan, in_process: bool, paths: SweepPaths, study: S
     return tune.with_resources(fn, resources)
 
 
-def _run_config(name: str, paths: SweepPaths, callback: Any) -> Any:
+def _run_config(name: str, paths: SweepPaths, callback: Any, parameter_columns: list[str]) -> Any:
     from ray import tune
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    reporter = tune.CLIReporter(metric_columns=METRIC_COLUMNS, parameter_columns=["method"],
+    reporter = tune.CLIReporter(metric_columns=METRIC_COLUMNS, parameter_columns=parameter_columns,
                                 max_report_frequency=15)
     return tune.RunConfig(
         name=name, storage_path=str(paths.root), callbacks=[callback],
@@ -141,7 +141,7 @@ def run_sweep(study: StudySpec, storage: str | Path, tracking_uri: str,
                                     max_concurrent_trials=_concurrency(study, plan),
                                     trial_name_creator=trial_name, trial_dirname_creator=trial_name,
                                     reuse_actors=True),
-        run_config=_run_config("search", paths, callback),
+        run_config=_run_config("search", paths, callback, ["method"]),
     )
     return tuner.fit()
 
@@ -192,7 +192,7 @@ def run_configs(name: str, experiment: str, storage: str | Path, tracking_uri: s
         tune_config=tune.TuneConfig(max_concurrent_trials=plan.max_concurrent,
                                     trial_name_creator=trial_name, trial_dirname_creator=trial_name,
                                     reuse_actors=True),
-        run_config=_run_config(experiment, paths, callback),
+        run_config=_run_config(experiment, paths, callback, []),  # trial names carry the method
     )
     return tuner.fit()
 

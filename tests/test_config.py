@@ -40,6 +40,11 @@ def test_perturb_batch_must_divide_per_worker_batch():
     assert TrainConfig(batch_size=128, num_workers=2, perturb_batch_size=16).per_worker_batch_size == 64
 
 
+def test_gsam_needs_a_gradient_perturbation():
+    with pytest.raises(ConfigError, match="gsam_alpha=0.1 needs a clean gradient"):
+        TrainConfig.build({"perturbation": "random", "gsam_alpha": 0.1})
+
+
 def test_yaml_and_overrides():
     cfg = TrainConfig.from_yaml_text("rho: 0.1\nepochs: 2\n", ["lr=0.05", "adaptive=null", "amp=bf16"])
     assert (cfg.rho, cfg.epochs, cfg.lr, cfg.adaptive, cfg.amp) == (0.1, 2, 0.05, None, "bf16")
