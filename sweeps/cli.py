@@ -155,8 +155,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"final: epoch {m.get('epoch')} status {m.get('status')} "
           f"val_acc {m.get('val_acc', float('nan')):.4f} val_loss {m.get('val_loss', float('nan')):.4f} "
           f"train_loss {m.get('train_loss', float('nan')):.4f} grad_evals {m.get('grad_evals')}")
-    print(f"MLflow: mlflow ui --backend-store-uri {_tracking_uri(args)} --host 127.0.0.1 "
-          f"(experiment {name!r})")
+    uri = _tracking_uri(args)
+    where = uri if uri.startswith("http") else f"mlflow ui --backend-store-uri {uri} --host 127.0.0.1"
+    print(f"MLflow (experiment {name!r}): {where}")
     return 0
 
 

@@ -88,7 +88,7 @@ def _trainable(plan: ResourcePlan, in_process: bool, paths: SweepPaths, study: S
     return tune.with_resources(fn, resources)
 
 
-def _run_config(name: str, paths: SweepPaths, callback: Any, parameter_columns: list[str]) -> Any:
+def _run_config(name: str, paths: SweepPaths, callback: Any, parameter_columns: Any) -> Any:
     from ray import tune
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -192,7 +192,7 @@ def run_configs(name: str, experiment: str, storage: str | Path, tracking_uri: s
         tune_config=tune.TuneConfig(max_concurrent_trials=plan.max_concurrent,
                                     trial_name_creator=trial_name, trial_dirname_creator=trial_name,
                                     reuse_actors=True),
-        run_config=_run_config(experiment, paths, callback, []),  # trial names carry the method
+        run_config=_run_config(experiment, paths, callback, {"trial/method": "method"}),
     )
     return tuner.fit()
 
