@@ -96,22 +96,26 @@ class RayTrainSession(Session):
             return model.to(device)
         return ray.train.torch.prepare_model(model, move_to_device=device)
 
-    @contextlib.contextmanager
-    def resume_dir(self) -> Iterator[Path | None]:
+    def resume_dir(self) -> contextlib.AbstractContextManager[Path | None]:
         import ray.train
 
-        ckpt = ray.train.get_checkpoint()
-        if ckpt is None:
-            yield None
-            return
-        with ckpt.as_directory() as d:
-            yield Path(d)
+        return checkpoint_as_dir(ray.train.get_checkpoint())
 
     def report(self, metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
         import ray.train
 
         ckpt = ray.train.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
         ray.train.report(metrics, checkpoint=ckpt)
+
+
+@contextlib.contextmanager
+def checkpoint_as_dir(ckpt: Any) -> Iterator[Path | None]:
+    """The local directory of a Ray `Checkpoint` (or None for no checkpoint)."""
+    if ckpt is None:
+        yield None
+        return
+    with ckpt.as_directory() as d:
+        yield Path(d)
 
 
 @contextlib.contextmanager

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from ray import tune
 from samtrain.config import TrainConfig
 from samtrain.launch import ResourcePlan, make_torch_trainer
 from samtrain.loop import run_training
-from samtrain.session import Session
+from samtrain.session import Session, checkpoint_as_dir
 from sweeps.space import StudySpec, build_train_config
 
 
@@ -39,14 +38,8 @@ def resolve_trial(config: dict[str, Any], study: StudySpec | None = None
 class TuneSession(Session):
     """The training loop inside an in-process Tune trial."""
 
-    @contextlib.contextmanager
-    def resume_dir(self) -> Iterator[Path | None]:
-        ckpt = tune.get_checkpoint()
-        if ckpt is None:
-            yield None
-            return
-        with ckpt.as_directory() as d:
-            yield Path(d)
+    def resume_dir(self) -> contextlib.AbstractContextManager[Path | None]:
+        return checkpoint_as_dir(tune.get_checkpoint())
 
     def report(self, metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
         ckpt = tune.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
