@@ -2,16 +2,19 @@
 
 One optimizer step (`SAM.backward` + `step` + `zero_grad`; for SGD forward + backward + step) on a
 fixed synthetic CIFAR batch (B = 128, 3 x 32 x 32, 10 classes) with CIFAR ResNet-20 on CPU, and
-ResNet-18 with bf16 autocast on CUDA when present. Methods run round-robin (one step each per
-round) so that load from other processes hits all of them alike; the figure is the median step
-time over the rounds after warm-up.
+ResNet-18 with bf16 autocast on CUDA when present. Methods take turns in blocks (`--warmup`
+untimed then `--block` timed steps of one method per turn) so that load from other processes hits
+all of them alike without one method's allocations disturbing the next step of another; the
+figure is the median of the `--steps` timed steps.
 
 Peak memory: CPU: the bytes alive at the start of the step (parameters, buffers, optimizer state,
 gradients, batch; counted from the tensors) plus the highest running sum of the allocator events
 that `torch.profiler(profile_memory=True)` records during one extra step. CUDA:
 `torch.cuda.max_memory_allocated` over one step after `reset_peak_memory_stats`.
 
-Run: `python -m benchmarks.step_overhead [--steps 20] [--warmup 3]`.
+Run: `python -m benchmarks.step_overhead [--steps 20] [--block 5] [--warmup 1] [--threads N]`. CPU figures
+need an otherwise idle machine: with more runnable threads than cores, OpenMP synchronisation
+slows many-small-kernel steps (the m-sharpness loop) far more than others.
 """
 
 from __future__ import annotations
@@ -122,17 +125,21 @@ def peak_bytes(runner: Runner) -> int:
 
 
 def measure(model_name: str, device: torch.device, amp: bool, steps: int, warmup: int,
-            methods: list[tuple[str, dict[str, Any] | None]] = METHODS,
+            block: int = 5, methods: list[tuple[str, dict[str, Any] | None]] = METHODS,
             log: Callable[[str], None] = print) -> list[Row]:
+    """Median step time per method: passes over the methods, each running `warmup` untimed then
+    `block` timed steps of one method, until every method has `steps` timed steps."""
     runners = [(label, Runner(kw, model_name, device, amp)) for label, kw in methods]
     times: dict[str, list[float]] = {label: [] for label, _ in runners}
-    for r in range(warmup + steps):
+    passes = -(-steps // block)
+    for i in range(passes):
         for label, runner in runners:
-            t = timed(runner)
-            if r >= warmup:
-                times[label].append(t)
-        if r % 5 == 4:
-            log(f"  round {r + 1}/{warmup + steps}")
+            n = min(block, steps - len(times[label]))
+            for j in range(warmup + n):
+                t = timed(runner)
+                if j >= warmup:
+                    times[label].append(t)
+        log(f"  pass {i + 1}/{passes}")
     return [Row(label, statistics.median(times[label]), peak_bytes(runner), runner.param_bytes())
             for label, runner in runners]
 
@@ -188,8 +195,12 @@ def machine() -> str:
 def main(argv: list[str] | None = None) -> list[str]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=20, help="timed steps per method (>= 20)")
-    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=1, help="untimed steps at the start of each turn")
+    p.add_argument("--block", type=int, default=5, help="timed steps per turn")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     configs = [("resnet20", torch.device("cpu"), False)]
     if torch.cuda.is_available():
         configs.append(("resnet18", torch.device("cuda"), True))
@@ -199,7 +210,8 @@ def main(argv: list[str] | None = None) -> list[str]:
         title = (f"{model_name}, B={B}, {device.type}{', bf16 autocast' if amp else ''}, "
                  f"{torch.get_num_threads()} threads, median of {args.steps} steps")
         print(f"measuring {title} ...", flush=True)
-        reports.append(report(measure(model_name, device, amp, args.steps, args.warmup), title))
+        rows = measure(model_name, device, amp, args.steps, args.warmup, args.block)
+        reports.append(report(rows, title))
         print(reports[-1], flush=True)
     return reports
 

@@ -156,6 +156,10 @@ def resume_sweep(name: str, storage: str | Path, address: str | None = None) -> 
         raise SweepError(f"sweep {name!r} has no Tune experiment in {experiment} to resume")
     cluster = connect_ray(address)
     plan, in_process = trial_plan(study.resources, cluster)
+    orphans = forget_orphans(study, meta, paths)
+    if orphans:
+        print(f"sweep {name!r}: {orphans} trial(s) started after the last snapshot before the crash "
+              "will run again under new ids; their partial runs were removed")
     tuner = tune.Tuner.restore(str(experiment), trainable=_trainable(plan, in_process, paths, study),
                                resume_unfinished=True, resume_errored=True)
     return tuner.fit()
@@ -195,6 +199,37 @@ def run_configs(name: str, experiment: str, storage: str | Path, tracking_uri: s
         run_config=_run_config(experiment, paths, callback, {"trial/method": "method"}),
     )
     return tuner.fit()
+
+
+def forget_orphans(study: StudySpec, meta: dict[str, Any], paths: SweepPaths) -> int:
+    """Reconcile Optuna and MLflow with the Tune snapshot a resume starts from.
+
+    Trials started after Tune's last experiment snapshot are unknown to the restored Tuner (the
+    searcher re-suggests them). Their Optuna trials are marked FAIL and `orphan` (so the method
+    schedule, and with it every method's budget, stays exact) and their MLflow runs are deleted
+    (so the resumed sweep has no duplicate runs). Returns how many were found.
+    """
+    import pickle
+
+    import optuna
+
+    from sweeps.space import ORPHAN
+    from sweeps.tracking import SweepTracker
+
+    states = sorted((paths.root / "search").glob("searcher-state-*.pkl"), key=lambda p: p.stat().st_mtime)
+    if not states:
+        return 0
+    with states[-1].open("rb") as f:  # written by this sweep's own driver
+        known = pickle.load(f)["_ot_trials"]
+    numbers = {t.number for t in known.values()}
+    ot_study = optuna.load_study(study_name=study.name, storage=paths.optuna_url)
+    orphans = [t for t in ot_study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.RUNNING])
+               if t.number not in numbers]
+    for t in orphans:
+        ot_study._storage.set_trial_user_attr(t._trial_id, ORPHAN, True)
+        ot_study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+    deleted = SweepTracker(meta["tracking_uri"], study.name).delete_orphans("search", set(known))
+    return max(len(orphans), deleted)
 
 
 def open_sweep(name: str, storage: str | Path) -> tuple[StudySpec, dict[str, Any], SweepPaths]:

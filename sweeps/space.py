@@ -364,9 +364,18 @@ def define_by_run(study: StudySpec) -> Callable[[optuna.Trial], dict[str, Any]]:
 def _round_robin_space(study: StudySpec, trial: optuna.Trial) -> dict[str, Any]:
     """The define-by-run function (module level, so Tune can pickle the searcher's state)."""
     schedule = method_schedule(study)
-    method = schedule[trial.number % len(schedule)]
+    method = schedule[schedule_index(trial) % len(schedule)]
     trial.set_user_attr("method", method)
     return {"method": method, "params": suggest_config(trial, study, method)}
+
+
+ORPHAN = "orphan"  # user attr of trials a crashed driver started but the resumed sweep never ran
+
+
+def schedule_index(trial: optuna.Trial) -> int:
+    """The trial's position in the method schedule: earlier trials, orphans not counted."""
+    earlier = trial.study.get_trials(deepcopy=False)
+    return sum(1 for t in earlier if t.number < trial.number and not t.user_attrs.get(ORPHAN))
 
 
 def build_train_config(study: StudySpec, method: str, sampled: dict[str, Any],

@@ -104,6 +104,15 @@ class SweepTracker:
         self.client.log_batch(run.info.run_id, params=params)
         return run.info.run_id
 
+    def delete_orphans(self, phase: str, known_trial_ids: set[str]) -> int:
+        """Delete unfinished runs of `phase` whose trial the resumed experiment does not know."""
+        runs = self._search(f"tags.phase = '{phase}' and tags.`sweep.role` = 'child'")
+        orphans = [r for r in runs if r.data.tags.get("trial_id") not in known_trial_ids
+                   and r.info.status != "FINISHED"]
+        for r in orphans:
+            self.client.delete_run(r.info.run_id)
+        return len(orphans)
+
     def log_epoch(self, run_id: str, result: dict[str, Any]) -> None:
         step = int(result.get("epoch", 0))
         now = int(time.time() * 1000)

@@ -143,6 +143,9 @@ def test_killed_driver_then_resume_finishes_every_trial_once(tmp_path):
     runs = children(client, "k")
     trial_ids = [r.data.tags["trial_id"] for r in runs]
     assert len(trial_ids) == len(set(trial_ids)) == 4        # no lost trials, no duplicates
+    assert sorted(r.data.tags["method"] for r in runs) == ["sam"] * 3 + ["sgd"]  # exact budgets
+    ot = optuna.load_study(study_name="k", storage=f"sqlite:///{tmp_path}/runs/k/optuna.db")
+    assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in ot.trials) == 4
     assert all(r.info.status == "FINISHED" for r in runs)    # none left RUNNING
     assert all(r.data.tags["status"] == "completed" for r in runs)
     assert all(r.data.metrics["epoch"] == 4 for r in runs)
