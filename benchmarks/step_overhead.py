@@ -2,17 +2,16 @@
 
 One optimizer step (`SAM.backward` + `step` + `zero_grad`; for SGD forward + backward + step) on a
 fixed synthetic CIFAR batch (B = 128, 3 x 32 x 32, 10 classes) with CIFAR ResNet-20 on CPU, and
-ResNet-18 with bf16 autocast on CUDA when present. Methods take turns in blocks (`--warmup`
-untimed then `--block` timed steps of one method per turn) so that load from other processes hits
-all of them alike without one method's allocations disturbing the next step of another; the
-figure is the median of the `--steps` timed steps.
+ResNet-18 with bf16 autocast on CUDA when present. After `--warmup` untimed steps each, the
+methods take turns (`--block` timed steps per turn, default 1) so that load from other processes
+hits all of them alike; the figure is the median of the `--steps` timed steps.
 
 Peak memory: CPU: the bytes alive at the start of the step (parameters, buffers, optimizer state,
 gradients, batch; counted from the tensors) plus the highest running sum of the allocator events
 that `torch.profiler(profile_memory=True)` records during one extra step. CUDA:
 `torch.cuda.max_memory_allocated` over one step after `reset_peak_memory_stats`.
 
-Run: `python -m benchmarks.step_overhead [--steps 20] [--block 5] [--warmup 1] [--threads N]`. CPU figures
+Run: `python -m benchmarks.step_overhead [--steps 20] [--warmup 3] [--block 1] [--threads N]`. CPU figures
 need an otherwise idle machine: with more runnable threads than cores, OpenMP synchronisation
 slows many-small-kernel steps (the m-sharpness loop) far more than others.
 """
@@ -125,21 +124,23 @@ def peak_bytes(runner: Runner) -> int:
 
 
 def measure(model_name: str, device: torch.device, amp: bool, steps: int, warmup: int,
-            block: int = 5, methods: list[tuple[str, dict[str, Any] | None]] = METHODS,
+            block: int = 1, methods: list[tuple[str, dict[str, Any] | None]] = METHODS,
             log: Callable[[str], None] = print) -> list[Row]:
-    """Median step time per method: passes over the methods, each running `warmup` untimed then
-    `block` timed steps of one method, until every method has `steps` timed steps."""
+    """Median step time per method: `warmup` untimed steps each, then turns of `block` timed
+    steps per method until every method has `steps`."""
     runners = [(label, Runner(kw, model_name, device, amp)) for label, kw in methods]
     times: dict[str, list[float]] = {label: [] for label, _ in runners}
-    passes = -(-steps // block)
-    for i in range(passes):
+    for _, runner in runners:
+        for _ in range(warmup):
+            runner.step()
+    turn = 0
+    while any(len(t) < steps for t in times.values()):
         for label, runner in runners:
-            n = min(block, steps - len(times[label]))
-            for j in range(warmup + n):
-                t = timed(runner)
-                if j >= warmup:
-                    times[label].append(t)
-        log(f"  pass {i + 1}/{passes}")
+            for _ in range(min(block, steps - len(times[label]))):
+                times[label].append(timed(runner))
+        turn += 1
+        if turn % 5 == 0:
+            log(f"  {min(len(t) for t in times.values())}/{steps} steps")
     return [Row(label, statistics.median(times[label]), peak_bytes(runner), runner.param_bytes())
             for label, runner in runners]
 
@@ -195,8 +196,8 @@ def machine() -> str:
 def main(argv: list[str] | None = None) -> list[str]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=20, help="timed steps per method (>= 20)")
-    p.add_argument("--warmup", type=int, default=1, help="untimed steps at the start of each turn")
-    p.add_argument("--block", type=int, default=5, help="timed steps per turn")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps per method first")
+    p.add_argument("--block", type=int, default=1, help="timed steps per method and turn")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     args = p.parse_args(argv)
     if args.threads:

@@ -75,7 +75,8 @@ def plan_resources(num_workers: int, cpus_per_worker: float, gpus_per_worker: fl
 
 def make_torch_trainer(cfg: TrainConfig, name: str, storage_path: str, plan: ResourcePlan,
                        callbacks: list[Any] | None = None, keep_checkpoints: int = 2,
-                       started_at: float | None = None, stop_after_epoch: int | None = None) -> Any:
+                       started_at: float | None = None, stop_after_epoch: int | None = None,
+                       checkpoint_interval_s: float = 0.0) -> Any:
     """A `TorchTrainer` for `cfg`; restarting it with the same name and storage resumes the run.
 
     `stop_after_epoch` ends the run cleanly after that epoch (a later restart continues it).
@@ -91,7 +92,8 @@ def make_torch_trainer(cfg: TrainConfig, name: str, storage_path: str, plan: Res
     return TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"train_config": cfg.model_dump(mode="json"), "threads": plan.threads,
-                           "started_at": started_at, "stop_after_epoch": stop_after_epoch},
+                           "started_at": started_at, "stop_after_epoch": stop_after_epoch,
+                           "checkpoint_interval_s": checkpoint_interval_s},
         scaling_config=ray.train.ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                                                resources_per_worker=resources),
         run_config=ray.train.RunConfig(

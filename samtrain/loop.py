@@ -44,19 +44,22 @@ from samtrain.session import RayTrainSession, Session, scratch_dir
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """Ray Train entry point: `{"train_config": TrainConfig dict, "threads", "started_at",
-    "stop_after_epoch"}` (see `run_training`)."""
+    "stop_after_epoch", "checkpoint_interval_s"}` (see `run_training`)."""
     run_training(TrainConfig(**config["train_config"]), RayTrainSession(), config.get("threads"),
-                 config.get("started_at"), config.get("stop_after_epoch"))
+                 config.get("started_at"), config.get("stop_after_epoch"),
+                 config.get("checkpoint_interval_s", 0.0))
 
 
 def run_training(cfg: TrainConfig, session: Session, threads: int | None = None,
-                 started_at: float | None = None, stop_after_epoch: int | None = None
-                 ) -> dict[str, Any]:
+                 started_at: float | None = None, stop_after_epoch: int | None = None,
+                 checkpoint_interval_s: float = 0.0) -> dict[str, Any]:
     """Train `cfg.epochs` epochs (continuing from the session's checkpoint); return the last metrics.
 
     `started_at` (a `time.time()` value): when the run was requested; the first epoch this
     process trains then also reports `startup_seconds`, the time until its first training step.
     `stop_after_epoch`: return cleanly after that epoch; a later run resumes from its checkpoint.
+    `checkpoint_interval_s`: checkpoint an epoch only when this many seconds passed since the
+    last checkpoint (0: every epoch); the last epoch is always checkpointed.
     """
     if threads:
         torch.set_num_threads(threads)  # Ray sets OMP_NUM_THREADS=1 in workers: choose deliberately
@@ -89,6 +92,7 @@ def run_training(cfg: TrainConfig, session: Session, threads: int | None = None,
 
     metrics: dict[str, Any] = {"epoch": start_epoch, "status": "completed"}
     last_epoch = min(cfg.epochs, stop_after_epoch or cfg.epochs)
+    last_checkpoint = time.time()
     for epoch in range(start_epoch + 1, last_epoch + 1):
         t0 = time.perf_counter()
         startup = None if started_at is None else time.time() - started_at
@@ -121,10 +125,15 @@ def run_training(cfg: TrainConfig, session: Session, threads: int | None = None,
             metrics["status"] = "diverged"
             session.report(metrics, None)
             return metrics
+        due = epoch in (last_epoch, cfg.epochs) or time.time() - last_checkpoint >= checkpoint_interval_s
+        if not due:
+            session.report(metrics, None)
+            continue
         with scratch_dir() as d:
             if session.world_rank == 0:
                 save_checkpoint(d, model, optimizer, scheduler, epoch, {"grad_evals": grad_evals})
             session.report(metrics, d if session.world_rank == 0 else None)
+        last_checkpoint = time.time()
     return metrics
 
 

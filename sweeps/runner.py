@@ -23,6 +23,9 @@ from samtrain.config import TrainConfig
 from samtrain.launch import ResourcePlan, plan_resources
 from sweeps.space import StudySpec, define_by_run, load_study
 
+# Sweep trials checkpoint at most every 30 s (and at their last epoch): per-epoch checkpoints of
+# short trials cost a visible share of a sweep's time (benchmarks/RESULTS.md, P3).
+CHECKPOINT_INTERVAL_S = 30.0
 METRIC_COLUMNS = ["epoch", "train_loss", "val_loss", "val_acc", "rho", "status"]
 
 
@@ -76,13 +79,15 @@ def trial_plan(resources: Any, cluster: dict[str, float], in_process: bool | Non
     return plan, in_process
 
 
-def _trainable(plan: ResourcePlan, in_process: bool, paths: SweepPaths, study: StudySpec | None):
+def _trainable(plan: ResourcePlan, in_process: bool, paths: SweepPaths, study: StudySpec | None,
+               checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S):
     from ray import tune
 
     from sweeps.trial import run_trial
 
     fn = tune.with_parameters(run_trial, plan=plan, in_process=in_process,
-                              storage_path=paths.train_storage, study=study)
+                              storage_path=paths.train_storage, study=study,
+                              checkpoint_interval_s=checkpoint_interval_s)
     resources = {"cpu": plan.trial_cpus or plan.worker_cpus, "gpu": 0.0 if not in_process
                  else plan.worker_gpus}
     return tune.with_resources(fn, resources)

@@ -47,17 +47,22 @@ class TuneSession(Session):
 
 
 def run_trial(config: dict[str, Any], plan: ResourcePlan, in_process: bool, storage_path: str,
-              study: StudySpec | None = None) -> None:
-    """The Tune function trainable (bind the keyword arguments with `tune.with_parameters`)."""
+              study: StudySpec | None = None, checkpoint_interval_s: float = 0.0) -> None:
+    """The Tune function trainable (bind the keyword arguments with `tune.with_parameters`).
+
+    `checkpoint_interval_s`: seconds between epoch checkpoints (0: every epoch; the last epoch is
+    always checkpointed); a restored trial loses at most that much work.
+    """
     started_at = time.time()
     _, _, cfg = resolve_trial(config, study)
     if in_process:
-        run_training(cfg, TuneSession(), threads=plan.threads, started_at=started_at)
+        run_training(cfg, TuneSession(), threads=plan.threads, started_at=started_at,
+                     checkpoint_interval_s=checkpoint_interval_s)
         return
     from ray.tune.integration.ray_train import TuneReportCallback
 
     ctx = tune.get_context()
     name = f"{ctx.get_experiment_name()}-train-{ctx.get_trial_id()}"
     trainer = make_torch_trainer(cfg, name, storage_path, plan, callbacks=[TuneReportCallback()],
-                                 started_at=started_at)
+                                 started_at=started_at, checkpoint_interval_s=checkpoint_interval_s)
     trainer.fit()

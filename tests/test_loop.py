@@ -85,3 +85,12 @@ def test_grad_accumulation_and_bf16_run():
     s = LocalSession()
     final = run_training(digits(epochs=1, grad_accum_steps=2, perturb_batch_size=16, amp="bf16"), s)
     assert final["status"] == "completed" and final["val_acc"] > 0.5
+
+
+def test_checkpoint_interval_skips_epochs_but_never_the_last(tmp_path):
+    s = LocalSession(checkpoint_root=tmp_path)
+    run_training(digits(epochs=3), s, checkpoint_interval_s=3600)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint_000003"]
+    s = LocalSession(checkpoint_root=tmp_path / "every")
+    run_training(digits(epochs=2), s)
+    assert len(list((tmp_path / "every").iterdir())) == 2
