@@ -1,6 +1,7 @@
 """P3: how much of a sweep's wall time is spent training, and what starting a trial costs.
 
-Runs a small Fashion-MNIST sweep (SGD + SAM, single-worker trials of about `--trial-seconds`)
+Runs a small Fashion-MNIST sweep (SAM + OBF, `--budget` trials each, single-worker trials of
+about `--trial-seconds`, two at a time on two cores)
 through the real launcher (Ray Tune + Optuna + MLflow) and prints, measured in this one run:
 
 - share = sum of all trials' training-epoch seconds / (sweep wall seconds x concurrent trials),
@@ -8,7 +9,7 @@ through the real launcher (Ray Tune + Optuna + MLflow) and prints, measured in t
 - trial start-up (trial start -> first training step) of in-process trials (the default for one
   worker) and of one trial forced through a Ray Train worker group (the multi-worker path).
 
-    python -m benchmarks.sweep_share [--trial-seconds 60] [--quick]
+    python -m benchmarks.sweep_share [--trial-seconds 60] [--budget 4] [--quick]
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ import tempfile
 import time
 from pathlib import Path
 
-EPOCH_ESTIMATE_S = 3.0  # one small-CNN SAM epoch on 4,000 images (+1,000 scored) on one core
+EPOCH_ESTIMATE_S = 7.0  # one small-CNN SAM epoch on 4,000 images (+1,000 scored), 2 trials on 2 cores
 
 
-def study_text(epochs: int) -> str:
+def study_text(epochs: int, budget: int) -> str:
     return f"""
 name: p3
-budget: 2
+budget: {budget}
 scheduler: none
 resources: {{workers: 1, cpus_per_worker: 1.0}}
 base: {{dataset: fashion_mnist, train_subset: 4000, val_subset: 1000, model: small_cnn,
@@ -43,6 +44,7 @@ methods:
 def main(argv: list[str] | None = None) -> list[str]:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.sweep_share")
     parser.add_argument("--trial-seconds", type=float, default=60.0)
+    parser.add_argument("--budget", type=int, default=4, help="trials per method (2 methods)")
     parser.add_argument("--quick", action="store_true", help="~15 s trials (a smoke run)")
     args, _ = parser.parse_known_args(argv)
     seconds = 15.0 if args.quick else args.trial_seconds
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> list[str]:
 
     root = Path(tempfile.mkdtemp(prefix="p3-"))
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    study = parse_study(study_text(epochs), source="p3")
+    study = parse_study(study_text(epochs, args.budget), source="p3")
     t0 = time.perf_counter()
     cluster = connect_ray()
     t1 = time.perf_counter()
