@@ -84,13 +84,17 @@ def run_training(cfg: TrainConfig, session: Session, threads: int | None = None,
     passes_per_step = 2 if sam is not None and cfg.perturbation != "random" else 1
 
     # resume
-    start_epoch, grad_evals = 0, 0
+    start_epoch, grad_evals, ckpt_metrics = 0, 0, None
     with session.resume_dir() as ckpt:
         if ckpt is not None:
             state = load_checkpoint(ckpt, model, optimizer, scheduler)
             start_epoch, grad_evals = state["epoch"], int(state["extra"]["grad_evals"])
+            ckpt_metrics = state["extra"].get("metrics")
 
     metrics: dict[str, Any] = {"epoch": start_epoch, "status": "completed"}
+    if ckpt_metrics and start_epoch >= min(cfg.epochs, stop_after_epoch or cfg.epochs):
+        session.report(ckpt_metrics, None)  # nothing left to train: repeat the last result
+        return ckpt_metrics
     last_epoch = min(cfg.epochs, stop_after_epoch or cfg.epochs)
     last_checkpoint = time.time()
     for epoch in range(start_epoch + 1, last_epoch + 1):
@@ -131,7 +135,8 @@ def run_training(cfg: TrainConfig, session: Session, threads: int | None = None,
             continue
         with scratch_dir() as d:
             if session.world_rank == 0:
-                save_checkpoint(d, model, optimizer, scheduler, epoch, {"grad_evals": grad_evals})
+                save_checkpoint(d, model, optimizer, scheduler, epoch,
+                                {"grad_evals": grad_evals, "metrics": metrics})
             session.report(metrics, d if session.world_rank == 0 else None)
         last_checkpoint = time.time()
     return metrics

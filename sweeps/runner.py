@@ -110,8 +110,8 @@ def run_sweep(study: StudySpec, storage: str | Path, tracking_uri: str,
     """Start the search phase of `study` (named `study.name`); returns Tune's `ResultGrid`."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
-    from ray.tune.search.optuna import OptunaSearch
 
+    from sweeps.resumable_search import ResumableOptunaSearch
     from sweeps.tracking import MLflowTrialCallback
 
     paths = sweep_paths(storage, study.name)
@@ -127,7 +127,7 @@ def run_sweep(study: StudySpec, storage: str | Path, tracking_uri: str,
                                       "source_sha256": study.source_sha256}, indent=1))
     import optuna
 
-    searcher = OptunaSearch(space=define_by_run(study), metric=study.metric, mode=study.mode,
+    searcher = ResumableOptunaSearch(space=define_by_run(study), metric=study.metric, mode=study.mode,
                             sampler=optuna.samplers.TPESampler(seed=study.seed),
                             storage=optuna.storages.RDBStorage(paths.optuna_url),
                             study_name=study.name)

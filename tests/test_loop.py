@@ -94,3 +94,11 @@ def test_checkpoint_interval_skips_epochs_but_never_the_last(tmp_path):
     s = LocalSession(checkpoint_root=tmp_path / "every")
     run_training(digits(epochs=2), s)
     assert len(list((tmp_path / "every").iterdir())) == 2
+
+
+def test_resuming_a_finished_run_repeats_its_last_result(tmp_path):
+    first = LocalSession(checkpoint_root=tmp_path)
+    final = run_training(digits(epochs=1), first)
+    again = LocalSession(resume_from=first.latest_checkpoint)
+    assert run_training(digits(epochs=1), again) == final
+    assert again.history == [final]

@@ -50,3 +50,19 @@ def test_orphans_are_failed_in_optuna_deleted_in_mlflow_and_budgets_stay_exact(t
     again = ot.ask()
     assert space(again)["method"] == methods[2]
     assert method_schedule(study) == ["sgd", "sam", "sam", "sam"]
+
+
+def test_results_of_a_trial_optuna_already_finished_are_ignored(tmp_path):
+    from sweeps.resumable_search import ResumableOptunaSearch
+
+    study = parse_study(STUDY)
+    searcher = ResumableOptunaSearch(space=define_by_run(study), metric="val_acc", mode="max",
+                                     storage=optuna.storages.RDBStorage(f"sqlite:///{tmp_path}/o.db"),
+                                     study_name="s")
+    assert searcher.suggest("a")["method"] == "sgd"
+    searcher.on_trial_complete("a", {"val_acc": 0.5, "epoch": 2})
+    searcher._completed_trials.clear()           # the Tune snapshot predates the completion
+    searcher.on_trial_result("a", {"val_acc": 0.5, "training_iteration": 1})  # re-run: no error
+    searcher.on_trial_complete("a", {"val_acc": 0.6, "epoch": 2})
+    ot = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path}/o.db")
+    assert [t.value for t in ot.trials] == [0.5]  # Optuna keeps its first result
