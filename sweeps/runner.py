@@ -95,12 +95,18 @@ def _trainable(plan: ResourcePlan, in_process: bool, paths: SweepPaths, study: S
 
 def _run_config(name: str, paths: SweepPaths, callback: Any, parameter_columns: Any) -> Any:
     from ray import tune
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # Tune's own CSV/JSON result files stay (its experiment analysis reads them); its default
+    # TensorBoard logger does not: MLflow has the metrics, and tensorboardX would import torch into
+    # the driver, 1.5-3 s before the first trial can start (benchmarks/RESULTS.md, P3).
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
     reporter = tune.CLIReporter(metric_columns=METRIC_COLUMNS, parameter_columns=parameter_columns,
                                 max_report_frequency=15)
     return tune.RunConfig(
-        name=name, storage_path=str(paths.root), callbacks=[callback],
+        name=name, storage_path=str(paths.root),
+        callbacks=[callback, CSVLoggerCallback(), JsonLoggerCallback()],
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
         failure_config=tune.FailureConfig(max_failures=0), progress_reporter=reporter, verbose=1)
 

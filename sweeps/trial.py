@@ -9,18 +9,16 @@ saved on this machine); multi-worker trials run a `TorchTrainer` inside the tria
 
 from __future__ import annotations
 
-import contextlib
 import time
-from pathlib import Path
 from typing import Any
-
-from ray import tune
 
 from samtrain.config import TrainConfig
 from samtrain.launch import ResourcePlan, make_torch_trainer
-from samtrain.loop import run_training
-from samtrain.session import Session, checkpoint_as_dir
 from sweeps.space import StudySpec, build_train_config
+
+# The driver imports this module (Tune pickles `run_trial` by reference, MLflow logging uses
+# `resolve_trial`) but never trains: torch is imported by `run_trial` in the trial process only,
+# which keeps about 1.5 s of imports off the start of every sweep (benchmarks/RESULTS.md, P3).
 
 
 def resolve_trial(config: dict[str, Any], study: StudySpec | None = None
@@ -35,17 +33,6 @@ def resolve_trial(config: dict[str, Any], study: StudySpec | None = None
     return method, phase, build_train_config(study, method, config.get("params", {}))
 
 
-class TuneSession(Session):
-    """The training loop inside an in-process Tune trial."""
-
-    def resume_dir(self) -> contextlib.AbstractContextManager[Path | None]:
-        return checkpoint_as_dir(tune.get_checkpoint())
-
-    def report(self, metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
-        ckpt = tune.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
-        tune.report(metrics, checkpoint=ckpt)
-
-
 def run_trial(config: dict[str, Any], plan: ResourcePlan, in_process: bool, storage_path: str,
               study: StudySpec | None = None, checkpoint_interval_s: float = 0.0) -> None:
     """The Tune function trainable (bind the keyword arguments with `tune.with_parameters`).
@@ -56,9 +43,13 @@ def run_trial(config: dict[str, Any], plan: ResourcePlan, in_process: bool, stor
     started_at = time.time()
     _, _, cfg = resolve_trial(config, study)
     if in_process:
+        from samtrain.loop import run_training
+        from sweeps.tune_session import TuneSession
+
         run_training(cfg, TuneSession(), threads=plan.threads, started_at=started_at,
                      checkpoint_interval_s=checkpoint_interval_s)
         return
+    from ray import tune
     from ray.tune.integration.ray_train import TuneReportCallback
 
     ctx = tune.get_context()

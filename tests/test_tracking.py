@@ -1,5 +1,6 @@
 """MLflow parent/child tracking driven by Tune callback events (fake trials, real sqlite MLflow)."""
 
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -68,3 +69,22 @@ def test_crash_leftovers_are_failed_then_reused_without_duplicates(uri):
     tracker2.finish(again, "completed")
     run = client.get_run(first)
     assert run.info.status == "FINISHED" and run.data.metrics == {"epoch": 1.0, "val_acc": 0.5}
+
+
+def test_store_opens_in_background_and_its_error_surfaces_at_first_use(tmp_path):
+    ok = MLflowTrialCallback(f"sqlite:///{tmp_path / 'mlflow.db'}", "s")
+    ok.setup()  # returns at once; the parent run is created in a thread
+    ok.on_trial_start(0, [], trial("t1", TrainConfig(epochs=1)))
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("s").experiment_id],
+                                "tags.trial_id = 't1'")
+    assert run.data.tags["mlflow.parentRunId"] == ok.tracker.parent_run_id
+
+    (tmp_path / "file").write_text("")
+    bad_uri = f"sqlite:///{tmp_path / 'file' / 'mlflow.db'}"  # a store that cannot be created
+    with pytest.raises(Exception) as direct:
+        SweepTracker(bad_uri, "s")
+    bad = MLflowTrialCallback(bad_uri, "s")
+    bad.setup()  # does not fail here ...
+    with pytest.raises(type(direct.value), match=re.escape(str(direct.value))):
+        bad.on_trial_start(0, [], trial("t2", TrainConfig(epochs=1)))  # ... but at its first use
