@@ -92,10 +92,10 @@ def run_training(cfg: TrainConfig, session: Session, threads: int | None = None,
             ckpt_metrics = state["extra"].get("metrics")
 
     metrics: dict[str, Any] = {"epoch": start_epoch, "status": "completed"}
-    if ckpt_metrics and start_epoch >= min(cfg.epochs, stop_after_epoch or cfg.epochs):
+    last_epoch = min(cfg.epochs, stop_after_epoch or cfg.epochs)
+    if ckpt_metrics and start_epoch >= last_epoch:
         session.report(ckpt_metrics, None)  # nothing left to train: repeat the last result
         return ckpt_metrics
-    last_epoch = min(cfg.epochs, stop_after_epoch or cfg.epochs)
     last_checkpoint = time.time()
     for epoch in range(start_epoch + 1, last_epoch + 1):
         t0 = time.perf_counter()

@@ -133,10 +133,10 @@ def run_sweep(study: StudySpec, storage: str | Path, tracking_uri: str,
                                       "source_sha256": study.source_sha256}, indent=1))
     import optuna
 
-    searcher = ResumableOptunaSearch(space=define_by_run(study), metric=study.metric, mode=study.mode,
-                            sampler=optuna.samplers.TPESampler(seed=study.seed),
-                            storage=optuna.storages.RDBStorage(paths.optuna_url),
-                            study_name=study.name)
+    searcher = ResumableOptunaSearch(space=define_by_run(study), metric=study.metric,
+                                     mode=study.mode, study_name=study.name,
+                                     sampler=optuna.samplers.TPESampler(seed=study.seed),
+                                     storage=optuna.storages.RDBStorage(paths.optuna_url))
     scheduler = None
     if study.scheduler is not None:
         epochs = max(c.epochs for c in method_configs(study))

@@ -132,8 +132,8 @@ class SweepTracker:
 class MLflowTrialCallback(tune.Callback):
     """Driver-side MLflow logging: a child run per trial under the sweep's parent run.
 
-    Picklable (Tune stores it with the experiment for `Tuner.restore`): the MLflow client is
-    opened in `setup`.
+    Picklable (Tune stores it with the experiment for `Tuner.restore`): `setup` starts opening the
+    MLflow store in a thread, and the first event that logs waits for it.
     """
 
     def __init__(self, tracking_uri: str, sweep_name: str, parent: bool = True,
