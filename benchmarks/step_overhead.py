@@ -1,4 +1,5 @@
-"""Step overhead of the SAM family against SGD (P1) and the cost of m-sharpness (P2).
+"""Step overhead of the SAM family against SGD (P1), the cost of m-sharpness (P2) and of the
+automatic m-sharpness path choice (`SAM(batched="auto")`).
 
 One optimizer step (`SAM.backward` + `step` + `zero_grad`; for SGD forward + backward + step) on a
 fixed synthetic CIFAR batch (B = 128, 3 x 32 x 32, 10 classes) with CIFAR ResNet-20 on CPU, and
@@ -11,7 +12,12 @@ gradients, batch; counted from the tensors) plus the highest running sum of the 
 that `torch.profiler(profile_memory=True)` records during one extra step. CUDA:
 `torch.cuda.max_memory_allocated` over one step after `reset_peak_memory_stats`.
 
-Run: `python -m benchmarks.step_overhead [--steps 20] [--warmup 3] [--block 1] [--threads N]`. CPU figures
+Probe cost (`probe_report`): on fresh processes' decisions, the `PROBE` steps of an "auto" SAM
+minus as many steps on the path it chose (median of later steps), against a 640-step run (40
+epochs of 16 steps); small_cnn on 1x28x28 inputs (the Fashion-MNIST demo) and ResNet-20.
+
+Run: `python -m benchmarks.step_overhead [--steps 20] [--warmup 3] [--block 1] [--threads N]
+[--probe-only]`. CPU figures
 need an otherwise idle machine: with more runnable threads than cores, OpenMP synchronisation
 slows many-small-kernel steps (the m-sharpness loop) far more than others.
 """
@@ -32,8 +38,7 @@ import torch
 from torch import nn
 
 from samtrain.models import build_model
-from samtrain.optim import SAM
-from samtrain.optim.sam import BATCHED_DEVICES
+from samtrain.optim import SAM, path_choice
 
 B = 128
 # (label, SAM kwargs or None for plain SGD)
@@ -48,7 +53,9 @@ METHODS: list[tuple[str, dict[str, Any] | None]] = [
     ("SAM m=16 batched", {"rho": 0.05, "perturb_batch_size": 16, "batched": True}),
     ("SAM m=32 loop", {"rho": 0.05, "perturb_batch_size": 32, "batched": False}),
     ("SAM m=32 batched", {"rho": 0.05, "perturb_batch_size": 32, "batched": True}),
+    ("SAM m=16 auto", {"rho": 0.05, "perturb_batch_size": 16}),  # probe finished in the warm-up
 ]
+RUN_STEPS = 640  # the demo: 40 epochs of 16 steps
 
 
 @dataclass
@@ -63,13 +70,14 @@ class Runner:
     """One model + optimizer; `step()` does one full optimizer step on the fixed batch."""
 
     def __init__(self, kw: dict[str, Any] | None, model_name: str, device: torch.device,
-                 amp: bool) -> None:
+                 amp: bool, shape: tuple[int, int, int] = (3, 32, 32)) -> None:
         torch.manual_seed(0)
-        self.model = build_model(model_name, num_classes=10, in_channels=3, image_size=32).to(device)
+        self.model = build_model(model_name, num_classes=10, in_channels=shape[0],
+                                 image_size=shape[1]).to(device)
         self.base = torch.optim.SGD(self.model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
         self.sam = SAM(self.base, **kw) if kw is not None else None
         g = torch.Generator().manual_seed(1)
-        self.x = torch.randn(B, 3, 32, 32, generator=g).to(device)
+        self.x = torch.randn(B, *shape, generator=g).to(device)
         self.y = torch.randint(0, 10, (B,), generator=g).to(device)
         self.loss_fn = nn.CrossEntropyLoss()
         self.device, self.amp = device, amp
@@ -82,6 +90,13 @@ class Runner:
                 self.loss_fn(self.model(self.x), self.y).backward()
         self.base.step()
         self.base.zero_grad(set_to_none=True)
+
+    def probing(self) -> bool:
+        """Whether the next step is still part of a `batched="auto"` probe."""
+        sam = self.sam
+        m = sam.perturb_batch_size if sam is not None else None
+        return (sam is not None and sam.batched == "auto" and m is not None and m < B
+                and sam.msharp_choice is None)
 
     def resident_bytes(self) -> int:
         ts = [*self.model.parameters(), *self.model.buffers(), self.x, self.y]
@@ -134,6 +149,8 @@ def measure(model_name: str, device: torch.device, amp: bool, steps: int, warmup
     for _, runner in runners:
         for _ in range(warmup):
             runner.step()
+        while runner.probing():
+            runner.step()
     turn = 0
     while any(len(t) < steps for t in times.values()):
         for label, runner in runners:
@@ -162,7 +179,7 @@ def ratios(rows: list[Row]) -> dict[str, float]:
     t = {r.method: r.step_s for r in rows}
     by = {r.method: r for r in rows}
     out = {f"P1 {m}/SGD": t[m] / t["SGD"] for m in ("SAM", "OBF", "GSAM", "ASAM", "RandSAM")}
-    for path in ("loop", "batched"):
+    for path in ("loop", "batched", "auto"):
         out[f"P2 {path} = step(m=16)/step(m=128)"] = t[f"SAM m=16 {path}"] / t["SAM"]
     out["P5 SAM peak memory - SGD's (param sizes)"] = (
         (by["SAM"].peak_bytes - by["SGD"].peak_bytes) / by["SAM"].param_bytes)
@@ -170,11 +187,40 @@ def ratios(rows: list[Row]) -> dict[str, float]:
 
 
 def targets(device: torch.device) -> dict[str, float]:
-    """The issue's targets; P2 is judged on the path `batched=None` takes on this device."""
-    p2 = "batched" if device.type in BATCHED_DEVICES else "loop"
+    """The issue's targets; P2 is judged on the path the default `batched="auto"` takes."""
     return {"P1 SAM/SGD": 2.0, "P1 RandSAM/SGD": 1.5,
-            f"P2 {p2} = step(m=16)/step(m=128)": 1.3 if device.type == "cuda" else 1.15,
+            "P2 auto = step(m=16)/step(m=128)": 1.3 if device.type == "cuda" else 1.15,
             "P5 SAM peak memory - SGD's (param sizes)": 2.0}
+
+
+def probe_cost(model_name: str, shape: tuple[int, int, int], m: int, steady: int = 10
+               ) -> dict[str, Any]:
+    """Seconds the `batched="auto"` probe costs on top of `len(PROBE)` steps on the chosen path,
+    and that as a share of a `RUN_STEPS`-step run; with the choice made."""
+    path_choice.clear_decisions()  # as in a fresh process
+    Runner(None, model_name, torch.device("cpu"), False, shape).step()  # torch's own first-step costs
+    runner = Runner({"rho": 0.05, "perturb_batch_size": m}, model_name, torch.device("cpu"), False,
+                    shape)
+    probe = [timed(runner) for _ in path_choice.PROBE]
+    after = statistics.median(timed(runner) for _ in range(steady))
+    extra = sum(probe) - len(probe) * after
+    return {"model": model_name, "m": m, **runner.sam.msharp_choice, "step_ms": 1e3 * after,
+            "extra_s": extra, "share": extra / (RUN_STEPS * after)}
+
+
+def probe_report(log: Callable[[str], None] = print) -> str:
+    """The probe's cost on the demo setting (small_cnn, 1x28x28, B=128) and on ResNet-20."""
+    cases = [("small_cnn", (1, 28, 28), m) for m in (16, 32, 64)] + [("resnet20", (3, 32, 32), 16)]
+    lines = [f"### batched=\"auto\" probe, B={B}, {torch.get_num_threads()} threads", "",
+             "| model | m | chosen | loop (ms) | batched (ms) | step after (ms) | probe extra (s) "
+             f"| / {RUN_STEPS}-step run |", "|---|---:|---|---:|---:|---:|---:|---:|"]
+    for model_name, shape, m in cases:
+        log(f"  probe {model_name} m={m} ...")
+        r = probe_cost(model_name, shape, m)
+        lines.append(f"| {model_name} | {m} | {r['msharp_path']} | {r['msharp_loop_ms']:.1f} | "
+                     f"{r['msharp_batched_ms']:.1f} | {r['step_ms']:.1f} | {r['extra_s']:.3f} | "
+                     f"{100 * r['share']:.2f} % |")
+    return "\n".join(lines)
 
 
 def report(rows: list[Row], title: str, device: torch.device) -> str:
@@ -205,14 +251,19 @@ def main(argv: list[str] | None = None) -> list[str]:
     p.add_argument("--warmup", type=int, default=3, help="untimed steps per method first")
     p.add_argument("--block", type=int, default=1, help="timed steps per method and turn")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--probe-only", action="store_true", help="only the batched='auto' probe cost")
     args, _ = p.parse_known_args(argv)  # `python -m benchmarks` passes every section's options
     if args.threads:
         torch.set_num_threads(args.threads)
+    print(f"machine: {machine()}", flush=True)
+    if args.probe_only:
+        reports = [probe_report()]
+        print(reports[0], flush=True)
+        return reports
     configs = [("resnet20", torch.device("cpu"), False)]
     if torch.cuda.is_available():
         configs.append(("resnet18", torch.device("cuda"), True))
     reports = []
-    print(f"machine: {machine()}", flush=True)
     for model_name, device, amp in configs:
         title = (f"{model_name}, B={B}, {device.type}{', bf16 autocast' if amp else ''}, "
                  f"{torch.get_num_threads()} threads, median of {args.steps} steps")
@@ -220,6 +271,8 @@ def main(argv: list[str] | None = None) -> list[str]:
         rows = measure(model_name, device, amp, args.steps, args.warmup, args.block)
         reports.append(report(rows, title, device))
         print(reports[-1], flush=True)
+    reports.append(probe_report())
+    print(reports[-1], flush=True)
     return reports
 
 

@@ -38,7 +38,7 @@ name: p3
 budget: {budget}
 scheduler: none
 resources: {{workers: 1, cpus_per_worker: 1.0}}
-base: {{dataset: fashion_mnist, train_subset: 4000, val_subset: 1000, model: small_cnn,
+base: {{dataset: fashion_mnist, train_subset: 4000, val_size: 1000, model: small_cnn,
         epochs: {epochs}, batch_size: 128, lr: 0.05}}
 methods:{blocks}
 """

@@ -1,7 +1,9 @@
 """`TrainConfig`: every hyperparameter of one training run, under one set of names.
 
 The same field names are used in YAML files, search spaces, MLflow params and the
-`samtrain.optim.SAM(...)` arguments.
+`samtrain.optim.SAM(...)` arguments (the SAM-family fields and their rules come from
+`samtrain.sam_hparams.SAMHParams`). Every rule is a pydantic constraint on its field;
+non-finite numbers (NaN, inf) are rejected everywhere.
 
 Example:
     >>> cfg = TrainConfig(dataset="digits", model="small_cnn", rho=0.05, perturbation="obf")
@@ -19,119 +21,57 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
-Perturbation = Literal["none", "ascent", "obf", "random"]
-Adaptive = Literal["before", "after", "both"]
+from samtrain.sam_hparams import SAMHParams
+from samtrain.strict_yaml import load_yaml, read_text
+from samtrain.validation import ConfigError, format_validation_error
+
+__all__ = ["ConfigError", "TrainConfig", "parse_overrides", "SAM_FIELDS", "FIELD_NAMES"]
+
+Dataset = Literal["digits", "fashion_mnist", "cifar10", "cifar100", "imagenet", "synthetic"]
 
 
-class ConfigError(ValueError):
-    """Invalid configuration; the message is one line naming the key, the value and what is allowed."""
+class TrainConfig(SAMHParams):
+    """All hyperparameters of one run (the SAM-family ones inherited). Unknown keys are errors."""
 
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
-class TrainConfig(BaseModel):
-    """All hyperparameters of one run. Unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
-
-    # SAM family (names match samtrain.optim.SAM)
-    rho: float = 0.05
-    perturbation: Perturbation = "ascent"
-    perturb_batch_size: int | None = None
-    adaptive: Adaptive | None = None
-    gsam_alpha: float = 0.0
-    backup_normalized: bool = False
-    obf_C: float = -1.0
-    obf_gamma: float = 1.0
-    obf_sigmoid: bool = True
-    rho_policy: Literal["constant", "lr_prop"] = "constant"
-    rho_min: float = 0.0
     # data and model
-    dataset: Literal["digits", "fashion_mnist", "cifar10", "cifar100", "imagenet", "synthetic"] = (
-        "digits"
-    )
+    dataset: Dataset = "digits"
     data_dir: str | None = None
     synthetic_shape: tuple[int, int, int] = (3, 32, 32)
-    synthetic_classes: int = 10
-    synthetic_size: int = 512
+    synthetic_classes: int = Field(10, ge=2)
+    synthetic_size: int = Field(512, ge=1)
     model: str = "small_cnn"
-    label_noise: float = 0.0
-    train_subset: int | None = None
-    val_subset: int | None = None
+    label_noise: float = Field(0.0, ge=0, lt=1)
+    train_subset: int | None = Field(None, ge=1)
+    val_size: int | float = 0.1
+    data_seed: int = 0
     # optimisation
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 0.1
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(128, ge=1)
+    lr: float = Field(0.1, gt=0)
     optimizer: Literal["sgd", "adamw"] = "sgd"
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    warmup_epochs: float = 0.0
+    momentum: float = Field(0.9, ge=0)
+    weight_decay: float = Field(5e-4, ge=0)
+    warmup_epochs: float = Field(0.0, ge=0)
     schedule: Literal["cosine", "linear", "constant"] = "cosine"
-    label_smoothing: float = 0.0
-    grad_clip: float | None = None
-    grad_accum_steps: int = 1
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    grad_clip: float | None = Field(None, gt=0)
+    grad_accum_steps: int = Field(1, ge=1)
     amp: Literal["none", "bf16"] = "none"
+    # diagnostics
+    test_every: int = Field(0, ge=0)
+    sharpness_every: int = Field(0, ge=0)
+    sharpness_examples: int = Field(256, ge=1)
+    sharpness_m: int = Field(128, ge=1)
+    sharpness_rho: float = Field(0.002, gt=0)
+    sharpness_steps: int = Field(10, ge=1)
     # run
     seed: int = 0
-    num_workers: int = 1
+    num_workers: int = Field(1, ge=1)
     use_gpu: bool = False
-
-    @field_validator("rho", "rho_min", "gsam_alpha", "weight_decay", "warmup_epochs", "momentum")
-    @classmethod
-    def _non_negative(cls, v: float) -> float:
-        if v < 0:
-            raise ValueError("must be >= 0")
-        return v
-
-    @field_validator("obf_gamma")
-    @classmethod
-    def _gamma(cls, v: float) -> float:
-        if not 0.0 <= v <= 1.0:
-            raise ValueError("must be in [0, 1]")
-        return v
-
-    @field_validator("obf_C")
-    @classmethod
-    def _obf_c(cls, v: float) -> float:
-        if 0.0 <= v <= 1.0:
-            raise ValueError("must be < 0 (lambda = 0) or > 1 (lambda = 1/C); [0, 1] is not allowed")
-        return v
-
-    @field_validator("label_noise", "label_smoothing")
-    @classmethod
-    def _fraction(cls, v: float) -> float:
-        if not 0.0 <= v < 1.0:
-            raise ValueError("must be in [0, 1)")
-        return v
-
-    @field_validator("epochs", "batch_size", "num_workers", "grad_accum_steps", "synthetic_classes",
-                     "synthetic_size")
-    @classmethod
-    def _positive_int(cls, v: int) -> int:
-        if v < 1:
-            raise ValueError("must be >= 1")
-        return v
-
-    @field_validator("perturb_batch_size", "train_subset", "val_subset")
-    @classmethod
-    def _positive_or_none(cls, v: int | None) -> int | None:
-        if v is not None and v < 1:
-            raise ValueError("must be >= 1 or null")
-        return v
-
-    @field_validator("lr")
-    @classmethod
-    def _lr(cls, v: float) -> float:
-        if v <= 0:
-            raise ValueError("must be > 0")
-        return v
-
-    @field_validator("grad_clip")
-    @classmethod
-    def _clip(cls, v: float | None) -> float | None:
-        if v is not None and v <= 0:
-            raise ValueError("must be > 0 or null")
-        return v
 
     @field_validator("model")
     @classmethod
@@ -142,39 +82,37 @@ class TrainConfig(BaseModel):
             raise ValueError(f"must be one of {sorted(MODEL_NAMES)}")
         return v
 
+    @field_validator("val_size")
+    @classmethod
+    def _val_size(cls, v: int | float) -> int | float:
+        if isinstance(v, float) and not 0.0 < v < 1.0:
+            raise ValueError("must be a count >= 1 or a fraction of the training pool in (0, 1)")
+        if isinstance(v, int) and v < 1:
+            raise ValueError("must be a count >= 1 or a fraction of the training pool in (0, 1)")
+        return v
+
     @model_validator(mode="after")
     def _batch_division(self) -> TrainConfig:
-        if self.gsam_alpha > 0 and self.perturbation == "random":
-            raise ValueError(f"gsam_alpha={self.gsam_alpha} needs a clean gradient; "
-                             "perturbation 'random' (RandSAM) computes none")
         per_worker, rem = divmod(self.batch_size, self.num_workers)
         if rem:
             raise ValueError(
-                f"batch_size={self.batch_size} must be divisible by num_workers={self.num_workers}"
-            )
+                f"batch_size={self.batch_size} must be divisible by num_workers={self.num_workers}")
         micro, rem = divmod(per_worker, self.grad_accum_steps)
         if rem:
-            raise ValueError(
-                f"per-worker batch {per_worker} must be divisible by "
-                f"grad_accum_steps={self.grad_accum_steps}"
-            )
+            raise ValueError(f"per-worker batch {per_worker} must be divisible by "
+                             f"grad_accum_steps={self.grad_accum_steps}")
         m = self.perturb_batch_size
         if m is not None and micro % m:
             raise ValueError(
                 f"perturb_batch_size={m} must divide the per-worker micro-batch {micro} "
                 f"(batch_size {self.batch_size} / num_workers {self.num_workers}"
-                f" / grad_accum_steps {self.grad_accum_steps})"
-            )
+                f" / grad_accum_steps {self.grad_accum_steps})")
         return self
 
     # ---- derived values ----
     @property
     def per_worker_batch_size(self) -> int:
         return self.batch_size // self.num_workers
-
-    @property
-    def micro_batch_size(self) -> int:
-        return self.per_worker_batch_size // self.grad_accum_steps
 
     def sam_kwargs(self) -> dict[str, Any]:
         """Arguments for `samtrain.optim.SAM`, under their own names."""
@@ -197,28 +135,24 @@ class TrainConfig(BaseModel):
         try:
             return cls(**values)
         except ValidationError as e:
-            raise ConfigError(format_validation_error(e, values)) from None
+            raise ConfigError(format_validation_error(e, FIELD_NAMES)) from None
 
     @classmethod
-    def from_yaml_text(cls, text: str, overrides: list[str] | None = None) -> TrainConfig:
-        data = yaml.safe_load(text) or {}
+    def from_yaml_text(cls, text: str, overrides: list[str] | None = None,
+                       source: str = "config") -> TrainConfig:
+        data = load_yaml(text, source) or {}
         if not isinstance(data, dict):
-            raise ConfigError("config: the YAML top level must be a mapping of TrainConfig keys")
+            raise ConfigError(f"{source}: the YAML top level must be a mapping of TrainConfig keys")
         data.update(parse_overrides(overrides or []))
         return cls.build(data)
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config: file {str(p)!r} does not exist")
-        return cls.from_yaml_text(p.read_text(), overrides)
+        """Read a TrainConfig YAML file (UTF-8, no repeated keys) plus `key=value` overrides."""
+        return cls.from_yaml_text(read_text(path, "config"), overrides, source=str(path))
 
 
-SAM_FIELDS = (
-    "rho", "perturbation", "perturb_batch_size", "adaptive", "gsam_alpha", "backup_normalized",
-    "obf_C", "obf_gamma", "obf_sigmoid", "rho_policy", "rho_min",
-)
+SAM_FIELDS: tuple[str, ...] = SAMHParams.names()
 FIELD_NAMES = frozenset(TrainConfig.model_fields)
 
 
@@ -227,20 +161,10 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
-        if not sep or not key:
+        if not sep or not key.strip():
             raise ConfigError(f"--set: {item!r} is not of the form key=value")
-        out[key.strip()] = yaml.safe_load(raw) if raw != "" else None
+        try:
+            out[key.strip()] = yaml.safe_load(raw) if raw != "" else None
+        except yaml.YAMLError:
+            raise ConfigError(f"--set: value of {key.strip()!r} ({raw!r}) is not a YAML scalar") from None
     return out
-
-
-def format_validation_error(err: ValidationError, values: dict[str, Any]) -> str:
-    """First pydantic error as one line: `key 'k': value v is invalid: rule`."""
-    e = err.errors()[0]
-    loc = ".".join(str(x) for x in e["loc"])
-    msg = e["msg"].removeprefix("Value error, ")
-    if e["type"] == "extra_forbidden":
-        return f"unknown key {loc!r} (value {e['input']!r}); allowed keys: {', '.join(sorted(FIELD_NAMES))}"
-    if not loc:
-        return f"invalid config: {msg}"
-    value = values.get(loc.split(".")[0], e.get("input"))
-    return f"key {loc!r}: value {value!r} is invalid: {msg}"

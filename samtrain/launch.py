@@ -34,10 +34,6 @@ class ResourcePlan:
     threads: int                # torch threads per worker
     max_concurrent: int         # trials that fit side by side
 
-    @property
-    def trial_total_cpus(self) -> float:
-        return self.trial_cpus + self.worker_cpus
-
 
 def plan_resources(num_workers: int, cpus_per_worker: float, gpus_per_worker: float,
                    cluster: dict[str, float], in_tune_trial: bool,
@@ -76,10 +72,11 @@ def plan_resources(num_workers: int, cpus_per_worker: float, gpus_per_worker: fl
 def make_torch_trainer(cfg: TrainConfig, name: str, storage_path: str, plan: ResourcePlan,
                        callbacks: list[Any] | None = None, keep_checkpoints: int = 2,
                        started_at: float | None = None, stop_after_epoch: int | None = None,
-                       checkpoint_interval_s: float = 0.0) -> Any:
+                       checkpoint_interval_s: float = 0.0, max_failures: int = 0) -> Any:
     """A `TorchTrainer` for `cfg`; restarting it with the same name and storage resumes the run.
 
     `stop_after_epoch` ends the run cleanly after that epoch (a later restart continues it).
+    `max_failures`: worker-group restarts (from the last checkpoint) after a worker died.
     """
     import ray.train
     from ray.train.torch import TorchTrainer
@@ -99,5 +96,5 @@ def make_torch_trainer(cfg: TrainConfig, name: str, storage_path: str, plan: Res
         run_config=ray.train.RunConfig(
             name=name, storage_path=storage_path, callbacks=callbacks or [],
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=keep_checkpoints),
-            failure_config=ray.train.FailureConfig(max_failures=0)),
+            failure_config=ray.train.FailureConfig(max_failures=max_failures)),
     )

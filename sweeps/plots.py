@@ -1,11 +1,11 @@
 """Report figures (PNG, matplotlib `Figure` objects: no pyplot, no global backend state).
 
-Each `plot_*` function writes one PNG and returns its path, or returns None when the records
-hold nothing to plot (e.g. no method with a perturbation).
+Every searched config is drawn, not only the winners: completed full-length search runs as
+dots, pruned or diverged ones as crosses (at the value they reached), each method's winner
+(`sweeps.selection`) ringed, with its confirm runs' spread over seeds as an error bar.
 
 Example:
-    plot_metric_vs_compute(records, "val_acc", Path("out/compute.png"))
-    PosixPath('out/compute.png')
+    paths = all_plots(records, study, rows, Path("report"))
 """
 
 from __future__ import annotations
@@ -14,42 +14,45 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from sweeps.records import RunRecord
 from sweeps.stats import summarize
+from sweeps.store.reader import RunRecord
+from sweeps.store.schema import Phase
 
-__all__ = [
-    "plot_metric_vs_rho", "plot_rho_pbs_heatmap", "plot_metric_vs_compute",
-    "plot_learning_curves", "usable", "perturbed", "latest_per_seed",
-]
+if TYPE_CHECKING:
+    from sweeps.report import MethodRow
+    from sweeps.study import StudySpec
 
-
-def usable(r: RunRecord, metric: str) -> bool:
-    """A completed run with a finite final value of `metric`."""
-    v = r.final.get(metric)
-    return r.status == "completed" and v is not None and math.isfinite(v)
+__all__ = ["all_plots", "plot_metric_vs_rho", "plot_rho_m", "plot_metric_vs_compute",
+           "plot_learning_curves"]
 
 
-def latest_per_seed(records: Sequence[RunRecord], metric: str) -> list[RunRecord]:
-    """Usable runs, one per (method, group_key, seed): the latest (records are in start order)."""
-    latest = {(r.method, r.group_key, r.seed): r for r in records if usable(r, metric)}
-    return list(latest.values())
+def _value(r: RunRecord, metric: str) -> float:
+    return r.final.get(metric, math.nan)
 
 
-def perturbed(r: RunRecord) -> bool:
-    """The run uses a SAM-family perturbation (perturbation != "none")."""
-    return r.params.get("perturbation", "none") != "none"
-
-
-def _by_method(records: Sequence[RunRecord]) -> dict[str, list[RunRecord]]:
+def _search_runs(records: Sequence[RunRecord], metric: str) -> dict[str, list[RunRecord]]:
+    """Search runs with a finite final `metric`, by method."""
     out: dict[str, list[RunRecord]] = defaultdict(list)
     for r in records:
-        out[r.method].append(r)
+        if r.phase == Phase.SEARCH and math.isfinite(_value(r, metric)):
+            out[r.method].append(r)
     return dict(out)
+
+
+def _perturbed(runs: Sequence[RunRecord]) -> bool:
+    return any(r.params.get("perturbation", "none") != "none" for r in runs)
+
+
+def _confirm_values(records: Sequence[RunRecord], row: MethodRow, metric: str) -> list[float]:
+    w = row.winner
+    return [_value(r, metric) for r in records if w and r.phase == Phase.CONFIRM
+            and r.group_key == w.group_key and r.full_length and math.isfinite(_value(r, metric))]
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -59,132 +62,149 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def plot_metric_vs_rho(records: Sequence[RunRecord], metric: str, path: Path) -> Path | None:
-    """Final `metric` vs rho per method; one point per config (mean, std error bar over seeds).
-
-    Methods without a perturbation are drawn as horizontal lines (best config's mean).
-    """
-    fig = Figure(figsize=(6.4, 4.2))
+def plot_metric_vs_rho(records: Sequence[RunRecord], study: StudySpec,
+                       rows: dict[str, MethodRow], path: Path) -> Path | None:
+    """Final validation metric vs rho of every search run; the winners' confirm spread."""
+    metric = study.metric
+    fig = Figure(figsize=(7.0, 4.4))
     ax = fig.add_subplot()
     drawn = False
-    for method, ok in _by_method(latest_per_seed(records, metric)).items():
-        groups: dict[str, list[RunRecord]] = defaultdict(list)
-        for r in ok:
-            groups[r.group_key].append(r)
-        if not any(perturbed(r) for r in ok):
-            best = max(summarize([r.final[metric] for r in g]).mean for g in groups.values())
-            ax.axhline(best, ls="--", lw=1, color="gray")
-            ax.annotate(method, (0.01, best), xycoords=("axes fraction", "data"), fontsize=8)
+    for method, runs in _search_runs(records, metric).items():
+        row = rows.get(method)
+        if not _perturbed(runs):
+            if row and row.winner:
+                ax.axhline(row.winner.score, ls="--", lw=1, color="gray")
+                ax.annotate(method, (0.01, row.winner.score), xycoords=("axes fraction", "data"),
+                            fontsize=8)
             continue
-        pts = sorted(
-            (float(g[0].params.get("rho", 0.0)), summarize([r.final[metric] for r in g]))
-            for g in groups.values()
-        )
-        x = [p[0] for p in pts]
-        ax.errorbar(x, [p[1].mean for p in pts], yerr=[p[1].std for p in pts], fmt="o",
-                    capsize=3, label=method, alpha=0.85)
+        full = [r for r in runs if r.full_length]
+        cut = [r for r in runs if not r.full_length]
+        (pts,) = ax.plot([r.params.get("rho") for r in full], [_value(r, metric) for r in full],
+                         "o", alpha=0.75, label=method)
+        color = pts.get_color()
+        ax.plot([r.params.get("rho") for r in cut], [_value(r, metric) for r in cut], "x",
+                color=color, alpha=0.75)
+        if row and row.winner:
+            rho = row.winner.params.get("rho")
+            ax.plot([rho], [row.winner.score], "o", ms=13, mfc="none", mec=color, mew=1.5)
+            conf = _confirm_values(records, row, metric)
+            if conf:
+                s = summarize(conf)
+                ax.errorbar([rho], [s.mean], yerr=[s.std], fmt="s", color=color, capsize=4)
         drawn = True
     if not drawn:
         return None
     ax.set_xscale("log")
     ax.set_xlabel("rho")
-    ax.set_ylabel(f"final {metric}")
-    ax.set_title(f"{metric} vs rho (mean ± std over seeds per config)")
+    ax.set_ylabel(f"final {metric} (validation)")
+    ax.set_title(f"{metric} vs rho: o completed, x pruned/diverged, ring = winner, "
+                 "square = confirm mean ± std", fontsize=9)
     ax.legend(fontsize=8)
     return _save(fig, path)
 
 
-def _rho_bins(rhos: list[float]) -> tuple[list[str], list[int]]:
-    """Column labels and the column of each rho: exact values if few, else 5 log bins."""
-    uniq = sorted(set(rhos))
-    if len(uniq) <= 6:
-        return [f"{u:.3g}" for u in uniq], [uniq.index(r) for r in rhos]
-    lo, hi = math.log(max(uniq[0], 1e-12)), math.log(uniq[-1])
-    edges = np.exp(np.linspace(lo, hi, 6))
-    cols = [min(int(np.searchsorted(edges, r, side="right")) - 1, 4) for r in rhos]
-    labels = [f"{edges[i]:.2g}-{edges[i + 1]:.2g}" for i in range(5)]
-    return labels, [max(c, 0) for c in cols]
-
-
-def plot_rho_pbs_heatmap(records: Sequence[RunRecord], metric: str, path: Path) -> Path | None:
-    """Mean final `metric` per (perturb_batch_size, rho bin) cell; one panel per method."""
-    panels = {}
-    for method, runs in _by_method(latest_per_seed(records, metric)).items():
-        ok = [r for r in runs if perturbed(r)]
-        if ok:
-            panels[method] = ok
+def plot_rho_m(records: Sequence[RunRecord], study: StudySpec, rows: dict[str, MethodRow],
+               path: Path) -> Path | None:
+    """One panel per perturbed method: every search run at (rho, m), coloured by its value."""
+    metric = study.metric
+    panels = {m: runs for m, runs in _search_runs(records, metric).items() if _perturbed(runs)}
     if not panels:
         return None
-    fig = Figure(figsize=(4.2 * len(panels), 3.6))
-    for i, (method, runs) in enumerate(panels.items()):
-        ax = fig.add_subplot(1, len(panels), i + 1)
-        pbs = [r.params.get("perturb_batch_size") for r in runs]
-        rows = sorted({p for p in pbs if p is not None}) + ([None] if None in pbs else [])
-        labels, cols = _rho_bins([float(r.params.get("rho", 0.0)) for r in runs])
-        cells: dict[tuple[int, int], list[float]] = defaultdict(list)
-        for r, p, c in zip(runs, pbs, cols, strict=True):
-            cells[(rows.index(p), c)].append(r.final[metric])
-        grid = np.full((len(rows), len(labels)), np.nan)
-        for (ri, ci), vals in cells.items():
-            grid[ri, ci] = float(np.mean(vals))
-        im = ax.imshow(np.ma.masked_invalid(grid), aspect="auto", cmap="viridis", origin="lower")
-        for (ri, ci), vals in cells.items():
-            dark = im.norm(grid[ri, ci]) < 0.6  # viridis: dark at the low end
-            ax.text(ci, ri, f"{grid[ri, ci]:.3f}\nn={len(vals)}", ha="center", va="center",
-                    fontsize=7, color="white" if dark else "black")
-        ax.set_xticks(range(len(labels)), labels, rotation=30, fontsize=7)
-        ax.set_yticks(range(len(rows)), ["full" if p is None else str(p) for p in rows])
+    values = [_value(r, metric) for runs in panels.values() for r in runs]
+    lo, hi = min(values), max(values)
+    fig = Figure(figsize=(3.6 * len(panels) + 1.0, 3.6))
+    axes = [fig.add_subplot(1, len(panels), i + 1) for i in range(len(panels))]
+    for ax, (method, runs) in zip(axes, panels.items(), strict=True):
+        ms = [r.params.get("perturb_batch_size") for r in runs]
+        levels = sorted({m for m in ms if m is not None}) + ([None] if None in ms else [])
+        ys = [levels.index(m) for m in ms]
+        for marker, keep in (("o", True), ("x", False)):
+            idx = [i for i, r in enumerate(runs) if r.full_length == keep]
+            sc = ax.scatter([runs[i].params.get("rho") for i in idx], [ys[i] for i in idx],
+                            c=[_value(runs[i], metric) for i in idx], cmap="viridis", vmin=lo,
+                            vmax=hi if hi > lo else lo + 1e-9, marker=marker, s=45)
+        w = rows[method].winner if method in rows else None
+        if w is not None:
+            ax.scatter([w.params.get("rho")], [levels.index(w.params.get("perturb_batch_size"))],
+                       s=220, facecolors="none", edgecolors="red", linewidths=1.5)
+        ax.set_xscale("log")
+        ax.set_yticks(range(len(levels)), ["full" if m is None else str(m) for m in levels])
         ax.set_xlabel("rho")
-        ax.set_ylabel("perturb_batch_size")
+        ax.set_ylabel("perturb_batch_size (m)")
         ax.set_title(method)
-        fig.colorbar(im, ax=ax, shrink=0.8)
-    fig.suptitle(f"mean final {metric}")
-    return _save(fig, path)
+    fig.colorbar(sc, ax=axes, shrink=0.85, label=f"final {metric}")
+    fig.suptitle(f"{metric} over rho x m: o completed, x pruned, red ring = winner", fontsize=9)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return path
 
 
-def plot_metric_vs_compute(records: Sequence[RunRecord], metric: str, path: Path) -> Path | None:
-    """Final `metric` vs gradient evaluations of every run (x: pruned/diverged, o: completed)."""
+def plot_metric_vs_compute(records: Sequence[RunRecord], study: StudySpec,
+                           path: Path) -> Path | None:
+    """Final validation metric vs gradient evaluations of every run (x: not full-length)."""
+    metric = study.metric
     fig = Figure(figsize=(6.4, 4.2))
     ax = fig.add_subplot()
-    drawn = False
-    for method, runs in _by_method(records).items():
-        pts = [(r.grad_evals, r.final[metric], r.status == "completed") for r in runs
-               if r.grad_evals > 0 and math.isfinite(r.final.get(metric, math.nan))]
-        if not pts:
-            continue
-        (line,) = ax.plot([p[0] for p in pts if p[2]], [p[1] for p in pts if p[2]], "o",
+    by_method: dict[str, list[RunRecord]] = defaultdict(list)
+    for r in records:
+        if r.grad_evals > 0 and math.isfinite(_value(r, metric)):
+            by_method[r.method].append(r)
+    for method, runs in by_method.items():
+        full = [r for r in runs if r.full_length]
+        (line,) = ax.plot([r.grad_evals for r in full], [_value(r, metric) for r in full], "o",
                           label=method, alpha=0.8)
-        other = [p for p in pts if not p[2]]
-        if other:
-            ax.plot([p[0] for p in other], [p[1] for p in other], "x", color=line.get_color())
-        drawn = True
-    if not drawn:
+        cut = [r for r in runs if not r.full_length]
+        ax.plot([r.grad_evals for r in cut], [_value(r, metric) for r in cut], "x",
+                color=line.get_color())
+    if not by_method:
         return None
     ax.set_xscale("log")
     ax.set_xlabel("gradient evaluations (cumulative)")
     ax.set_ylabel(f"final {metric}")
-    ax.set_title(f"{metric} vs compute")
+    ax.set_title(f"{metric} vs compute (every run)")
     ax.legend(fontsize=8)
     return _save(fig, path)
 
 
-def plot_learning_curves(best_runs: dict[str, RunRecord], metric: str,
-                         path: Path) -> Path | None:
-    """`metric` per epoch of the given run of each method (the best run per method)."""
+def plot_learning_curves(records: Sequence[RunRecord], study: StudySpec,
+                         rows: dict[str, MethodRow], path: Path) -> Path | None:
+    """Validation metric per epoch of each winner: mean ± std over its confirm (else search) runs."""
+    metric = study.metric
     fig = Figure(figsize=(6.4, 4.2))
     ax = fig.add_subplot()
     drawn = False
-    for method, r in best_runs.items():
-        pts = [(h["epoch"], h[metric]) for h in r.history if metric in h]
-        if not pts:
+    for method, row in rows.items():
+        if row.winner is None:
             continue
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=".", label=method)
+        mine = [r for r in records if r.group_key == row.winner.group_key and r.full_length]
+        runs = [r for r in mine if r.phase == Phase.CONFIRM] or list(row.winner.runs)
+        curves = [[h[metric] for h in r.history if metric in h] for r in runs]
+        length = min(len(c) for c in curves)
+        if length == 0:
+            continue
+        arr = np.array([c[:length] for c in curves])
+        epochs = np.arange(1, length + 1)
+        (line,) = ax.plot(epochs, arr.mean(0), label=f"{method} (n={len(runs)})")
+        if len(runs) > 1:
+            ax.fill_between(epochs, arr.mean(0) - arr.std(0, ddof=1),
+                            arr.mean(0) + arr.std(0, ddof=1), color=line.get_color(), alpha=0.2)
         drawn = True
     if not drawn:
         return None
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
-    ax.set_ylabel(metric)
-    ax.set_title(f"{metric} per epoch, best run of each method")
+    ax.set_ylabel(f"{metric} (validation)")
+    ax.set_title(f"{metric} per epoch of each winner (mean ± std over seeds)")
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def all_plots(records: Sequence[RunRecord], study: StudySpec, rows: dict[str, MethodRow],
+              out_dir: Path) -> list[Path]:
+    """Every report figure that has something to show, written into `out_dir`."""
+    out_dir = Path(out_dir)
+    made = [plot_metric_vs_rho(records, study, rows, out_dir / "metric_vs_rho.png"),
+            plot_rho_m(records, study, rows, out_dir / "rho_m.png"),
+            plot_metric_vs_compute(records, study, out_dir / "metric_vs_compute.png"),
+            plot_learning_curves(records, study, rows, out_dir / "learning_curves.png")]
+    return [p for p in made if p is not None]

@@ -1,57 +1,60 @@
-"""Sweep report: best config per method, mean ± std and 95 % CI over seeds, compute, plots.
+"""`sweep report`: each method's winner, its test-set score over fresh seeds, and the verdict.
 
-Best config of a method = the `group_key` (config without seed) with the best mean final metric
-over its completed runs, one per seed (the latest). Only configs with confirm-phase runs compete
-when the method has any; their search-phase runs of other seeds count too. Compute (grad evals,
-device seconds, runs) is summed over ALL the method's runs.
+Per method: the winning config (`sweeps.selection`: search phase, validation metric) and the
+validation score that selected it; the test metric (`test_acc` for an accuracy study,
+`test_loss` for a loss study) of its confirm runs, which never include the selecting run:
+mean ± std, 95 % t-interval, n; and the comparison with the study's baseline method: difference
+of test means with its 95 % CI and a t-test p-value (paired by seed when both ran the same
+seeds, Welch otherwise), Holm-corrected across methods. The verdict sentences are generated
+from these numbers. Compute (grad evals, device seconds, runs) counts all of a method's runs.
 
-Example (on a finished sweep)::
+Example (on a finished, confirmed sweep)::
 
-    pid, records = load_records("sqlite:///mlflow.db", "tiny")
-    res = build_report(records, out_dir=Path("report"), provenance=collect_provenance(pid, records))
-    print(res.table_text)
-    log_report_to_mlflow("sqlite:///mlflow.db", pid, res.files)
+    text = report_sweep("tiny", "runs", None, out=None, fmt="md")
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import subprocess
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
-
-from mlflow.tracking import MlflowClient
+from typing import Any
 
 from sweeps import plots
-from sweeps.records import RunRecord
-from sweeps.stats import Summary, summarize
+from sweeps.report_tables import render_tables, verdict_lines
+from sweeps.selection import ConfigScore, scoring_runs, winners
+from sweeps.stats import Comparison, Summary, compare, holm, summarize
+from sweeps.store.reader import RunRecord
+from sweeps.store.schema import Phase
+from sweeps.study import StudySpec
 
-__all__ = [
-    "MethodResult", "ReportResult", "best_per_method", "build_report", "collect_provenance",
-    "log_report_to_mlflow",
-]
+__all__ = ["MethodRow", "ReportResult", "test_metric", "method_rows", "build_report",
+           "report_sweep"]
 
-Fmt = Literal["md", "csv", "latex"]
-HEADERS = ("Method", "Best config", "Mean ± std", "95% CI", "n", "Phase", "Grad evals",
-           "Device s", "Runs")
+
+def test_metric(metric: str) -> tuple[str, str]:
+    """The test-set metric reported for a study's validation metric, and its mode.
+
+    >>> test_metric("val_acc"), test_metric("val_loss")
+    (('test_acc', 'max'), ('test_loss', 'min'))
+    """
+    return ("test_acc", "max") if metric.endswith("_acc") else ("test_loss", "min")
 
 
 @dataclass(frozen=True)
-class MethodResult:
-    """One table row. `summary` is None when the method has no completed run."""
+class MethodRow:
+    """One table row: the winner, its test score over confirm seeds, the baseline comparison."""
 
     method: str
-    group_key: str
-    phase: str
+    winner: ConfigScore | None
     config: dict[str, Any]
-    summary: Summary | None
-    best_run: RunRecord | None
+    test: Summary | None
+    test_by_seed: dict[int, float]
+    comparison: Comparison | None
+    p_holm: float
     runs: int
     statuses: dict[str, int]
     grad_evals: float
@@ -62,8 +65,9 @@ class MethodResult:
 class ReportResult:
     table_text: str
     files: list[Path]
-    results: dict[str, MethodResult]
+    rows: dict[str, MethodRow]
     best_method: str | None
+    verdict: list[str]
 
 
 def _varying(runs: Sequence[RunRecord]) -> set[str]:
@@ -72,196 +76,115 @@ def _varying(runs: Sequence[RunRecord]) -> set[str]:
     return {k for k in keys if len({repr(r.params.get(k)) for r in runs}) > 1}
 
 
-def _better(a: float, b: float, mode: str) -> bool:
-    return a > b if mode == "max" else a < b
+def _test_values(records: Sequence[RunRecord], winner: ConfigScore | None, metric: str,
+                 tmetric: str) -> dict[int, float]:
+    """Test values by seed of the winner's completed full-length confirm runs (latest per seed)."""
+    if winner is None:
+        return {}
+    runs = [r for r in scoring_runs(records, metric, Phase.CONFIRM)
+            if r.method == winner.method and r.group_key == winner.group_key
+            and math.isfinite(r.final.get(tmetric, math.nan)) and r.seed is not None]
+    return {r.seed: r.final[tmetric] for r in sorted(runs, key=lambda r: r.start_time)}
 
 
-def best_per_method(records: Sequence[RunRecord], metric: str = "val_acc",
-                    mode: str = "max") -> dict[str, MethodResult]:
-    """Select each method's best config (see the module docstring) and summarize it."""
-    by_method: dict[str, list[RunRecord]] = defaultdict(list)
-    for r in records:
-        by_method[r.method].append(r)
-    out: dict[str, MethodResult] = {}
-    for method, runs in by_method.items():
-        ok = plots.latest_per_seed(runs, metric)
-        confirmed = {r.group_key for r in ok if r.phase == "confirm"}
-        phase = "confirm" if confirmed else "search"
-        groups: dict[str, list[RunRecord]] = defaultdict(list)
-        for r in ok:
-            if not confirmed or r.group_key in confirmed:
-                groups[r.group_key].append(r)
-        key, best, summary = "", None, None
-        for gk, g in groups.items():
-            s = summarize([r.final[metric] for r in g])
-            if summary is None or _better(s.mean, summary.mean, mode) or (
-                    s.mean == summary.mean and s.n > summary.n):
-                key, summary = gk, s
-        if summary is not None:
-            pick = max if mode == "max" else min
-            best = pick(groups[key], key=lambda r: r.final[metric])
-        varying = _varying(runs)
-        config = {k: v for k, v in best.params.items() if k in varying} if best else {}
-        out[method] = MethodResult(
-            method=method, group_key=key, phase=phase if summary else "-", config=config,
-            summary=summary, best_run=best, runs=len(runs),
+def method_rows(records: Sequence[RunRecord], study: StudySpec) -> dict[str, MethodRow]:
+    """A `MethodRow` per method of the study (in the study's order)."""
+    tmetric, _ = test_metric(study.metric)
+    best = winners(records, study.metric, study.mode)
+    by_seed = {m: _test_values(records, (best.get(m) or [None])[0], study.metric, tmetric)
+               for m in study.methods}
+    base = by_seed.get(study.baseline or "", {})
+    comparisons = {m: compare(v, base) for m, v in by_seed.items()
+                   if study.baseline and m != study.baseline}
+    adjusted = holm({m: c.p for m, c in comparisons.items() if c is not None})
+    rows = {}
+    for m in study.methods:
+        runs = [r for r in records if r.method == m]
+        w = (best.get(m) or [None])[0]
+        config = {k: v for k, v in w.params.items() if k in _varying(runs)} if w else {}
+        rows[m] = MethodRow(
+            method=m, winner=w, config=config,
+            test=summarize(list(by_seed[m].values())) if by_seed[m] else None,
+            test_by_seed=by_seed[m], comparison=comparisons.get(m),
+            p_holm=adjusted.get(m, math.nan), runs=len(runs),
             statuses=dict(Counter(r.status for r in runs)),
             grad_evals=sum(r.grad_evals for r in runs),
-            device_seconds=sum(r.device_seconds for r in runs),
-        )
-    return out
+            device_seconds=sum(r.device_seconds for r in runs))
+    return rows
 
 
-def _fmt_value(v: Any) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
+def _best_method(rows: dict[str, MethodRow], mode: str) -> str | None:
+    scored = [r for r in rows.values() if r.test is not None]
+    if not scored:
+        return None
+    pick = max if mode == "max" else min
+    return pick(scored, key=lambda r: r.test.mean).method  # type: ignore[union-attr]
 
 
-def _config_text(cfg: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={_fmt_value(v)}" for k, v in sorted(cfg.items())) or "-"
-
-
-def _runs_text(res: MethodResult) -> str:
-    other = {k: v for k, v in sorted(res.statuses.items()) if k != "completed"}
-    return f"{res.runs}" + (f" ({', '.join(f'{v} {k}' for k, v in other.items())})" if other
-                            else "")
-
-
-def _cells(res: MethodResult) -> list[str]:
-    s = res.summary
-    return [
-        res.method, _config_text(res.config), s.fmt() if s else "no completed run",
-        s.fmt_ci() if s else "n/a", str(s.n if s else 0), res.phase,
-        f"{res.grad_evals:,.0f}", f"{res.device_seconds:,.1f}", _runs_text(res),
-    ]
-
-
-def _markdown(results: dict[str, MethodResult], best: str | None, metric: str) -> str:
-    head = list(HEADERS)
-    head[2] = f"{metric} mean ± std"
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for name, res in results.items():
-        c = _cells(res)
-        if name == best:
-            c[0], c[2] = f"**{c[0]}**", f"**{c[2]}**"
-        lines.append("| " + " | ".join(x.replace("|", "\\|") for x in c) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _tex(s: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"),
-                 ("#", r"\#"), ("±", r"$\pm$")):
-        s = s.replace(a, b)
-    return s
-
-
-def _latex(results: dict[str, MethodResult], best: str | None, metric: str) -> str:
-    head = list(HEADERS)
-    head[2] = f"{metric} mean ± std"
-    lines = [r"\begin{tabular}{ll" + "r" * (len(head) - 2) + "}", r"\hline",
-             " & ".join(_tex(h) for h in head) + r" \\", r"\hline"]
-    for name, res in results.items():
-        c = [_tex(x) for x in _cells(res)]
-        if name == best:
-            c[0], c[2] = rf"\textbf{{{c[0]}}}", rf"\textbf{{{c[2]}}}"
-        lines.append(" & ".join(c) + r" \\")
-    lines += [r"\hline", r"\end{tabular}"]
-    return "\n".join(lines) + "\n"
-
-
-def _csv(results: dict[str, MethodResult], best: str | None) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["method", "group_key", "phase", "config", "n", "mean", "std", "ci_low", "ci_high",
-                "grad_evals", "device_seconds", "runs", "best"])
-    for name, res in results.items():
-        s = res.summary
-        stats = [s.n, s.mean, s.std, s.ci_low, s.ci_high] if s else [0, "", "", "", ""]
-        stats = ["" if isinstance(v, float) and math.isnan(v) else v for v in stats]
-        w.writerow([name, res.group_key, res.phase, _config_text(res.config), *stats,
-                    res.grad_evals, res.device_seconds, res.runs, name == best])
-    return buf.getvalue()
-
-
-def collect_provenance(parent_run_id: str | None, records: Sequence[RunRecord],
-                       source_sha256: str | None = None,
-                       repo_dir: str | Path = ".") -> dict[str, Any]:
-    """Git commit (`git rev-parse HEAD`, None outside git), dirty flag, hashes and run ids."""
-    def git(*args: str) -> str | None:
-        try:
-            p = subprocess.run(["git", *args], cwd=repo_dir, capture_output=True, text=True,
-                               timeout=10, check=True)
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return p.stdout.strip()
-
-    commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain") if commit else None
-    return {
-        "git_commit": commit,
-        "git_dirty": bool(status) if status is not None else None,
-        "search_space_sha256": source_sha256,
-        "mlflow_parent_run_id": parent_run_id,
-        "mlflow_run_ids": [r.run_id for r in records],
-        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
-def _provenance_md(prov: dict[str, Any], records: Sequence[RunRecord]) -> str:
-    lines = ["## Provenance", ""]
-    for k, v in prov.items():
-        if k != "mlflow_run_ids":
-            lines.append(f"- {k}: `{v}`")
-    ids: dict[str, list[str]] = defaultdict(list)
-    for r in records:
-        ids[r.method].append(f"{r.run_id} ({r.phase}, {r.status}, seed {r.seed})")
-    if ids:
-        lines += ["", "<details><summary>MLflow run ids</summary>", ""]
-        for m, rows in ids.items():
-            lines += [f"- {m}: " + "; ".join(rows)]
-        lines += ["", "</details>"]
-    return "\n".join(lines) + "\n"
-
-
-def build_report(records: Sequence[RunRecord], *, out_dir: Path, study_metric: str = "val_acc",
-                 mode: Literal["max", "min"] = "max", fmt: Fmt = "md",
+def build_report(records: Sequence[RunRecord], study: StudySpec, out_dir: Path, fmt: str = "md",
                  provenance: dict[str, Any] | None = None) -> ReportResult:
-    """Write report.md, report.csv, report.tex and the PNG plots into `out_dir`.
-
-    `table_text` is the table in `fmt`; the best method's entry is bold (`**` / `\\textbf`).
-    """
+    """Write report.md, report.csv, report.tex and the PNG plots into `out_dir`."""
     if fmt not in ("md", "csv", "latex"):
         raise ValueError(f"fmt: value {fmt!r} is unknown; allowed: md, csv, latex")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    results = best_per_method(records, study_metric, mode)
-    ranked = [r for r in results.values() if r.summary is not None]
-    best = None
-    for r in ranked:
-        if best is None or _better(r.summary.mean, results[best].summary.mean, mode):
-            best = r.method
-    tables = {"md": _markdown(results, best, study_metric),
-              "csv": _csv(results, best), "latex": _latex(results, best, study_metric)}
-    best_runs = {m: r.best_run for m, r in results.items() if r.best_run is not None}
-    pngs = [p for p in (
-        plots.plot_metric_vs_rho(records, study_metric, out_dir / "metric_vs_rho.png"),
-        plots.plot_rho_pbs_heatmap(records, study_metric, out_dir / "rho_pbs_heatmap.png"),
-        plots.plot_metric_vs_compute(records, study_metric, out_dir / "metric_vs_compute.png"),
-        plots.plot_learning_curves(best_runs, study_metric, out_dir / "learning_curves.png"),
-    ) if p is not None]
-    md = [f"# Sweep report: {study_metric} ({mode})", "",
-          "Best config per method (confirm-phase runs when present, else search runs); "
-          "95% CI: Student t over seeds. Grad evals, device time and runs: all runs.", "",
-          tables["md"], ""]
+    tmetric, tmode = test_metric(study.metric)
+    rows = method_rows(records, study)
+    best = _best_method(rows, tmode)
+    tables = render_tables(rows, best, study.metric, tmetric, study.baseline)
+    verdict = verdict_lines(rows, study.baseline, tmetric, tmode)
+    pngs = plots.all_plots(records, study, rows, out_dir)
+    md = [f"# Sweep report: {study.name}", "",
+          f"Selection: {study.metric} ({study.mode}) on the validation split, search runs only. "
+          f"Scores: {tmetric} on the test split over fresh confirm seeds (mean ± std, 95% "
+          f"Student-t CI). Δ vs baseline ({study.baseline or 'none'}): difference of test "
+          "means with its 95% CI; p: paired t-test by seed (Welch when seeds differ), "
+          "Holm-corrected across methods. Grad evals, device time and runs: all runs.", "",
+          tables["md"], "", "## Verdict", "", *[f"- {v}" for v in verdict], ""]
     md += [f"![{p.stem}]({p.name})\n" for p in pngs]
     md.append(_provenance_md(provenance or {}, records))
     files = [out_dir / "report.md", out_dir / "report.csv", out_dir / "report.tex"]
     for path, text in zip(files, ["\n".join(md), tables["csv"], tables["latex"]], strict=True):
         path.write_text(text)
-    return ReportResult(tables[fmt], files + pngs, results, best)
+    return ReportResult(tables[fmt], files + pngs, rows, best, verdict)
 
 
-def log_report_to_mlflow(tracking_uri: str, parent_run_id: str, files: Sequence[Path]) -> None:
-    """Log `files` as artifacts of the sweep's parent run under `report/`."""
-    client = MlflowClient(tracking_uri=tracking_uri)
-    for f in files:
-        client.log_artifact(parent_run_id, str(f), artifact_path="report")
+def _provenance_md(prov: dict[str, Any], records: Sequence[RunRecord]) -> str:
+    lines = ["## Provenance", ""] + [f"- {k}: `{v}`" for k, v in prov.items()]
+    lines += ["", "<details><summary>MLflow run ids</summary>", ""]
+    for r in records:
+        lines.append(f"- {r.method}: {r.run_id} ({r.phase}, {r.status}, seed {r.seed})")
+    return "\n".join(lines + ["", "</details>"]) + "\n"
+
+
+def git_commit() -> str:
+    """The commit of the code that writes the report ("unknown" outside git)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).resolve().parent, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def report_sweep(name: str, storage: str, tracking_uri: str | None, out: str | None,
+                 fmt: str) -> str:
+    """Write the report files, log them to the parent MLflow run, return the table text."""
+    from sweeps.runner import deliver
+    from sweeps.store.reader import load_records
+    from sweeps.store.writer import SweepWriter
+    from sweeps.sweep_dir import open_sweep
+
+    study, meta, d = open_sweep(name, storage)
+    uri = tracking_uri or meta.tracking_uri
+    deliver(meta, d)
+    parent_id, records = load_records(uri, name, meta.sweep_id)
+    out_dir = Path(out) if out else d.root / "report"
+    provenance = {"git_commit": git_commit(), "study_sha256": study.source_sha256,
+                  "sweep_id": meta.sweep_id, "mlflow_parent_run": parent_id,
+                  "tracking_uri": uri}
+    result = build_report(records, study, out_dir, fmt, provenance)
+    writer = SweepWriter(uri, name, meta.sweep_id)
+    writer.parent_run_id = parent_id
+    writer.log_artifacts(result.files, artifact_path="report")
+    return result.table_text + "\n" + "\n".join(result.verdict) + f"\n\nReport files: {out_dir}"

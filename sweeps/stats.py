@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as _st
 
-__all__ = ["Summary", "summarize", "t_quantile"]
+__all__ = ["Summary", "summarize", "t_quantile", "Comparison", "compare", "holm"]
 
 
 @dataclass(frozen=True)
@@ -65,3 +65,67 @@ def summarize(values: Sequence[float], confidence: float = 0.95) -> Summary:
     std = float(x.std(ddof=1))
     half = t_quantile(0.5 + confidence / 2, n - 1) * std / math.sqrt(n)
     return Summary(n, mean, std, mean - half, mean + half)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Method minus baseline: difference of means, its 95 % CI, the t-test's p-value."""
+
+    diff: float
+    ci_low: float
+    ci_high: float
+    p: float
+    test: str          # "paired t" (same seeds) or "Welch t"
+    n: int             # pairs (paired) or the method's runs (Welch)
+    n_baseline: int
+
+    def fmt(self, digits: int = 4) -> str:
+        """`"+0.0123 [+0.0040, +0.0206]"`."""
+        if math.isnan(self.ci_low):
+            return f"{self.diff:+.{digits}f}"
+        return f"{self.diff:+.{digits}f} [{self.ci_low:+.{digits}f}, {self.ci_high:+.{digits}f}]"
+
+
+def compare(values: dict[int, float], baseline: dict[int, float],
+            confidence: float = 0.95) -> Comparison | None:
+    """Compare per-seed `values` with per-seed `baseline` values.
+
+    Paired t-test on the per-seed differences when both ran the same seeds (at least 2), Welch's
+    t-test otherwise; None when either side has fewer than 2 values.
+
+    >>> c = compare({1: 0.80, 2: 0.82, 3: 0.81}, {1: 0.70, 2: 0.73, 3: 0.71})
+    >>> c.test, round(c.diff, 4), round(c.p, 5)
+    ('paired t', 0.0967, 0.00119)
+    """
+    if len(values) < 2 or len(baseline) < 2:
+        return None
+    if set(values) == set(baseline):
+        seeds = sorted(values)
+        a = np.array([values[s] for s in seeds])
+        b = np.array([baseline[s] for s in seeds])
+        res = _st.ttest_rel(a, b)
+        test, n = "paired t", len(seeds)
+    else:
+        a, b = np.array(list(values.values())), np.array(list(baseline.values()))
+        res = _st.ttest_ind(a, b, equal_var=False)
+        test, n = "Welch t", len(a)
+    diff = float(a.mean() - b.mean())
+    if not math.isfinite(float(res.pvalue)):  # no variance at all: nothing to test
+        return Comparison(diff, math.nan, math.nan, math.nan, test, n, len(b))
+    ci = res.confidence_interval(confidence)
+    return Comparison(diff, float(ci.low), float(ci.high), float(res.pvalue), test, n, len(b))
+
+
+def holm(pvalues: dict[str, float]) -> dict[str, float]:
+    """Holm-Bonferroni adjusted p-values (NaN entries are left out of the family and stay NaN).
+
+    >>> holm({"a": 0.01, "b": 0.04, "c": 0.03})
+    {'a': 0.03, 'b': 0.06, 'c': 0.06}
+    """
+    valid = sorted((p, k) for k, p in pvalues.items() if math.isfinite(p))
+    out = {k: math.nan for k in pvalues}
+    running, m = 0.0, len(valid)
+    for i, (p, k) in enumerate(valid):
+        running = max(running, min(1.0, (m - i) * p))
+        out[k] = running
+    return {k: round(v, 12) if math.isfinite(v) else v for k, v in out.items()}

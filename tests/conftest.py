@@ -1,4 +1,4 @@
-"""Shared fixtures: one local Ray instance for the tests that need it."""
+"""Shared fixtures and builders: one local Ray instance, fake sweep records."""
 
 import os
 
@@ -16,3 +16,28 @@ def ray_local():
         ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def make_record():
+    """The builder below, for tests of selection and reports."""
+    return _make_record
+
+
+def _make_record(method: str, phase: str, status: str, seed: int, config: dict, final: dict,
+                start: int, epochs: int = 3, reached: int | None = None):
+    """A `RunRecord` as the MLflow reader builds it: params of the full TrainConfig, the final
+    metrics at epoch `reached` (default: all `epochs`), a history rising to them."""
+    from samtrain.config import TrainConfig
+    from sweeps.store.reader import RunRecord
+
+    cfg = TrainConfig(dataset="digits", epochs=epochs, seed=seed, **config)
+    reached = epochs if reached is None else reached
+    history = [{"epoch": float(e), **{k: v - 0.01 * (reached - e) for k, v in final.items()}}
+               for e in range(1, reached + 1)]
+    return RunRecord(
+        run_id=f"run-{start}", method=method, phase=phase, status=status, group_key=cfg.group_key(),
+        seed=seed, params=cfg.model_dump(), final={"epoch": float(reached), **final},
+        history=history, device_seconds=2.0 * reached,
+        grad_evals=(100.0 if config.get("perturbation") == "none" else 200.0) * reached,
+        trial_id=f"t{start}", start_time=start)

@@ -8,6 +8,7 @@ import os
 import socket
 from pathlib import Path
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -15,7 +16,7 @@ from test_optim_formulas import batch, mlp
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from samtrain.optim import SAM
+from samtrain.optim import SAM, path_choice
 
 WORLD = 2
 CASES = {
@@ -27,11 +28,11 @@ CASES = {
 }
 
 
-def sam_grads(model: nn.Module, x, y, kw: dict) -> tuple[dict, float]:
+def sam_grads(model: nn.Module, x, y, kw: dict) -> tuple[dict, float, dict | None]:
     sam = SAM(torch.optim.SGD(model.parameters(), lr=0.1), **kw)
     out = sam.backward(model, x, y, nn.CrossEntropyLoss())
     module = model.module if isinstance(model, DistributedDataParallel) else model
-    return {n: p.grad.clone() for n, p in module.named_parameters()}, float(out.loss)
+    return {n: p.grad.clone() for n, p in module.named_parameters()}, float(out.loss), sam.msharp_choice
 
 
 def _worker(rank: int, port: int, out_dir: str) -> None:
@@ -55,8 +56,9 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
             model.module.register_forward_pre_hook(
                 lambda *_, m=model, s=syncs: s.append(m.require_backward_grad_sync))
             n0 = len(calls)
-            grads, loss = sam_grads(model, x, y, kw)
+            grads, loss, msharp = sam_grads(model, x, y, kw)
             results[name] = {"grads": grads, "loss": loss, "all_reduce": calls[n0:], "syncs": syncs,
+                             "msharp": msharp, "probes": len(path_choice.DECISIONS),
                              "buffers": {n: b.clone() for n, b in model.module.named_buffers()}}
     finally:
         dist.all_reduce = real
@@ -76,7 +78,7 @@ def test_ddp_equals_average_of_single_process(tmp_path: Path) -> None:
     n_params = sum(p.numel() for p in mlp(bn=True).parameters())
     for name, kw in CASES.items():
         single = [sam_grads(mlp(bn=True), *batch(seed=10 + r), kw) for r in range(WORLD)]
-        want = {n: sum(g[n] for g, _ in single) / WORLD for n in single[0][0]}
+        want = {n: sum(g[n] for g, *_ in single) / WORLD for n in single[0][0]}
         own = single[0][0]  # a worker's own SAM gradient differs from the average
         assert max(float((own[n] - want[n]).abs().max()) for n in want) > 1e-3
         for r, res in enumerate(ranks):
@@ -85,7 +87,10 @@ def test_ddp_equals_average_of_single_process(tmp_path: Path) -> None:
             for n, g in want.items():
                 torch.testing.assert_close(res[name]["grads"][n], g, rtol=1e-9, atol=1e-12,
                                            msg=f"{name} rank {r} {n}")
-            assert res[name]["loss"] == single[r][1]
+            # single-process "auto" probes the batched path first: same loss up to summation order
+            assert res[name]["loss"] == pytest.approx(single[r][1], rel=1e-14)
+            # under DDP "auto" takes the loop without probing (workers must take the same path)
+            assert res[name]["msharp"] is None and res[name]["probes"] == 0
         # rank 0's running statistics are its own clean passes (DDP broadcasts rank 0's buffers)
         model0 = mlp(bn=True)
         sam_grads(model0, *batch(seed=10), kw)

@@ -1,5 +1,14 @@
-"""Every SAM-family formula of shared/reference/sam-family.md against an independent computation:
-torch.func on a parameter dict, written from the formulas (no samtrain.optim code), in float64."""
+"""Every SAM-family formula against an independent computation: torch.func on a parameter dict,
+written from the formulas (no samtrain.optim code), in float64.
+
+Per chunk c of m examples (SAM: Foret et al. 2021, arXiv 2010.01412; ASAM: Kwon et al. 2021, arXiv
+2102.11600; GSAM: Zhuang et al. 2022, arXiv 2203.08065; OBF, RandSAM: Vani et al. 2024, arXiv
+2406.06700, whose public code BorealisAI/perturbed-forgetting combines them this way):
+    g = grad L_pert(w; c);  ASAM "before"/"both": g <- |w| g;  d = g / (||g|| + 1e-12)
+    ASAM "after"/"both": d <- |w| d;  w_hat = w + rho d;  h = grad L(w_hat; c)
+    GSAM: h <- h - alpha (o - (o . h_u) h_u), h_u = h / ||h||, o = g (as ASAM left it) or d when
+    backup_normalized;  the SAM gradient is mean_c h.
+"""
 
 from __future__ import annotations
 
@@ -46,8 +55,10 @@ def obf_logit_grad(z: torch.Tensor, y: torch.Tensor, C: float, gamma: float, sig
 
 def reference(model: nn.Module, x, y, rho=0.3, perturbation="ascent", m=None, adaptive=None,
               gsam_alpha=0.0, backup_normalized=False, obf_C=-1.0, obf_gamma=1.0,
-              obf_sigmoid=True, gsam_scaled_o=False):
-    """(mean SAM gradient dict, clean loss, perturbed loss) for a model without running stats."""
+              obf_sigmoid=True, gsam_raw_o=False):
+    """(mean SAM gradient dict, clean loss, perturbed loss, logits at each chunk's w_hat) for a
+    model without running stats. `gsam_raw_o`: GSAM's o is the gradient before ASAM's |w| scaling
+    (a wrong variant, for tests that must tell the two apart)."""
     w = {n: p.detach() for n, p in model.named_parameters()}
 
     def logits(ps, xc):
@@ -57,7 +68,7 @@ def reference(model: nn.Module, x, y, rho=0.3, perturbation="ascent", m=None, ad
         return F.cross_entropy(logits(ps, xc), yc)
 
     m = m or len(x)
-    hs, losses, plosses = [], [], []
+    hs, losses, plosses, plogits = [], [], [], []
     for xc, yc in zip(x.split(m), y.split(m), strict=True):
         losses.append(ce(w, xc, yc))
         if perturbation == "ascent":
@@ -73,15 +84,16 @@ def reference(model: nn.Module, x, y, rho=0.3, perturbation="ascent", m=None, ad
         w_hat = {n: w[n] + rho * d[n] for n in w}
         h = grad(ce)(w_hat, xc, yc)
         plosses.append(ce(w_hat, xc, yc))
+        plogits.append(logits(w_hat, xc))
         if gsam_alpha > 0:
-            o = d if backup_normalized else (gt if gsam_scaled_o else g)
+            o = d if backup_normalized else (g if gsam_raw_o else gt)
             hn = math.sqrt(sum(float((v**2).sum()) for v in h.values()))
             hu = {n: h[n] / hn for n in w}
             proj = sum(float((o[n] * hu[n]).sum()) for n in w)
             h = {n: h[n] - gsam_alpha * (o[n] - proj * hu[n]) for n in w}
         hs.append(h)
     mean = {n: sum(h[n] for h in hs) / len(hs) for n in w}
-    return mean, torch.stack(losses).mean(), torch.stack(plosses).mean()
+    return mean, torch.stack(losses).mean(), torch.stack(plosses).mean(), torch.cat(plogits).detach()
 
 
 def run_sam(model: nn.Module, x, y, base_kwargs: dict | None = None, **kw):
@@ -123,12 +135,14 @@ def test_sam_gradient_matches_formula(case: str, batched: bool) -> None:
     m = kw.pop("m", None)
     x, y = batch()
     model = mlp()
-    want, loss, ploss = reference(model, x, y, m=m, **kw)
+    want, loss, ploss, plogits = reference(model, x, y, m=m, **kw)
     sam, out, got = run_sam(model, x, y, perturb_batch_size=m, batched=batched, **kw)
     assert_grads(got, want)
     torch.testing.assert_close(out.loss, loss, **TOL)
     torch.testing.assert_close(out.perturb_loss, ploss, **TOL)
     torch.testing.assert_close(out.logits, model(x).detach(), **TOL)
+    torch.testing.assert_close(out.perturb_logits, plogits, **TOL)  # per chunk at its own w_hat
+    assert float((out.perturb_logits - out.logits).abs().max()) > 1e-3
     # the test can fail: the SAM gradient is far from the clean gradient
     clean = grad(lambda ps: F.cross_entropy(functional_call(model, ps, (x,)), y))(
         {n: p.detach() for n, p in model.named_parameters()})
@@ -145,13 +159,21 @@ def test_m_sharpness_is_the_mean_of_per_chunk_sam(batched: bool) -> None:
     assert max(float((got[n] - whole[n]).abs().max()) for n in got) > 1e-4
 
 
-def test_gsam_uses_raw_gradient_before_asam_scaling() -> None:
+@pytest.mark.parametrize("batched", [False, True])
+@pytest.mark.parametrize("backup_normalized", [False, True])
+@pytest.mark.parametrize("adaptive", [None, "before", "after", "both"])
+def test_gsam_decomposes_the_gradient_as_asam_left_it(adaptive, backup_normalized, batched) -> None:
+    """GSAM's o is |w| g after ASAM "before"/"both" (the raw g otherwise), d if backup_normalized."""
     x, y = batch()
-    kw = {"adaptive": "before", "rho": 1.0, "gsam_alpha": 0.5}
-    *_, got = run_sam(mlp(), x, y, **kw)
-    assert_grads(got, reference(mlp(), x, y, **kw)[0])
-    scaled = reference(mlp(), x, y, gsam_scaled_o=True, **kw)[0]
-    assert max(float((got[n] - scaled[n]).abs().max()) for n in got) > 1e-4
+    kw = {"adaptive": adaptive, "rho": 1.0, "gsam_alpha": 0.5, "backup_normalized": backup_normalized}
+    *_, got = run_sam(mlp(), x, y, perturb_batch_size=4, batched=batched, **kw)
+    assert_grads(got, reference(mlp(), x, y, m=4, **kw)[0])
+    raw = reference(mlp(), x, y, m=4, gsam_raw_o=True, **kw)[0]
+    gap = max(float((got[n] - raw[n]).abs().max()) for n in got)
+    if adaptive in ("before", "both") and not backup_normalized:  # the two o's differ materially
+        assert gap > 1e-3
+    else:
+        assert gap < 1e-12
 
 
 def test_gsam_correction_is_orthogonal_to_h() -> None:
@@ -261,6 +283,8 @@ def test_randsam_gaussian_direction_norm_rho_and_forward_only(m: int | None, bat
         h = grad(lambda ps, xc=xc, yc=yc: F.cross_entropy(functional_call(model, ps, (xc,)), yc))(w_hat)
         for n in want:
             want[n] += h[n] / k
+        torch.testing.assert_close(out.perturb_logits[c * (m or B):(c + 1) * (m or B)],
+                                   functional_call(model, w_hat, (xc,)).detach(), **TOL)
     assert_grads(got, want)
     torch.testing.assert_close(out.loss, F.cross_entropy(model(x), y).detach(), **TOL)
     if not batched:  # per chunk: a forward without autograd at w, then forward+backward at w_hat

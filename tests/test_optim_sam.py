@@ -1,22 +1,29 @@
 """SAM beyond the formulas: batched vs loop (BatchNorm), running statistics, accumulation,
-bf16 autocast, state_dict, schedulers, the automatic path choice and every validation error."""
+bf16 autocast, state_dict, schedulers and every validation error (the automatic path choice:
+tests/test_optim_path_choice.py)."""
 
 from __future__ import annotations
 
 import copy
-import warnings
 
 import pytest
 import torch
 from test_optim_formulas import B, batch, mlp, run_sam
 from torch import nn
 
-import samtrain.optim.sam as sam_module
-from samtrain.optim import SAM, OutputBiasForget
+from samtrain.optim import SAM, OutputBiasForget, path_choice
 
 torch.set_num_threads(1)
 TOL = {"rtol": 1e-9, "atol": 1e-11}
 CE = nn.CrossEntropyLoss()
+
+
+@pytest.fixture(autouse=True)
+def fresh_path_decisions():
+    """Every test starts without the process's cached m-sharpness path decisions."""
+    path_choice.clear_decisions()
+    yield
+    path_choice.clear_decisions()
 
 
 def cnn(seed: int = 0, dtype: torch.dtype = torch.float64, momentum: float | None = 0.3) -> nn.Module:
@@ -98,70 +105,12 @@ def test_momentum_none_batchnorm_uses_the_loop() -> None:
     with pytest.raises(ValueError, match="batched=True is not possible: norm layer '1' has momentum=None"):
         run_sam(cnn(momentum=None), x, y, perturb_batch_size=4, batched=True)
     model, clean = cnn(momentum=None), cnn(momentum=None)
-    sam_module.BATCHED_DEVICES, saved = frozenset({"cpu"}), sam_module.BATCHED_DEVICES
-    try:
-        run_sam(model, x, y, perturb_batch_size=4)
-    finally:
-        sam_module.BATCHED_DEVICES = saved
+    sam = run_sam(model, x, y, perturb_batch_size=4)[0]  # "auto": no choice, the loop
+    assert sam.msharp_choice is None and not path_choice.DECISIONS
     for xc in x.split(4):
         clean(xc)
     for b, c in zip(model.buffers(), clean.buffers(), strict=True):
         torch.testing.assert_close(b, c, **TOL)
-
-
-# ---------------------------------------------------------------- automatic path choice
-class Spy:
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.calls = 0
-        real = sam_module.batched_sam
-
-        def spy(*a, **k):
-            self.calls += 1
-            return real(*a, **k)
-
-        monkeypatch.setattr(sam_module, "batched_sam", spy)
-
-
-@pytest.mark.parametrize("devices,batched,m,want", [
-    (frozenset(), None, 4, 0),           # CPU: the loop measured faster
-    (frozenset({"cpu"}), None, 4, 1),    # as on CUDA: batched when m < B
-    (frozenset({"cpu"}), None, None, 0),  # m = B: nothing to batch
-    (frozenset({"cpu"}), False, 4, 0),
-    (frozenset(), True, None, 1),
-])
-def test_automatic_path_choice(monkeypatch, devices, batched, m, want) -> None:
-    spy = Spy(monkeypatch)
-    monkeypatch.setattr(sam_module, "BATCHED_DEVICES", devices)
-    x, y = batch()
-    run_sam(mlp(), x, y, perturb_batch_size=m, batched=batched)
-    assert spy.calls == want
-
-
-class Branchy(nn.Module):
-    """Data-dependent control flow: fine in the loop, impossible under vmap."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.net = mlp()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.net(x)
-        return out if float(out.detach().sum()) > -1e9 else -out
-
-
-def test_batched_failure_falls_back_to_loop_when_automatic(monkeypatch) -> None:
-    monkeypatch.setattr(sam_module, "BATCHED_DEVICES", frozenset({"cpu"}))
-    x, y = batch()
-    loop = run_sam(Branchy(), x, y, perturb_batch_size=4, batched=False)[2]
-    model = Branchy()
-    with pytest.warns(UserWarning, match="batched m-sharpness failed"):
-        sam, _, auto = run_sam(model, x, y, perturb_batch_size=4)
-    assert_same(auto, loop)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        sam.backward(model, x, y, CE)  # remembered: no second attempt, no warning
-    with pytest.raises(RuntimeError):
-        run_sam(Branchy(), x, y, perturb_batch_size=4, batched=True)
 
 
 # ---------------------------------------------------------------- accumulation
@@ -302,10 +251,13 @@ def test_param_groups_are_the_base_optimizers() -> None:
     ({"perturb_batch_size": 0}, "perturb_batch_size=0 is invalid"),
     ({"perturb_batch_size": 2.5}, "perturb_batch_size=2.5 is invalid"),
     ({"gsam_alpha": -0.1}, "gsam_alpha=-0.1 is invalid"),
-    ({"gsam_alpha": 0.1, "perturbation": "random"}, "gsam_alpha=0.1 is invalid with perturbation='random'"),
+    ({"gsam_alpha": 0.1, "perturbation": "random"},
+     "invalid SAM hyperparameters: gsam_alpha=0.1 needs a clean gradient; perturbation 'random'"),
     ({"rho_min": -1.0}, "rho_min=-1.0 is invalid"),
     ({"lr_max": 0.1, "lr_min": 0.1}, "lr_max=0.1 is invalid: must be > lr_min=0.1"),
-    ({"batched": "auto"}, "batched='auto' is invalid"),
+    ({"batched": None}, "batched=None is invalid: must be 'auto', True or False"),
+    ({"batched": 1}, "batched=1 is invalid"),
+    ({"rho": float("nan")}, "rho=nan is invalid: must be a finite number"),
 ])
 def test_invalid_arguments(kw: dict, msg: str) -> None:
     with pytest.raises(ValueError, match=msg):

@@ -1,13 +1,14 @@
 """Trials started after Tune's last snapshot before a crash: forgotten in Optuna and MLflow."""
 
-import pickle
-
 import optuna
 
 from samtrain.config import TrainConfig
-from sweeps.runner import forget_orphans, sweep_paths
-from sweeps.space import ORPHAN, define_by_run, method_schedule, parse_study
-from sweeps.tracking import SweepTracker
+from sweeps import orphans
+from sweeps.sampling import ORPHANS, define_by_run, method_schedule
+from sweeps.searcher import SweepSearch
+from sweeps.store.writer import SweepWriter
+from sweeps.study import parse_study
+from sweeps.sweep_dir import SweepMeta, sweep_dir
 
 STUDY = """name: s
 budget: 3
@@ -19,50 +20,64 @@ methods:
 """
 
 
-def test_orphans_are_failed_in_optuna_deleted_in_mlflow_and_budgets_stay_exact(tmp_path):
+def test_orphans_are_failed_in_optuna_deleted_in_mlflow_and_budgets_stay_exact(tmp_path,
+                                                                              monkeypatch):
     study = parse_study(STUDY)
-    paths = sweep_paths(tmp_path, "s")
-    (paths.root / "search").mkdir(parents=True)
+    d = sweep_dir(tmp_path, "s")
+    d.root.mkdir(parents=True)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     space = define_by_run(study)
-    ot = optuna.create_study(study_name="s", storage=paths.optuna_url, direction="maximize")
+    ot = optuna.create_study(study_name="s", storage=d.optuna_url, direction="maximize")
     trials = [ot.ask() for _ in range(3)]      # Tune trials a, b and the orphan c
-    methods = [space(t)["method"] for t in trials]
-    assert methods == method_schedule(study)[:3]
+    configs = [space(t) for t in trials]
+    assert [c["method"] for c in configs] == method_schedule(study)[:3]
+    assert [c["optuna_trial"] for c in configs] == [0, 1, 2]
     ot.tell(trials[0], 0.9)
     # the snapshot written before the crash knows a and b only
-    with (paths.root / "search" / "searcher-state-x.pkl").open("wb") as f:
-        pickle.dump({"_ot_trials": {"a": trials[0], "b": trials[1]}}, f)
-    tracker = SweepTracker(uri, "s")
-    tracker.open()
+    monkeypatch.setattr(orphans, "restored_trials", lambda path: {"a": configs[0], "b": configs[1]})
+    w = SweepWriter(uri, "s", "sid")
+    w.open_parent()
     cfg = TrainConfig()
     for tid in ("a", "b", "c"):
-        tracker.child(tid, "sam", cfg, "search")
-    tracker.finish(tracker.child("a", "sam", cfg, "search"), "completed")
+        w.child(tid, "sam", cfg, "search")
+    w.finish(w.child("a", "sam", cfg, "search"), "completed")
 
-    assert forget_orphans(study, {"tracking_uri": uri}, paths) == 1
-    t_c = ot.trials[2]
-    assert t_c.state == optuna.trial.TrialState.FAIL and t_c.user_attrs[ORPHAN] is True
+    meta = SweepMeta("s", "sid", 3, uri, "")
+    assert orphans.forget_orphans(study, meta, d) == 1
+    ot = optuna.load_study(study_name="s", storage=d.optuna_url)
+    assert ot.trials[2].state == optuna.trial.TrialState.FAIL and ot.user_attrs[ORPHANS] == [2]
     assert ot.trials[1].state == optuna.trial.TrialState.RUNNING  # b resumes under Tune
-    ids = {r.data.tags["trial_id"] for r in tracker._search("tags.`sweep.role` = 'child'")}
-    assert ids == {"a", "b"}
+    assert {r.data.tags["trial_id"] for r in w.find(**{"sweep.role": "child"})} == {"a", "b"}
     # the re-suggested trial takes the orphan's place in the method schedule
     again = ot.ask()
-    assert space(again)["method"] == methods[2]
+    assert space(again)["method"] == configs[2]["method"]
     assert method_schedule(study) == ["sgd", "sam", "sam", "sam"]
 
 
-def test_results_of_a_trial_optuna_already_finished_are_ignored(tmp_path):
-    from sweeps.resumable_search import ResumableOptunaSearch
+def _searcher(tmp_path):
+    return SweepSearch(space=define_by_run(parse_study(STUDY)), metric="val_acc", mode="max",
+                       storage=optuna.storages.RDBStorage(f"sqlite:///{tmp_path}/o.db"),
+                       study_name="s")
 
-    study = parse_study(STUDY)
-    searcher = ResumableOptunaSearch(space=define_by_run(study), metric="val_acc", mode="max",
-                                     storage=optuna.storages.RDBStorage(f"sqlite:///{tmp_path}/o.db"),
-                                     study_name="s")
+
+def test_results_of_a_trial_optuna_already_finished_are_ignored(tmp_path):
+    searcher = _searcher(tmp_path)
     assert searcher.suggest("a")["method"] == "sgd"
-    searcher.on_trial_complete("a", {"val_acc": 0.5, "epoch": 2})
+    searcher.on_trial_complete("a", {"val_acc": 0.5, "epoch": 2, "status": "completed"})
     searcher._completed_trials.clear()           # the Tune snapshot predates the completion
     searcher.on_trial_result("a", {"val_acc": 0.5, "training_iteration": 1})  # re-run: no error
-    searcher.on_trial_complete("a", {"val_acc": 0.6, "epoch": 2})
+    searcher.on_trial_complete("a", {"val_acc": 0.6, "epoch": 2, "status": "completed"})
     ot = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path}/o.db")
     assert [t.value for t in ot.trials] == [0.5]  # Optuna keeps its first result
+
+
+def test_stopped_trials_are_pruned_and_diverged_ones_failed_in_optuna(tmp_path):
+    searcher = _searcher(tmp_path)
+    for tid, status in (("a", "completed"), ("b", "running"), ("c", "diverged")):
+        searcher.suggest(tid)
+        searcher.on_trial_result(tid, {"val_acc": 0.4, "training_iteration": 1})
+        searcher.on_trial_complete(tid, {"val_acc": 0.5, "epoch": 2, "status": status})
+    ot = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path}/o.db")
+    S = optuna.trial.TrialState
+    assert [t.state for t in ot.trials] == [S.COMPLETE, S.PRUNED, S.FAIL]
+    assert ot.trials[1].intermediate_values == {1: 0.4}  # TPE ranks it by where it stopped

@@ -1,218 +1,171 @@
-"""Records and report from a small fake sweep written to a temporary sqlite MLflow store."""
+"""`sweep report` on known numbers: test scores over fresh seeds, Δ vs baseline, Holm, formats."""
 
 from __future__ import annotations
 
 import csv
 import io
 import math
-import time
-from pathlib import Path
 
+import numpy as np
 import pytest
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 from PIL import Image
+from scipy import stats
 
 from samtrain.config import TrainConfig
-from sweeps.plots import plot_rho_pbs_heatmap
-from sweeps.records import RunRecord, load_records, parse_params
-from sweeps.report import build_report, collect_provenance, log_report_to_mlflow
+from sweeps.report import build_report, method_rows
+from sweeps.store.reader import load_records, parse_params
+from sweeps.store.writer import SweepWriter
+from sweeps.study import parse_study
 
-SWEEP = "fake_sweep"
-EPOCHS = 3
-SPACE_YAML = "name: fake_sweep\nmethods: {sgd: {}}\n"
-
-# (method, phase, status, seed, config, final val_acc); val_acc rises 0.1 per epoch to `final`
-SAM_A = {"perturbation": "ascent", "rho": 0.05, "perturb_batch_size": 32}
-SAM_B = {"perturbation": "ascent", "rho": 0.1, "perturb_batch_size": 16}
-SAM_C = {"perturbation": "ascent", "rho": 0.01, "perturb_batch_size": 64}
-OBF_X = {"perturbation": "obf", "rho": 0.05, "perturb_batch_size": 16, "obf_gamma": 1e-6}
-OBF_Y = {"perturbation": "obf", "rho": 0.2, "perturb_batch_size": 32, "obf_gamma": 1e-3}
-SGD = {"perturbation": "none"}
-RUNS = [
-    ("sgd", "search", "completed", 0, SGD, 0.60),
-    ("sgd", "confirm", "completed", 1, SGD, 0.62),
-    ("sgd", "confirm", "completed", 2, SGD, 0.64),
-    ("sam", "search", "completed", 0, SAM_A, 0.80),  # best search run, but never confirmed
-    ("sam", "search", "completed", 0, SAM_B, 0.74),
-    ("sam", "search", "pruned", 0, SAM_C, 0.50),
-    ("sam", "search", "diverged", 0, {**SAM_A, "rho": 0.4}, math.nan),
-    ("sam", "confirm", "completed", 1, SAM_B, 0.76),
-    ("sam", "confirm", "completed", 2, SAM_B, 0.70),  # superseded by the re-run below
-    ("sam", "confirm", "completed", 2, SAM_B, 0.78),
-    ("obf", "search", "completed", 0, OBF_X, 0.80),
-    ("obf", "search", "completed", 1, OBF_X, 0.82),
-    ("obf", "search", "completed", 0, OBF_Y, 0.70),
-]
-
-
-def _epochs(status: str) -> int:
-    return 1 if status == "pruned" else EPOCHS
-
-
-def _write_sweep(uri: str, artifacts: Path) -> tuple[str, list[str]]:
-    client = MlflowClient(tracking_uri=uri)
-    exp = client.create_experiment(SWEEP, artifact_location=artifacts.as_uri())
-    parent = client.create_run(exp, run_name=SWEEP,
-                               tags={"sweep.name": SWEEP, "sweep.role": "parent"})
-    pid = parent.info.run_id
-    space = artifacts.parent / "space.yaml"
-    space.write_text(SPACE_YAML)
-    client.log_artifact(pid, str(space))
-    ids = []
-    for i, (method, phase, status, seed, cfg_values, final) in enumerate(RUNS):
-        cfg = TrainConfig(dataset="digits", epochs=EPOCHS, seed=seed, **cfg_values)
-        start = int(time.time() * 1000) + 1000 * i  # distinct start times: records' order
-        run = client.create_run(exp, run_name=f"{method}-{i}", start_time=start, tags={
-            "mlflow.parentRunId": pid, "sweep.name": SWEEP, "sweep.role": "child",
-            "method": method, "group_key": cfg.group_key(), "trial_id": f"t{i}",
-            "phase": phase, "status": status})
-        rid = run.info.run_id
-        ids.append(rid)
-        client.log_batch(rid, params=[
-            Param(k, str(v)) for k, v in cfg.flat_params().items()])
-        n = _epochs(status)
-        cost = 200 if cfg.perturbation != "none" else 100
-        metrics = []
-        for e in range(1, n + 1):
-            acc = final - 0.1 * (EPOCHS - e) if status != "pruned" else final
-            values = {"epoch": e, "train_loss": 1.0 / e, "train_acc": acc + 0.05,
-                      "perturb_loss": 1.1 / e, "val_loss": 1.2 / e, "val_acc": acc, "lr": 0.1,
-                      "rho": cfg.rho, "epoch_seconds": 2.0, "images_per_second": 500.0,
-                      "grad_evals": cost * e}
-            metrics += [Metric(k, float(v), start + e, e) for k, v in values.items()]
-        client.log_batch(rid, metrics=metrics)
-        client.set_terminated(rid, "FAILED" if status == "diverged" else "FINISHED")
-    client.set_terminated(pid)
-    return pid, ids
+STUDY = parse_study("""name: s
+metric: val_acc
+methods:
+  sgd: {fixed: {perturbation: none}}
+  sam: {space: {rho: {loguniform: [0.01, 0.5]}, perturb_batch_size: {choice: [16, 32]}}}
+  obf: {fixed: {perturbation: obf}, space: {rho: {loguniform: [0.01, 0.5]}}}
+""")
+SGD, SAM_A, SAM_B = {"perturbation": "none"}, {"rho": 0.05, "perturb_batch_size": 16}, {
+    "rho": 0.1, "perturb_batch_size": 32}
+OBF = {"perturbation": "obf", "rho": 0.05}
+SGD_TEST = {1: 0.60, 2: 0.62, 3: 0.64}
+SAM_TEST = {1: 0.70, 2: 0.74, 3: 0.72}   # paired with sgd: differences 0.10, 0.12, 0.08
+OBF_TEST = {1: 0.80, 2: 0.86}            # seeds differ from sgd's: Welch
 
 
 @pytest.fixture(scope="module")
-def sweep(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("mlflow")
-    uri = f"sqlite:///{tmp}/mlflow.db"
-    pid, ids = _write_sweep(uri, tmp / "artifacts")
-    return uri, pid, ids, tmp
+def records(make_record):
+    r, out, t = make_record, [], iter(range(100))
+    out += [r("sgd", "search", "completed", 0, SGD, {"val_acc": 0.60, "test_acc": 0.99}, next(t)),
+            r("sam", "search", "completed", 0, SAM_A, {"val_acc": 0.80, "test_acc": 0.99}, next(t)),
+            r("sam", "search", "completed", 0, SAM_B, {"val_acc": 0.74, "test_acc": 0.99}, next(t)),
+            r("sam", "search", "pruned", 0, {"rho": 0.3}, {"val_acc": 0.5}, next(t), reached=1),
+            r("obf", "search", "completed", 0, OBF, {"val_acc": 0.81, "test_acc": 0.99}, next(t))]
+    out.append(r("sam", "confirm", "completed", 2, SAM_A, {"val_acc": 0.7, "test_acc": 0.10}, next(t)))
+    for method, cfg, tests in (("sgd", SGD, SGD_TEST), ("sam", SAM_A, SAM_TEST), ("obf", OBF, OBF_TEST)):
+        for seed, v in tests.items():  # the later run of a seed supersedes the one above
+            out.append(r(method, "confirm", "completed", seed, cfg, {"val_acc": 0.7, "test_acc": v},
+                         next(t)))
+    out.append(r("sam", "confirm", "completed", 1, SAM_B, {"val_acc": 0.7, "test_acc": 0.95}, next(t)))
+    return out
 
 
-@pytest.fixture(scope="module")
-def loaded(sweep):
-    uri, pid, ids, _ = sweep
-    return load_records(uri, SWEEP)
+def test_rows_score_the_winner_on_the_test_set_over_fresh_seeds_only(records):
+    rows = method_rows(records, STUDY)
+    sam = rows["sam"]
+    assert sam.winner.score == pytest.approx(0.80) and sam.winner.n == 1   # selected on val
+    assert sam.test_by_seed == SAM_TEST       # not the selecting run's 0.99, not SAM_B's run
+    assert sam.test.mean == pytest.approx(0.72) and sam.test.std == pytest.approx(0.02)
+    assert sam.test.ci_low == pytest.approx(0.72 - 4.302653 * 0.02 / math.sqrt(3), abs=1e-6)
+    assert sam.config == {"rho": 0.05, "perturb_batch_size": 16}
+    assert sam.runs == 8 and sam.statuses == {"completed": 7, "pruned": 1}
+    # paired t-test by seed against the baseline (sgd)
+    c = sam.comparison
+    d = np.array([0.10, 0.12, 0.08])
+    assert c.test == "paired t" and c.diff == pytest.approx(0.10)
+    half = stats.t.ppf(0.975, 2) * d.std(ddof=1) / math.sqrt(3)
+    assert (c.ci_low, c.ci_high) == pytest.approx((0.10 - half, 0.10 + half))
+    t_stat = d.mean() / (d.std(ddof=1) / math.sqrt(3))
+    assert c.p == pytest.approx(2 * stats.t.sf(t_stat, 2))
+    # Welch against the baseline when the seeds differ
+    o = rows["obf"].comparison
+    a, b = np.array([0.80, 0.86]), np.array([0.60, 0.62, 0.64])
+    se2 = a.var(ddof=1) / 2 + b.var(ddof=1) / 3
+    df = se2 ** 2 / ((a.var(ddof=1) / 2) ** 2 / 1 + (b.var(ddof=1) / 3) ** 2 / 2)
+    assert o.test == "Welch t" and o.diff == pytest.approx(0.21)
+    assert o.p == pytest.approx(2 * stats.t.sf(0.21 / math.sqrt(se2), df))
+    # Holm over the two comparisons
+    p_small, p_large = sorted([c.p, o.p])
+    holm = {c.p: min(1, 2 * p_small) if c.p == p_small else max(min(1, 2 * p_small), p_large)}
+    assert rows["sam"].p_holm == pytest.approx(holm[c.p])
+    assert max(rows["sam"].p_holm, rows["obf"].p_holm) == pytest.approx(max(2 * p_small, p_large))
+    assert rows["sgd"].comparison is None and math.isnan(rows["sgd"].p_holm)
 
 
-def test_load_records(sweep, loaded):
-    _, pid, ids, _ = sweep
-    parent_id, records = loaded
-    assert parent_id == pid
-    assert [r.run_id for r in records] == ids
-    sam_b = records[4]
-    assert (sam_b.method, sam_b.phase, sam_b.status, sam_b.seed) == ("sam", "search",
-                                                                    "completed", 0)
-    assert sam_b.params["rho"] == 0.1 and sam_b.params["perturb_batch_size"] == 16
-    assert sam_b.params["synthetic_shape"] == (3, 32, 32) and sam_b.params["adaptive"] is None
-    assert sam_b.params["obf_sigmoid"] is True and sam_b.params["model"] == "small_cnn"
-    assert sam_b.final["val_acc"] == pytest.approx(0.74)
-    assert [h["epoch"] for h in sam_b.history] == [1, 2, 3]
-    assert [h["val_acc"] for h in sam_b.history] == pytest.approx([0.54, 0.64, 0.74])
-    assert sam_b.device_seconds == 6.0 and sam_b.grad_evals == 600
-    assert records[5].status == "pruned" and len(records[5].history) == 1
-    assert math.isnan(records[6].final["val_acc"])
+def test_report_files_tables_and_generated_verdict(records, tmp_path):
+    res = build_report(records, STUDY, tmp_path, "md", {"git_commit": "abc123"})
+    names = {p.name for p in res.files}
+    assert names == {"report.md", "report.csv", "report.tex", "metric_vs_rho.png", "rho_m.png",
+                     "metric_vs_compute.png", "learning_curves.png"}
+    for p in res.files:
+        assert p.stat().st_size > 0
+        if p.suffix == ".png":
+            with Image.open(p) as im:
+                im.verify()
+    assert res.best_method == "obf"
+    table = res.table_text
+    assert "Δ vs baseline [95% CI]" in table and "p (Holm)" in table
+    assert "| **obf** |" in table and "**0.8300 ± 0.0424**" in table
+    assert "| sam | perturb_batch_size=16, rho=0.05 | 0.8000 (1) | 0.7200 ± 0.0200 |" in table
+    assert "+0.1000 [" in table and "(paired t)" in table and "(Welch t)" in table
+    assert "| sgd | - | 0.6000 (1) | 0.6200 ± 0.0200 |" in table and "baseline" in table
+    assert "8 (1 pruned)" in table
+    sam_line = next(v for v in res.verdict if v.startswith("sam"))
+    expected = "beats" if res.rows["sam"].p_holm < 0.05 else "no significant difference"
+    assert expected in sam_line and f"{res.rows['sam'].comparison.diff:+.4f}" in sam_line
+    md = (tmp_path / "report.md").read_text()
+    assert table in md and "## Verdict" in md and sam_line in md and "abc123" in md
+    assert all(r.run_id in md for r in records)
+    tex = (tmp_path / "report.tex").read_text()
+    assert r"\textbf{obf}" in tex and r"$\Delta$ vs baseline" in tex and r"val\_acc" in tex
+    rows = {row["method"]: row for row in csv.DictReader(io.StringIO(
+        (tmp_path / "report.csv").read_text()))}
+    assert float(rows["sam"]["mean"]) == pytest.approx(0.72)
+    assert float(rows["sam"]["delta"]) == pytest.approx(0.10) and rows["sam"]["test"] == "paired t"
+    assert rows["obf"]["best"] == "True" and rows["sgd"]["delta"] == ""
+    assert build_report(records, STUDY, tmp_path / "x", "latex").table_text.startswith(r"\begin")
+    with pytest.raises(ValueError, match="fmt"):
+        build_report(records, STUDY, tmp_path, "html")
+
+
+def test_min_mode_reports_test_loss_and_the_lowest_is_best(records, tmp_path, make_record):
+    study = parse_study("metric: val_loss\nmode: min\nmethods: {a: {space: {rho: {uniform: "
+                        "[0.01, 0.5]}}}, b: {space: {rho: {uniform: [0.01, 0.5]}}}}")
+    r = make_record
+    recs = [r("a", "search", "completed", 0, {"rho": 0.1}, {"val_loss": 0.3}, 1),
+            r("a", "search", "completed", 0, {"rho": 0.2}, {"val_loss": 0.2}, 2),
+            r("b", "search", "completed", 0, {"rho": 0.1}, {"val_loss": 0.4}, 3)]
+    recs += [r("a", "confirm", "completed", s, {"rho": 0.2}, {"val_loss": 0.2, "test_loss": 0.5}, 10 + s)
+             for s in (1, 2)]
+    recs += [r("b", "confirm", "completed", s, {"rho": 0.1}, {"val_loss": 0.4, "test_loss": 0.9}, 20 + s)
+             for s in (1, 2)]
+    res = build_report(recs, study, tmp_path, "md")
+    assert res.rows["a"].winner.params["rho"] == 0.2 and res.best_method == "a"
+    assert "test_loss mean ± std" in res.table_text and "No baseline" in res.verdict[0]
+
+
+def test_no_confirm_runs_yet(records, tmp_path):
+    search_only = [r for r in records if r.phase == "search"]
+    res = build_report(search_only, STUDY, tmp_path, "csv")
+    assert res.best_method is None and res.rows["sam"].test is None
+    assert "not enough confirm runs" in res.verdict[0]
+
+
+def test_load_records_reads_what_the_writer_wrote(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    w = SweepWriter(uri, "s", "sid")
+    w.open_parent()
+    cfg = TrainConfig(dataset="digits", epochs=2, rho=0.1, perturb_batch_size=16)
+    run = w.child("t1", "sam", cfg, "search")
+    for e in (1, 2):
+        w.log_epoch(run, {"epoch": e, "val_acc": 0.5 + 0.1 * e, "epoch_seconds": 2.0,
+                          "grad_evals": 40 * e, "forget_events": 3 * e})
+    w.finish(run, "completed")
+    pid, (rec,) = load_records(uri, "s", "sid")
+    assert pid == w.parent_run_id and rec.full_length and rec.trial_id == "t1"
+    assert rec.params["rho"] == 0.1 and rec.params["synthetic_shape"] == (3, 32, 32)
+    assert rec.group_key == cfg.group_key() and rec.seed == 0
+    assert [h["val_acc"] for h in rec.history] == pytest.approx([0.6, 0.7])
+    assert rec.final["forget_events"] == 6 and rec.device_seconds == 4.0 and rec.grad_evals == 80
+    with pytest.raises(LookupError, match="no parent run"):
+        load_records(uri, "s", "other-id")
+    MlflowClient(uri).log_batch(run, params=[Param("msharp_path", "loop")],
+                                metrics=[Metric("x", 1.0, 0, 3)])
 
 
 def test_parse_params_types():
     p = parse_params({"lr": "0.05", "epochs": "2", "grad_clip": "None", "use_gpu": "False",
-                      "data_dir": "2024", "obf_C": "-1.0", "extra": "3"})
+                      "data_dir": "2024", "obf_C": "-1.0", "val_size": "2000", "extra": "3"})
     assert p == {"lr": 0.05, "epochs": 2, "grad_clip": None, "use_gpu": False,
-                 "data_dir": "2024", "obf_C": -1.0, "extra": 3}
-
-
-def test_missing_sweep(sweep):
-    with pytest.raises(LookupError, match="no MLflow experiment"):
-        load_records(sweep[0], "nope")
-
-
-def test_build_report(sweep, loaded, tmp_path):
-    uri, pid, ids, tmp = sweep
-    _, records = loaded
-    prov = collect_provenance(pid, records, source_sha256="ab" * 32,
-                              repo_dir=Path(__file__).parent)
-    res = build_report(records, out_dir=tmp_path / "rep", study_metric="val_acc", mode="max",
-                       fmt="md", provenance=prov)
-    names = {p.name for p in res.files}
-    assert names == {"report.md", "report.csv", "report.tex", "metric_vs_rho.png",
-                     "rho_pbs_heatmap.png", "metric_vs_compute.png", "learning_curves.png"}
-    for p in res.files:
-        assert p.is_file() and p.stat().st_size > 0
-        if p.suffix == ".png":
-            with Image.open(p) as im:
-                im.verify()
-                assert im.format == "PNG"
-
-    r = res.results
-    assert res.best_method == "obf"
-    # confirmed configs only; their search run (seed 0) counts; one run per seed (the latest)
-    assert (r["sgd"].phase, r["sgd"].summary.n) == ("confirm", 3)
-    assert r["sgd"].summary.mean == pytest.approx(0.62)
-    assert (r["sam"].phase, r["sam"].summary.n) == ("confirm", 3)
-    assert r["sam"].summary.mean == pytest.approx(0.76)
-    assert r["sam"].summary.std == pytest.approx(0.02)
-    assert r["sam"].config == {"rho": 0.1, "perturb_batch_size": 16}
-    assert (r["obf"].phase, r["obf"].summary.n) == ("search", 2)
-    assert r["obf"].summary.mean == pytest.approx(0.81)
-    assert r["obf"].best_run.final["val_acc"] == pytest.approx(0.82)
-    # compute over all runs of the method, pruned and diverged included
-    assert r["sam"].runs == 7 and r["sam"].statuses == {"completed": 5, "pruned": 1,
-                                                        "diverged": 1}
-    assert r["sam"].device_seconds == 2.0 * (6 * 3 + 1)
-    assert r["sam"].grad_evals == 600 * 6 + 200
-    assert r["sgd"].grad_evals == 300 * 3
-
-    table = res.table_text
-    assert "| **obf** |" in table and "**0.8100 ± 0.0141**" in table
-    assert "0.7600 ± 0.0200" in table and "0.6200 ± 0.0200" in table
-    assert "7 (1 diverged, 1 pruned)" in table
-    md = (tmp_path / "rep" / "report.md").read_text()
-    assert table in md and "![learning_curves](learning_curves.png)" in md
-    assert prov["git_commit"] and f"git_commit: `{prov['git_commit']}`" in md
-    assert "ab" * 32 in md and pid in md and all(i in md for i in ids)
-
-    tex = (tmp_path / "rep" / "report.tex").read_text()
-    assert r"\textbf{obf}" in tex and r"\textbf{0.8100 $\pm$ 0.0141}" in tex
-    assert r"\textbf{sam}" not in tex and r"val\_acc" in tex
-    rows = {row["method"]: row for row in csv.DictReader(io.StringIO(
-        (tmp_path / "rep" / "report.csv").read_text()))}
-    assert float(rows["sam"]["mean"]) == pytest.approx(0.76)
-    assert rows["obf"]["best"] == "True" and rows["sam"]["best"] == "False"
-    assert rows["obf"]["ci_low"] and float(rows["obf"]["ci_low"]) < 0.81
-
-    latex = build_report(records, out_dir=tmp_path / "rep2", fmt="latex").table_text
-    assert latex.startswith(r"\begin{tabular}")
-
-    log_report_to_mlflow(uri, pid, res.files)
-    logged = {a.path for a in MlflowClient(uri).list_artifacts(pid, "report")}
-    assert logged == {f"report/{n}" for n in names}
-
-
-def test_min_mode_and_empty_method(tmp_path, loaded):
-    _, records = loaded
-    res = build_report(records, out_dir=tmp_path, study_metric="val_loss", mode="min")
-    assert res.best_method is not None
-    only_failed = [r for r in records if r.status == "diverged"]
-    res = build_report(only_failed, out_dir=tmp_path / "x", fmt="csv")
-    assert res.best_method is None and res.results["sam"].summary is None
-    assert {p.name for p in res.files} >= {"report.md", "report.csv", "report.tex"}
-    with pytest.raises(ValueError, match="fmt"):
-        build_report(records, out_dir=tmp_path, fmt="html")
-
-
-def test_heatmap_bins_continuous_rho(tmp_path):
-    """Many rho values are binned on a log scale; perturb_batch_size None is the "full" row."""
-    recs = [RunRecord(run_id=str(i), method="sam", phase="search", status="completed",
-                      group_key=str(i), seed=0,
-                      params={"perturbation": "ascent", "rho": 0.01 * 1.5 ** i,
-                              "perturb_batch_size": [None, 16, 32][i % 3]},
-                      final={"val_acc": 0.5 + 0.01 * i}) for i in range(12)]
-    out = plot_rho_pbs_heatmap(recs, "val_acc", tmp_path / "h.png")
-    assert out is not None and out.stat().st_size > 0
-    assert plot_rho_pbs_heatmap(recs[:0], "val_acc", tmp_path / "none.png") is None
+                 "data_dir": "2024", "obf_C": -1.0, "val_size": 2000, "extra": 3}

@@ -11,15 +11,8 @@ import optuna
 import pytest
 
 from sweeps.distributions import Choice, Float, Int
-from sweeps.space import (
-    SpaceError,
-    build_train_config,
-    define_by_run,
-    load_study,
-    method_schedule,
-    parse_study,
-    suggest_config,
-)
+from sweeps.sampling import build_train_config, define_by_run, method_schedule, suggest_config
+from sweeps.study import SpaceError, load_study, parse_study
 
 SPACES = Path(__file__).resolve().parents[1] / "search_spaces"
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -200,6 +193,38 @@ def test_scheduler_validation():
 def test_metric_and_method_names():
     assert "allowed: val_acc" in err(BASE + "metric: acc\nmethods: {a: {}}")
     assert "method name 'a/b' is invalid" in err(BASE + "methods: {a/b: {}}")
+
+
+@pytest.mark.parametrize("metric", ["test_acc", "test_loss"])
+def test_a_test_set_metric_never_drives_search(metric):
+    msg = err(BASE + f"metric: {metric}\nmethods: {{a: {{}}}}")
+    assert msg.startswith(f"metric: value '{metric}' is a test-set metric") and "val_acc" in msg
+
+
+def test_baseline_defaults_to_the_unperturbed_method_and_must_be_a_method():
+    two = "methods: {sam: {}, sgd: {fixed: {perturbation: none}}}"
+    assert parse_study(BASE + two).baseline == "sgd"
+    assert parse_study(BASE + "baseline: sam\n" + two).baseline == "sam"
+    assert parse_study(BASE + "methods: {sam: {}}").baseline is None
+    assert "baseline: value 'x' is not a method" in err(BASE + "baseline: x\n" + two)
+
+
+def test_repeated_keys_are_errors_at_any_depth():
+    assert "key 'sam' is written twice" in err(BASE + "methods:\n  sam: {}\n  sam: {}\n")
+    assert "key 'rho' is written twice" in err(
+        BASE + "methods: {sam: {space: {rho: 0.1, rho: 0.2}}}")
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf", "1e999"])
+def test_non_finite_numbers_are_rejected(value):
+    assert "finite" in err(BASE + f"methods: {{sam: {{fixed: {{rho: {value}}}}}}}")
+    assert "finite" in err(BASE + f"scheduler: {{type: asha, reduction_factor: {value}}}\n"
+                                  "methods: {a: {}}")
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", ".hidden", "", "x" * 101, "sp ace"])
+def test_sweep_names_are_checked(name):
+    assert "name: value" in err(BASE + f"name: '{name}'\nmethods: {{a: {{}}}}")
 
 
 # ---------------------------------------------------------------- sampling

@@ -1,5 +1,6 @@
 """A tiny sweep end to end (Tune + Optuna + MLflow), and crash-then-resume of the driver."""
 
+import json
 import os
 import signal
 import subprocess
@@ -13,7 +14,8 @@ from mlflow.tracking import MlflowClient
 
 from samtrain.config import TrainConfig
 from sweeps.cli import main
-from sweeps.records import parse_params
+from sweeps.report import git_commit
+from sweeps.store.reader import parse_params
 
 pytestmark = pytest.mark.ray
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,10 +48,14 @@ def test_tiny_sweep_end_to_end(ray_local, tmp_path, monkeypatch, capsys):
         cfg = TrainConfig.build(parse_params(params))
         assert tags["group_key"] == cfg.group_key()
         assert set(params) == set(TrainConfig.model_fields)
+        assert tags["sweep.id"] == json.loads((tmp_path / "runs" / "t1" / "sweep.json").read_text())[
+            "sweep_id"] and tags["node_id"]
         assert params["perturbation"] == ("none" if tags["method"] == "sgd" else "ascent")
         history = client.get_metric_history(r.info.run_id, "val_acc")
         assert [m.step for m in history] == [1, 2]
-        assert r.data.metrics["val_acc"] > 0.5
+        assert r.data.metrics["val_acc"] > 0.5 and r.data.metrics["test_acc"] > 0.5
+        assert [m.step for m in client.get_metric_history(r.info.run_id, "test_acc")] == [2]
+        assert {"forget_events", "ever_forgotten", "unforgettable", "clean_fit"} <= set(r.data.metrics)
         if tags["method"] == "sam":
             assert 0.01 <= float(params["rho"]) <= 0.2
     # the Optuna study lives in the sweep directory, with per-method parameter names
@@ -66,27 +72,29 @@ def test_tiny_sweep_end_to_end(ray_local, tmp_path, monkeypatch, capsys):
     best = TrainConfig.from_yaml_text(capsys.readouterr().out)
     assert best.perturbation == "ascent"
 
-    # confirm: best config per method x 2 seeds; the search trial with seed 0 fills one cell
+    # confirm: best config per method x 2 fresh seeds (never the selecting search seed 0)
     assert main(["confirm", "t1", "--storage", "runs", "--seeds", "2"]) == 0
     confirm = [r for r in children(client, "t1") if r.data.tags["phase"] == "confirm"]
     assert sorted((r.data.tags["method"], r.data.params["seed"]) for r in confirm) == [
-        ("sam", "1"), ("sgd", "1")]
+        ("sam", "1"), ("sam", "2"), ("sgd", "1"), ("sgd", "2")]
     assert all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in confirm)
     sam = [r for r in runs if r.data.tags["method"] == "sam"]
     top = max(r.data.metrics["val_acc"] for r in sam)
-    (confirmed,) = [r.data.tags["group_key"] for r in confirm if r.data.tags["method"] == "sam"]
+    (confirmed,) = {r.data.tags["group_key"] for r in confirm if r.data.tags["method"] == "sam"}
     assert confirmed in {r.data.tags["group_key"] for r in sam if r.data.metrics["val_acc"] == top}
     assert main(["confirm", "t1", "--storage", "runs", "--seeds", "2"]) == 0   # nothing missing
-    assert len(children(client, "t1")) == 5
+    assert len(children(client, "t1")) == 7
 
     # report: tables, plots, provenance, logged to the parent run
     assert main(["report", "t1", "--storage", "runs", "--format", "latex"]) == 0
     out = capsys.readouterr().out
-    assert "\\textbf" in out
+    assert "\\textbf" in out and "$\\Delta$ vs baseline" in out
     report = tmp_path / "runs" / "t1" / "report"
     for f in ("report.md", "report.csv", "report.tex", "metric_vs_rho.png", "learning_curves.png"):
         assert (report / f).stat().st_size > 0, f
-    assert "git" in (report / "report.md").read_text().lower()
+    md = (report / "report.md").read_text()
+    assert f"git_commit: `{git_commit()}`" in md and len(git_commit()) == 40
+    assert "sam vs sgd" in md or "sam beats sgd" in md or "sam is worse than sgd" in md
     logged = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
     assert "report/report.md" in logged and "report/learning_curves.png" in logged
 

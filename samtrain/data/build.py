@@ -1,28 +1,40 @@
-"""`build_datasets(cfg)`: load `cfg.dataset`, then apply `train_subset` and `label_noise`."""
+"""`build_datasets(cfg)`: load `cfg.dataset`, split train / validation / test, add label noise.
+
+Splits (every run of a study sees the same ones: they depend on `data_seed`, never on `seed`):
+
+- validation: `val_size` examples of the training pool (a count, or a fraction of the pool),
+  drawn with `data_seed`; scored every epoch and the only split that search, pruning and
+  selection look at;
+- train: the rest of the pool, or `train_subset` examples of it (also drawn with `data_seed`);
+- test: the dataset's official test split, untouched, scored at the end of a run.
+
+`label_noise = f` flips `round(f * N)` labels of the training split and, independently, of the
+validation split (a practitioner's held-out labels are as noisy as the training labels), each
+to another class. The originals stay in `clean_targets`. The test split stays clean.
+"""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
-from samtrain.data.bundle import DataBundle
+from samtrain.data.bundle import DataBundle, DataSource
 from samtrain.data.label_noise import apply_label_noise
 from samtrain.data.views import relabel, select, targets_of
 
 if TYPE_CHECKING:
     from samtrain.config import TrainConfig
 
-SUBSET_SEED = 0
+__all__ = ["build_datasets", "check_dataset", "split_sizes"]
 
 
-def _load(cfg: TrainConfig) -> DataBundle:
+def _load(cfg: TrainConfig) -> DataSource:
     if cfg.dataset == "digits":
-        from samtrain.data.toy import load_digits_bundle
+        from samtrain.data.toy import load_digits
 
-        return load_digits_bundle()
+        return load_digits()
     if cfg.dataset == "synthetic":
         from samtrain.data.toy import load_synthetic
 
@@ -42,40 +54,55 @@ def _load(cfg: TrainConfig) -> DataBundle:
     raise ValueError(f"unknown dataset {cfg.dataset!r}")
 
 
-def build_datasets(cfg: TrainConfig) -> DataBundle:
-    """Train/val datasets for `cfg.dataset`; raise `DatasetNotFound` when files are missing.
+def split_sizes(cfg: TrainConfig, pool: int) -> tuple[int, int]:
+    """`(validation, train)` sizes for a training pool of `pool` examples.
 
-    `cfg.train_subset = N` keeps the first N training examples after a shuffle with a fixed seed
-    (the same examples for every `cfg.seed`). `cfg.label_noise = f` then flips `round(f * N)`
-    training labels to other classes with `cfg.seed`; the originals stay in `train.clean_targets`.
-    The validation set is never noised; `cfg.val_subset = N` keeps N of its examples, drawn with
-    a fixed seed (the same for every run), to make per-epoch evaluation cheaper.
+    Example:
+        >>> from samtrain.config import TrainConfig
+        >>> split_sizes(TrainConfig(val_size=0.1, train_subset=500), pool=1437)
+        (144, 500)
+    """
+    n_val = cfg.val_size if isinstance(cfg.val_size, int) else round(cfg.val_size * pool)
+    n_val = max(n_val, 1)
+    rest = pool - n_val
+    if rest < 1:
+        raise ValueError(f"val_size={cfg.val_size} leaves no training examples in the "
+                         f"{pool}-example training pool of {cfg.dataset}")
+    if cfg.train_subset is not None and cfg.train_subset > rest:
+        raise ValueError(f"train_subset={cfg.train_subset} exceeds the {rest} training examples "
+                         f"of {cfg.dataset} left after val_size={cfg.val_size}")
+    return n_val, cfg.train_subset or rest
+
+
+def build_datasets(cfg: TrainConfig) -> DataBundle:
+    """Train/validation/test datasets for `cfg` (see the module docstring).
+
+    Raises `DatasetNotFound` when files are missing.
 
     Example:
         >>> from samtrain.config import TrainConfig
         >>> b = build_datasets(TrainConfig(dataset="digits", train_subset=100, label_noise=0.2))
-        >>> len(b.train), int((b.train.targets != b.train.clean_targets).sum())
-        (100, 20)
+        >>> len(b.train), len(b.val), len(b.test), int((b.train.targets != b.train.clean_targets).sum())
+        (100, 144, 360, 20)
     """
-    bundle = _load(cfg)
-    train = bundle.train
-    if cfg.train_subset is not None:
-        n = len(train)
-        if cfg.train_subset > n:
-            raise ValueError(
-                f"train_subset={cfg.train_subset} exceeds the {n} training examples "
-                f"of {cfg.dataset}"
-            )
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(SUBSET_SEED))
-        train = select(train, order[: cfg.train_subset])
+    src = _load(cfg)
+    n_val, n_train = split_sizes(cfg, len(src.pool))
+    order = torch.randperm(len(src.pool), generator=torch.Generator().manual_seed(cfg.data_seed))
+    val = select(src.pool_eval, order[:n_val])
+    train_idx = order[n_val:n_val + n_train]
+    train = select(src.pool, train_idx)
+    augmented = src.pool_eval is not src.pool
+    train_eval = select(src.pool_eval, train_idx) if augmented else train
     if cfg.label_noise > 0:
-        noisy = apply_label_noise(targets_of(train), cfg.label_noise, bundle.num_classes, cfg.seed)
+        noisy = apply_label_noise(targets_of(train), cfg.label_noise, src.num_classes,
+                                  seed=cfg.data_seed)
         train = relabel(train, noisy)
-    val = bundle.val
-    if cfg.val_subset is not None and cfg.val_subset < len(val):
-        order = torch.randperm(len(val), generator=torch.Generator().manual_seed(SUBSET_SEED))
-        val = select(val, order[: cfg.val_subset])
-    return replace(bundle, train=train, val=val)
+        train_eval = relabel(train_eval, noisy) if augmented else train
+        val = relabel(val, apply_label_noise(targets_of(val), cfg.label_noise, src.num_classes,
+                                             seed=cfg.data_seed + 1))
+    return DataBundle(train=train, val=val, test=src.test, train_eval=train_eval,
+                      num_classes=src.num_classes, in_channels=src.in_channels,
+                      image_size=src.image_size)
 
 
 def check_dataset(cfg: TrainConfig) -> None:
@@ -92,9 +119,9 @@ def check_dataset(cfg: TrainConfig) -> None:
 
         locate(cfg.data_dir)
     elif cfg.dataset in ("cifar10", "cifar100"):
-        from samtrain.data.cifar import LocalCIFAR10, LocalCIFAR100, _root
+        from samtrain.data.cifar import cifar_root
 
-        _root(cfg.dataset, cfg.data_dir, LocalCIFAR10 if cfg.dataset == "cifar10" else LocalCIFAR100)
+        cifar_root(cfg.dataset, cfg.data_dir)
     elif cfg.dataset == "imagenet":
         from samtrain.data.imagenet import load_imagenet
 

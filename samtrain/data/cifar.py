@@ -1,8 +1,11 @@
-"""CIFAR-10/100 in torchvision's on-disk format (`cifar-10-batches-py/`, `cifar-100-python/`).
+"""CIFAR-10/100 through torchvision's own classes (`cifar-10-batches-py/`, `cifar-100-python/`).
 
 Files are looked for under `cfg.data_dir` (or `~/.cache/samtrain` when unset); `data_dir` may also
-be the batches folder itself. Nothing is downloaded. Checksums are not verified (only presence),
-so re-packed or subsampled copies load too. Train: RandomCrop(32, 4) + flip; both normalized.
+be the batches folder itself. With `data_dir` unset and the files absent, torchvision's own
+download (which checks the archive's MD5) fetches them into the cache folder; otherwise, or
+without network, the error names the folder and the archive to fetch. Present files are checked
+for presence, not MD5, so re-packed or subsampled copies load too. Pool: RandomCrop(32, 4) + flip; validation (from the pool) and test: no
+augmentation; all normalized.
 """
 
 from __future__ import annotations
@@ -13,16 +16,12 @@ from pathlib import Path
 from torchvision import transforms
 from torchvision.datasets import CIFAR10, CIFAR100
 
-from samtrain.data.bundle import DataBundle, DatasetNotFound
+from samtrain.data.bundle import DatasetNotFound, DataSource
 
 CACHE_DIR = Path.home() / ".cache" / "samtrain"
 STATS = {
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
-}
-URLS = {
-    "cifar10": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-    "cifar100": "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
 }
 
 
@@ -49,43 +48,70 @@ class _PresenceChecked:
 
 
 class LocalCIFAR10(_PresenceChecked, CIFAR10):
-    """torchvision CIFAR10 that never downloads and checks file presence, not MD5."""
+    """torchvision CIFAR10 that checks file presence, not MD5."""
 
 
 class LocalCIFAR100(_PresenceChecked, CIFAR100):
-    """torchvision CIFAR100 that never downloads and checks file presence, not MD5."""
+    """torchvision CIFAR100 that checks file presence, not MD5."""
 
 
-def _root(name: str, data_dir: str | None, cls: type[CIFAR10]) -> Path:
-    """The folder holding `cls.base_folder`; `data_dir` may name either of the two."""
+CLASSES = {"cifar10": LocalCIFAR10, "cifar100": LocalCIFAR100}
+
+
+def _download(name: str, root: Path) -> None:
+    """torchvision's own download into `root`; raises `DatasetNotFound` when it fails."""
+    torchvision_cls = CIFAR10 if name == "cifar10" else CIFAR100
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        torchvision_cls(str(root), train=True, download=True)
+    except Exception as e:  # no network, proxy errors, corrupt archive
+        raise DatasetNotFound(
+            f"{name}: {root / CLASSES[name].base_folder} is missing and torchvision's download "
+            f"of {torchvision_cls.url} failed ({type(e).__name__}); download and extract it into "
+            f"{root}, or set data_dir to the folder holding {CLASSES[name].base_folder}/"
+        ) from None
+
+
+def cifar_root(name: str, data_dir: str | None, download: bool = True) -> Path:
+    """The folder holding the batches folder; `data_dir` may name either of the two.
+
+    Example:
+        >>> cifar_root("cifar10", "/nonexistent", download=False)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        samtrain.data.bundle.DatasetNotFound: cifar10: /nonexistent/cifar-10-batches-py lacks ...
+    """
+    cls = CLASSES[name]
     base = Path(data_dir) if data_dir is not None else CACHE_DIR
     root = base.parent if base.name == cls.base_folder else base
     folder = root / cls.base_folder
     missing = [n for n in _needed(cls) if not (folder / n).is_file()]
+    if missing and download and data_dir is None:
+        _download(name, root)
+        missing = [n for n in _needed(cls) if not (folder / n).is_file()]
     if missing:
         raise DatasetNotFound(
-            f"{name}: {folder} lacks {', '.join(missing)}; download {URLS[name]} and extract it "
-            f"into {root}, or set data_dir to the folder holding {cls.base_folder}/"
-        )
+            f"{name}: {folder} lacks {', '.join(missing)}; download {cls.url} and extract it "
+            f"into {root}, or set data_dir to the folder holding {cls.base_folder}/")
     return root
 
 
-def load_cifar(name: str, data_dir: str | None) -> DataBundle:
+def load_cifar(name: str, data_dir: str | None) -> DataSource:
     """CIFAR-10 (`name="cifar10"`) or CIFAR-100 (`"cifar100"`) with standard augmentation.
 
     Example:
-        b = load_cifar("cifar10", "/data")
-        len(b.train), len(b.val), b.num_classes
+        s = load_cifar("cifar10", "/data")
+        len(s.pool), len(s.test), s.num_classes
         (50000, 10000, 10)
     """
-    cls = {"cifar10": LocalCIFAR10, "cifar100": LocalCIFAR100}[name]
+    cls = CLASSES[name]
     mean, std = STATS[name]
     normalize = [transforms.ToTensor(), transforms.Normalize(mean, std)]
-    train_tf = transforms.Compose(
-        [transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(), *normalize]
-    )
-    root = _root(name, data_dir, cls)
-    train = cls(root, train=True, transform=train_tf, download=False)
-    val = cls(root, train=False, transform=transforms.Compose(normalize), download=False)
-    num_classes = 10 if name == "cifar10" else 100
-    return DataBundle(train, val, num_classes=num_classes, in_channels=3, image_size=32)
+    augment = transforms.Compose(
+        [transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(), *normalize])
+    plain = transforms.Compose(normalize)
+    root = cifar_root(name, data_dir)
+    pool = cls(root, train=True, transform=augment, download=False)
+    pool_eval = cls(root, train=True, transform=plain, download=False)
+    test = cls(root, train=False, transform=plain, download=False)
+    return DataSource(pool=pool, pool_eval=pool_eval, test=test,
+                      num_classes=10 if name == "cifar10" else 100, in_channels=3, image_size=32)

@@ -3,7 +3,8 @@
 Search order: `cfg.data_dir` (and its torchvision layout `FashionMNIST/raw/`) when set; otherwise
 `/usr/share/datasets/fashion-mnist/` (`apt-get install dataset-fashion-mnist`), then
 `~/.cache/samtrain/FashionMNIST/raw/`, then a torchvision download into `~/.cache/samtrain`.
-The validation set is the 10k test set. Everything is held in memory as normalized tensors.
+The training pool is the 60k training set, the test split the 10k test set; everything is held
+in memory as normalized tensors.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from samtrain.data.bundle import DataBundle, DatasetNotFound
+from samtrain.data.bundle import DatasetNotFound, DataSource
 from samtrain.data.idx import read_idx
 from samtrain.data.views import TensorImageDataset
 
@@ -23,8 +24,8 @@ CACHE_DIR = Path.home() / ".cache" / "samtrain"
 FILES = {
     "train_images": "train-images-idx3-ubyte",
     "train_labels": "train-labels-idx1-ubyte",
-    "val_images": "t10k-images-idx3-ubyte",
-    "val_labels": "t10k-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
 }
 MEAN, STD = 0.2860, 0.3530
 
@@ -91,24 +92,25 @@ def _images(array: np.ndarray) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=2)  # a reused Tune actor's next trial skips decoding (read-only data)
-def load_fashion_mnist(data_dir: str | None) -> DataBundle:
-    """Fashion-MNIST as in-memory tensors: train 60k, val = the 10k test set, 1 x 28 x 28.
+def load_fashion_mnist(data_dir: str | None) -> DataSource:
+    """Fashion-MNIST as in-memory tensors: pool 60k, test 10k, 1 x 28 x 28.
 
     Example:
-        b = load_fashion_mnist(None)
-        len(b.train), len(b.val), b.image_size
+        s = load_fashion_mnist(None)
+        len(s.pool), len(s.test), s.image_size
         (60000, 10000, 28)
     """
     files = locate(data_dir)
     labels = {k: torch.from_numpy(read_idx(files[k]).astype(np.int64)) for k in FILES if "lab" in k}
     images = {k: _images(read_idx(files[k])) for k in FILES if "images" in k}
-    for split in ("train", "val"):
+    for split in ("train", "test"):
         x, y = images[f"{split}_images"], labels[f"{split}_labels"]
         if x.shape[0] != y.shape[0]:
             raise ValueError(
                 f"fashion_mnist: {files[f'{split}_images']} has {x.shape[0]} images but "
                 f"{files[f'{split}_labels']} has {y.shape[0]} labels"
             )
-    train = TensorImageDataset(images["train_images"], labels["train_labels"])
-    val = TensorImageDataset(images["val_images"], labels["val_labels"])
-    return DataBundle(train, val, num_classes=10, in_channels=1, image_size=train.images.shape[-1])
+    pool = TensorImageDataset(images["train_images"], labels["train_labels"])
+    test = TensorImageDataset(images["test_images"], labels["test_labels"])
+    return DataSource(pool=pool, pool_eval=pool, test=test, num_classes=10, in_channels=1,
+                      image_size=pool.images.shape[-1])

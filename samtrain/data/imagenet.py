@@ -1,7 +1,9 @@
 """ImageNet (or any ImageFolder data) from `data_dir/train/<class>/*` and `data_dir/val/<class>/*`.
 
-Train: RandomResizedCrop(224) + flip; val: Resize(256) + CenterCrop(224); ImageNet normalization.
-Both splits must have the same class folders, so label indices agree.
+`train/` is the training pool (the validation split of a run is drawn from it), ImageNet's
+official `val/` is the test split. Pool: RandomResizedCrop(224) + flip; validation and test:
+Resize(256) + CenterCrop(224); ImageNet normalization. Both folders must have the same class
+folders, so label indices agree.
 """
 
 from __future__ import annotations
@@ -11,18 +13,18 @@ from pathlib import Path
 from torchvision import transforms
 from torchvision.datasets import ImageFolder
 
-from samtrain.data.bundle import DataBundle, DatasetNotFound
+from samtrain.data.bundle import DatasetNotFound, DataSource
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 IMAGE_SIZE = 224
 
 
-def load_imagenet(data_dir: str | None) -> DataBundle:
+def load_imagenet(data_dir: str | None) -> DataSource:
     """ImageFolder train/val splits with the standard ImageNet transforms.
 
     Example:
-        b = load_imagenet("/data/imagenet")
-        b.num_classes, b.image_size
+        s = load_imagenet("/data/imagenet")
+        s.num_classes, s.image_size
         (1000, 224)
     """
     if data_dir is None:
@@ -47,6 +49,7 @@ def load_imagenet(data_dir: str | None) -> DataBundle:
     )
     try:
         train = ImageFolder(str(root / "train"), transform=train_tf)
+        train_eval = ImageFolder(str(root / "train"), transform=val_tf)
         val = ImageFolder(str(root / "val"), transform=val_tf)
     except FileNotFoundError as e:  # a class folder without images
         raise DatasetNotFound(f"imagenet: {e}") from None
@@ -56,6 +59,5 @@ def load_imagenet(data_dir: str | None) -> DataBundle:
             f"imagenet: {root / 'train'} and {root / 'val'} have different class folders "
             f"(e.g. {extra}); label indices would not agree"
         )
-    return DataBundle(
-        train, val, num_classes=len(train.classes), in_channels=3, image_size=IMAGE_SIZE
-    )
+    return DataSource(pool=train, pool_eval=train_eval, test=val, num_classes=len(train.classes),
+                      in_channels=3, image_size=IMAGE_SIZE)

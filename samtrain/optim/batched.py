@@ -1,12 +1,13 @@
 """Batched m-sharpness: all k chunks of a SAM step at once with `torch.func.vmap` over
 `grad(functional_call)` with per-chunk weights (convolutions become grouped convolutions).
 
-Numerically the loop's computation: per-chunk batch statistics, per-chunk gradients, norms and
-GSAM projections. Running statistics of norm layers are updated on k per-chunk copies and then
-combined into what k successive chunk forwards give (`buffers.combine_chunk_stats`); the perturbed
-pass works on throw-away copies. Dropout masks are drawn per chunk but not from the loop's stream.
-Under autocast, norm layers get their input in their own dtype (vmap's batch-norm rule rejects
-bf16 inputs with fp32 statistics) and give their output back in the input's dtype.
+Numerically the loop's computation (`samtrain.optim.sam`): per-chunk batch statistics, per-chunk
+gradients, norms and GSAM projections, and the logits at each chunk's w_hat. Running statistics of
+norm layers are updated on k per-chunk copies and then combined into what k successive chunk
+forwards give (`buffers.combine_chunk_stats`); the perturbed pass works on throw-away copies.
+Dropout masks are drawn per chunk but not from the loop's stream. Under autocast, norm layers get
+their input in their own dtype (vmap's batch-norm rule rejects bf16 inputs with fp32 statistics)
+and give their output back in the input's dtype.
 """
 
 from __future__ import annotations
@@ -51,21 +52,29 @@ def norm_inputs_in_own_dtype(module: nn.Module) -> Iterator[None]:
             h.remove()
 
 
-def batched_sam(sam: Any, module: nn.Module, params: list[Tensor], inputs: Tensor,
-                targets: Tensor, loss_fn: Any, rho: float, k: int
-                ) -> tuple[Tensor, Tensor, Tensor, list[Tensor]]:
-    """The SAM gradient mean_c h_c of `sam`'s settings over k chunks, batched.
-
-    Returns (mean clean loss, mean perturbed loss, clean logits (B, ...), [mean_c h_c per param]).
-    """
+def _names_and_constants(module: nn.Module, params: list[Tensor]
+                         ) -> tuple[list[str], dict[str, Tensor]]:
+    """The names of `params` in `module`, and the module's other parameters and buffers."""
     name_of = {id(p): n for n, p in module.named_parameters()}
     missing = [i for i, p in enumerate(params) if id(p) not in name_of]
     if missing:
         raise ValueError(f"optimizer parameters {missing} are not parameters of the model")
     names = [name_of[id(p)] for p in params]
-    w = [p.detach() for p in params]
     const = {n: p.detach() for n, p in module.named_parameters() if n not in set(names)}
     const.update(dict(module.named_buffers()))
+    return names, const
+
+
+def batched_sam(sam: Any, module: nn.Module, params: list[Tensor], inputs: Tensor,
+                targets: Tensor, loss_fn: Any, rho: float, k: int
+                ) -> tuple[Tensor, Tensor, Tensor, Tensor, list[Tensor]]:
+    """The SAM gradient mean_c h_c of `sam`'s settings over k chunks, batched.
+
+    Returns (mean clean loss, mean perturbed loss, clean logits (B, ...), logits at each chunk's
+    w_hat (B, ...), [mean_c h_c per param]).
+    """
+    names, const = _names_and_constants(module, params)
+    w = [p.detach() for p in params]
     xs = inputs.reshape(k, -1, *inputs.shape[1:])
     ys = targets.reshape(k, -1, *targets.shape[1:])
 
@@ -80,8 +89,9 @@ def batched_sam(sam: Any, module: nn.Module, params: list[Tensor], inputs: Tenso
         return lp, (loss.detach(), z.detach())
 
     def second(wc, stats, x, y):
-        loss = loss_fn(logits_of(wc, stats, x), y)
-        return loss, loss.detach()
+        z = logits_of(wc, stats, x)
+        loss = loss_fn(z, y)
+        return loss, (loss.detach(), z.detach())
 
     def clean(wc, stats, x, y):
         z = logits_of(wc, stats, x)
@@ -98,15 +108,15 @@ def batched_sam(sam: Any, module: nn.Module, params: list[Tensor], inputs: Tenso
         else:
             g, (loss, z) = vmap(grad(first, has_aux=True), randomness="different")(
                 wk, stats, xs, ys)
-    d = ascent_direction(g, w, sam.adaptive, chunked=True)
+    d, g = ascent_direction(g, w, sam.adaptive, chunked=True)
     o = (d if sam.backup_normalized else g) if sam.gsam_alpha > 0 else None
     del g
     w_hat = [wi + rho * di for wi, di in zip(w, d, strict=True)]
     del d, wk
     with norm_inputs_in_own_dtype(module):
-        h, ploss = vmap(grad(second, has_aux=True), randomness="different")(
+        h, (ploss, pz) = vmap(grad(second, has_aux=True), randomness="different")(
             w_hat, chunk_copies(module, k), xs, ys)
     if o is not None:
         h = gsam_correct(h, o, sam.gsam_alpha, chunked=True)
     combine_chunk_stats(module, stats)
-    return loss.mean(), ploss.mean(), z.flatten(0, 1), [hi.mean(0) for hi in h]
+    return loss.mean(), ploss.mean(), z.flatten(0, 1), pz.flatten(0, 1), [hi.mean(0) for hi in h]

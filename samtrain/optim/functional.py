@@ -43,14 +43,23 @@ def scale(ts: Sequence[Tensor], s: Tensor, chunked: bool = False) -> list[Tensor
 
 
 def ascent_direction(g: Sequence[Tensor], w: Sequence[Tensor], adaptive: str | None,
-                     chunked: bool = False) -> list[Tensor]:
-    """Steps 2-4: ASAM "before" g <- |w| g; d = g / (||g|| + 1e-12); ASAM "after" d <- |w| d."""
+                     chunked: bool = False) -> tuple[list[Tensor], list[Tensor]]:
+    """Steps 2-4: ASAM "before" g <- |w| g; d = g / (||g|| + 1e-12); ASAM "after" d <- |w| d.
+
+    Returns (d, g as step 2 left it): the second is what GSAM decomposes (its `o`).
+
+    Example:
+        >>> d, g = ascent_direction([torch.tensor([3.0, 4.0])], [torch.tensor([2.0, 0.5])], "before")
+        >>> g[0], d[0]
+        (tensor([6., 2.]), tensor([0.9487, 0.3162]))
+    """
     if adaptive in ("before", "both"):
         g = [wi.abs() * gi for wi, gi in zip(w, g, strict=True)]
+    g = list(g)
     d = scale(g, 1.0 / (global_norm(g, chunked) + EPS), chunked)
     if adaptive in ("after", "both"):
         d = [wi.abs() * di for wi, di in zip(w, d, strict=True)]
-    return d
+    return d, g
 
 
 def gsam_correct(h: Sequence[Tensor], o: Sequence[Tensor], alpha: float,

@@ -20,17 +20,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from samtrain.optim.hparams import validated
+
 
 def _at_least_fp32(t: Tensor) -> Tensor:
     return t if t.dtype in (torch.float32, torch.float64) else t.float()
-
-
-def check_obf_args(C: float, gamma: float) -> None:
-    """Raise ValueError unless C is outside [0, 1] and 0 <= gamma <= 1."""
-    if 0.0 <= C <= 1.0:
-        raise ValueError(f"obf_C={C} is invalid: C must be < 0 (lambda = 0) or > 1 (lambda = 1/C)")
-    if not 0.0 <= gamma <= 1.0:
-        raise ValueError(f"obf_gamma={gamma} is invalid: gamma must be in [0, 1]")
 
 
 class OutputBiasForget(nn.Module):
@@ -38,12 +32,13 @@ class OutputBiasForget(nn.Module):
 
     `targets` are class indices (N,), or class probabilities (N, K) used as y. The value itself is
     not a meaningful loss; only its gradient is (computed in at least float32, also under autocast).
+    C and gamma follow `SAMHParams`' rules for `obf_C` and `obf_gamma` (ValueError otherwise).
     """
 
     def __init__(self, C: float, gamma: float = 1.0, sigmoid: bool = True) -> None:
         super().__init__()
-        check_obf_args(C, gamma)
-        self.C, self.gamma, self.sigmoid = float(C), float(gamma), bool(sigmoid)
+        hp = validated(obf_C=C, obf_gamma=gamma, obf_sigmoid=sigmoid)
+        self.C, self.gamma, self.sigmoid = hp.obf_C, hp.obf_gamma, hp.obf_sigmoid
 
     def direction(self, logits: Tensor, targets: Tensor) -> Tensor:
         """The formula's (u - alpha*p - (1 - alpha)*y) / N, detached, shape (N, K)."""

@@ -1,13 +1,17 @@
 """`SAM`: one optimizer for SAM, ASAM, GSAM, OBF and RandSAM, with m-sharpness, DDP and accumulation.
 
-Per chunk c of m examples of the local batch (k = B/m chunks; see shared/reference/sam-family.md):
+SAM (Foret et al. 2021, arXiv 2010.01412; m-sharpness), ASAM (Kwon et al. 2021, arXiv 2102.11600),
+GSAM (Zhuang et al. 2022, arXiv 2203.08065), OBF and RandSAM (Vani et al. 2024, arXiv 2406.06700).
+Per chunk c of m examples of the local batch (k = B/m chunks):
 
     g = grad L_pert(w; c)                       ("ascent": loss_fn, "obf": OutputBiasForget,
                                                  "random": Gaussian g, clean pass forward-only)
     ASAM before: g <- |w| g;  d = g / (||g|| + 1e-12)  (one global norm);  ASAM after: d <- |w| d
     h = grad loss_fn(w + rho_t d; c)            (norm-layer running statistics left untouched)
-    GSAM: h <- h - alpha (o - (o . h_u) h_u),   h_u = h / ||h||
-          o = the raw first-pass g (before any ASAM |w| scaling), or d when backup_normalized
+    GSAM: h <- h - alpha (o - (o . h_u) h_u),   h_u = h / ||h||,
+          o = g as ASAM "before" left it (|w| g with "before" or "both", the raw g otherwise),
+          or o = d when backup_normalized (as in the public code of Vani et al.,
+          BorealisAI/perturbed-forgetting, which extends juntang-zhuang/GSAM with ASAM)
     p.grad += mean_c(h) / accum_steps           (DDP: all-reduced once, one flat buffer per dtype)
 """
 
@@ -22,33 +26,44 @@ from typing import Any, NamedTuple
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
-from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 from torch.nn.parallel import DistributedDataParallel
 
+from samtrain.optim import path_choice
 from samtrain.optim.batched import batched_sam
 from samtrain.optim.buffers import batched_unsupported, frozen_running_stats
 from samtrain.optim.functional import ascent_direction, gaussian, gsam_correct
-from samtrain.optim.obf import OutputBiasForget, check_obf_args
+from samtrain.optim.hparams import validated
+from samtrain.optim.obf import OutputBiasForget
+from samtrain.sam_hparams import SAMHParams
 
-PERTURBATIONS = ("ascent", "obf", "random")
-ADAPTIVE = (None, "before", "after", "both")
-RHO_POLICIES = ("constant", "lr_prop")
-# Device types where the automatic choice takes the batched (vmap) path for m < B. On CPU the loop
-# measured faster (benchmarks/RESULTS.md); on CUDA batched is the expected winner (not measured).
-BATCHED_DEVICES = frozenset({"cuda"})
-HPARAMS = ("rho", "perturbation", "perturb_batch_size", "adaptive", "gsam_alpha",
-           "backup_normalized", "obf_C", "obf_gamma", "obf_sigmoid", "rho_policy", "rho_min",
-           "lr_max", "lr_min", "batched")
+HPARAMS = SAMHParams.names() + ("lr_max", "lr_min", "batched")
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
 
 class SAMOutput(NamedTuple):
-    """Detached results of `SAM.backward`: clean mean loss at w, mean loss at w_hat, clean logits."""
+    """Detached results of `SAM.backward`: clean mean loss at w, mean loss at w_hat = w + eps, and
+    the logits at w and at w_hat (per example, in input order; for m < B each chunk's own w_hat)."""
 
     loss: Tensor
     perturb_loss: Tensor
     logits: Tensor
+    perturb_logits: Tensor
+
+
+class _Step(NamedTuple):
+    """One `backward` call's inputs."""
+
+    model: nn.Module  # as given (maybe DDP-wrapped)
+    module: nn.Module  # the bare model
+    params: list[Tensor]
+    x: Tensor
+    y: Tensor
+    loss_fn: LossFn
+    rho: float
+    k: int  # chunks
+    scale: float  # 1 / accum_steps
+    ddp: bool
 
 
 def _grads(loss: Tensor, params: Sequence[Tensor]) -> list[Tensor]:
@@ -62,6 +77,8 @@ class SAM(torch.optim.Optimizer):
     `backward` adds the SAM gradient to `p.grad` (scaled by 1/accum_steps, so N micro-batch calls
     then `step()` equal one call on the whole batch with the same m) and returns `SAMOutput`.
     `param_groups` and `state` are the base's, so LR schedulers may wrap either.
+    Hyperparameters follow `samtrain.sam_hparams.SAMHParams` (ValueError otherwise), except
+    `perturbation="none"`: use the base optimizer directly.
     Norm layers: the clean pass of each chunk updates running statistics as a training forward
     on that chunk would; the perturbed pass leaves them untouched.
     DDP: every forward/backward runs under `no_sync()` (each worker perturbs with its own
@@ -69,10 +86,11 @@ class SAM(torch.optim.Optimizer):
     Mixed precision: `torch.autocast` with bfloat16 (grads stay in the parameters' dtype; the
     autocast weight cache is cleared around the perturbation). fp16 with a GradScaler is not
     supported (the losses are computed inside `backward`, out of the scaler's reach).
-    `batched=None` takes the vmap path when m < B on CUDA and the loop elsewhere (the loop is
-    faster on CPU), under DDP, or for norm layers with momentum=None; failures of the vmap path
-    fall back to the loop with a warning. Dropout masks on the two paths come from different
-    random streams.
+    m-sharpness paths (m < B): a loop over the chunks, or all chunks at once with vmap. `batched`
+    True/False forces one; "auto" (default) times both on the first steps and keeps the faster
+    (`samtrain.optim.path_choice`; decision in `msharp_choice`), and takes the loop under DDP, for
+    norm layers with momentum=None, and after a failure of the vmap path (with a warning).
+    Dropout masks on the two paths come from different random streams.
 
     Example:
         >>> model = nn.Linear(4, 3)
@@ -80,8 +98,8 @@ class SAM(torch.optim.Optimizer):
         >>> out = sam.backward(model, torch.randn(8, 4), torch.randint(0, 3, (8,)),
         ...                    nn.CrossEntropyLoss())
         >>> sam.step(); sam.zero_grad()
-        >>> out.logits.shape
-        torch.Size([8, 3])
+        >>> out.logits.shape, out.perturb_logits.shape
+        (torch.Size([8, 3]), torch.Size([8, 3]))
     """
 
     def __init__(self, base_optimizer: torch.optim.Optimizer, rho: float = 0.05,
@@ -90,7 +108,7 @@ class SAM(torch.optim.Optimizer):
                  backup_normalized: bool = False, obf_C: float = -1.0, obf_gamma: float = 1.0,
                  obf_sigmoid: bool = True, rho_policy: str = "constant", rho_min: float = 0.0,
                  lr_max: float | None = None, lr_min: float = 0.0,
-                 batched: bool | None = None) -> None:
+                 batched: bool | str = "auto") -> None:
         self.base_optimizer = base_optimizer
         self._set_hparams(dict(
             rho=rho, perturbation=perturbation, perturb_batch_size=perturb_batch_size,
@@ -101,39 +119,24 @@ class SAM(torch.optim.Optimizer):
         self._share_base()
         self._lr_ref = float(self.param_groups[0]["lr"])  # lr_max fallback without 'initial_lr'
         self._batched_failed = False
-        self.rho_t = float(rho)  # until the first backward
+        self._chooser = path_choice.PathChooser()
+        self.rho_t = float(self.rho)  # until the first backward
 
     # ---- hyperparameters ----
     def _set_hparams(self, hp: dict[str, Any]) -> None:
-        if not hp["rho"] >= 0:
-            raise ValueError(f"rho={hp['rho']} is invalid: must be >= 0")
-        if hp["perturbation"] not in PERTURBATIONS:
-            hint = ": use the base optimizer directly" if hp["perturbation"] == "none" else ""
-            raise ValueError(f"perturbation={hp['perturbation']!r} is invalid: must be one of "
-                             f"{PERTURBATIONS}{hint}")
-        m = hp["perturb_batch_size"]
-        if m is not None and (isinstance(m, bool) or not isinstance(m, int) or m < 1):
-            raise ValueError(f"perturb_batch_size={m!r} is invalid: must be an int >= 1 or None")
-        if hp["adaptive"] not in ADAPTIVE:
-            raise ValueError(f"adaptive={hp['adaptive']!r} is invalid: must be one of {ADAPTIVE}")
-        if not hp["gsam_alpha"] >= 0:
-            raise ValueError(f"gsam_alpha={hp['gsam_alpha']} is invalid: must be >= 0")
-        if hp["gsam_alpha"] > 0 and hp["perturbation"] == "random":
-            raise ValueError(f"gsam_alpha={hp['gsam_alpha']} is invalid with perturbation='random'"
-                             " (GSAM needs a clean gradient; RandSAM computes none)")
-        check_obf_args(hp["obf_C"], hp["obf_gamma"])
-        if hp["rho_policy"] not in RHO_POLICIES:
-            raise ValueError(f"rho_policy={hp['rho_policy']!r} is invalid: must be one of "
-                             f"{RHO_POLICIES}")
-        if not hp["rho_min"] >= 0:
-            raise ValueError(f"rho_min={hp['rho_min']} is invalid: must be >= 0")
-        if hp["lr_max"] is not None and not hp["lr_max"] > hp["lr_min"]:
-            raise ValueError(f"lr_max={hp['lr_max']} is invalid: must be > lr_min={hp['lr_min']}")
-        if hp["batched"] not in (None, True, False):
-            raise ValueError(f"batched={hp['batched']!r} is invalid: must be None, True or False")
-        for k in HPARAMS:
-            setattr(self, k, hp[k])
-        self.obf = OutputBiasForget(hp["obf_C"], hp["obf_gamma"], hp["obf_sigmoid"])
+        sam = validated(**{k: hp[k] for k in SAMHParams.names()})
+        if sam.perturbation == "none":
+            raise ValueError("perturbation='none' is invalid: SAM needs a perturbation; "
+                             "use the base optimizer directly")
+        lr_max, lr_min, batched = hp["lr_max"], hp["lr_min"], hp["batched"]
+        if lr_max is not None and not lr_max > lr_min:
+            raise ValueError(f"lr_max={lr_max} is invalid: must be > lr_min={lr_min}")
+        if not (batched is True or batched is False or batched == "auto"):
+            raise ValueError(f"batched={batched!r} is invalid: must be 'auto', True or False")
+        for k in SAMHParams.names():
+            setattr(self, k, getattr(sam, k))
+        self.lr_max, self.lr_min, self.batched = lr_max, lr_min, batched
+        self.obf = OutputBiasForget(sam.obf_C, sam.obf_gamma, sam.obf_sigmoid)
 
     def current_rho(self) -> float:
         """rho for the next backward: constant, or linear in the current lr ("lr_prop")."""
@@ -147,6 +150,14 @@ class SAM(torch.optim.Optimizer):
         frac = (float(group["lr"]) - self.lr_min) / (lr_max - self.lr_min)
         return max(0.0, self.rho_min + (self.rho - self.rho_min) * frac)
 
+    @property
+    def msharp_choice(self) -> dict[str, Any] | None:
+        """The m-sharpness path `batched="auto"` chose, `{"msharp_path": "loop" | "batched",
+        "msharp_loop_ms": float, "msharp_batched_ms": float}` (mean probed step times; NaN if not
+        measured); None while undecided or when there is no choice (m = B, DDP, forced path)."""
+        choice = self._chooser.choice
+        return None if choice is None else dict(choice)
+
     # ---- the SAM gradient ----
     def backward(self, model: nn.Module, inputs: Tensor, targets: Tensor, loss_fn: LossFn,
                  accum_steps: int = 1) -> SAMOutput:
@@ -157,106 +168,113 @@ class SAM(torch.optim.Optimizer):
         m = self.perturb_batch_size or n
         if n % m:
             raise ValueError(f"perturb_batch_size={m} does not divide the local batch of {n}")
-        k = n // m
         ddp = isinstance(model, DistributedDataParallel)
         module = model.module if ddp else model
         params = [p for g in self.param_groups for p in g["params"] if p.requires_grad]
-        self.rho_t = rho = self.current_rho()
-        out = None
+        self.rho_t = self.current_rho()
+        step = _Step(model, module, params, inputs, targets, loss_fn, self.rho_t, n // m,
+                     1.0 / accum_steps, ddp)
+        path, probing, key = self._path(step), False, None
+        if path == "auto":
+            key = path_choice.probe_key(module, inputs, m)
+            path, probing = self._chooser.path(key)
+        start = path_choice.tic(inputs.device) if probing else 0.0
         with model.no_sync() if ddp else contextlib.nullcontext():
-            if self._use_batched(module, inputs, k, ddp):
-                try:
-                    loss, ploss, logits, h = batched_sam(self, module, params, inputs, targets,
-                                                         loss_fn, rho, k)
-                except (RuntimeError, NotImplementedError) as e:
-                    if self.batched:
-                        raise
-                    warnings.warn(f"SAM: batched m-sharpness failed ({e}); using the loop from now",
-                                  stacklevel=2)
-                    self._batched_failed = True
-                else:
-                    out = SAMOutput(loss, ploss, logits)
-                    self._add_grads(params, h, 1.0 / accum_steps, model if ddp else None)
+            out = self._batched(step) if path == "batched" else None
             if out is None:
-                out = self._loop(model, module, params, inputs, targets, loss_fn, rho, k,
-                                 accum_steps, ddp)
+                if path == "batched":  # it failed (only possible with "auto")
+                    self._chooser.failed(key)
+                out = self._loop(step)
+        if probing:
+            self._chooser.record(key, path, path_choice.toc(inputs.device, start))
         return out
 
-    def _use_batched(self, module: nn.Module, inputs: Tensor, k: int, ddp: bool) -> bool:
+    def _path(self, step: _Step) -> str:
+        """The path of this step: "loop", "batched", or "auto" (both possible; the chooser decides)."""
         if self.batched is False:
-            return False
-        reason = batched_unsupported(module)
-        if self.batched:
+            return "loop"
+        reason = batched_unsupported(step.module)
+        if self.batched is True:
             if reason:
                 raise ValueError(f"batched=True is not possible: {reason}")
-            return True
-        return (k > 1 and not ddp and reason is None and not self._batched_failed
-                and inputs.device.type in BATCHED_DEVICES)
+            return "batched"
+        eligible = step.k > 1 and not step.ddp and reason is None and not self._batched_failed
+        return "auto" if eligible else "loop"
 
-    def _loop(self, model: nn.Module, module: nn.Module, params: list[Tensor], inputs: Tensor,
-              targets: Tensor, loss_fn: LossFn, rho: float, k: int, accum_steps: int,
-              ddp: bool) -> SAMOutput:
-        losses, plosses, logits, total = [], [], [], None
-        for x, y in zip(inputs.chunk(k), targets.chunk(k), strict=True):
-            loss, ploss, z, h = self._chunk(model, module, params, x, y, loss_fn, rho)
-            losses.append(loss), plosses.append(ploss), logits.append(z)
-            if not ddp:  # accumulate straight into p.grad: no extra parameter-sized buffer
-                self._add_grads(params, h, 1.0 / (k * accum_steps), None)
+    def _batched(self, step: _Step) -> SAMOutput | None:
+        """The vmap path; None if it failed and `batched` is "auto" (the caller takes the loop)."""
+        try:
+            loss, ploss, logits, plogits, h = batched_sam(
+                self, step.module, step.params, step.x, step.y, step.loss_fn, step.rho, step.k)
+        except (RuntimeError, NotImplementedError) as e:
+            if self.batched is True:
+                raise
+            warnings.warn(f"SAM: batched m-sharpness failed ({e}); using the loop from now",
+                          stacklevel=3)
+            self._batched_failed = True
+            return None
+        self._add_grads(step.params, h, step.scale, step.model if step.ddp else None)
+        return SAMOutput(loss, ploss, logits, plogits)
+
+    def _loop(self, step: _Step) -> SAMOutput:
+        outs, total = [], None
+        for x, y in zip(step.x.chunk(step.k), step.y.chunk(step.k), strict=True):
+            *out, h = self._chunk(step, x, y)
+            outs.append(out)
+            if not step.ddp:  # accumulate straight into p.grad: no extra parameter-sized buffer
+                self._add_grads(step.params, h, step.scale / step.k, None)
             elif total is None:
                 total = h
             else:
                 torch._foreach_add_(total, h)
-        if ddp:
-            self._add_grads(params, total, 1.0 / (k * accum_steps), model)
-        return SAMOutput(torch.stack(losses).mean(), torch.stack(plosses).mean(), torch.cat(logits))
+        if step.ddp:
+            self._add_grads(step.params, total, step.scale / step.k, step.model)
+        loss, ploss, logits, plogits = zip(*outs, strict=True)
+        return SAMOutput(torch.stack(loss).mean(), torch.stack(ploss).mean(), torch.cat(logits),
+                         torch.cat(plogits))
 
-    def _chunk(self, model: nn.Module, module: nn.Module, params: list[Tensor], x: Tensor,
-               y: Tensor, loss_fn: LossFn, rho: float) -> tuple[Tensor, Tensor, Tensor, list[Tensor]]:
-        """Steps 1-8 on one chunk; returns (clean loss, perturbed loss, clean logits, h)."""
+    def _chunk(self, step: _Step, x: Tensor, y: Tensor
+               ) -> tuple[Tensor, Tensor, Tensor, Tensor, list[Tensor]]:
+        """The formula on one chunk; returns (clean loss, perturbed loss, clean logits, perturbed
+        logits, h)."""
+        model, params = step.model, step.params
         if self.perturbation == "random":
             with torch.no_grad():
                 logits = model(x)
-                loss = loss_fn(logits, y)
+                loss = step.loss_fn(logits, y)
             g = gaussian(params)
         else:
             logits = model(x)
-            loss = loss_fn(logits, y)
+            loss = step.loss_fn(logits, y)
             g = _grads(loss if self.perturbation == "ascent" else self.obf(logits, y), params)
         w = [p.detach() for p in params]
-        d = ascent_direction(g, w, self.adaptive)
+        d, g = ascent_direction(g, w, self.adaptive)
         o = (d if self.backup_normalized else g) if self.gsam_alpha > 0 else None
         del g
         backup = [p.clone() for p in w]
         try:
-            torch._foreach_add_(w, d, alpha=rho)
+            torch._foreach_add_(w, d, alpha=step.rho)
             del d
             torch.clear_autocast_cache()  # autocast caches low-precision copies of the weights
-            with frozen_running_stats(module):
-                ploss = loss_fn(model(x), y)
+            with frozen_running_stats(step.module):
+                plogits = model(x)
+                ploss = step.loss_fn(plogits, y)
                 h = _grads(ploss, params)
         finally:
             torch._foreach_copy_(w, backup)
             torch.clear_autocast_cache()
         if o is not None:
             h = gsam_correct(h, o, self.gsam_alpha)
-        return loss.detach(), ploss.detach(), logits.detach(), h
+        return loss.detach(), ploss.detach(), logits.detach(), plogits.detach(), h
 
     @staticmethod
     def _add_grads(params: list[Tensor], h: list[Tensor], scale: float,
                    ddp_model: nn.Module | None) -> None:
-        """p.grad += scale * h; under DDP h is first averaged over the workers with one all-reduce
-        of a flat buffer per dtype (a single one in practice)."""
+        """p.grad += scale * h; under DDP h is first averaged over the workers."""
         if ddp_model is not None:
             group = ddp_model.process_group
             scale /= dist.get_world_size(group)
-            h = list(h)
-            for dtype in dict.fromkeys(t.dtype for t in h):
-                idx = [i for i, t in enumerate(h) if t.dtype == dtype]
-                flat = _flatten_dense_tensors([h[i] for i in idx])
-                dist.all_reduce(flat, group=group)
-                for i, v in zip(idx, _unflatten_dense_tensors(flat, [h[i] for i in idx]),
-                                strict=True):
-                    h[i] = v
+            h = _all_reduce_flat(list(h), group)
         uses = Counter(t.data_ptr() for t in h)
         with torch.no_grad():
             for p, hi in zip(params, h, strict=True):
@@ -283,11 +301,14 @@ class SAM(torch.optim.Optimizer):
         self.base_optimizer.zero_grad(set_to_none=set_to_none)
 
     def hparams(self) -> dict[str, Any]:
+        """The hyperparameters, by `HPARAMS` name."""
         return {k: getattr(self, k) for k in HPARAMS}
 
     def state_dict(self) -> dict[str, Any]:
+        """Base state, hyperparameters and the m-sharpness path decisions."""
         return {"base": self.base_optimizer.state_dict(),
-                "sam": {**self.hparams(), "lr_ref": self._lr_ref}}
+                "sam": {**self.hparams(), "lr_ref": self._lr_ref,
+                        "msharp_decisions": self._chooser.state()}}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load base state and SAM hyperparameters (a bare base state dict loads the base only)."""
@@ -296,6 +317,9 @@ class SAM(torch.optim.Optimizer):
         else:
             sam = dict(state_dict["sam"])
             self._lr_ref = float(sam.pop("lr_ref", self._lr_ref))
+            self._chooser.load(sam.pop("msharp_decisions", ()))
+            if sam.get("batched", "auto") is None:  # saved before "auto" replaced None
+                sam["batched"] = "auto"
             self._set_hparams({**self.hparams(), **sam})
             self.base_optimizer.load_state_dict(state_dict["base"])
         self._share_base()  # load_state_dict replaces the base's param_groups list
@@ -309,3 +333,16 @@ class SAM(torch.optim.Optimizer):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.hparams().items())
         return f"SAM({self.base_optimizer.__class__.__name__}, {args})"
+
+
+def _all_reduce_flat(h: list[Tensor], group: Any) -> list[Tensor]:
+    """Sum `h` over the workers with one all-reduce of one flat buffer per dtype (a single one in
+    practice); returns views into the reduced buffers."""
+    h = list(h)
+    for dtype in dict.fromkeys(t.dtype for t in h):
+        idx = [i for i, t in enumerate(h) if t.dtype == dtype]
+        flat = torch.cat([h[i].reshape(-1) for i in idx])
+        dist.all_reduce(flat, group=group)
+        for i, v in zip(idx, flat.split([h[i].numel() for i in idx]), strict=True):
+            h[i] = v.view(h[i].shape)
+    return h

@@ -1,14 +1,9 @@
-"""Read a sweep back from MLflow: one `RunRecord` per child (trial) run of the sweep's parent run.
+"""Read a sweep back from MLflow: one `RunRecord` per child run of the sweep's parent.
 
-Schema written by the sweep's tracking code (experiment name = sweep name):
-  * parent run: tags `sweep.name`, `sweep.role="parent"`;
-  * child runs: tags `mlflow.parentRunId`, `sweep.name`, `sweep.role="child"`, `method`,
-    `group_key`, `trial_id`, `phase` (search|confirm), `status`
-    (completed|pruned|diverged|failed|running); params = `TrainConfig.flat_params()`; per-epoch
-    metrics with `step=epoch` (val_acc, epoch_seconds, grad_evals (cumulative), ...).
+The parent is found by the sweep's id (`sweep.json`), never by name alone; see `schema`.
 
 Example:
-    parent_id, records = load_records("sqlite:///mlflow.db", "tiny")
+    parent_id, records = load_records("sqlite:///mlflow.db", "tiny", sweep_id="0b5e...")
     records[0].method, records[0].final["val_acc"]
     ('sam', 0.93)
 """
@@ -25,11 +20,9 @@ from mlflow.tracking import MlflowClient
 from pydantic import TypeAdapter, ValidationError
 
 from samtrain.config import TrainConfig
+from sweeps.store.schema import Phase, Role, RunStatus, Tag, tag_filter
 
 __all__ = ["RunRecord", "load_records", "parse_params", "find_parent_run"]
-
-PHASES = ("search", "confirm")
-STATUSES = ("completed", "pruned", "diverged", "failed", "running")
 
 
 @dataclass
@@ -48,10 +41,14 @@ class RunRecord:
     device_seconds: float = 0.0
     grad_evals: float = 0.0
     trial_id: str = ""
+    start_time: int = 0
+    tags: dict[str, str] = field(default_factory=dict)
 
-    def metric(self, name: str) -> float | None:
-        """The last value of metric `name`, or None if it was never logged."""
-        return self.final.get(name)
+    @property
+    def full_length(self) -> bool:
+        """Completed all its configured epochs."""
+        return (self.status == RunStatus.COMPLETED
+                and int(self.final.get("epoch", -1)) == int(self.params.get("epochs", -2)))
 
 
 @cache
@@ -90,19 +87,21 @@ def parse_params(raw: dict[str, str]) -> dict[str, Any]:
     return out
 
 
-def find_parent_run(client: MlflowClient, sweep_name: str) -> Run:
-    """The newest parent run of `sweep_name` (experiment of the same name)."""
+def train_config_of(params: dict[str, Any]) -> TrainConfig:
+    """The `TrainConfig` of a run's params (extra run parameters such as `msharp_path` dropped)."""
+    return TrainConfig.build({k: v for k, v in params.items() if k in TrainConfig.model_fields})
+
+
+def find_parent_run(client: MlflowClient, sweep_name: str, sweep_id: str) -> Run:
+    """The parent run of the sweep with this id (experiment `sweep_name`)."""
     exp = client.get_experiment_by_name(sweep_name)
     if exp is None:
         raise LookupError(f"sweep {sweep_name!r}: no MLflow experiment of that name")
-    runs = client.search_runs(
-        [exp.experiment_id],
-        filter_string=f"tags.`sweep.role` = 'parent' and tags.`sweep.name` = '{sweep_name}'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
+    runs = client.search_runs([exp.experiment_id], max_results=1,
+                              filter_string=tag_filter({Tag.SWEEP_ID: sweep_id,
+                                                        Tag.ROLE: Role.PARENT}))
     if not runs:
-        raise LookupError(f"sweep {sweep_name!r}: no parent run (tag sweep.role='parent')")
+        raise LookupError(f"sweep {sweep_name!r}: no parent run with {Tag.SWEEP_ID}={sweep_id}")
     return runs[0]
 
 
@@ -110,13 +109,9 @@ def _children(client: MlflowClient, experiment_id: str, parent_id: str) -> list[
     runs: list[Run] = []
     token = None
     while True:
-        page = client.search_runs(
-            [experiment_id],
-            filter_string=f"tags.`mlflow.parentRunId` = '{parent_id}'",
-            order_by=["attributes.start_time ASC"],
-            max_results=1000,
-            page_token=token,
-        )
+        page = client.search_runs([experiment_id], filter_string=tag_filter({Tag.PARENT: parent_id}),
+                                  order_by=["attributes.start_time ASC"], max_results=1000,
+                                  page_token=token)
         runs.extend(page)
         token = page.token
         if not token:
@@ -136,34 +131,20 @@ def _record(client: MlflowClient, run: Run) -> RunRecord:
     params = parse_params(run.data.params)
     history = _history(client, run)
     seed = params.get("seed")
-    status = tags.get("status") or run.info.status.lower()
     return RunRecord(
-        run_id=run.info.run_id,
-        method=tags.get("method", "?"),
-        phase=tags.get("phase", "search"),
-        status=status,
-        group_key=tags.get("group_key", ""),
-        seed=int(seed) if isinstance(seed, int) else None,
-        params=params,
-        final=dict(run.data.metrics),
-        history=history,
+        run_id=run.info.run_id, method=tags.get(Tag.METHOD, "?"),
+        phase=tags.get(Tag.PHASE, Phase.SEARCH), status=tags.get(Tag.STATUS) or run.info.status.lower(),
+        group_key=tags.get(Tag.GROUP_KEY, ""), seed=int(seed) if isinstance(seed, int) else None,
+        params=params, final=dict(run.data.metrics), history=history,
         device_seconds=float(sum(h.get("epoch_seconds", 0.0) for h in history)),
         grad_evals=float(run.data.metrics.get("grad_evals", 0.0)),
-        trial_id=tags.get("trial_id", ""),
+        trial_id=tags.get(Tag.TRIAL_ID, ""), start_time=int(run.info.start_time or 0), tags=dict(tags),
     )
 
 
-def load_records(tracking_uri: str, sweep_name: str,
-                 parent_run_id: str | None = None) -> tuple[str, list[RunRecord]]:
-    """`(parent_run_id, records)` of the sweep's newest parent run (or of `parent_run_id`).
-
-    Records come in start order; metric histories are read with `get_metric_history`.
-    """
+def load_records(tracking_uri: str, sweep_name: str, sweep_id: str) -> tuple[str, list[RunRecord]]:
+    """`(parent_run_id, records)` of the sweep; records in start order, with metric histories."""
     client = MlflowClient(tracking_uri=tracking_uri)
-    if parent_run_id is None:
-        parent = find_parent_run(client, sweep_name)
-    else:
-        parent = client.get_run(parent_run_id)
-    pid = parent.info.run_id
-    runs = _children(client, parent.info.experiment_id, pid)
-    return pid, [_record(client, r) for r in runs]
+    parent = find_parent_run(client, sweep_name, sweep_id)
+    runs = _children(client, parent.info.experiment_id, parent.info.run_id)
+    return parent.info.run_id, [_record(client, r) for r in runs]

@@ -1,14 +1,15 @@
-"""Where a training loop reports to: Ray Train workers, or a plain local run.
+"""Where the training loop runs: its rank, device, DDP wrapping, checkpoint, and where it reports.
 
-The loop in `samtrain.loop` talks only to a `Session`: its rank, how to wrap the model for
-data parallelism, the checkpoint to resume from, and `report(metrics, checkpoint_dir)`.
-`RayTrainSession` is used inside `TorchTrainer` workers; `LocalSession` runs the loop in the
-current process (tests, benchmarks). The sweep launcher adds its own for in-process Tune trials.
+The loop in `samtrain.loop` talks only to a `WorkerContext`: its rank and world size, how to wrap
+the model for data parallelism, the checkpoint to resume from, and `report(metrics,
+checkpoint_dir)`. `RayTrainContext` is used inside `TorchTrainer` workers; `LocalContext` runs the
+loop in the current process (tests, benchmarks). The sweep launcher adds its own for in-process
+Tune trials (`sweeps.trial_context`).
 
 Example:
-    >>> s = LocalSession()
-    >>> s.report({"epoch": 1, "val_acc": 0.5}, None)
-    >>> s.history[-1]["val_acc"]
+    >>> ctx = LocalContext()
+    >>> ctx.report({"epoch": 1, "val_acc": 0.5}, None)
+    >>> ctx.history[-1]["val_acc"]
     0.5
 """
 
@@ -25,7 +26,7 @@ import torch
 from torch import nn
 
 
-class Session:
+class WorkerContext:
     """Single-process defaults; subclasses override what differs."""
 
     world_rank: int = 0
@@ -51,7 +52,7 @@ class Session:
         raise NotImplementedError
 
 
-class LocalSession(Session):
+class LocalContext(WorkerContext):
     """Runs in this process; keeps reported metrics and copies checkpoints to `checkpoint_root`."""
 
     def __init__(self, checkpoint_root: str | Path | None = None, resume_from: str | Path | None = None):
@@ -71,7 +72,7 @@ class LocalSession(Session):
             self.latest_checkpoint = dest
 
 
-class RayTrainSession(Session):
+class RayTrainContext(WorkerContext):
     """Inside a `ray.train.torch.TorchTrainer` worker: every rank calls `report` (it is a barrier)."""
 
     def __init__(self) -> None:
@@ -105,7 +106,14 @@ class RayTrainSession(Session):
         import ray.train
 
         ckpt = ray.train.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
-        ray.train.report(metrics, checkpoint=ckpt)
+        ray.train.report({**metrics, "node_id": node_id()}, checkpoint=ckpt)
+
+
+def node_id() -> str:
+    """The id of the Ray node this process runs on (reported with every result)."""
+    import ray
+
+    return ray.get_runtime_context().get_node_id()
 
 
 @contextlib.contextmanager

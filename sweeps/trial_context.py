@@ -1,4 +1,8 @@
-"""`TuneSession`: the training loop's `Session` inside an in-process Tune trial."""
+"""`TuneTrialContext`: the training loop's `WorkerContext` inside an in-process Tune trial.
+
+A module of its own so that the driver, which imports `sweeps.trainable`, never imports torch
+(`samtrain.worker_context` does): only a trial process imports this module.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,10 @@ from typing import Any
 
 from ray import tune
 
-from samtrain.session import Session, checkpoint_as_dir
+from samtrain.worker_context import WorkerContext, checkpoint_as_dir, node_id
 
 
-class TuneSession(Session):
+class TuneTrialContext(WorkerContext):
     """Reports to Tune (`tune.report`) and resumes from the trial's Tune checkpoint."""
 
     def resume_dir(self) -> contextlib.AbstractContextManager[Path | None]:
@@ -19,4 +23,4 @@ class TuneSession(Session):
 
     def report(self, metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
         ckpt = tune.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
-        tune.report(metrics, checkpoint=ckpt)
+        tune.report({**metrics, "node_id": node_id()}, checkpoint=ckpt)

@@ -1,0 +1,115 @@
+"""One training epoch over a worker's shard, and scoring a split: the loop's inner parts.
+
+`train_one_epoch` also feeds the always-on diagnostics from the forward passes each step already
+makes: per-example correctness at presentation (forgetting, label-noise fit) and, for the SAM
+family, the clean vs perturbed predictions (`samtrain.diagnostics`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader
+
+from samtrain.config import TrainConfig
+from samtrain.diagnostics import PerturbedAccumulator, all_reduce_fn
+from samtrain.loaders import set_epoch
+
+if TYPE_CHECKING:
+    from samtrain.run_setup import Run
+
+
+def train_one_epoch(run: Run, epoch: int) -> dict[str, float]:
+    """One pass over the worker's shard; returns global loss, accuracy, count and diagnostics."""
+    device, model = run.device, run.model
+    model.train()
+    set_epoch(run.train_loader, epoch)
+    sums = torch.zeros(4, dtype=torch.float64, device=device)  # loss, perturb_loss, correct, count
+    perturbed = PerturbedAccumulator(device) if run.sam is not None else None
+    for x, y, idx in run.train_loader:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        loss, perturb_loss, logits, perturb_logits = train_step(run, x, y)
+        correct = logits.argmax(1) == y
+        run.forgetting.record(idx.to(device, non_blocking=True), correct)
+        if perturbed is not None:
+            perturbed.record(logits, perturb_logits, y)
+        n = y.numel()
+        sums += torch.stack([loss.double() * n, perturb_loss.double() * n, correct.sum().double(),
+                             torch.tensor(n, dtype=torch.float64, device=device)])
+    loss_sum, perturb_sum, correct_sum, count = all_reduce_sum(sums).tolist()
+    count = max(count, 1.0)
+    out = {"loss": loss_sum / count, "perturb_loss": perturb_sum / count,
+           "acc": correct_sum / count, "count": count}
+    out.update(run.forgetting.end_epoch(all_reduce_fn(run.forgetting.REDUCE_OP)))
+    if perturbed is not None:
+        out.update(perturbed.end_epoch(all_reduce_fn(perturbed.REDUCE_OP)))
+    return out
+
+
+def train_step(run: Run, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """One optimizer step on a (possibly accumulated) batch.
+
+    Returns (mean clean loss, mean perturbed loss, clean logits, perturbed logits or None).
+    """
+    cfg, model, accum = run.cfg, run.model, run.cfg.grad_accum_steps
+    parts: list[tuple[torch.Tensor, ...]] = []
+    for i, (xm, ym) in enumerate(zip(x.chunk(accum), y.chunk(accum), strict=True)):
+        with autocast(cfg, run.device):
+            if run.sam is not None:
+                out = run.sam.backward(model, xm, ym, run.loss_fn, accum_steps=accum)
+                parts.append((out.loss, out.perturb_loss, out.logits, out.perturb_logits))
+                continue
+            sync = i == accum - 1 or not hasattr(model, "no_sync")
+            with contextlib.nullcontext() if sync else model.no_sync():
+                logits = model(xm)
+                loss = run.loss_fn(logits, ym)
+                (loss / accum).backward()
+            parts.append((loss.detach(), loss.detach(), logits.detach(), None))
+    if cfg.grad_clip is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    run.optimizer.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    run.scheduler.step()
+    loss = torch.stack([p[0] for p in parts]).mean()
+    perturb_loss = torch.stack([p[1] for p in parts]).mean()
+    logits = torch.cat([p[2] for p in parts])
+    perturb_logits = torch.cat([p[3] for p in parts]) if parts[0][3] is not None else None
+    return loss, perturb_loss, logits, perturb_logits
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, cfg: TrainConfig,
+             device: torch.device) -> dict[str, float]:
+    """Loss and accuracy over a whole split (each worker scores its own share)."""
+    model.eval()
+    sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss, correct, count
+    for x, y in loader:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with autocast(cfg, device):
+            logits = model(x)
+            loss = loss_fn(logits.float(), y)
+        n = y.numel()
+        sums += torch.stack([loss.double() * n, (logits.argmax(1) == y).sum().double(),
+                             torch.tensor(n, dtype=torch.float64, device=device)])
+    loss_sum, correct, count = all_reduce_sum(sums).tolist()
+    count = max(count, 1.0)
+    return {"loss": loss_sum / count, "acc": correct / count}
+
+
+def autocast(cfg: TrainConfig, device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp == "bf16")
+
+
+def _distributed() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    """Sum `t` over the workers in place (a no-op on one worker); returns `t`."""
+    if _distributed():
+        dist.all_reduce(t)
+    return t

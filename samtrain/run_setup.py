@@ -1,0 +1,97 @@
+"""Everything one training run holds, built from a `TrainConfig` on one worker: `build_run`.
+
+Example:
+    >>> from samtrain.config import TrainConfig
+    >>> from samtrain.worker_context import LocalContext
+    >>> run = build_run(TrainConfig(dataset="digits", epochs=1, batch_size=64), LocalContext())
+    >>> run.steps_per_epoch, run.passes_per_step, type(run.optimizer).__name__
+    (20, 2, 'SAM')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from samtrain.config import TrainConfig
+from samtrain.data import build_datasets
+from samtrain.data.views import targets_of
+from samtrain.diagnostics import ForgettingTracker
+from samtrain.loaders import first_examples, make_eval_loader, make_train_loader
+from samtrain.models import build_model
+from samtrain.optim import SAM
+from samtrain.schedule import lr_factor_fn
+from samtrain.worker_context import WorkerContext
+
+EVAL_BATCH = 256
+
+
+@dataclass
+class Run:
+    """One worker's run: loaders, model, optimizers, schedule, diagnostics, progress counters."""
+
+    cfg: TrainConfig
+    ctx: WorkerContext
+    device: torch.device
+    train_loader: DataLoader
+    val_loader: DataLoader
+    test_loader: DataLoader
+    model: nn.Module
+    base: torch.optim.Optimizer
+    sam: SAM | None
+    scheduler: Any
+    loss_fn: nn.Module
+    forgetting: ForgettingTracker
+    sharpness_batch: tuple[torch.Tensor, torch.Tensor] | None
+    steps_per_epoch: int
+    passes_per_step: int
+    epoch: int = 0          # last finished epoch
+    grad_evals: int = 0     # forward+backward passes over the global batch so far
+    run_params_reported: bool = False
+
+    @property
+    def optimizer(self) -> Any:
+        """What steps the weights: SAM around the base optimizer, or the base alone."""
+        return self.sam or self.base
+
+
+def build_run(cfg: TrainConfig, ctx: WorkerContext) -> Run:
+    """Data (this worker's shard), model (DDP-wrapped by `ctx`), optimizers and schedule."""
+    device = ctx.device(cfg.use_gpu)
+    data = build_datasets(cfg)
+    eval_batch = max(cfg.per_worker_batch_size, EVAL_BATCH)
+    train_loader = make_train_loader(data.train, cfg.per_worker_batch_size, cfg.seed,
+                                     ctx.world_size, ctx.world_rank)
+    model = build_model(cfg.model, data.num_classes, data.in_channels, data.image_size)
+    model = ctx.prepare_model(model, device)
+    base = make_base_optimizer(cfg, model)
+    sam = SAM(base, **cfg.sam_kwargs(), lr_max=cfg.lr, lr_min=0.0) if cfg.perturbation != "none" else None
+    steps = len(train_loader)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(base, lr_factor_fn(
+        cfg.schedule, cfg.epochs * steps, round(cfg.warmup_epochs * steps)))
+    targets = targets_of(data.train)
+    flipped = targets != torch.as_tensor(getattr(data.train, "clean_targets", targets))
+    sharpness = None
+    if cfg.sharpness_every and ctx.world_rank == 0:
+        sharpness = first_examples(data.train_eval, cfg.sharpness_examples)
+    return Run(
+        cfg=cfg, ctx=ctx, device=device, train_loader=train_loader,
+        val_loader=make_eval_loader(data.val, eval_batch, ctx.world_size, ctx.world_rank),
+        test_loader=make_eval_loader(data.test, eval_batch, ctx.world_size, ctx.world_rank),
+        model=model, base=base, sam=sam, scheduler=scheduler,
+        loss_fn=nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing),
+        forgetting=ForgettingTracker(len(targets), device, flipped if cfg.label_noise > 0 else None),
+        sharpness_batch=sharpness, steps_per_epoch=steps,
+        passes_per_step=2 if sam is not None and cfg.perturbation != "random" else 1,
+    )
+
+
+def make_base_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                               weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

@@ -1,0 +1,62 @@
+"""One-line messages for invalid input: `ConfigError` and the pydantic error formatter.
+
+Every message names the key, the value and what is allowed, on one line.
+
+Example:
+    >>> from pydantic import BaseModel, Field, ValidationError
+    >>> class M(BaseModel):
+    ...     rho: float = Field(0.0, ge=0)
+    >>> try:
+    ...     M(rho=-1)
+    ... except ValidationError as e:
+    ...     print(format_validation_error(e))
+    key 'rho': value -1 is invalid: must be >= 0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import ValidationError
+
+_BOUNDS = {"greater_than": (">", "gt"), "greater_than_equal": (">=", "ge"),
+           "less_than": ("<", "lt"), "less_than_equal": ("<=", "le")}
+
+
+class ConfigError(ValueError):
+    """Invalid configuration; the message is one line naming the key, the value and what is allowed."""
+
+
+def first_error(err: ValidationError) -> tuple[str, Any, str, str]:
+    """`(dotted key, offending value, rule, pydantic error type)` of the first error."""
+    e = err.errors()[0]
+    loc = ".".join(str(x) for x in e["loc"])
+    msg = e["msg"].removeprefix("Value error, ")
+    for should in ("Input should be ", "input should be "):
+        if msg.startswith(should):
+            msg = "must be " + msg.removeprefix(should)
+    bound = _BOUNDS.get(e["type"])
+    if bound is not None:
+        limit = e.get("ctx", {}).get(bound[1])
+        msg = f"must be {bound[0]} {limit:g}" if isinstance(limit, int | float) else msg
+    return loc, e.get("input"), " ".join(msg.split()), e["type"]
+
+
+def format_validation_error(err: ValidationError, allowed_keys: Iterable[str] = (),
+                            prefix: str = "") -> str:
+    """First pydantic error as one line: `key 'k': value v is invalid: rule`.
+
+    An unknown key lists `allowed_keys`; a model-level error (no key) is `invalid config: rule`.
+    `prefix` (e.g. `methods.sam.`) is put before the key.
+    """
+    loc, value, msg, kind = first_error(err)
+    where = f"{prefix}{loc}"
+    if kind == "extra_forbidden":
+        allowed = ", ".join(sorted(allowed_keys))
+        return f"unknown key {where!r} (value {value!r}); allowed keys: {allowed}"
+    if kind == "missing":
+        return f"key {where!r}: required key is missing"
+    if not loc:
+        return f"invalid {prefix.rstrip('.') or 'config'}: {msg}"
+    return f"key {where!r}: value {value!r} is invalid: {msg}"

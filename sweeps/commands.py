@@ -1,0 +1,161 @@
+"""What each `sweep` command does, given its parsed arguments (see `sweeps.cli`).
+
+Every command validates all of its input (names, files, storage, tracking URI, Ray address)
+before it starts Ray or writes anything; invalid input raises one of the one-line errors that
+`sweeps.cli.main` turns into exit code 2.
+
+Example:
+    cmd_status(build_parser().parse_args(["status", "tiny"]))
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from sweeps.study import check_name
+from sweeps.sweep_dir import SweepError, SweepMeta, check_storage, open_sweep
+from sweeps.tracking_uri import check_tracking_uri, default_tracking_uri
+
+
+def _positive(name: str, value: int | None) -> None:
+    if value is not None and value < 1:
+        raise SweepError(f"{name}: value {value} is invalid: must be >= 1")
+
+
+def _tracking_uri(args: argparse.Namespace, meta: SweepMeta | None = None) -> str:
+    uri = args.tracking_uri or (meta.tracking_uri if meta else None) or default_tracking_uri()
+    check_tracking_uri(uri)
+    return uri
+
+
+def _existing(args: argparse.Namespace) -> tuple[Any, SweepMeta, Any]:
+    check_name("NAME", args.name)
+    return open_sweep(args.name, args.storage)
+
+
+def _outcome(grid: Any, name: str, what: str = "trials") -> int:
+    """Print a one-line summary; 0 when every trial finished, 1 (naming the failures) otherwise."""
+    failed = [r for r in grid if r.error]
+    print(f"sweep {name!r}: {len(grid)} {what}, {len(failed)} failed.")
+    if not failed:
+        print(f"Next: `sweep status {name}`, `sweep confirm {name}`, `sweep report {name}`")
+        return 0
+    for r in failed:
+        print(f"  failed: {Path(r.path).name}: {' '.join(str(r.error).split())[:300]}",
+              file=sys.stderr)
+    print(f"sweep {name!r}: {len(failed)} trial(s) failed after their retries; fix the cause and "
+          f"run `sweep resume {name}` (finished trials are kept)", file=sys.stderr)
+    return 1
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from samtrain.data import check_dataset
+    from sweeps.runner import run_sweep
+    from sweeps.sampling import build_train_config
+    from sweeps.study import load_study
+    from sweeps.sweep_dir import sweep_dir
+
+    _positive("--budget", args.budget)
+    if args.name is not None:
+        check_name("--name", args.name)
+    check_storage(args.storage)
+    study = load_study(args.space, budget=args.budget, name=args.name)
+    if sweep_dir(args.storage, study.name).exists():
+        raise SweepError(f"sweep {study.name!r} already exists in {args.storage}; use "
+                         f"`sweep resume {study.name}` or another --name")
+    uri = _tracking_uri(args)
+    if args.address is None:  # a local cluster reads local files: check them before starting
+        for m in study.methods:
+            check_dataset(build_train_config(study, m, {}))
+    return _outcome(run_sweep(study, args.storage, uri, args.address), study.name)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from sweeps.runner import resume_sweep
+
+    _, meta, _ = _existing(args)
+    check_tracking_uri(meta.tracking_uri)
+    return _outcome(resume_sweep(args.name, args.storage, args.address), args.name)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from sweeps.runner import deliver
+    from sweeps.status import format_status
+    from sweeps.store.reader import load_records
+
+    study, meta, d = _existing(args)
+    uri = _tracking_uri(args, meta)
+    deliver(meta, d, timeout=10)
+    _, records = load_records(uri, args.name, meta.sweep_id)
+    print(format_status(study, args.name, records))
+    return 0
+
+
+def cmd_best(args: argparse.Namespace) -> int:
+    from sweeps.runner import deliver
+    from sweeps.status import best_config_yaml
+    from sweeps.store.reader import load_records
+
+    study, meta, d = _existing(args)
+    uri = _tracking_uri(args, meta)
+    deliver(meta, d, timeout=10)
+    _, records = load_records(uri, args.name, meta.sweep_id)
+    print(best_config_yaml(study, args.name, records, args.method), end="")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from samtrain.config import TrainConfig
+    from samtrain.data import check_dataset
+    from sweeps.runner import run_configs
+    from sweeps.study import Resources
+
+    cfg = TrainConfig.from_yaml(args.config, args.overrides)
+    name = check_name("--name" if args.name else "config file name",
+                      args.name or Path(args.config).stem)
+    check_storage(args.storage)
+    uri = _tracking_uri(args)
+    if args.address is None:
+        check_dataset(cfg)
+    resources = Resources(workers=cfg.num_workers, gpus_per_worker=1.0 if cfg.use_gpu else 0.0)
+    in_process = {"auto": None, "train": False, "inprocess": True}[args.launcher]
+    grid = run_configs(name, "train", args.storage, uri, [("train", cfg, "train")], resources,
+                       sweep_id=f"train:{name}", parent=False, log_checkpoints=True,
+                       address=args.address, in_process=in_process)
+    result = grid[0]
+    if result.error:
+        print(f"sweep train: run failed: {result.error}", file=sys.stderr)
+        return 1
+    m = result.metrics or {}
+    shown = " ".join(f"{k} {m[k]:.4f}" for k in ("val_acc", "val_loss", "test_acc", "test_loss",
+                                                  "train_loss") if isinstance(m.get(k), float))
+    print(f"final: epoch {m.get('epoch')} status {m.get('status')} {shown} "
+          f"grad_evals {m.get('grad_evals')}")
+    where = uri if uri.startswith("http") else f"mlflow ui --backend-store-uri {uri} --host 127.0.0.1"
+    print(f"MLflow (experiment {name!r}): {where}")
+    return 0
+
+
+def cmd_confirm(args: argparse.Namespace) -> int:
+    from sweeps.confirm import confirm_sweep
+
+    _positive("--top", args.top)
+    _positive("--seeds", args.seeds)
+    _, meta, _ = _existing(args)
+    uri = _tracking_uri(args, meta)
+    grid = confirm_sweep(args.name, args.storage, uri, args.top, args.seeds, args.address)
+    return _outcome(grid, args.name, "confirm runs") if grid else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from sweeps.report import report_sweep
+
+    _, meta, _ = _existing(args)
+    uri = _tracking_uri(args, meta)
+    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise SweepError(f"--out: value {args.out!r} is invalid: it exists and is not a directory")
+    print(report_sweep(args.name, args.storage, uri, args.out, args.format))
+    return 0

@@ -1,0 +1,47 @@
+"""Reconcile Optuna and MLflow with the Tune snapshot a resumed sweep starts from.
+
+Tune snapshots its experiment periodically; Optuna (sqlite) and MLflow record at once. Trials a
+crashed driver started after Tune's last snapshot are unknown to the restored Tuner (its searcher
+suggests them again). Their Optuna trials are told FAIL and listed in the study's `orphans` user
+attribute (so the method schedule, and with it every method's budget, stays exact), and their
+MLflow runs are deleted (so the resumed sweep has no duplicate runs). Public APIs only: the
+Tune experiment is read with `ExperimentAnalysis`, Optuna trials are ended with `Study.tell`.
+
+Example::
+
+    forgotten = forget_orphans(study, meta, sweep_dir("runs", "tiny"))
+"""
+
+from __future__ import annotations
+
+import optuna
+
+from sweeps.sampling import ORPHANS
+from sweeps.store.schema import Phase
+from sweeps.study import StudySpec
+from sweeps.sweep_dir import SweepDir, SweepMeta
+
+
+def restored_trials(experiment_path: str) -> dict[str, dict]:
+    """`{trial_id: config}` of the trials in a Tune experiment's last snapshot."""
+    from ray.tune import ExperimentAnalysis
+
+    return {t.trial_id: t.config for t in ExperimentAnalysis(experiment_path).trials}
+
+
+def forget_orphans(study: StudySpec, meta: SweepMeta, d: SweepDir) -> int:
+    """Fail the orphans in Optuna, delete their MLflow runs; return how many were found."""
+    from sweeps.store.writer import SweepWriter
+
+    known = restored_trials(str(d.root / "search"))
+    numbers = {c.get("optuna_trial") for c in known.values()}
+    ot = optuna.load_study(study_name=study.name, storage=d.optuna_url)
+    running = ot.get_trials(deepcopy=False, states=[optuna.trial.TrialState.RUNNING])
+    orphans = [t.number for t in running if t.number not in numbers]
+    for number in orphans:
+        ot.tell(number, state=optuna.trial.TrialState.FAIL)
+    if orphans:
+        ot.set_user_attr(ORPHANS, sorted({*ot.user_attrs.get(ORPHANS, []), *orphans}))
+    writer = SweepWriter(meta.tracking_uri, study.name, meta.sweep_id)
+    deleted = writer.delete_orphans(Phase.SEARCH, set(known))
+    return max(len(orphans), deleted)

@@ -1,0 +1,68 @@
+"""Joining or starting Ray, and what one trial asks of it.
+
+`connect_ray` fails within seconds, with one line naming the address, when a cluster address
+does not answer (Ray itself would wait for minutes).
+
+Example (starts Ray)::
+
+    cluster = connect_ray()                 # a local Ray on this machine
+    plan, in_process = trial_plan(study.resources, cluster)
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+from samtrain.launch import ResourcePlan, plan_resources
+from sweeps.sweep_dir import SweepError
+
+CONNECT_TIMEOUT_S = 5.0
+
+
+def check_address(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Raise `SweepError` unless something answers at the `host:port` of `address` within
+    `timeout` seconds ("auto" is left to Ray, which fails at once when no cluster runs here)."""
+    if address == "auto":
+        return
+    target = address.removeprefix("ray://")
+    host, _, port = target.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+            pass
+    except (OSError, ValueError) as e:
+        raise SweepError(f"--address: value {address!r}: no Ray cluster answers at {target} "
+                         f"({type(e).__name__}: {e})") from None
+
+
+def connect_ray(address: str | None = None) -> dict[str, float]:
+    """Start (or join, with `address`) Ray; return the cluster's resources."""
+    import ray
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if address is not None:
+        check_address(address)
+    if not ray.is_initialized():
+        try:
+            ray.init(address=address, dashboard_host="127.0.0.1", logging_level="WARNING",
+                     log_to_driver=False)  # progress comes from Tune's table, errors from results
+        except ConnectionError as e:
+            raise SweepError(f"--address: value {address!r}: {' '.join(str(e).split())}") from None
+    return {k: float(v) for k, v in ray.cluster_resources().items()}
+
+
+def trial_plan(resources: Any, cluster: dict[str, float], in_process: bool | None = None
+               ) -> tuple[ResourcePlan, bool]:
+    """The resource plan of one trial and whether it runs in the trial's own process."""
+    if in_process is None:
+        in_process = resources.workers == 1
+    plan = plan_resources(resources.workers, resources.cpus_per_worker, resources.gpus_per_worker,
+                          cluster, in_tune_trial=True, in_process=in_process)
+    return plan, in_process
+
+
+def concurrency(resources: Any, plan: ResourcePlan) -> int:
+    """Trials at once: all that fit, or fewer if the study says so."""
+    limit = resources.max_concurrent_trials
+    return min(plan.max_concurrent, limit) if limit else plan.max_concurrent

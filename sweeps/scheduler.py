@@ -1,0 +1,76 @@
+"""`PerMethodASHA`: ASHA early stopping with one bracket set per method.
+
+One ASHA over every trial compares methods with different rho scales and learning speeds
+against each other, so a method that learns slowly early loses its budget to others. Here each
+method's trials are compared only with trials of the same method (an `ASHAScheduler` per method,
+with that method's `max_t`), so every method keeps its own budget.
+
+Example::
+
+    scheduler = PerMethodASHA(grace_period=5, reduction_factor=3, max_t={"sgd": 40, "sam": 40})
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+
+def trial_method(trial: Trial) -> str:
+    """The method of a trial from its config (searched or fixed-config trials)."""
+    return trial.config.get("trial", trial.config).get("method", "")
+
+
+class PerMethodASHA(FIFOScheduler):
+    """ASHA on `time_attr="epoch"`, one `ASHAScheduler` per method (created on first use)."""
+
+    def __init__(self, grace_period: int, reduction_factor: float, max_t: dict[str, int],
+                 metric: str | None = None, mode: str | None = None) -> None:
+        super().__init__()
+        self.grace_period, self.reduction_factor, self.max_t = grace_period, reduction_factor, max_t
+        self._metric, self._mode = metric, mode
+        self.schedulers: dict[str, ASHAScheduler] = {}
+
+    def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
+        self._metric = self._metric or metric
+        self._mode = self._mode or mode
+        return True
+
+    def _for(self, trial: Trial) -> ASHAScheduler:
+        method = trial_method(trial)
+        if method not in self.schedulers:
+            self.schedulers[method] = ASHAScheduler(
+                time_attr="epoch", metric=self._metric, mode=self._mode,
+                max_t=self.max_t.get(method, max(self.max_t.values())),
+                grace_period=self.grace_period, reduction_factor=self.reduction_factor)
+        return self.schedulers[method]
+
+    def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
+        self._for(trial).on_trial_add(tune_controller, trial)
+
+    def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict) -> str:
+        return self._for(trial).on_trial_result(tune_controller, trial, result)
+
+    def on_trial_complete(self, tune_controller: Any, trial: Trial, result: dict) -> None:
+        self._for(trial).on_trial_complete(tune_controller, trial, result)
+
+    def on_trial_remove(self, tune_controller: Any, trial: Trial) -> None:
+        self._for(trial).on_trial_remove(tune_controller, trial)
+
+    def on_trial_error(self, tune_controller: Any, trial: Trial) -> None:
+        self._for(trial).on_trial_error(tune_controller, trial)
+
+    def debug_string(self) -> str:
+        return "Using ASHA per method: " + ", ".join(
+            f"{m}: {s.debug_string()}" for m, s in self.schedulers.items())
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump(self.__dict__, f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as f:
+            self.__dict__.update(pickle.load(f))

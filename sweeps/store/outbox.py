@@ -1,0 +1,215 @@
+"""`Outbox`: MLflow writes that survive a tracking-server outage, delivered in order, once.
+
+Every write the driver makes (open the parent, create a child, log an epoch, finish a run) is
+first appended to `journal.jsonl` in the sweep's `outbox/` directory, then delivered by a
+background thread through `SweepWriter`. While the server is unreachable training goes on and
+operations wait on disk; the thread retries with back-off and sends them in order once the
+server answers again. `delivered` records how many operations reached MLflow, so a restarted
+driver (`sweep resume`, or any later `sweep` command on the sweep) sends only the rest.
+Redelivery is harmless: runs are found by their tags before being created, and a metric logged
+again with its original step and timestamp is stored once.
+
+Example::
+
+    box = Outbox(sweep.outbox, lambda: SweepWriter(uri, "tiny", sweep_id))
+    box.start()
+    box.put("child", key="t1", method="sam", config={...}, phase="search")
+    box.put("log_epoch", key="t1", result={"epoch": 1, "val_acc": 0.5}, timestamp_ms=...)
+    box.close(timeout=30)      # what is left stays on disk for the next command
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from samtrain.config import TrainConfig
+from sweeps.store.writer import SweepWriter
+
+log = logging.getLogger(__name__)
+
+JOURNAL, DELIVERED, REJECTED = "journal.jsonl", "delivered", "rejected.jsonl"
+RETRY_S = (1.0, 2.0, 5.0, 10.0)
+
+
+def unreachable(e: BaseException) -> bool:
+    """Whether `e` means "the tracking server did not answer" (retry later), not a bad request."""
+    import requests
+    from mlflow.exceptions import MlflowException
+
+    if isinstance(e, requests.exceptions.RequestException | ConnectionError | TimeoutError):
+        return True
+    text = str(e)
+    return isinstance(e, MlflowException) and any(
+        s in text for s in ("Max retries exceeded", "Connection refused", "ConnectionError",
+                            "Failed to establish", "timed out", "503", "502", "504"))
+
+
+class Outbox:
+    """An on-disk, ordered queue of MLflow writes and the thread that delivers them."""
+
+    def __init__(self, directory: Path, make_writer: Callable[[], SweepWriter]) -> None:
+        self.dir = Path(directory)
+        self.make_writer = make_writer
+        self._writer: SweepWriter | None = None
+        self._runs: dict[str, str] = {}  # key (trial id) -> MLflow run id
+        self._cond = threading.Condition()
+        self._ops: list[dict[str, Any]] = []
+        self._next = 0  # index in the journal of the next operation to deliver
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self.last_error: str | None = None
+
+    # ---- the journal ----
+    def _load(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        journal = self.dir / JOURNAL
+        lines = journal.read_text().splitlines() if journal.is_file() else []
+        ops = []
+        for line in lines:
+            try:
+                ops.append(json.loads(line))
+            except ValueError:  # a line cut by a crash mid-write: the last one, skip it
+                continue
+        delivered = self.dir / DELIVERED
+        self._ops = ops
+        self._next = int(delivered.read_text() or 0) if delivered.is_file() else 0
+
+    def put(self, op: str, **args: Any) -> None:
+        """Append an operation (JSON-serializable arguments) and wake the delivering thread."""
+        entry = {"op": op, **args}
+        line = json.dumps(entry, default=str)
+        with self._cond:
+            with (self.dir / JOURNAL).open("a") as f:
+                f.write(line + "\n")
+            self._ops.append(json.loads(line))
+            self._cond.notify()
+
+    @property
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._ops) - self._next
+
+    def _mark_delivered(self) -> None:
+        tmp = self.dir / (DELIVERED + ".tmp")
+        tmp.write_text(str(self._next))
+        os.replace(tmp, self.dir / DELIVERED)
+
+    # ---- delivery ----
+    def start(self) -> Outbox:
+        """Load what an earlier driver left undelivered and start the delivering thread."""
+        with self._cond:
+            self._load()
+            self._stopping = False
+        self._thread = threading.Thread(target=self._deliver_loop, name="mlflow-outbox",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def flush(self, timeout: float) -> int:
+        """Wait up to `timeout` seconds for everything to be delivered; return what is left."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._cond.notify_all()
+            while self._next < len(self._ops) and time.monotonic() < deadline:
+                self._cond.wait(timeout=min(0.5, max(deadline - time.monotonic(), 0.01)))
+            return len(self._ops) - self._next
+
+    def close(self, timeout: float) -> int:
+        """Flush for up to `timeout` seconds, stop the thread; return the operations left."""
+        left = self.flush(timeout)
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        return left
+
+    def _deliver_loop(self) -> None:
+        failures = 0
+        while True:
+            with self._cond:
+                while self._next >= len(self._ops) and not self._stopping:
+                    self._cond.wait()
+                if self._next >= len(self._ops):
+                    return
+                entry = self._ops[self._next]
+            try:
+                self.apply(entry)
+            except Exception as e:  # noqa: BLE001 - classified below
+                if not unreachable(e):
+                    self._reject(entry, e)
+                else:
+                    self.last_error = f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
+                    self._writer = None  # reconnect (the store may have restarted)
+                    wait = RETRY_S[min(failures, len(RETRY_S) - 1)]
+                    failures += 1
+                    with self._cond:
+                        if self._stopping:
+                            return
+                        self._cond.wait(timeout=wait)
+                    continue
+            failures = 0
+            with self._cond:
+                self._next += 1
+                self._mark_delivered()
+                self._cond.notify_all()
+
+    def _reject(self, entry: dict[str, Any], e: Exception) -> None:
+        """A request MLflow refused (not an outage): keep it aside, never block the queue."""
+        log.warning("MLflow refused %s: %s", entry.get("op"), e)
+        with (self.dir / REJECTED).open("a") as f:
+            f.write(json.dumps({**entry, "error": str(e)}, default=str) + "\n")
+
+    # ---- operations ----
+    @property
+    def writer(self) -> SweepWriter:
+        if self._writer is None:
+            self._writer = self.make_writer()
+        return self._writer
+
+    def _run_id(self, key: str) -> str:
+        if key not in self._runs:
+            found = self.writer.find(trial_id=key)
+            if not found:
+                raise LookupError(f"no MLflow run for trial {key!r}")
+            self._runs[key] = found[0].info.run_id
+        return self._runs[key]
+
+    def apply(self, e: dict[str, Any]) -> None:
+        """Perform one operation on MLflow (idempotent; see the module docstring)."""
+        w, op = self.writer, e["op"]
+        if op == "open_parent":
+            w.open_parent(e.get("source_file"))
+        elif op == "child":
+            if w.use_parent and w.parent_run_id is None:
+                w.open_parent()
+            self._runs[e["key"]] = w.child(e["key"], e["method"], TrainConfig(**e["config"]),
+                                           e["phase"], e.get("node_id"))
+        elif op == "log_epoch":
+            w.log_epoch(self._run_id(e["key"]), e["result"], timestamp_ms=e["timestamp_ms"])
+        elif op == "finish":
+            w.finish(self._run_id(e["key"]), e["status"], e.get("checkpoint_dir"))
+        elif op == "set_tags":
+            w.set_tags(self._run_id(e["key"]), e["tags"])
+        elif op == "close":
+            if w.parent_run_id is None and w.use_parent:
+                w.open_parent()
+            w.close(e["state"])
+        else:
+            raise ValueError(f"unknown outbox operation {op!r}")
+
+
+def deliver_pending(directory: Path, make_writer: Callable[[], SweepWriter],
+                    timeout: float = 60.0) -> int:
+    """Send what an earlier driver left in `directory`; return what is still left."""
+    if not (Path(directory) / JOURNAL).is_file():
+        return 0
+    box = Outbox(directory, make_writer).start()
+    return box.close(timeout)

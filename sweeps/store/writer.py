@@ -1,0 +1,154 @@
+"""`SweepWriter`: writes a sweep's parent and child runs to MLflow (the schema in `schema`).
+
+Every call is idempotent where MLflow allows it, so that a retried call (after a crash, or from
+the tracking outbox) leaves no duplicate: the parent and each child are found by their tags
+before being created, tags and equal params may be set again, and a metric logged again with the
+same step and timestamp is stored once.
+
+Example:
+    w = SweepWriter("sqlite:////tmp/doc-mlflow.db", "doc-sweep", sweep_id="0b5e...")
+    parent = w.open_parent()
+    run_id = w.child("t1", "sam", TrainConfig(), "search")
+    w.log_epoch(run_id, {"epoch": 1, "val_acc": 0.5}, timestamp_ms=1700000000000)
+    w.finish(run_id, "completed")
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+from samtrain.config import TrainConfig
+from sweeps.store.schema import (
+    MLFLOW_STATE,
+    RUN_PARAMS,
+    Phase,
+    Role,
+    RunStatus,
+    Tag,
+    result_metrics,
+    tag_filter,
+)
+
+
+def sqlite_artifact_root(tracking_uri: str) -> str | None:
+    """Artifacts of a sqlite store live beside its file (`mlartifacts/`); None for servers."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    db = Path(tracking_uri.removeprefix("sqlite:///"))
+    return (db.parent / "mlartifacts").resolve().as_uri()
+
+
+class SweepWriter:
+    """Parent/child MLflow runs of one sweep (`parent=False`: lone runs, e.g. `sweep train`)."""
+
+    def __init__(self, tracking_uri: str, sweep_name: str, sweep_id: str, parent: bool = True):
+        self.client = MlflowClient(tracking_uri)
+        self.tracking_uri, self.sweep_name, self.sweep_id = tracking_uri, sweep_name, sweep_id
+        self.use_parent = parent
+        self.experiment_id = self._experiment()
+        self.parent_run_id: str | None = None
+
+    def _experiment(self) -> str:
+        exp = self.client.get_experiment_by_name(self.sweep_name)
+        if exp is not None:
+            return exp.experiment_id
+        return self.client.create_experiment(
+            self.sweep_name, artifact_location=sqlite_artifact_root(self.tracking_uri))
+
+    def find(self, **tags: str) -> list[Any]:
+        """This sweep's runs carrying every `tag=value` of `tags` (keys as in `Tag` values)."""
+        flt = tag_filter({Tag.SWEEP_ID: self.sweep_id, **tags})
+        return self.client.search_runs([self.experiment_id], filter_string=flt, max_results=10000)
+
+    def open_parent(self, source_file: str | Path | None = None) -> str | None:
+        """Find or create the parent run; mark children left RUNNING by a crash as failed."""
+        for run in self.find(**{Tag.ROLE: Role.CHILD}):
+            if run.info.status == "RUNNING":
+                self.client.set_tag(run.info.run_id, Tag.STATUS, RunStatus.FAILED)
+                self.client.set_terminated(run.info.run_id, "FAILED")
+        if not self.use_parent:
+            return None
+        found = self.find(**{Tag.ROLE: Role.PARENT})
+        if found:
+            self.parent_run_id = found[0].info.run_id
+            self.client.update_run(self.parent_run_id, status="RUNNING")
+            return self.parent_run_id
+        run = self.client.create_run(self.experiment_id, run_name=self.sweep_name, tags={
+            Tag.SWEEP: self.sweep_name, Tag.SWEEP_ID: self.sweep_id, Tag.ROLE: Role.PARENT})
+        self.parent_run_id = run.info.run_id
+        if source_file is not None:
+            self.client.log_artifact(self.parent_run_id, str(source_file))
+        return self.parent_run_id
+
+    def close(self, state: str = "FINISHED") -> None:
+        if self.parent_run_id:
+            self.client.set_terminated(self.parent_run_id, state)
+
+    def child(self, trial_id: str, method: str, cfg: TrainConfig, phase: str,
+              node_id: str | None = None) -> str:
+        """The run of this trial: reused when it exists (resume, retry), else created."""
+        found = self.find(**{Tag.TRIAL_ID: trial_id})
+        if found:
+            run_id = found[0].info.run_id
+            self.client.update_run(run_id, status="RUNNING")
+            tags = {Tag.STATUS: RunStatus.RUNNING, **({Tag.NODE_ID: node_id} if node_id else {})}
+            self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+            return run_id
+        tags = {Tag.SWEEP: self.sweep_name, Tag.SWEEP_ID: self.sweep_id,
+                Tag.ROLE: Role.CHILD if self.use_parent else Role.SINGLE, Tag.METHOD: method,
+                Tag.GROUP_KEY: cfg.group_key(), Tag.TRIAL_ID: trial_id, Tag.PHASE: phase,
+                Tag.STATUS: RunStatus.RUNNING}
+        if node_id:
+            tags[Tag.NODE_ID] = node_id
+        if self.parent_run_id:
+            tags[Tag.PARENT] = self.parent_run_id
+        run = self.client.create_run(self.experiment_id, run_name=f"{method}-{trial_id}",
+                                     tags={str(k): str(v) for k, v in tags.items()})
+        params = [Param(k, str(v)) for k, v in cfg.flat_params().items()]
+        self.client.log_batch(run.info.run_id, params=params)
+        return run.info.run_id
+
+    def delete_orphans(self, phase: Phase, known_trial_ids: set[str]) -> int:
+        """Delete unfinished runs of `phase` whose trial the resumed experiment does not know."""
+        runs = self.find(**{Tag.PHASE: phase, Tag.ROLE: Role.CHILD})
+        orphans = [r for r in runs if r.data.tags.get(Tag.TRIAL_ID) not in known_trial_ids
+                   and r.info.status != "FINISHED"]
+        for r in orphans:
+            self.client.delete_run(r.info.run_id)
+        return len(orphans)
+
+    def log_epoch(self, run_id: str, result: dict[str, Any], timestamp_ms: int | None = None) -> None:
+        """Every numeric value of `result` as a metric (step = epoch); `run_params` as params.
+
+        A run parameter is recorded once: a restored run reports its own (e.g. a new timing) and
+        the first value stays (MLflow params are immutable).
+        """
+        step = int(result.get("epoch", 0))
+        now = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
+        metrics = [Metric(k, v, now, step) for k, v in result_metrics(result).items()]
+        params: list[Param] = []
+        if result.get(RUN_PARAMS):
+            have = self.client.get_run(run_id).data.params
+            params = [Param(k, str(v)) for k, v in result[RUN_PARAMS].items() if k not in have]
+        if metrics or params:
+            self.client.log_batch(run_id, metrics=metrics, params=params)
+
+    def finish(self, run_id: str, status: RunStatus | str, checkpoint_dir: str | None = None) -> None:
+        status = RunStatus(status)
+        if checkpoint_dir and Path(checkpoint_dir).is_dir():
+            self.client.log_artifacts(run_id, checkpoint_dir, artifact_path="checkpoint")
+        self.client.log_batch(run_id, tags=[RunTag(Tag.STATUS, status.value)])
+        self.client.set_terminated(run_id, MLFLOW_STATE.get(status, "FINISHED"))
+
+    def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        self.client.log_batch(run_id, tags=[RunTag(str(k), str(v)) for k, v in tags.items()])
+
+    def log_artifacts(self, files: list[Path], artifact_path: str) -> None:
+        """Log `files` to the parent run under `artifact_path` (e.g. the report)."""
+        for f in files:
+            self.client.log_artifact(self.parent_run_id, str(f), artifact_path=artifact_path)
