@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export RAY_USAGE_STATS_ENABLED := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv test lint demo bench clean
+.PHONY: venv data test lint demo bench clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -16,13 +16,16 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
+data:
+	bash scripts/ensure_fashion_mnist.sh
+
 lint: $(STAMP)
 	$(BIN)/ruff check samtrain sweeps tests benchmarks
 
-test: lint
+test: lint data
 	$(BIN)/python -m pytest -q --doctest-modules tests samtrain sweeps
 
-demo: $(STAMP)
+demo: $(STAMP) data
 	bash scripts/demo.sh
 
 bench: $(STAMP)

@@ -8,18 +8,6 @@ SWEEP=.venv/bin/sweep
 NAME=${DEMO_NAME:-fashion_demo}
 STORAGE=${DEMO_STORAGE:-runs}
 URI="sqlite:///$PWD/mlflow.db"
-FMNIST=/usr/share/datasets/fashion-mnist
-
-if [ ! -f "$FMNIST/train-images-idx3-ubyte.gz" ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "== installing Debian's dataset-fashion-mnist"
-    (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null \
-      || echo "   (apt-get failed: falling back to a torchvision download)"
-  else
-    echo "== $FMNIST missing and not root: falling back to a torchvision download"
-  fi
-fi
-
 start=$(date +%s)
 if [ -f "$STORAGE/$NAME/sweep.json" ]; then
   echo "== sweep $NAME exists: resuming any unfinished trials"

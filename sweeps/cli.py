@@ -8,6 +8,7 @@ Example:
     $ sweep run search_spaces/tiny.yaml --name tiny
     $ sweep status tiny
     $ sweep best tiny --method sam > best.yaml && sweep train best.yaml
+    $ sweep analyze tiny     # does test accuracy track forgetting or sharpness?
 """
 
 from __future__ import annotations
@@ -85,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output directory (default: STORAGE/NAME/report)")
     p.add_argument("--format", choices=["md", "csv", "latex"], default="md")
     p.set_defaults(func=c.cmd_report)
+    _common(p, address=False)
+
+    p = sub.add_parser("analyze", help="does test accuracy track forgetting or sharpness? "
+                       "(Kendall tau of each diagnostic, bootstrap CIs)")
+    p.add_argument("name")
+    p.add_argument("--out", help="output directory (default: STORAGE/NAME/report)")
+    p.set_defaults(func=c.cmd_analyze)
     _common(p, address=False)
     return parser
 

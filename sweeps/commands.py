@@ -159,3 +159,16 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise SweepError(f"--out: value {args.out!r} is invalid: it exists and is not a directory")
     print(report_sweep(args.name, args.storage, uri, args.out, args.format))
     return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from sweeps.analyze import analyze_sweep
+
+    _, meta, _ = _existing(args)
+    uri = _tracking_uri(args, meta)
+    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise SweepError(f"--out: value {args.out!r} is invalid: it exists and is not a directory")
+    analysis, files = analyze_sweep(args.name, args.storage, uri, args.out)
+    print("\n".join([*analysis.notes(), "", analysis.table_md(), analysis.sentence, "",
+                     f"Analysis files: {files[0].parent} (also in MLflow, parent run: analysis/)"]))
+    return 0

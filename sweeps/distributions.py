@@ -33,7 +33,6 @@ class SpaceError(ValueError):
 class Dist(Protocol):
     def suggest(self, trial: optuna.Trial, name: str) -> Any: ...
     def extremes(self) -> list[Any]: ...
-    def describe(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -50,9 +49,6 @@ class Float:
     def extremes(self) -> list[float]:
         return [self.low, self.high]
 
-    def describe(self) -> str:
-        return f"{'loguniform' if self.log else 'uniform'} [{self.low}, {self.high}]"
-
 
 @dataclass(frozen=True)
 class Int:
@@ -68,9 +64,6 @@ class Int:
     def extremes(self) -> list[int]:
         return [self.low, self.high]
 
-    def describe(self) -> str:
-        return f"int [{self.low}, {self.high}]" + (" log" if self.log else "")
-
 
 @dataclass(frozen=True)
 class Choice:
@@ -84,9 +77,6 @@ class Choice:
     def extremes(self) -> list[Any]:
         return list(self.choices)
 
-    def describe(self) -> str:
-        return f"choice {list(self.choices)}"
-
 
 @dataclass(frozen=True)
 class Fixed:
@@ -99,9 +89,6 @@ class Fixed:
 
     def extremes(self) -> list[Any]:
         return [self.value]
-
-    def describe(self) -> str:
-        return f"fixed {self.value!r}"
 
 
 def _number(where: str, name: str, v: Any, integer: bool = False) -> float | int:

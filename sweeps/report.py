@@ -122,8 +122,12 @@ def _best_method(rows: dict[str, MethodRow], mode: str) -> str | None:
 
 
 def build_report(records: Sequence[RunRecord], study: StudySpec, out_dir: Path, fmt: str = "md",
-                 provenance: dict[str, Any] | None = None) -> ReportResult:
-    """Write report.md, report.csv, report.tex and the PNG plots into `out_dir`."""
+                 provenance: dict[str, Any] | None = None, analysis: bool = True) -> ReportResult:
+    """Write report.md, report.csv, report.tex and the PNG plots into `out_dir`.
+
+    With `analysis` and runs carrying forgetting/sharpness diagnostics, report.md gains the
+    section "Generalization vs forgetting and sharpness" (`sweeps.analyze`) and its files.
+    """
     if fmt not in ("md", "csv", "latex"):
         raise ValueError(f"fmt: value {fmt!r} is unknown; allowed: md, csv, latex")
     out_dir = Path(out_dir)
@@ -141,12 +145,25 @@ def build_report(records: Sequence[RunRecord], study: StudySpec, out_dir: Path, 
           "means with its 95% CI; p: paired t-test by seed (Welch when seeds differ), "
           "Holm-corrected across methods. Grad evals, device time and runs: all runs.", "",
           tables["md"], "", "## Verdict", "", *[f"- {v}" for v in verdict], ""]
-    md += [f"![{p.stem}]({p.name})\n" for p in pngs]
+    section, extra = _analysis_md(records, out_dir) if analysis else ([], [])
+    md += section + [f"![{p.stem}]({p.name})\n" for p in pngs]
     md.append(_provenance_md(provenance or {}, records))
     files = [out_dir / "report.md", out_dir / "report.csv", out_dir / "report.tex"]
     for path, text in zip(files, ["\n".join(md), tables["csv"], tables["latex"]], strict=True):
         path.write_text(text)
-    return ReportResult(tables[fmt], files + pngs, rows, best, verdict)
+    return ReportResult(tables[fmt], files + pngs + extra, rows, best, verdict)
+
+
+def _analysis_md(records: Sequence[RunRecord], out_dir: Path) -> tuple[list[str], list[Path]]:
+    """The analysis section and its files, when any run has a diagnostic to rank; else none."""
+    from sweeps.analyze import analysis_section, analyze_records, write_analysis
+
+    result = analyze_records(records)
+    if not result.rows:
+        return [], []
+    written = write_analysis(result, out_dir)
+    png = next((p.name for p in written if p.suffix == ".png"), None)
+    return analysis_section(result, png), written
 
 
 def _provenance_md(prov: dict[str, Any], records: Sequence[RunRecord]) -> str:

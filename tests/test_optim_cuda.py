@@ -8,15 +8,14 @@ import math
 
 import pytest
 import torch
-from test_optim_formulas import run_sam
-from test_optim_path_choice import sgd_sam
-from test_optim_sam import CE, assert_same, cnn, images, state
+from conftest import assert_same, cnn, images, run_sam, sgd_sam, state
 
 from samtrain.models import build_model
 from samtrain.optim import path_choice
 from samtrain.optim.path_choice import PROBE
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+CE = torch.nn.CrossEntropyLoss()
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from test_optim_formulas import batch, mlp
+from conftest import batch, mlp
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 

@@ -18,6 +18,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import B, batch, mlp, run_sam
 from torch import nn
 from torch.func import functional_call, grad, vjp
 
@@ -25,18 +26,6 @@ from samtrain.optim import SAM, OutputBiasForget
 
 torch.set_num_threads(1)
 TOL = {"rtol": 1e-9, "atol": 1e-12}
-B, D, K = 12, 5, 4
-
-
-def mlp(seed: int = 0, bn: bool = False) -> nn.Module:
-    torch.manual_seed(seed)
-    layers = [nn.Linear(D, 8)] + ([nn.BatchNorm1d(8, momentum=0.3)] if bn else [])
-    return nn.Sequential(*layers, nn.Tanh(), nn.Linear(8, K)).double()
-
-
-def batch(seed: int = 1, n: int = B) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(n, D, generator=g, dtype=torch.float64), torch.randint(0, K, (n,), generator=g)
 
 
 # ---------------------------------------------------------------- the reference, from the formulas
@@ -94,12 +83,6 @@ def reference(model: nn.Module, x, y, rho=0.3, perturbation="ascent", m=None, ad
         hs.append(h)
     mean = {n: sum(h[n] for h in hs) / len(hs) for n in w}
     return mean, torch.stack(losses).mean(), torch.stack(plosses).mean(), torch.cat(plogits).detach()
-
-
-def run_sam(model: nn.Module, x, y, base_kwargs: dict | None = None, **kw):
-    sam = SAM(torch.optim.SGD(model.parameters(), lr=0.1, **(base_kwargs or {})), **kw)
-    out = sam.backward(model, x, y, nn.CrossEntropyLoss())
-    return sam, out, {n: p.grad.clone() for n, p in model.named_parameters()}
 
 
 def assert_grads(got: dict, want: dict, **tol) -> None:

@@ -10,8 +10,8 @@ import warnings
 
 import pytest
 import torch
-from test_optim_formulas import batch, mlp, run_sam
-from test_optim_sam import CE, TOL, assert_same, cnn, images, state
+from conftest import SAME_TOL as TOL
+from conftest import assert_same, batch, cnn, images, mlp, run_sam, sgd_sam, state
 from torch import nn
 
 import samtrain.optim.sam as sam_module
@@ -21,12 +21,8 @@ from samtrain.optim.path_choice import PROBE
 torch.set_num_threads(1)
 
 
-@pytest.fixture(autouse=True)
-def fresh_path_decisions():
-    """Every test starts without the process's cached m-sharpness path decisions."""
-    path_choice.clear_decisions()
-    yield
-    path_choice.clear_decisions()
+pytestmark = pytest.mark.usefixtures("fresh_path_decisions")
+CE = nn.CrossEntropyLoss()
 
 
 class FakeClock:
@@ -55,10 +51,6 @@ class FakeClock:
 
     def paths(self, sam: SAM) -> list[str]:
         return [p for s, p in self.calls if s is sam]
-
-
-def sgd_sam(model: nn.Module, **kw) -> SAM:
-    return SAM(torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), **{"rho": 0.3, **kw})
 
 
 def train(sam: SAM, model: nn.Module, x, y, steps: int) -> list:

@@ -8,48 +8,17 @@ import copy
 
 import pytest
 import torch
-from test_optim_formulas import B, batch, mlp, run_sam
+from conftest import SAME_TOL, B, assert_same, batch, cnn, images, mlp, run_sam, state
 from torch import nn
 
 from samtrain.optim import SAM, OutputBiasForget, path_choice
 
 torch.set_num_threads(1)
-TOL = {"rtol": 1e-9, "atol": 1e-11}
+TOL = SAME_TOL
 CE = nn.CrossEntropyLoss()
 
 
-@pytest.fixture(autouse=True)
-def fresh_path_decisions():
-    """Every test starts without the process's cached m-sharpness path decisions."""
-    path_choice.clear_decisions()
-    yield
-    path_choice.clear_decisions()
-
-
-def cnn(seed: int = 0, dtype: torch.dtype = torch.float64, momentum: float | None = 0.3) -> nn.Module:
-    torch.manual_seed(seed)
-    return nn.Sequential(
-        nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4, momentum=momentum), nn.ReLU(),
-        nn.Conv2d(4, 4, 3, stride=2), nn.BatchNorm2d(4, momentum=momentum), nn.ReLU(),
-        nn.Flatten(), nn.Linear(4 * 3 * 3, 5)).to(dtype)
-
-
-def images(n: int = B, seed: int = 1, dtype: torch.dtype = torch.float64):
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(n, 3, 8, 8, generator=g).to(dtype), torch.randint(0, 5, (n,), generator=g)
-
-
-def state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """Gradients and buffers, by name."""
-    out = {f"grad:{n}": p.grad.clone() for n, p in model.named_parameters()}
-    out.update({f"buf:{n}": b.clone() for n, b in model.named_buffers()})
-    return out
-
-
-def assert_same(a: dict, b: dict, **tol) -> None:
-    assert a.keys() == b.keys()
-    for n in a:
-        torch.testing.assert_close(a[n], b[n], **(tol or TOL), msg=n, check_dtype=False)
+pytestmark = pytest.mark.usefixtures("fresh_path_decisions")
 
 
 def max_diff(a: dict, b: dict, prefix: str) -> float:

@@ -19,9 +19,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
-from torch.nn.modules.batchnorm import _NormBase
 
-from samtrain.optim.buffers import chunk_copies, combine_chunk_stats
+from samtrain.optim.buffers import chunk_copies, combine_chunk_stats, is_norm_layer
 from samtrain.optim.functional import ascent_direction, gaussian, gsam_correct
 
 
@@ -31,8 +30,9 @@ def norm_inputs_in_own_dtype(module: nn.Module) -> Iterator[None]:
     outputs back to the input's dtype (a no-op when the dtypes already agree)."""
     handles = []
     for m in module.modules():
-        ref = m.running_mean if isinstance(m, _NormBase) and m.running_mean is not None else (
-            m.weight if isinstance(m, _NormBase) else None)
+        norm = is_norm_layer(m)
+        ref = m.running_mean if norm and m.running_mean is not None else (
+            m.weight if norm else None)
         if ref is None:
             continue
         dtypes: list[torch.dtype] = []

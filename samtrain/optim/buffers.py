@@ -9,15 +9,20 @@ from collections.abc import Iterator
 
 import torch
 from torch import Tensor, nn
-from torch.nn.modules.batchnorm import _NormBase
 
 STATS = ("running_mean", "running_var", "num_batches_tracked")
 
 
-def tracking_norms(module: nn.Module) -> list[tuple[str, _NormBase]]:
+def is_norm_layer(m: nn.Module) -> bool:
+    """A batch/instance norm layer (torch's own or a subclass), told apart by its public
+    attributes rather than torch's private `_NormBase` base class."""
+    return all(hasattr(m, a) for a in ("track_running_stats", "momentum", "num_features"))
+
+
+def tracking_norms(module: nn.Module) -> list[tuple[str, nn.Module]]:
     """(name, module) of the norm layers whose forward updates running statistics."""
     return [(n, m) for n, m in module.named_modules()
-            if isinstance(m, _NormBase) and m.training and m.track_running_stats
+            if is_norm_layer(m) and m.training and m.track_running_stats
             and m.running_mean is not None]
 
 
