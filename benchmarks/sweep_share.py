@@ -60,9 +60,11 @@ def main(argv: list[str] | None = None) -> list[str]:
                      f"{sorted(METHOD_SPECS)}, with at least one trial each")
 
     from samtrain.config import TrainConfig
-    from sweeps.records import load_records
-    from sweeps.runner import connect_ray, run_configs, run_sweep
-    from sweeps.space import Resources, parse_study
+    from sweeps.ray_cluster import connect_ray
+    from sweeps.runner import run_configs, run_sweep
+    from sweeps.store.reader import load_records
+    from sweeps.study import Resources, parse_study
+    from sweeps.sweep_dir import sweep_dir
 
     root = Path(tempfile.mkdtemp(prefix="p3-"))
     uri = f"sqlite:///{root / 'mlflow.db'}"
@@ -70,9 +72,10 @@ def main(argv: list[str] | None = None) -> list[str]:
     t0 = time.time()
     cluster = connect_ray()
     t1 = time.time()
-    run_sweep(study, root / "runs", uri)
+    run_sweep(study, str(root / "runs"), uri)
     t2 = time.time()
-    _, records = load_records(uri, "p3")
+    meta = sweep_dir(root / "runs", "p3").read_meta()
+    _, records = load_records(uri, "p3", meta.sweep_id)
     training = sum(r.device_seconds for r in records)
     concurrency = min(int(cluster.get("CPU", 1)), study.n_trials)
     share_fit = training / ((t2 - t1) * concurrency)
@@ -85,8 +88,9 @@ def main(argv: list[str] | None = None) -> list[str]:
     trial_s = statistics.mean(r.device_seconds for r in records)
 
     cfg = TrainConfig(dataset="digits", epochs=1, batch_size=64)
-    grid = run_configs("p3-train", "train", root / "runs", uri, [("train", cfg, "train")],
-                       Resources(workers=1), parent=False, in_process=False)
+    grid = run_configs("p3-train", "train", str(root / "runs"), uri, [("train", cfg, "train")],
+                       Resources(workers=1), sweep_id="train:p3-train", parent=False,
+                       in_process=False)
     train_startup = grid[0].metrics.get("startup_seconds", float("nan"))
 
     lines = [

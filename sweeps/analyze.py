@@ -114,6 +114,8 @@ class Analysis:
                  "not independent draws: intervals are approximate."]
         if self.fallback:
             lines.append(f"No run has test_acc: {self.target} (validation split) stands in for it.")
+        if any(r.name == "clean_fit" and r.vs_gap for r in self.rows):
+            lines.append("clean_fit's τ vs the gap is partly by construction (the gap contains it).")
         if self.skipped:
             lines.append("Skipped: " + ", ".join(f"{k} ({v})" for k, v in self.skipped.items()) + ".")
         return lines

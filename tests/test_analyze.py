@@ -86,7 +86,7 @@ def test_constant_too_few_absent_and_non_finite_values():
     assert a.skipped == {"perturbed_kl": "constant", "hessian_trace": "3 finite values < 4"}
     keep = [i for i, v in enumerate(sharp) if math.isfinite(v)]
     c = row(a, "sharpness_adaptive").vs_target
-    assert c.n == 6 and c.tau == pytest.approx(
+    assert c.n == 7 and c.tau == pytest.approx(
         stats.kendalltau([sharp[i] for i in keep], [TEST[i] for i in keep]).statistic)
     assert "noisy_fit" not in a.skipped   # absent from every run: not mentioned
     assert "Skipped: perturbed_kl (constant), hessian_trace (3 finite values < 4)." in a.notes()

@@ -320,10 +320,28 @@ def _tree(root: Path) -> set[Path]:
     return {p.relative_to(root) for p in root.rglob("*")}
 
 
+class Reached(BaseException):
+    """Raised by the guards below: bad input got past validation (not an `Exception`: no
+    handler of the code under test swallows it)."""
+
+
+def _guard(monkeypatch) -> None:
+    """Starting Ray or reading MLflow raises `Reached`, so no row can start a real sweep."""
+    import sweeps.runner
+    import sweeps.store.reader
+
+    def reached(*args, **kwargs):
+        raise Reached(args)
+
+    monkeypatch.setattr(sweeps.runner, "connect_ray", reached)
+    monkeypatch.setattr(sweeps.store.reader, "load_records", reached)
+
+
 @pytest.mark.parametrize("argv, files, words", CASES)
 def test_bad_input_exits_2_with_one_line_naming_it_and_starts_and_writes_nothing(
         argv, files, words, tmp_path, monkeypatch, capsys, dead_port):
     monkeypatch.chdir(tmp_path)
+    _guard(monkeypatch)
     if argv[1:2] == ["fake"] or "fake" in argv[2:]:
         _fake_sweep(tmp_path)
     for rel, content in files.items():
