@@ -140,7 +140,10 @@ class TrainConfig(SAMHParams):
     @classmethod
     def from_yaml_text(cls, text: str, overrides: list[str] | None = None,
                        source: str = "config") -> TrainConfig:
-        data = load_yaml(text, source) or {}
+        data = load_yaml(text, source)
+        if data is None:
+            raise ConfigError(f"{source}: the file is empty (no YAML document); write TrainConfig "
+                              "keys, e.g. `dataset: digits`")
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: the YAML top level must be a mapping of TrainConfig keys")
         data.update(parse_overrides(overrides or []))

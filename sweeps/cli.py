@@ -16,8 +16,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import NoReturn
 
 DEFAULT_STORAGE = "runs"
+
+
+class _Parser(argparse.ArgumentParser):
+    """A usage error is one line on stderr and exit code 2, like every other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
 
 
 def _common(p: argparse.ArgumentParser, tracking: bool = True, address: bool = True) -> None:
@@ -36,7 +44,7 @@ def _common(p: argparse.ArgumentParser, tracking: bool = True, address: bool = T
 def build_parser() -> argparse.ArgumentParser:
     from sweeps import commands as c
 
-    parser = argparse.ArgumentParser(prog="sweep", description=(
+    parser = _Parser(prog="sweep", description=(
         "Hyperparameter sweeps for SAM-family optimizers on Ray Tune + Optuna, tracked in MLflow."))
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -87,14 +95,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["md", "csv", "latex"], default="md")
     p.set_defaults(func=c.cmd_report)
     _common(p, address=False)
+    _add_analyze(sub)
+    return parser
+
+
+def _add_analyze(sub: argparse._SubParsersAction) -> None:
+    from sweeps.commands import cmd_analyze
 
     p = sub.add_parser("analyze", help="does test accuracy track forgetting or sharpness? "
                        "(Kendall tau of each diagnostic, bootstrap CIs)")
     p.add_argument("name")
     p.add_argument("--out", help="output directory (default: STORAGE/NAME/report)")
-    p.set_defaults(func=c.cmd_analyze)
+    p.set_defaults(func=cmd_analyze)
     _common(p, address=False)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,10 +117,16 @@ def main(argv: list[str] | None = None) -> int:
     from sweeps.distributions import SpaceError
     from sweeps.sweep_dir import SweepError
 
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # --help (0) goes on; a usage error (2) was printed as one line
+        if not e.code:
+            raise
+        return 2
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     try:
         return args.func(args) or 0
     except (ConfigError, SpaceError, SweepError, ResourceError, DatasetNotFound) as e:
-        print(f"sweep {args.command}: error: {e}", file=sys.stderr)
+        # one line even when a message quotes a key holding a line break
+        print(f"sweep {args.command}: error: {' '.join(str(e).splitlines())}", file=sys.stderr)
         return 2

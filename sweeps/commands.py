@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sweeps.ray_cluster import check_address
 from sweeps.study import check_name
-from sweeps.sweep_dir import SweepError, SweepMeta, check_storage, open_sweep
+from sweeps.sweep_dir import SweepError, SweepMeta, check_directory, check_storage, open_sweep
 from sweeps.tracking_uri import check_tracking_uri, default_tracking_uri
 
 
@@ -26,9 +27,18 @@ def _positive(name: str, value: int | None) -> None:
 
 
 def _tracking_uri(args: argparse.Namespace, meta: SweepMeta | None = None) -> str:
-    uri = args.tracking_uri or (meta.tracking_uri if meta else None) or default_tracking_uri()
-    check_tracking_uri(uri)
+    """`--tracking-uri`, else the sweep's (from its sweep.json), else the default; checked."""
+    uri, key = getattr(args, "tracking_uri", None), "--tracking-uri"
+    if uri is None and meta is not None:
+        uri, key = meta.tracking_uri, f"tracking_uri of sweep {args.name!r} (its sweep.json)"
+    uri = default_tracking_uri() if uri is None else uri
+    check_tracking_uri(uri, key=key)
     return uri
+
+
+def _address(args: argparse.Namespace) -> None:
+    if args.address is not None:
+        check_address(args.address)
 
 
 def _existing(args: argparse.Namespace) -> tuple[Any, SweepMeta, Any]:
@@ -67,6 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise SweepError(f"sweep {study.name!r} already exists in {args.storage}; use "
                          f"`sweep resume {study.name}` or another --name")
     uri = _tracking_uri(args)
+    _address(args)
     if args.address is None:  # a local cluster reads local files: check them before starting
         for m in study.methods:
             check_dataset(build_train_config(study, m, {}))
@@ -77,7 +88,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from sweeps.runner import resume_sweep
 
     _, meta, _ = _existing(args)
-    check_tracking_uri(meta.tracking_uri)
+    _tracking_uri(args, meta)
+    _address(args)
     return _outcome(resume_sweep(args.name, args.storage, args.address), args.name)
 
 
@@ -100,6 +112,9 @@ def cmd_best(args: argparse.Namespace) -> int:
     from sweeps.store.reader import load_records
 
     study, meta, d = _existing(args)
+    if args.method is not None and args.method not in study.methods:
+        raise SweepError(f"--method: value {args.method!r} is unknown; allowed: "
+                         f"{', '.join(study.methods)}")
     uri = _tracking_uri(args, meta)
     deliver(meta, d, timeout=10)
     _, records = load_records(uri, args.name, meta.sweep_id)
@@ -118,6 +133,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                       args.name or Path(args.config).stem)
     check_storage(args.storage)
     uri = _tracking_uri(args)
+    _address(args)
     if args.address is None:
         check_dataset(cfg)
     resources = Resources(workers=cfg.num_workers, gpus_per_worker=1.0 if cfg.use_gpu else 0.0)
@@ -146,6 +162,7 @@ def cmd_confirm(args: argparse.Namespace) -> int:
     _positive("--seeds", args.seeds)
     _, meta, _ = _existing(args)
     uri = _tracking_uri(args, meta)
+    _address(args)
     grid = confirm_sweep(args.name, args.storage, uri, args.top, args.seeds, args.address)
     return _outcome(grid, args.name, "confirm runs") if grid else 0
 
@@ -154,9 +171,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     from sweeps.report import report_sweep
 
     _, meta, _ = _existing(args)
+    if args.out is not None:
+        check_directory("--out", args.out)
     uri = _tracking_uri(args, meta)
-    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
-        raise SweepError(f"--out: value {args.out!r} is invalid: it exists and is not a directory")
     print(report_sweep(args.name, args.storage, uri, args.out, args.format))
     return 0
 
@@ -165,9 +182,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from sweeps.analyze import analyze_sweep
 
     _, meta, _ = _existing(args)
+    if args.out is not None:
+        check_directory("--out", args.out)
     uri = _tracking_uri(args, meta)
-    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
-        raise SweepError(f"--out: value {args.out!r} is invalid: it exists and is not a directory")
     analysis, files = analyze_sweep(args.name, args.storage, uri, args.out)
     print("\n".join([*analysis.notes(), "", analysis.table_md(), analysis.sentence, "",
                      f"Analysis files: {files[0].parent} (also in MLflow, parent run: analysis/)"]))

@@ -67,5 +67,6 @@ def confirm_sweep(name: str, storage: str, tracking_uri: str | None, top: int,
     print(f"sweep {name!r}: running {len(trials)} confirm runs (fresh seeds "
           f"{', '.join(str(s) for s in sorted({c.seed for _, c, _ in trials}))})")
     grid = run_configs(name, f"confirm-{k}", storage, uri, trials, study.resources,
-                       sweep_id=meta.sweep_id, address=address, max_failures=study.max_failures)
+                       sweep_id=meta.sweep_id, address=address, max_failures=study.max_failures,
+                       checkpoint_interval_s=study.checkpoint_interval_s)
     return list(grid)

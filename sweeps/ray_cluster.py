@@ -28,10 +28,13 @@ def check_address(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
         return
     target = address.removeprefix("ray://")
     host, _, port = target.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise SweepError(f"--address: value {address!r} is invalid: use HOST:PORT, "
+                         "ray://HOST:PORT or auto")
     try:
         with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
             pass
-    except (OSError, ValueError) as e:
+    except OSError as e:
         raise SweepError(f"--address: value {address!r}: no Ray cluster answers at {target} "
                          f"({type(e).__name__}: {e})") from None
 

@@ -26,21 +26,21 @@ from sweeps.sampling import build_train_config, define_by_run
 from sweeps.study import StudySpec
 from sweeps.sweep_dir import SweepDir, SweepError, SweepMeta, open_sweep, sweep_dir
 
-# Sweep trials checkpoint at most every 30 s (and at their last epoch): per-epoch checkpoints of
-# short trials cost a visible share of a sweep's time (benchmarks/RESULTS.md, P3).
-CHECKPOINT_INTERVAL_S = 30.0
+# Trials checkpoint at most every `checkpoint_interval_s` (study key, default 30 s) and at their
+# last epoch: per-epoch checkpoints of short trials cost a visible share of a sweep's time
+# (benchmarks/RESULTS.md, P3), and a retried trial loses at most that much work.
 METRIC_COLUMNS = ["epoch", "train_loss", "val_loss", "val_acc", "rho", "status"]
 
 
 def _trainable(plan: ResourcePlan, in_process: bool, d: SweepDir, study: StudySpec | None,
-               max_failures: int) -> Any:
+               max_failures: int, checkpoint_interval_s: float) -> Any:
     from ray import tune
 
     from sweeps.trainable import run_trial
 
     fn = tune.with_parameters(run_trial, plan=plan, in_process=in_process,
                               storage_path=d.train_storage, study=study,
-                              checkpoint_interval_s=CHECKPOINT_INTERVAL_S,
+                              checkpoint_interval_s=checkpoint_interval_s,
                               max_failures=max_failures)
     resources = {"cpu": plan.trial_cpus or plan.worker_cpus,
                  "gpu": plan.worker_gpus if in_process else 0.0}
@@ -105,7 +105,8 @@ def run_sweep(study: StudySpec, storage: str, tracking_uri: str, address: str | 
     d.write(study, meta)
     target = MLflowTarget(tracking_uri, study.name, meta.sweep_id, source_file=str(d.space))
     tuner = tune.Tuner(
-        _trainable(plan, in_process, d, study, study.max_failures if not in_process else 0),
+        _trainable(plan, in_process, d, study, study.max_failures if not in_process else 0,
+                   study.checkpoint_interval_s),
         tune_config=tune.TuneConfig(metric=study.metric, mode=study.mode,
                                     search_alg=_searcher(study, d), scheduler=_scheduler(study),
                                     num_samples=study.n_trials,
@@ -135,7 +136,8 @@ def resume_sweep(name: str, storage: str, address: str | None = None) -> Any:
     if orphans:
         print(f"sweep {name!r}: {orphans} trial(s) started after the last snapshot before the crash "
               "will run again under new ids; their partial runs were removed")
-    trainable = _trainable(plan, in_process, d, study, study.max_failures if not in_process else 0)
+    trainable = _trainable(plan, in_process, d, study, study.max_failures if not in_process else 0,
+                           study.checkpoint_interval_s)
     return tune.Tuner.restore(str(experiment), trainable=trainable, resume_unfinished=True,
                               resume_errored=True).fit()
 
@@ -143,7 +145,8 @@ def resume_sweep(name: str, storage: str, address: str | None = None) -> Any:
 def run_configs(name: str, experiment: str, storage: str, tracking_uri: str,
                 trials: list[tuple[str, TrainConfig, str]], resources: Any, *, sweep_id: str,
                 parent: bool = True, log_checkpoints: bool = False, address: str | None = None,
-                in_process: bool | None = None, max_failures: int = 2) -> Any:
+                in_process: bool | None = None, max_failures: int = 2,
+                checkpoint_interval_s: float = 30.0) -> Any:
     """Run fixed configs `(method, cfg, phase)` as one Tune experiment `STORAGE/NAME/experiment`.
 
     Restarting with the same names resumes: finished trials are kept, unfinished ones continue.
@@ -153,7 +156,8 @@ def run_configs(name: str, experiment: str, storage: str, tracking_uri: str,
     d = sweep_dir(storage, name)
     cluster = connect_ray(address)
     plan, in_process = trial_plan(resources, cluster, in_process)
-    trainable = _trainable(plan, in_process, d, None, max_failures if not in_process else 0)
+    trainable = _trainable(plan, in_process, d, None, max_failures if not in_process else 0,
+                           checkpoint_interval_s)
     path = d.root / experiment
     if tune.Tuner.can_restore(str(path)):
         return tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True,

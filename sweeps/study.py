@@ -11,6 +11,7 @@ Format (only `methods` is required)::
     baseline: sgd               # method others are compared with (default: the one without a
                                 # perturbation, if any)
     max_failures: 2             # automatic retries of a trial whose process or node died
+    checkpoint_interval_s: 30   # a trial checkpoints at most this often (and at its last epoch)
     scheduler:                  # `none` (default) or ASHA, one bracket set per method
       {type: asha, grace_period: 3, reduction_factor: 3}
     resources:                  # one trial = `workers` Ray Train workers
@@ -67,7 +68,7 @@ def check_name(what: str, name: str) -> str:
     Traceback (most recent call last):
     sweeps.distributions.SpaceError: --name: value '../../x' is invalid: use 1-100 letters, ...
     """
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise SpaceError(f"{what}: value {name!r} is invalid: use 1-100 letters, digits, '.', '_', "
                          "'-' (not starting with '.', '_' or '-')")
     return name
@@ -110,6 +111,7 @@ class _StudyFile(_Strict):
     confirm_seeds: int = Field(0, ge=0)
     baseline: str | None = None
     max_failures: int = Field(2, ge=0)
+    checkpoint_interval_s: float = Field(30.0, ge=0)
     scheduler: Any = None
     resources: Resources = Resources()
     base: dict[str, Any] = {}
@@ -140,6 +142,7 @@ class StudySpec:
     confirm_seeds: int = 0
     baseline: str | None = None
     max_failures: int = 2
+    checkpoint_interval_s: float = 30.0
     source_text: str = ""
     source_sha256: str = ""
     path: Path | None = field(default=None, compare=False)
@@ -239,7 +242,7 @@ def _check_method(name: str, m: MethodSpec, base: dict[str, Any]) -> list[TrainC
 
 def _parse_method(name: Any, mf: _MethodFile | None, base: dict[str, Any]) -> MethodSpec:
     name = str(name)
-    if not _METHOD_NAME.match(name) or name in RESERVED_METHODS:
+    if not _METHOD_NAME.fullmatch(name) or name in RESERVED_METHODS:
         raise SpaceError(f"methods.{name}: method name {name!r} is invalid; use letters, digits, "
                          f"'_', '.', '+', '-' (starting with a letter), not "
                          f"{', '.join(RESERVED_METHODS)}")
@@ -321,7 +324,7 @@ def parse_study(text: str, source: str = "<string>", budget: int | None = None,
         name=sweep_name, metric=f.metric, mode=f.mode, base=dict(f.base), methods=methods,
         budget=f.budget, scheduler=_asha_for(asha, configs), resources=f.resources, seed=f.seed,
         confirm_seeds=f.confirm_seeds, baseline=_baseline(f, methods, f.base),
-        max_failures=f.max_failures, source_text=text,
+        max_failures=f.max_failures, checkpoint_interval_s=f.checkpoint_interval_s, source_text=text,
         source_sha256=hashlib.sha256(text.encode()).hexdigest())
 
 

@@ -23,7 +23,8 @@ from typing import Any
 from sweeps.distributions import SpaceError
 from sweeps.study import StudySpec, check_name, load_study
 
-__all__ = ["SweepError", "SweepDir", "SweepMeta", "sweep_dir", "check_storage", "open_sweep"]
+__all__ = ["SweepError", "SweepDir", "SweepMeta", "sweep_dir", "check_storage",
+           "check_directory", "open_sweep"]
 
 
 class SweepError(RuntimeError):
@@ -83,19 +84,37 @@ class SweepDir:
 
     def read_meta(self) -> SweepMeta:
         try:
-            raw: dict[str, Any] = json.loads(self.meta_file.read_text())
-            return SweepMeta(**raw)
+            raw: dict[str, Any] = json.loads(self.meta_file.read_text(encoding="utf-8"))
+            meta = SweepMeta(**raw)
         except (ValueError, TypeError) as e:
             raise SweepError(f"{self.meta_file} is not a sweep record ({e})") from None
+        for key, value in asdict(meta).items():
+            kind = int if key == "budget" else str
+            if type(value) is not kind:
+                raise SweepError(f"{self.meta_file}: key {key!r}: value {value!r} is invalid: "
+                                 f"must be {'an integer' if kind is int else 'a string'}")
+        return meta
+
+
+def check_directory(key: str, value: str | Path) -> Path:
+    """`value` resolved, if it is a directory or can be made one: empty, an existing
+    non-directory, or a path through a file is an error naming `key`."""
+    if not str(value).strip():
+        raise SweepError(f"{key}: value {str(value)!r} is invalid: it is empty; give a directory")
+    path = Path(value).expanduser()
+    for p in (path, *path.parents):  # the nearest existing one must be a directory
+        if p.exists() or p.is_symlink():
+            if not p.is_dir():
+                what = "it exists" if p == path else f"{str(p)!r} exists"
+                raise SweepError(f"{key}: value {str(value)!r} is invalid: {what} and is not a "
+                                 "directory")
+            break
+    return path.resolve()
 
 
 def check_storage(storage: str | Path) -> Path:
-    """The storage directory (resolved); an existing non-directory is an error."""
-    path = Path(storage).expanduser()
-    if path.exists() and not path.is_dir():
-        raise SweepError(f"--storage: value {str(storage)!r} is invalid: it exists and is not a "
-                         "directory")
-    return path.resolve()
+    """The storage directory (resolved); see `check_directory`."""
+    return check_directory("--storage", storage)
 
 
 def sweep_dir(storage: str | Path, name: str) -> SweepDir:
@@ -113,4 +132,8 @@ def open_sweep(name: str, storage: str | Path) -> tuple[StudySpec, SweepMeta, Sw
     if not d.exists():
         raise SweepError(f"sweep {name!r} not found: no {d.meta_file}; start it with `sweep run`")
     meta = d.read_meta()
-    return load_study(d.space, budget=meta.budget, name=name), meta, d
+    try:
+        study = load_study(d.space, budget=meta.budget, name=name)
+    except SpaceError as e:  # the sweep's own copy of its study was edited or damaged
+        raise SweepError(str(e) if str(d.space) in str(e) else f"{d.space}: {e}") from None
+    return study, meta, d

@@ -2,8 +2,9 @@
 
 Checked before anything starts, so an unusable URI is one line and exit code 2, not a hang:
 an `http(s)` server must answer `/health` within a few seconds (MLflow's own client would retry
-a dead server for minutes), a `sqlite:///` file must be in an existing directory, and a `file:`
-store (in maintenance mode since MLflow 3) is refused.
+a dead server for minutes), a `sqlite:///` file must be in an existing directory and be an sqlite
+database (or not exist yet), and an empty URI or a `file:` store (in maintenance mode since
+MLflow 3) is refused.
 
 Example:
     >>> check_tracking_uri("sqlite:////nonexistent-dir/mlflow.db")  # doctest: +ELLIPSIS
@@ -18,6 +19,7 @@ from pathlib import Path
 from sweeps.sweep_dir import SweepError
 
 HEALTH_TIMEOUT_S = 5.0
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def default_tracking_uri() -> str:
@@ -25,9 +27,18 @@ def default_tracking_uri() -> str:
     return f"sqlite:///{Path.cwd() / 'mlflow.db'}"
 
 
-def check_tracking_uri(uri: str, timeout: float = HEALTH_TIMEOUT_S) -> None:
-    """Raise `SweepError` (one line naming the URI) unless `uri` can be used right now."""
-    where = f"--tracking-uri: value {uri!r}"
+def _head(path: Path) -> bytes:
+    with path.open("rb") as f:
+        return f.read(len(SQLITE_HEADER))
+
+
+def check_tracking_uri(uri: str, timeout: float = HEALTH_TIMEOUT_S,
+                       key: str = "--tracking-uri") -> None:
+    """Raise `SweepError` (one line naming `key` and the URI) unless `uri` can be used right now."""
+    where = f"{key}: value {uri!r}"
+    if not uri.strip():
+        raise SweepError(f"{where}: it is empty; use sqlite:///PATH/mlflow.db or an http(s) "
+                         "tracking server")
     if uri.startswith(("http://", "https://")):
         import requests
 
@@ -37,9 +48,13 @@ def check_tracking_uri(uri: str, timeout: float = HEALTH_TIMEOUT_S) -> None:
             raise SweepError(f"{where}: no MLflow server answers ({type(e).__name__}); start it "
                              "or pass another --tracking-uri") from None
     elif uri.startswith("sqlite:///"):
-        folder = Path(uri.removeprefix("sqlite:///")).parent
-        if not folder.is_dir():
-            raise SweepError(f"{where}: directory {folder} does not exist")
+        db = Path(uri.removeprefix("sqlite:///"))
+        if not db.parent.is_dir():
+            raise SweepError(f"{where}: directory {db.parent} does not exist")
+        if db.is_dir():
+            raise SweepError(f"{where}: {db} is a directory, not an sqlite database file")
+        if db.is_file() and db.stat().st_size and _head(db) != SQLITE_HEADER:
+            raise SweepError(f"{where}: {db} is not an sqlite database file")
     elif uri.startswith("file:") or "://" not in uri:
         raise SweepError(f"{where}: MLflow's file store is in maintenance mode; use "
                          "sqlite:///PATH/mlflow.db or an http(s) tracking server")

@@ -1,12 +1,11 @@
 """`sweep` bad input: exit code 2, one line on stderr naming the culprit, nothing started or written.
 
-`CASES` is one table over every command. A row: argv, the files the test writes first (paths
-relative to its working directory; `DIR` makes a directory) and the words the error line must
-hold (the key or option, and the offending value or file). In argv, file contents and words,
-`{t}` is the working directory and `{port}` a local TCP port nothing listens on. A row whose argv
-names the sweep `fake` first gets `runs/fake/` written by `SweepDir.write` (study + sweep.json,
-tracking URI `sqlite:///{t}/mlflow.db`; no MLflow, no Ray), then its own files, which may
-corrupt it: checks that need an existing sweep are reached, and must come before any MLflow read.
+`CASES` is one table over every command. A row: argv, the files the test writes first (relative
+to its working directory; `DIR` makes a directory) and the words the error line must hold (the
+key or option, and the offending value or file), where `{t}`, `{port}` and `{silent}` are
+replaced (see `tokens`). A row naming the sweep `fake` first gets `runs/fake/` from `SweepDir.write`
+(tracking URI `sqlite:///{t}/mlflow.db`; no MLflow, no Ray), then its own files, which may damage
+it: checks that need an existing sweep are reached, and must come before any MLflow read.
 """
 
 from __future__ import annotations
@@ -22,9 +21,11 @@ from sweeps.cli import main
 
 TINY = Path(__file__).resolve().parent.parent / "search_spaces" / "tiny.yaml"
 DIR = "<a directory>"
-META = ('{"name": "fake", "sweep_id": "abc", "budget": 2, "tracking_uri": URI, '
-        '"source_sha256": ""}')
+META = '{"name": "fake", "sweep_id": "abc", "budget": 2, "tracking_uri": URI, "source_sha256": ""}'
 DEAD = "http://127.0.0.1:{port}"
+SILENT = "http://127.0.0.1:{silent}"
+BAD_META = ("sweep.json", "not a sweep record")
+FILE = {"f.txt": "x"}  # a regular file where a directory is expected
 
 
 def S(top="", base="", fixed="", space="", m="", more="") -> str:
@@ -56,8 +57,18 @@ def F(cmd, id_, words, *opts, files=None):
     return case(f"{cmd}-{id_}", [cmd, "fake", *opts], words, files)
 
 
+def SP(id_, key, dist, *words):
+    """`sweep run` of a study whose method sam also samples `key` from `dist`."""
+    return R(id_, (f"methods.sam.space.{key}", *words), space=f", {key}: {dist}")
+
+
+def J(text: str | bytes) -> dict:
+    """The fake sweep's sweep.json replaced by `text`."""
+    return {"runs/fake/sweep.json": text}
+
+
 def meta(uri: str) -> dict:
-    return {"runs/fake/sweep.json": META.replace("URI", uri)}
+    return J(META.replace("URI", uri))
 
 
 CASES = [
@@ -73,13 +84,11 @@ CASES = [
     R("name-unicode", ("--name", "'swéep'"), "--name", "swéep"),
     R("name-newline", ("--name", "'tiny\\n'"), "--name", "tiny\n"),
     R("file-name-dotdot", ("name", "'../x'"), top="name: ../x"),
-    case("run-file-stem-space", ["run", "my study.yaml"], ("name", "'my study'"),
-         {"my study.yaml": S()}),
+    case("run-file-stem-space", ["run", "my study.yaml"], ("name", "'my study'"), {"my study.yaml": S()}),
     R("exists", ("'fake'", "already exists"), "--name", "fake"),
-    R("storage-file", ("--storage", "'f.txt'", "not a directory"), "--storage", "f.txt",
-      files={"f.txt": "x"}),
+    R("storage-file", ("--storage", "'f.txt'", "not a directory"), "--storage", "f.txt", files=FILE),
     R("storage-under-file", ("--storage", "'f.txt/runs'", "not a directory"), "--storage",
-      "f.txt/runs", files={"f.txt": "x"}),
+      "f.txt/runs", files=FILE),
     R("storage-empty", ("--storage", "''"), "--storage="),
     case("run-missing-file", ["run", "missing.yaml"], ("study", "'missing.yaml'", "does not exist")),
     case("run-directory", ["run", "d.yaml"], ("study", "'d.yaml'", "directory"), {"d.yaml": DIR}),
@@ -97,7 +106,7 @@ CASES = [
     R("dup-fixed", ("s.yaml", "'gsam_alpha'", "twice"), fixed=", gsam_alpha: 0, gsam_alpha: 0.1"),
     R("dup-space", ("s.yaml", "'rho'", "twice"), space=", rho: {uniform: [0.1, 0.2]}"),
     R("dup-method-key", ("s.yaml", "'fixed'", "twice"), m=", fixed: {}"),
-    R("dup-dist", ("s.yaml", "'uniform'", "twice"),
+    R("dup-dist", ("s.yaml", "line 5", "'uniform'", "twice"),
       space=", momentum: {uniform: [0.1, 0.2], uniform: [0.3, 0.4]}"),
     R("dup-resources", ("s.yaml", "'workers'", "twice"), top="resources: {workers: 1, workers: 2}"),
     R("dup-scheduler", ("s.yaml", "'type'", "twice"), top="scheduler: {type: asha, type: asha}"),
@@ -105,16 +114,11 @@ CASES = [
     R("nan-base", ("base", "'lr'", "nan", "finite"), base=", lr: .nan"),
     R("1e999-base", ("base", "'weight_decay'", "1e999", "finite"), base=", weight_decay: 1e999"),
     R("inf-fixed", ("methods.sam.fixed", "'gsam_alpha'", "inf"), fixed=", gsam_alpha: .inf"),
-    R("neginf-bound", ("methods.sam.space.momentum", "-inf", "finite"),
-      space=", momentum: {uniform: [-.inf, 0.5]}"),
-    R("1e999-bound", ("methods.sam.space.momentum", "1e999", "finite"),
-      space=", momentum: {uniform: [0.1, 1e999]}"),
-    R("inf-int-bound", ("methods.sam.space.grad_accum_steps", "inf", "integer"),
-      space=", grad_accum_steps: {int: [1, .inf]}"),
-    R("nan-choice", ("methods.sam.space.gsam_alpha", "nan", "finite"),
-      space=", gsam_alpha: {choice: [0.1, .nan]}"),
-    R("inf-fixed-dist", ("methods.sam.space.gsam_alpha", "inf", "finite"),
-      space=", gsam_alpha: {fixed: .inf}"),
+    SP("neginf-bound", "momentum", "{uniform: [-.inf, 0.5]}", "-inf", "finite"),
+    SP("1e999-bound", "momentum", "{uniform: [0.1, 1e999]}", "1e999", "finite"),
+    SP("inf-int-bound", "grad_accum_steps", "{int: [1, .inf]}", "inf", "integer"),
+    SP("nan-choice", "gsam_alpha", "{choice: [0.1, .nan]}", "nan", "finite"),
+    SP("inf-fixed-dist", "gsam_alpha", "{fixed: .inf}", "inf", "finite"),
     R("nan-resources", ("resources.cpus_per_worker", "nan"), top="resources: {cpus_per_worker: .nan}"),
     R("inf-resources", ("resources.gpus_per_worker", "inf"), top="resources: {gpus_per_worker: .inf}"),
     R("inf-scheduler", ("scheduler.reduction_factor", "inf"),
@@ -134,9 +138,10 @@ CASES = [
     R("methods-missing", ("methods", "missing"), text="base: {epochs: 1}\n"),
     R("unknown-top", ("bogus", "allowed"), top="bogus: 1"),
     R("unknown-base", ("base.rhoo", "allowed"), base=", rhoo: 0.1"),
+    R("unknown-base-newline", ("base.a", "unknown"), base=', "a\\nb": 1'),
     R("unknown-method-key", ("methods.sam.fixd", "allowed"), m=", fixd: {}"),
     R("unknown-fixed", ("methods.sam.fixed.rhoo", "allowed"), fixed=", rhoo: 1"),
-    R("unknown-space", ("methods.sam.space.rhoo", "allowed"), space=", rhoo: {uniform: [0, 1]}"),
+    SP("unknown-space", "rhoo", "{uniform: [0, 1]}", "allowed"),
     R("unknown-resources", ("resources.gpus", "allowed"), top="resources: {gpus: 1}"),
     R("unknown-scheduler", ("scheduler.grace", "allowed"), top="scheduler: {type: asha, grace: 2}"),
     R("reserved-fixed", ("methods.sam.fixed.num_workers", "resources.workers"), fixed=", num_workers: 2"),
@@ -145,32 +150,24 @@ CASES = [
     R("scheduler-scalar", ("scheduler", "'asha'", "allowed"), top="scheduler: asha"),
     R("grace-over-epochs", ("scheduler.grace_period", "5", "epochs"), top="scheduler: {grace_period: 5}"),
     # ---- run: bad distributions
-    R("dist-unknown", ("methods.sam.space.momentum", "'lognormal'", "allowed"),
-      space=", momentum: {lognormal: [0.1, 1]}"),
-    R("dist-bare-list", ("methods.sam.space.momentum", "bare list", "choice"), space=", momentum: [0.1, 0.9]"),
-    R("dist-two-keys", ("methods.sam.space.momentum", "exactly one"),
-      space=", momentum: {uniform: [0.1, 0.2], loguniform: [0.1, 0.2]}"),
-    R("dist-low-high", ("methods.sam.space.momentum", "[0.9, 0.1]", "low < high"),
-      space=", momentum: {uniform: [0.9, 0.1]}"),
-    R("dist-log-zero", ("methods.sam.space.lr", "[0, 0.1]", "low > 0"), space=", lr: {loguniform: [0, 0.1]}"),
-    R("dist-int-float", ("methods.sam.space.grad_accum_steps", "1.5", "integer"),
-      space=", grad_accum_steps: {int: [1.5, 4]}"),
-    R("dist-int-log-0", ("methods.sam.space.sharpness_every", "[0, 4]", "low >= 1"),
-      space=", sharpness_every: {int: [0, 4], log: true}"),
-    R("dist-log-uniform", ("methods.sam.space.momentum", "`log`"),
-      space=", momentum: {uniform: [0.1, 0.2], log: true}"),
-    R("dist-three-bounds", ("methods.sam.space.momentum", "[0.1, 0.2, 0.3]"),
-      space=", momentum: {uniform: [0.1, 0.2, 0.3]}"),
-    R("choice-empty", ("methods.sam.space.momentum", "[]", "non-empty"), space=", momentum: {choice: []}"),
-    R("choice-nested", ("methods.sam.space.momentum", "[1, 2]", "scalar"),
-      space=", momentum: {choice: [[1, 2]]}"),
-    R("choice-dups", ("methods.sam.space.momentum", "duplicates"), space=", momentum: {choice: [0.1, 0.1]}"),
-    R("space-rule", ("methods.sam.space.gsam_alpha", "-0.1", ">= 0"),
-      space=", gsam_alpha: {uniform: [-0.1, 0.2]}"),
-    R("space-combo", ("perturb_batch_size", "24", "divide"),
-      space=", perturb_batch_size: {choice: [16, 24]}"),
+    SP("dist-unknown", "momentum", "{lognormal: [0.1, 1]}", "'lognormal'", "allowed"),
+    SP("dist-bare-list", "momentum", "[0.1, 0.9]", "bare list", "choice"),
+    SP("dist-two-keys", "momentum", "{uniform: [0.1, 0.2], loguniform: [0.1, 0.2]}", "exactly one"),
+    SP("dist-low-high", "momentum", "{uniform: [0.9, 0.1]}", "[0.9, 0.1]", "low < high"),
+    SP("dist-log-zero", "lr", "{loguniform: [0, 0.1]}", "[0, 0.1]", "low > 0"),
+    SP("dist-int-float", "grad_accum_steps", "{int: [1.5, 4]}", "1.5", "integer"),
+    SP("dist-int-log-0", "sharpness_every", "{int: [0, 4], log: true}", "[0, 4]", "low >= 1"),
+    SP("dist-log-uniform", "momentum", "{uniform: [0.1, 0.2], log: true}", "`log`"),
+    SP("dist-three-bounds", "momentum", "{uniform: [0.1, 0.2, 0.3]}", "[0.1, 0.2, 0.3]"),
+    SP("choice-empty", "momentum", "{choice: []}", "[]", "non-empty"),
+    SP("choice-nested", "momentum", "{choice: [[1, 2]]}", "[1, 2]", "scalar"),
+    SP("choice-dups", "momentum", "{choice: [0.1, 0.1]}", "duplicates"),
+    SP("space-rule", "gsam_alpha", "{uniform: [-0.1, 0.2]}", "-0.1", ">= 0"),
+    SP("space-combo", "perturb_batch_size", "{choice: [16, 24]}", "24", "divide"),
     R("fixed-and-space", ("methods.sam.space.gsam_alpha", "fixed"), fixed=", gsam_alpha: 0.1",
       space=", gsam_alpha: {uniform: [0.1, 0.2]}"),
+    R("no-data", ("cifar10", "/nonexistent"),
+      text=S(base=", data_dir: /nonexistent").replace("digits", "cifar10")),
     # ---- run: options
     R("budget-0", ("--budget", "0", ">= 1"), "--budget", "0"),
     R("budget-negative", ("--budget", "-3", ">= 1"), "--budget", "-3"),
@@ -178,6 +175,8 @@ CASES = [
     R("unknown-option", ("--bogus",), "--bogus"),
     case("run-no-file", ["run"], ("space", "required")),
     R("tracking-dead", ("--tracking-uri", DEAD, "no MLflow server"), "--tracking-uri", DEAD),
+    R("tracking-silent", ("--tracking-uri", SILENT, "no MLflow server", "Timeout"), "--tracking-uri", SILENT),
+    R("tracking-bad-url", ("--tracking-uri", "'http://'", "no MLflow server"), "--tracking-uri", "http://"),
     R("tracking-file", ("--tracking-uri", "'file:///{t}/m'", "sqlite"), "--tracking-uri", "file:///{t}/m"),
     R("tracking-path", ("--tracking-uri", "'mlruns'"), "--tracking-uri", "mlruns"),
     R("tracking-empty", ("--tracking-uri", "''"), "--tracking-uri="),
@@ -185,8 +184,11 @@ CASES = [
       "--tracking-uri", "sqlite:////nodir/m.db"),
     R("tracking-sqlite-dir", ("--tracking-uri", "'sqlite:///{t}/d'", "directory"),
       "--tracking-uri", "sqlite:///{t}/d", files={"d": DIR}),
+    R("tracking-sqlite-not-db", ("--tracking-uri", "notes.txt", "not an sqlite"),
+      "--tracking-uri", "sqlite:///{t}/notes.txt", files={"notes.txt": "my notes"}),
     R("address-dead", ("--address", "'127.0.0.1:{port}'", "no Ray cluster"), "--address", "127.0.0.1:{port}"),
     R("address-no-port", ("--address", "'nohost'"), "--address", "nohost"),
+    R("address-bad-port", ("--address", "'127.0.0.1:99999'", "HOST:PORT"), "--address", "127.0.0.1:99999"),
     R("address-empty", ("--address", "''"), "--address="),
     # ---- train
     T("missing", ("config", "'c.yaml'", "does not exist"), None),
@@ -221,7 +223,7 @@ CASES = [
     T("name-dotdot", ("--name", "'../../x'"), "epochs: 1\n", "--name", "../../x"),
     T("name-dot", ("--name", "'.hidden'"), "epochs: 1\n", "--name", ".hidden"),
     T("stem", ("config file name", "'my run'"), "epochs: 1\n", path="my run.yaml"),
-    T("storage-file", ("--storage", "'f.txt'"), "epochs: 1\n", "--storage", "f.txt", files={"f.txt": "x"}),
+    T("storage-file", ("--storage", "'f.txt'"), "epochs: 1\n", "--storage", "f.txt", files=FILE),
     T("tracking-dead", ("--tracking-uri", DEAD), "epochs: 1\n", "--tracking-uri", DEAD),
     T("tracking-file", ("--tracking-uri", "'file:/tmp/m'"), "epochs: 1\n", "--tracking-uri", "file:/tmp/m"),
     T("address-dead", ("--address", "'127.0.0.1:{port}'"), "epochs: 1\n", "--address", "127.0.0.1:{port}"),
@@ -232,30 +234,29 @@ CASES = [
     case("resume-name-slash", ["resume", "a/b"], ("NAME", "'a/b'")),
     case("resume-name-dotdot", ["resume", ".."], ("NAME", "'..'")),
     case("resume-name-empty", ["resume", ""], ("NAME", "''")),
-    case("resume-storage-file", ["resume", "x", "--storage", "f.txt"], ("--storage", "'f.txt'"),
-         {"f.txt": "x"}),
-    F("resume", "meta-garbage", ("sweep.json", "not a sweep record"), files={"runs/fake/sweep.json": "{1"}),
-    F("resume", "meta-list", ("sweep.json", "not a sweep record"), files={"runs/fake/sweep.json": "[1]"}),
-    F("resume", "meta-missing-key", ("sweep.json", "tracking_uri"),
-      files={"runs/fake/sweep.json": '{"name": "fake"}'}),
+    case("resume-storage-file", ["resume", "x", "--storage", "f.txt"], ("--storage", "'f.txt'"), FILE),
+    F("resume", "meta-garbage", BAD_META, files=J("{1")),
+    F("resume", "meta-list", BAD_META, files=J("[1]")),
+    F("resume", "meta-missing-key", ("sweep.json", "tracking_uri"), files=J('{"name": "fake"}')),
     F("resume", "meta-budget-type", ("sweep.json", "budget", "'2'"),
-      files={"runs/fake/sweep.json": META.replace("URI", '"x"').replace(": 2", ': "2"')}),
+      files=J(META.replace("URI", '"x"').replace(": 2", ': "2"'))),
     F("resume", "meta-uri-dead", ("tracking_uri", "sweep.json", DEAD), files=meta(f'"{DEAD}"')),
-    F("resume", "space-edited", ("methods", "empty"), files={"runs/fake/space.yaml": "methods: {}\n"}),
+    F("resume", "space-edited", ("space.yaml", "methods", "empty"),
+      files={"runs/fake/space.yaml": "methods: {}\n"}),
     F("resume", "address-dead", ("--address", "'127.0.0.1:{port}'"), "--address", "127.0.0.1:{port}"),
     F("resume", "no-experiment", ("'fake'", "no Tune experiment")),
     # ---- status
     case("status-missing", ["status", "nope"], ("'nope'", "not found")),
     case("status-name-space", ["status", "a b"], ("NAME", "'a b'")),
     case("status-name-unicode", ["status", "naïve"], ("NAME", "'naïve'")),
-    case("status-storage-file", ["status", "x", "--storage", "f.txt"], ("--storage", "'f.txt'"),
-         {"f.txt": "x"}),
-    F("status", "meta-garbage", ("sweep.json", "not a sweep record"), files={"runs/fake/sweep.json": "??"}),
-    F("status", "meta-not-utf8", ("sweep.json", "not a sweep record"),
-      files={"runs/fake/sweep.json": b"\xff\xfe"}),
+    case("status-storage-file", ["status", "x", "--storage", "f.txt"], ("--storage", "'f.txt'"), FILE),
+    F("status", "meta-garbage", BAD_META, files=J("??")),
+    F("status", "meta-not-utf8", BAD_META, files=J(b"\xff\xfe")),
     F("status", "meta-uri-type", ("sweep.json", "tracking_uri", "5"), files=meta("5")),
     F("status", "meta-uri-file", ("tracking_uri", "sweep.json", "'file:/x'"), files=meta('"file:/x"')),
     F("status", "tracking-dead", ("--tracking-uri", DEAD), "--tracking-uri", DEAD),
+    F("status", "tracking-silent", ("--tracking-uri", SILENT, "Timeout"), "--tracking-uri", SILENT),
+    F("status", "tracking-empty", ("--tracking-uri", "''", "empty"), "--tracking-uri="),
     F("status", "tracking-file", ("--tracking-uri", "'file:/x'"), "--tracking-uri", "file:/x"),
     F("status", "tracking-sqlite-no-dir", ("--tracking-uri", "/nodir"), "--tracking-uri", "sqlite:////nodir/m.db"),
     F("status", "address", ("--address",), "--address", "auto"),
@@ -265,9 +266,9 @@ CASES = [
     F("best", "method-unknown", ("--method", "'nope'", "sgd, sam"), "--method", "nope"),
     F("best", "method-case", ("--method", "'SAM'", "sgd, sam"), "--method", "SAM"),
     F("best", "method-empty", ("--method", "''"), "--method="),
-    F("best", "meta-garbage", ("sweep.json", "not a sweep record"), files={"runs/fake/sweep.json": "x"}),
+    F("best", "meta-garbage", BAD_META, files=J("x")),
     F("best", "tracking-dead", ("--tracking-uri", DEAD), "--tracking-uri", DEAD),
-    case("best-storage-file", ["best", "x", "--storage", "f.txt"], ("--storage", "'f.txt'"), {"f.txt": "x"}),
+    case("best-storage-file", ["best", "x", "--storage", "f.txt"], ("--storage", "'f.txt'"), FILE),
     # ---- confirm
     case("confirm-missing", ["confirm", "nope"], ("'nope'", "not found")),
     F("confirm", "top-0", ("--top", "0", ">= 1"), "--top", "0"),
@@ -278,34 +279,36 @@ CASES = [
     case("confirm-name-dotdot", ["confirm", "../x"], ("NAME", "'../x'")),
     F("confirm", "address-dead", ("--address", "'127.0.0.1:{port}'"), "--address", "127.0.0.1:{port}"),
     F("confirm", "tracking-dead", ("--tracking-uri", DEAD), "--tracking-uri", DEAD),
-    F("confirm", "meta-garbage", ("sweep.json", "not a sweep record"), files={"runs/fake/sweep.json": "{"}),
+    F("confirm", "meta-garbage", BAD_META, files=J("{")),
     case("confirm-storage-under-file", ["confirm", "x", "--storage", "f.txt/r"], ("--storage", "'f.txt/r'"),
-         {"f.txt": "x"}),
+         FILE),
     # ---- report
     case("report-missing", ["report", "nope"], ("'nope'", "not found")),
     case("report-name-space", ["report", "a b"], ("NAME", "'a b'")),
-    F("report", "out-file", ("--out", "'f.txt'", "not a directory"), "--out", "f.txt", files={"f.txt": "x"}),
-    F("report", "out-under-file", ("--out", "'f.txt/r'", "not a directory"), "--out", "f.txt/r",
-      files={"f.txt": "x"}),
+    F("report", "out-file", ("--out", "'f.txt'", "not a directory"), "--out", "f.txt", files=FILE),
+    F("report", "out-under-file", ("--out", "'f.txt/r'", "not a directory"), "--out", "f.txt/r", files=FILE),
     F("report", "out-empty", ("--out", "''"), "--out="),
     F("report", "format", ("--format", "'pdf'", "latex"), "--format", "pdf"),
     F("report", "tracking-file", ("--tracking-uri", "'file:/x'"), "--tracking-uri", "file:/x"),
-    F("report", "meta-garbage", ("sweep.json", "not a sweep record"), files={"runs/fake/sweep.json": "}"}),
-    case("report-storage-file", ["report", "x", "--storage", "f.txt"], ("--storage", "'f.txt'"),
-         {"f.txt": "x"}),
+    F("report", "meta-garbage", BAD_META, files=J("}")),
+    case("report-storage-file", ["report", "x", "--storage", "f.txt"], ("--storage", "'f.txt'"), FILE),
 ]
 
 
 @pytest.fixture
-def dead_port() -> int:
-    """A local TCP port that was free a moment ago; nothing listens on it."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def tokens(tmp_path):
+    """`{t}`: the test's directory; `{port}`: a local TCP port nothing listens on (it was free a
+    moment ago); `{silent}`: a port that accepts connections and never answers."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        with socket.create_server(("127.0.0.1", 0)) as dead:
+            port = dead.getsockname()[1]
+        yield {"{t}": str(tmp_path), "{port}": str(port), "{silent}": str(silent.getsockname()[1])}
 
 
-def _fill(text, t: Path, port: int):
-    return text if isinstance(text, bytes) else text.replace("{t}", str(t)).replace("{port}", str(port))
+def _fill(text: str, tokens: dict[str, str]) -> str:
+    for token, value in tokens.items():
+        text = text.replace(token, value)
+    return text
 
 
 def _fake_sweep(root: Path) -> None:
@@ -321,8 +324,7 @@ def _tree(root: Path) -> set[Path]:
 
 
 class Reached(BaseException):
-    """Raised by the guards below: bad input got past validation (not an `Exception`: no
-    handler of the code under test swallows it)."""
+    """Bad input got past validation (a `BaseException`: no handler in `sweeps` swallows it)."""
 
 
 def _guard(monkeypatch) -> None:
@@ -339,7 +341,7 @@ def _guard(monkeypatch) -> None:
 
 @pytest.mark.parametrize("argv, files, words", CASES)
 def test_bad_input_exits_2_with_one_line_naming_it_and_starts_and_writes_nothing(
-        argv, files, words, tmp_path, monkeypatch, capsys, dead_port):
+        argv, files, words, tmp_path, monkeypatch, capsys, tokens):
     monkeypatch.chdir(tmp_path)
     _guard(monkeypatch)
     if argv[1:2] == ["fake"] or "fake" in argv[2:]:
@@ -350,17 +352,16 @@ def test_bad_input_exits_2_with_one_line_naming_it_and_starts_and_writes_nothing
         if content == DIR:
             path.mkdir()
         else:
-            path.write_bytes(_fill(content, tmp_path, dead_port) if isinstance(content, bytes)
-                             else _fill(content, tmp_path, dead_port).encode())
+            path.write_bytes(content if isinstance(content, bytes) else _fill(content, tokens).encode())
     before = _tree(tmp_path)
     start = time.monotonic()
-    code = main([_fill(a, tmp_path, dead_port) for a in argv])
+    code = main([_fill(a, tokens) for a in argv])
     elapsed = time.monotonic() - start
     out, err = capsys.readouterr()
     assert code == 2, (out, err)
     assert len(err.splitlines()) == 1 and err.endswith("\n") and not out, (out, err)
     for word in words:
-        assert _fill(word, tmp_path, dead_port) in err, (word, err)
+        assert _fill(word, tokens) in err, (word, err)
     assert _tree(tmp_path) == before  # no runs/, no mlflow.db, nothing in the sweep
     assert elapsed < 30, elapsed
     ray = sys.modules.get("ray")
@@ -373,20 +374,18 @@ def test_the_table_is_large_and_its_rows_distinct():
     assert len({(tuple(c.values[0]), repr(c.values[1])) for c in CASES}) == len(CASES)
 
 
-def test_the_studies_and_configs_of_the_table_are_valid_without_the_faults(tmp_path, monkeypatch):
-    """The rows fail because of what they add: the same inputs without it get past validation."""
-    import sweeps.runner
-
-    seen = []
+@pytest.mark.parametrize("argv", [["run", "s.yaml"], ["train", "c.yaml"], ["status", "fake"],
+                                  ["best", "fake", "--method", "sam"], ["confirm", "fake", "--top", "2"],
+                                  ["report", "fake", "--out", "o"]])
+def test_the_inputs_of_the_table_without_its_faults_get_past_validation(argv, tmp_path, monkeypatch):
+    """The rows fail because of what they add: without it, a command reaches Ray or MLflow."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sweeps.runner, "run_sweep", lambda *a, **k: seen.append(a) or [])
-    monkeypatch.setattr(sweeps.runner, "run_configs", lambda *a, **k: seen.append(a) or [])
+    _guard(monkeypatch)
+    _fake_sweep(tmp_path)
     (tmp_path / "s.yaml").write_text(S())
     (tmp_path / "c.yaml").write_text("epochs: 1\n")
-    assert main(["run", "s.yaml"]) == 0
-    with pytest.raises(IndexError):  # got past validation to the (faked) run
-        main(["train", "c.yaml"])
-    assert len(seen) == 2 and not (tmp_path / "runs").exists()
+    with pytest.raises(Reached):
+        main(argv)
 
 
 def test_help_lists_every_command(capsys):

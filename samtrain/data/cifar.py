@@ -4,8 +4,8 @@ Files are looked for under `cfg.data_dir` (or `~/.cache/samtrain` when unset); `
 be the batches folder itself. With `data_dir` unset and the files absent, torchvision's own
 download (which checks the archive's MD5) fetches them into the cache folder; otherwise, or
 without network, the error names the folder and the archive to fetch. Present files are checked
-for presence, not MD5, so re-packed or subsampled copies load too. Pool: RandomCrop(32, 4) + flip; validation (from the pool) and test: no
-augmentation; all normalized.
+for presence, not MD5, so re-packed or subsampled copies load too. Pool: RandomCrop(32, 4) + flip;
+validation (from the pool) and test: no augmentation; all normalized.
 """
 
 from __future__ import annotations
