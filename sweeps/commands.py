@@ -51,7 +51,8 @@ def _outcome(grid: Any, name: str, what: str = "trials") -> int:
     failed = [r for r in grid if r.error]
     print(f"sweep {name!r}: {len(grid)} {what}, {len(failed)} failed.")
     if not failed:
-        print(f"Next: `sweep status {name}`, `sweep confirm {name}`, `sweep report {name}`")
+        after = "" if what == "confirm runs" else f"`sweep confirm {name}`, "
+        print(f"Next: `sweep status {name}`, {after}`sweep report {name}`, `sweep analyze {name}`")
         return 0
     for r in failed:
         print(f"  failed: {Path(r.path).name}: {' '.join(str(r.error).split())[:300]}",
