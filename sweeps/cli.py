@@ -124,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         return 2
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # no usage reports leave this machine unless the user asks for them
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
         return args.func(args) or 0
     except (ConfigError, SpaceError, SweepError, ResourceError, DatasetNotFound) as e:

@@ -51,7 +51,10 @@ def connect_ray(address: str | None = None) -> dict[str, float]:
             ray.init(address=address, dashboard_host="127.0.0.1", logging_level="WARNING",
                      log_to_driver=False)  # progress comes from Tune's table, errors from results
         except ConnectionError as e:
-            raise SweepError(f"--address: value {address!r}: {' '.join(str(e).split())}") from None
+            hint = ("; if the cluster uses token authentication, this user needs its token "
+                    "(~/.ray/auth_token or RAY_AUTH_TOKEN; see `ray get-auth-token`)")
+            raise SweepError(f"--address: value {address!r}: {' '.join(str(e).split())}{hint}"
+                             ) from None
     return {k: float(v) for k, v in ray.cluster_resources().items()}
 
 
