@@ -2,8 +2,9 @@
 
 Single-worker trials run the training loop in the trial's own process (no worker-group start-up,
 about 20 s per trial saved on a small machine); multi-worker trials run a Ray Train
-`TorchTrainer` (DDP) inside the trial with `TuneReportCallback`, under a run name derived from
-the trial id, so a restored or retried trial resumes from its checkpoint.
+`TorchTrainer` (DDP) inside the trial with `TuneReportCallback` (its results also name every
+rank's node, `worker_node_ids`), under a run name derived from the trial id, so a restored or
+retried trial resumes from its checkpoint.
 
 The driver imports this module (Tune pickles `run_trial` by reference) but never trains: torch is
 imported inside `run_trial`, in the trial process only, which keeps about 1.5 s of imports off
@@ -39,11 +40,25 @@ def run_trial(config: dict[str, Any], plan: ResourcePlan, in_process: bool, stor
                      checkpoint_interval_s=checkpoint_interval_s)
         return
     from ray import tune
-    from ray.tune.integration.ray_train import TuneReportCallback
 
     ctx = tune.get_context()
     name = f"{ctx.get_experiment_name()}-train-{ctx.get_trial_id()}"
-    trainer = make_torch_trainer(cfg, name, storage_path, plan, callbacks=[TuneReportCallback()],
+    trainer = make_torch_trainer(cfg, name, storage_path, plan, callbacks=[_report_callback()],
                                  started_at=started_at, checkpoint_interval_s=checkpoint_interval_s,
                                  max_failures=max_failures)
     trainer.fit()
+
+
+def _report_callback() -> Any:
+    """Ray Train's `TuneReportCallback` (rank 0's results go to Tune), which also adds every
+    rank's `node_id` to them as `worker_node_ids` (comma-separated, in the order Train gives)."""
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    class RanksReportCallback(TuneReportCallback):
+        def after_report(self, run_context: Any, metrics: list[dict[str, Any]], checkpoint: Any
+                         ) -> None:
+            nodes = ",".join(str(m.get("node_id", "")) for m in metrics)
+            super().after_report(run_context, [{**metrics[0], "worker_node_ids": nodes}, *metrics[1:]],
+                                 checkpoint)
+
+    return RanksReportCallback()

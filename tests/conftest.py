@@ -1,10 +1,14 @@
 """Shared fixtures and builders: one local Ray instance, fake sweep records."""
 
 import os
+import tempfile
 
 import pytest
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+# this session's Ray clusters (in-process and in `sweep` subprocesses) keep their session files and
+# address file apart: a plain ray.init() never joins a cluster someone else started on the machine
+os.environ.setdefault("RAY_TMPDIR", tempfile.mkdtemp(prefix="samsweep-ray-", dir="/tmp"))
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 

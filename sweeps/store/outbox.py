@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -36,19 +37,27 @@ log = logging.getLogger(__name__)
 
 JOURNAL, DELIVERED, REJECTED = "journal.jsonl", "delivered", "rejected.jsonl"
 RETRY_S = (1.0, 2.0, 5.0, 10.0)
+HTTP_TIMEOUT_S = 15  # one MLflow request to a server that accepts but does not answer
 
 
 def unreachable(e: BaseException) -> bool:
     """Whether `e` means "the tracking server did not answer" (retry later), not a bad request."""
     import requests
-    from mlflow.exceptions import MlflowException
+    from mlflow.exceptions import MlflowException, RestException
 
     if isinstance(e, requests.exceptions.RequestException | ConnectionError | TimeoutError):
         return True
+    if isinstance(e, RestException):  # the server answered with an error: a refusal
+        return False
+    # MLflow wraps every transport error in a plain MlflowException; only its text tells. Errors
+    # urllib3 retries read "Max retries exceeded ..." (refused, reset, timed out, 5xx); a server
+    # dying mid-response reads "('Connection broken: IncompleteRead(...)', ...)"; a 5xx answer not
+    # retried reads "failed with error code 503 != 200" (a bare "503" may be part of a run id)
     text = str(e)
-    return isinstance(e, MlflowException) and any(
+    return isinstance(e, MlflowException) and (any(
         s in text for s in ("Max retries exceeded", "Connection refused", "ConnectionError",
-                            "Failed to establish", "timed out", "503", "502", "504"))
+                            "Connection broken", "Connection aborted", "Failed to establish",
+                            "timed out")) or re.search(r"error code 50[234]\b", text) is not None)
 
 
 class Outbox:
@@ -104,6 +113,12 @@ class Outbox:
     # ---- delivery ----
     def start(self) -> Outbox:
         """Load what an earlier driver left undelivered and start the delivering thread."""
+        # This thread retries on its own schedule (RETRY_S); MLflow's HTTP client would retry a dead
+        # server 7 times with back-off (about 4 min a call) and wait 120 s on a silent one, holding
+        # every later write and the end of a sweep. Read at call time, so setting them here is
+        # enough; a user's own values win.
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(HTTP_TIMEOUT_S))
         with self._cond:
             self._load()
             self._stopping = False
@@ -146,8 +161,10 @@ class Outbox:
                 if not unreachable(e):
                     self._reject(entry, e)
                 else:
+                    # the writer is kept: its client needs no reconnecting, and a new writer would
+                    # forget the parent run, so its next `child` would re-open the parent and mark
+                    # the trials still running as failed
                     self.last_error = f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
-                    self._writer = None  # reconnect (the store may have restarted)
                     wait = RETRY_S[min(failures, len(RETRY_S) - 1)]
                     failures += 1
                     with self._cond:

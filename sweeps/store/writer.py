@@ -92,12 +92,14 @@ class SweepWriter:
     def child(self, trial_id: str, method: str, cfg: TrainConfig, phase: str,
               node_id: str | None = None) -> str:
         """The run of this trial: reused when it exists (resume, retry), else created."""
+        params = [Param(k, str(v)) for k, v in cfg.flat_params().items()]
         found = self.find(**{Tag.TRIAL_ID: trial_id})
-        if found:
+        if found:  # params again too: equal values are a no-op, and a crash may have lost them
             run_id = found[0].info.run_id
             self.client.update_run(run_id, status="RUNNING")
             tags = {Tag.STATUS: RunStatus.RUNNING, **({Tag.NODE_ID: node_id} if node_id else {})}
-            self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+            self.client.log_batch(run_id, params=params,
+                                  tags=[RunTag(k, str(v)) for k, v in tags.items()])
             return run_id
         tags = {Tag.SWEEP: self.sweep_name, Tag.SWEEP_ID: self.sweep_id,
                 Tag.ROLE: Role.CHILD if self.use_parent else Role.SINGLE, Tag.METHOD: method,
@@ -109,7 +111,6 @@ class SweepWriter:
             tags[Tag.PARENT] = self.parent_run_id
         run = self.client.create_run(self.experiment_id, run_name=f"{method}-{trial_id}",
                                      tags={str(k): str(v) for k, v in tags.items()})
-        params = [Param(k, str(v)) for k, v in cfg.flat_params().items()]
         self.client.log_batch(run.info.run_id, params=params)
         return run.info.run_id
 
