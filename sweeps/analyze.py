@@ -16,9 +16,10 @@ A diagnostic with fewer than `MIN_RUNS` finite values or constant values is skip
 one config over several seeds are not independent draws of configs, so the intervals are
 approximate; `clean_fit`'s τ vs the gap is partly by construction.
 
-Example:
-    >>> a = analyze_records(records)                       # doctest: +SKIP
-    >>> print(a.table_md()); print(a.sentence)             # doctest: +SKIP
+Example (on a sweep's records)::
+
+    a = analyze_records(records)
+    print(a.table_md()); print(a.sentence)
 """
 
 from __future__ import annotations
@@ -246,9 +247,10 @@ def analyze_records(records: Sequence[RunRecord], n_resamples: int = N_RESAMPLES
                     seed: int = SEED) -> Analysis:
     """Correlate every present diagnostic with test accuracy and the gap over eligible runs.
 
-    >>> a = analyze_records(records)                       # doctest: +SKIP
-    >>> a.rows[0].name, a.rows[0].vs_target.fmt()         # doctest: +SKIP
-    ('ever_forgotten', '-0.62 [-0.80, -0.41]')
+    Example::
+
+        a = analyze_records(records)
+        a.rows[0].name, a.rows[0].vs_target.fmt()   # ('ever_forgotten', '-0.62 [-0.80, -0.41]')
     """
     runs = eligible_runs(records)
     has_test = any(_finite(r.final.get("test_acc")) for r in runs)
@@ -332,7 +334,9 @@ def analyze_sweep(name: str, storage: str, tracking_uri: str | None = None,
                   seed: int = SEED) -> tuple[Analysis, list[Path]]:
     """Analyse a sweep, write the files, log them to its parent MLflow run under `analysis/`.
 
-    >>> a, files = analyze_sweep("tiny", "runs")           # doctest: +SKIP
+    Example::
+
+        a, files = analyze_sweep("tiny", "runs")
     """
     from sweeps.runner import deliver
     from sweeps.store.reader import load_records

@@ -7,7 +7,7 @@ Format (only `methods` is required)::
     mode: max                   # max | min (default max)
     budget: 4                   # search trials PER METHOD; every method gets exactly this many
     seed: 0                     # Optuna sampler seed
-    confirm_seeds: 3            # default seeds of `sweep confirm` (0: run `confirm` with --seeds)
+    confirm_seeds: 3            # default --seeds of `sweep confirm` (0: its own default, 3)
     baseline: sgd               # method others are compared with (default: the one without a
                                 # perturbation, if any)
     max_failures: 2             # automatic retries of a trial whose process or node died
