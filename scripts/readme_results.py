@@ -22,7 +22,8 @@ FIGURES = ("metric_vs_rho.png", "rho_m.png", "analysis_scatter.png")
 def section(report_md: str, heading: str) -> str:
     """The body of `## heading` in a report (up to the next `## `), stripped."""
     m = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## |\Z)", report_md, re.S | re.M)
-    return m.group(1).strip() if m else ""
+    body = m.group(1) if m else ""
+    return "\n".join(line for line in body.splitlines() if not line.startswith("![")).strip()
 
 
 def table(report_md: str) -> str:
