@@ -107,6 +107,9 @@ class TrainConfig(SAMHParams):
                 f"perturb_batch_size={m} must divide the per-worker micro-batch {micro} "
                 f"(batch_size {self.batch_size} / num_workers {self.num_workers}"
                 f" / grad_accum_steps {self.grad_accum_steps})")
+        if self.sharpness_every and self.sharpness_examples % self.sharpness_m:
+            raise ValueError(f"sharpness_examples={self.sharpness_examples} must be a multiple of "
+                             f"sharpness_m={self.sharpness_m}")
         return self
 
     # ---- derived values ----

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from samtrain.checkpoint import load_checkpoint, save_checkpoint
+from samtrain.checkpoint import load_checkpoint, save_checkpoint, unwrap
 from samtrain.config import TrainConfig
 from samtrain.epoch import evaluate, train_one_epoch
 from samtrain.run_setup import Run, build_run
@@ -69,7 +69,7 @@ def run_training(cfg: TrainConfig, ctx: WorkerContext, threads: int | None = Non
     seed_everything(cfg.seed)
     run = build_run(cfg, ctx)
     metrics = resume(run)
-    last_epoch = min(cfg.epochs, stop_after_epoch or cfg.epochs)
+    last_epoch = cfg.epochs if stop_after_epoch is None else min(cfg.epochs, stop_after_epoch)
     if metrics is not None and run.epoch >= last_epoch:
         ctx.report(metrics, None)  # nothing left to train: repeat the last result
         return metrics
@@ -129,8 +129,9 @@ def measure_sharpness_of(run: Run) -> dict[str, float]:
 
     cfg = run.cfg
     x, y = (t.to(run.device) for t in run.sharpness_batch)  # type: ignore[union-attr]
-    module = getattr(run.model, "module", run.model)
-    return measure_sharpness(module, run.loss_fn, x, y, m=min(cfg.sharpness_m, len(y)),
+    m = min(cfg.sharpness_m, len(y))
+    keep = len(y) - len(y) % m  # a training split smaller than sharpness_examples: whole batches
+    return measure_sharpness(unwrap(run.model), run.loss_fn, x[:keep], y[:keep], m=m,
                              rho=cfg.sharpness_rho, steps=cfg.sharpness_steps)
 
 

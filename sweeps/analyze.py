@@ -338,18 +338,10 @@ def analyze_sweep(name: str, storage: str, tracking_uri: str | None = None,
 
         a, files = analyze_sweep("tiny", "runs")
     """
-    from sweeps.runner import deliver
-    from sweeps.store.reader import load_records
-    from sweeps.store.writer import SweepWriter
-    from sweeps.sweep_dir import open_sweep
+    from sweeps.sweep_records import log_to_parent, read_sweep
 
-    _, meta, d = open_sweep(name, storage)
-    uri = tracking_uri or meta.tracking_uri
-    deliver(meta, d)
-    parent_id, records = load_records(uri, name, meta.sweep_id)
-    a = analyze_records(records, n_resamples, seed)
-    files = write_analysis(a, Path(out) if out else d.root / "report")
-    writer = SweepWriter(uri, name, meta.sweep_id)
-    writer.parent_run_id = parent_id
-    writer.log_artifacts(files, artifact_path="analysis")
+    sweep = read_sweep(name, storage, tracking_uri)
+    a = analyze_records(sweep.records, n_resamples, seed)
+    files = write_analysis(a, Path(out) if out else sweep.dir.root / "report")
+    log_to_parent(sweep, files, "analysis")
     return a, files

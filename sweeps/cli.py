@@ -16,7 +16,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 DEFAULT_STORAGE = "runs"
 
@@ -39,6 +40,12 @@ def _common(p: argparse.ArgumentParser, tracking: bool = True, address: bool = T
                        help="Ray cluster address (e.g. auto); default: start a local Ray")
 
 
+def _command(sub: Any, name: str, help: str, func: Callable[[argparse.Namespace], int],
+             tracking: bool = True, address: bool = True) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=help)
+    p.set_defaults(func=func)
+    _common(p, tracking=tracking, address=address)
+    return p
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,69 +55,54 @@ def build_parser() -> argparse.ArgumentParser:
         "Hyperparameter sweeps for SAM-family optimizers on Ray Tune + Optuna, tracked in MLflow."))
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("run", help="start a sweep from a study (search-space) YAML file")
+    p = _command(sub, "run", "start a sweep from a study (search-space) YAML file", c.cmd_run)
     p.add_argument("space", help="study file, e.g. search_spaces/tiny.yaml")
     p.add_argument("--name", help="sweep name (default: the file's `name`)")
     p.add_argument("--budget", type=int, help="trials per method (overrides the file)")
-    p.set_defaults(func=c.cmd_run)
-    _common(p)
 
-    p = sub.add_parser("resume", help="continue an interrupted sweep")
+    p = _command(sub, "resume", "continue an interrupted sweep", c.cmd_resume, tracking=False)
     p.add_argument("name")
-    p.set_defaults(func=c.cmd_resume)
-    _common(p, tracking=False)
 
-    p = sub.add_parser("status", help="trials by state and the best so far per method")
+    p = _command(sub, "status", "trials by state and the best so far per method", c.cmd_status,
+                 address=False)
     p.add_argument("name")
-    p.set_defaults(func=c.cmd_status)
-    _common(p, address=False)
 
-    p = sub.add_parser("best", help="print the best TrainConfig as YAML (input for `sweep train`)")
+    p = _command(sub, "best", "print the best TrainConfig as YAML (input for `sweep train`)",
+                 c.cmd_best, address=False)
     p.add_argument("name")
     p.add_argument("--method", help="restrict to one method")
-    p.set_defaults(func=c.cmd_best)
-    _common(p, address=False)
 
-    p = sub.add_parser("train", help="one training run of a TrainConfig YAML file")
+    p = _command(sub, "train", "one training run of a TrainConfig YAML file", c.cmd_train)
     p.add_argument("config", help="TrainConfig YAML, e.g. configs/digits.yaml")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value (repeatable)")
     p.add_argument("--name", help="run name (default: the config file's stem)")
     p.add_argument("--launcher", choices=["auto", "train", "inprocess"], default="train",
                    help="train: Ray Train TorchTrainer (default); inprocess: the Tune trial's process")
-    p.set_defaults(func=c.cmd_train)
-    _common(p)
 
-    p = sub.add_parser("confirm", help="re-run the best configs of each method with fresh seeds")
+    p = _command(sub, "confirm", "re-run the best configs of each method with fresh seeds",
+                 c.cmd_confirm)
     p.add_argument("name")
     p.add_argument("--top", type=int, default=1, help="best configs per method (default 1)")
     p.add_argument("--seeds", type=int, default=None,
                    help="seeds per config (default: the study's confirm_seeds, else 3)")
-    p.set_defaults(func=c.cmd_confirm)
-    _common(p)
 
-    p = sub.add_parser("report", help="tables (md/csv/latex) and plots of a sweep")
+    p = _command(sub, "report", "tables (md/csv/latex) and plots of a sweep", c.cmd_report,
+                 address=False)
     p.add_argument("name")
     p.add_argument("--out", help="output directory (default: STORAGE/NAME/report)")
     p.add_argument("--format", choices=["md", "csv", "latex"], default="md")
-    p.set_defaults(func=c.cmd_report)
-    _common(p, address=False)
-    _add_analyze(sub)
+
+    p = _command(sub, "analyze", "does test accuracy track forgetting or sharpness? (Kendall tau "
+                 "of each diagnostic, bootstrap CIs)", c.cmd_analyze, address=False)
+    p.add_argument("name")
+    p.add_argument("--out", help="output directory (default: STORAGE/NAME/report)")
     return parser
 
 
-def _add_analyze(sub: argparse._SubParsersAction) -> None:
-    from sweeps.commands import cmd_analyze
-
-    p = sub.add_parser("analyze", help="does test accuracy track forgetting or sharpness? "
-                       "(Kendall tau of each diagnostic, bootstrap CIs)")
-    p.add_argument("name")
-    p.add_argument("--out", help="output directory (default: STORAGE/NAME/report)")
-    p.set_defaults(func=cmd_analyze)
-    _common(p, address=False)
-
-
 def main(argv: list[str] | None = None) -> int:
+    from mlflow.exceptions import MlflowException
+
     from samtrain.data import DatasetNotFound
     from samtrain.launch import ResourceError
     from samtrain.validation import ConfigError
@@ -129,7 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
         return args.func(args) or 0
-    except (ConfigError, SpaceError, SweepError, ResourceError, DatasetNotFound) as e:
+    except (ConfigError, SpaceError, SweepError, ResourceError, DatasetNotFound, LookupError) as e:
         # one line even when a message quotes a key holding a line break
         print(f"sweep {args.command}: error: {' '.join(str(e).splitlines())}", file=sys.stderr)
         return 2
+    except MlflowException as e:  # the tracking server failed while reading or writing
+        print(f"sweep {args.command}: MLflow error: {' '.join(str(e).split())[:500]}",
+              file=sys.stderr)
+        return 1

@@ -5,6 +5,7 @@ before it starts Ray or writes anything; invalid input raises one of the one-lin
 `sweeps.cli.main` turns into exit code 2.
 
 Example:
+    from sweeps.cli import build_parser
     cmd_status(build_parser().parse_args(["status", "tiny"]))
 """
 
@@ -29,6 +30,9 @@ def _positive(name: str, value: int | None) -> None:
 def _tracking_uri(args: argparse.Namespace, meta: SweepMeta | None = None) -> str:
     """`--tracking-uri`, else the sweep's (from its sweep.json), else the default; checked."""
     uri, key = getattr(args, "tracking_uri", None), "--tracking-uri"
+    if uri is not None and meta is not None and uri != meta.tracking_uri:
+        raise SweepError(f"--tracking-uri: value {uri!r} differs from the tracking URI of sweep "
+                         f"{args.name!r} ({meta.tracking_uri}, in its sweep.json); omit it")
     if uri is None and meta is not None:
         uri, key = meta.tracking_uri, f"tracking_uri of sweep {args.name!r} (its sweep.json)"
     uri = default_tracking_uri() if uri is None else uri
@@ -95,31 +99,27 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from sweeps.runner import deliver
     from sweeps.status import format_status
-    from sweeps.store.reader import load_records
+    from sweeps.sweep_records import read_sweep
 
-    study, meta, d = _existing(args)
+    _, meta, _ = _existing(args)
     uri = _tracking_uri(args, meta)
-    deliver(meta, d, timeout=10)
-    _, records = load_records(uri, args.name, meta.sweep_id)
-    print(format_status(study, args.name, records))
+    sweep = read_sweep(args.name, args.storage, uri, history=False, deliver_timeout=10)
+    print(format_status(sweep.study, args.name, sweep.records))
     return 0
 
 
 def cmd_best(args: argparse.Namespace) -> int:
-    from sweeps.runner import deliver
     from sweeps.status import best_config_yaml
-    from sweeps.store.reader import load_records
+    from sweeps.sweep_records import read_sweep
 
-    study, meta, d = _existing(args)
+    study, meta, _ = _existing(args)
     if args.method is not None and args.method not in study.methods:
         raise SweepError(f"--method: value {args.method!r} is unknown; allowed: "
                          f"{', '.join(study.methods)}")
     uri = _tracking_uri(args, meta)
-    deliver(meta, d, timeout=10)
-    _, records = load_records(uri, args.name, meta.sweep_id)
-    print(best_config_yaml(study, args.name, records, args.method), end="")
+    sweep = read_sweep(args.name, args.storage, uri, history=False, deliver_timeout=10)
+    print(best_config_yaml(study, args.name, sweep.records, args.method), end="")
     return 0
 
 

@@ -65,7 +65,7 @@ class MLflowTrialCallback(tune.Callback):
         self.study, self.log_checkpoints = study, log_checkpoints
         self._outbox: Any = None
         self._started: set[str] = set()
-        self._nodes: dict[str, str] = {}
+        self._nodes: dict[str, dict[str, str]] = {}
         self.undelivered = 0
 
     def __getstate__(self) -> dict[str, Any]:
@@ -93,10 +93,11 @@ class MLflowTrialCallback(tune.Callback):
                         **info: Any) -> None:
         if trial.trial_id not in self._started:
             self.on_trial_start(iteration, trials, trial)
-        node = result.get(Tag.NODE_ID.value)
-        if node and self._nodes.get(trial.trial_id) != node:
-            self._nodes[trial.trial_id] = node
-            self.outbox.put("set_tags", key=trial.trial_id, tags={Tag.NODE_ID.value: node})
+        nodes = {k: str(result[k]) for k in (Tag.NODE_ID.value, Tag.WORKER_NODE_IDS.value)
+                 if result.get(k)}
+        if nodes and self._nodes.get(trial.trial_id) != nodes:
+            self._nodes[trial.trial_id] = nodes
+            self.outbox.put("set_tags", key=trial.trial_id, tags=nodes)
         self.outbox.put("log_epoch", key=trial.trial_id, result=_loggable(result),
                         timestamp_ms=int(time.time() * 1000))
 
@@ -128,7 +129,9 @@ class MLflowTrialCallback(tune.Callback):
         self.undelivered = self.outbox.close(FLUSH_AT_END_S)
         self._outbox = None
         if self.undelivered:
+            later = (f"the next `sweep` command on this sweep (e.g. `sweep status "
+                     f"{self.target.sweep_name}`)" if self.target.parent else
+                     f"the next `sweep train ... --name {self.target.sweep_name}`")
             print(f"MLflow: {self.undelivered} record(s) could not be delivered "
                   f"({self.target.tracking_uri} does not answer); they are kept in "
-                  f"{self.outbox_dir} and sent by the next `sweep` command on this sweep "
-                  f"(e.g. `sweep resume {self.target.sweep_name}`)")
+                  f"{self.outbox_dir} and sent by {later}")

@@ -2,9 +2,10 @@
 
 Tune snapshots its experiment periodically; Optuna (sqlite) and MLflow record at once. Trials a
 crashed driver started after Tune's last snapshot are unknown to the restored Tuner (its searcher
-suggests them again). Their Optuna trials are told FAIL and listed in the study's `orphans` user
-attribute (so the method schedule, and with it every method's budget, stays exact), and their
-MLflow runs are deleted (so the resumed sweep has no duplicate runs). Public APIs only: the
+suggests them again), even those that finished in between. Their Optuna trials are told FAIL
+(if still running) and listed in the study's `orphans` user attribute (so the method schedule,
+and with it every method's budget, stays exact), and their MLflow runs are deleted (so the
+resumed sweep has no duplicate runs). Public APIs only: the
 Tune experiment is read with `ExperimentAnalysis`, Optuna trials are ended with `Study.tell`.
 
 Example::
@@ -36,12 +37,15 @@ def forget_orphans(study: StudySpec, meta: SweepMeta, d: SweepDir) -> int:
     known = restored_trials(str(d.root / "search"))
     numbers = {c.get("optuna_trial") for c in known.values()}
     ot = optuna.load_study(study_name=study.name, storage=d.optuna_url)
-    running = ot.get_trials(deepcopy=False, states=[optuna.trial.TrialState.RUNNING])
-    orphans = [t.number for t in running if t.number not in numbers]
-    for number in orphans:
-        ot.tell(number, state=optuna.trial.TrialState.FAIL)
+    listed = set(ot.user_attrs.get(ORPHANS, []))
+    # unknown to the snapshot: still running, or even finished between the snapshot and the crash
+    orphans = [t for t in ot.get_trials(deepcopy=False)
+               if t.number not in numbers and t.number not in listed]
+    for t in orphans:
+        if t.state == optuna.trial.TrialState.RUNNING:
+            ot.tell(t.number, state=optuna.trial.TrialState.FAIL)
     if orphans:
-        ot.set_user_attr(ORPHANS, sorted({*ot.user_attrs.get(ORPHANS, []), *orphans}))
+        ot.set_user_attr(ORPHANS, sorted(listed | {t.number for t in orphans}))
     writer = SweepWriter(meta.tracking_uri, study.name, meta.sweep_id)
     deleted = writer.delete_orphans(Phase.SEARCH, set(known))
     return max(len(orphans), deleted)

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Any
 
 from samtrain.launch import ResourcePlan, plan_resources
+from sweeps.study import Resources
 from sweeps.sweep_dir import SweepError
 
 CONNECT_TIMEOUT_S = 5.0
@@ -58,7 +58,7 @@ def connect_ray(address: str | None = None) -> dict[str, float]:
     return {k: float(v) for k, v in ray.cluster_resources().items()}
 
 
-def trial_plan(resources: Any, cluster: dict[str, float], in_process: bool | None = None
+def trial_plan(resources: Resources, cluster: dict[str, float], in_process: bool | None = None
                ) -> tuple[ResourcePlan, bool]:
     """The resource plan of one trial and whether it runs in the trial's own process."""
     if in_process is None:
@@ -68,7 +68,7 @@ def trial_plan(resources: Any, cluster: dict[str, float], in_process: bool | Non
     return plan, in_process
 
 
-def concurrency(resources: Any, plan: ResourcePlan) -> int:
+def concurrency(resources: Resources, plan: ResourcePlan) -> int:
     """Trials at once: all that fit, or fewer if the study says so."""
     limit = resources.max_concurrent_trials
     return min(plan.max_concurrent, limit) if limit else plan.max_concurrent

@@ -28,7 +28,7 @@ from sweeps.report_tables import render_tables, verdict_lines
 from sweeps.selection import ConfigScore, scoring_runs, winners
 from sweeps.stats import Comparison, Summary, compare, holm, summarize
 from sweeps.store.reader import RunRecord
-from sweeps.store.schema import Phase
+from sweeps.store.schema import Phase, RunStatus
 from sweeps.study import StudySpec
 
 __all__ = ["MethodRow", "ReportResult", "test_metric", "method_rows", "build_report",
@@ -53,6 +53,7 @@ class MethodRow:
     config: dict[str, Any]
     test: Summary | None
     test_by_seed: dict[int, float]
+    lost_seeds: dict[int, str]     # confirm seeds of the winner that diverged or failed
     comparison: Comparison | None
     p_holm: float
     runs: int
@@ -87,6 +88,19 @@ def _test_values(records: Sequence[RunRecord], winner: ConfigScore | None, metri
     return {r.seed: r.final[tmetric] for r in sorted(runs, key=lambda r: r.start_time)}
 
 
+def _lost_seeds(records: Sequence[RunRecord], winner: ConfigScore | None,
+                scored: dict[int, float]) -> dict[int, str]:
+    """Confirm seeds of the winner without a test score, and their final status (latest run):
+    shown beside n, so a method whose seeds diverge does not look better than it is."""
+    if winner is None:
+        return {}
+    last = {r.seed: r.status for r in sorted(records, key=lambda r: r.start_time)
+            if r.phase == Phase.CONFIRM and r.method == winner.method
+            and r.group_key == winner.group_key and r.seed is not None}
+    return {seed: status for seed, status in last.items()
+            if seed not in scored and status in (RunStatus.DIVERGED, RunStatus.FAILED)}
+
+
 def method_rows(records: Sequence[RunRecord], study: StudySpec) -> dict[str, MethodRow]:
     """A `MethodRow` per method of the study (in the study's order)."""
     tmetric, _ = test_metric(study.metric)
@@ -105,7 +119,8 @@ def method_rows(records: Sequence[RunRecord], study: StudySpec) -> dict[str, Met
         rows[m] = MethodRow(
             method=m, winner=w, config=config,
             test=summarize(list(by_seed[m].values())) if by_seed[m] else None,
-            test_by_seed=by_seed[m], comparison=comparisons.get(m),
+            test_by_seed=by_seed[m], lost_seeds=_lost_seeds(records, w, by_seed[m]),
+            comparison=comparisons.get(m),
             p_holm=adjusted.get(m, math.nan), runs=len(runs),
             statuses=dict(Counter(r.status for r in runs)),
             grad_evals=sum(r.grad_evals for r in runs),
@@ -141,9 +156,11 @@ def build_report(records: Sequence[RunRecord], study: StudySpec, out_dir: Path, 
     md = [f"# Sweep report: {study.name}", "",
           f"Selection: {study.metric} ({study.mode}) on the validation split, search runs only. "
           f"Scores: {tmetric} on the test split over fresh confirm seeds (mean ± std, 95% "
-          f"Student-t CI). Δ vs baseline ({study.baseline or 'none'}): difference of test "
-          "means with its 95% CI; p: paired t-test by seed (Welch when seeds differ), "
-          "Holm-corrected across methods. Grad evals, device time and runs: all runs.", "",
+          f"Student-t CI; seeds that diverged or failed are named beside n). Δ vs baseline "
+          f"({study.baseline or 'none'}): difference of test means with its 95% CI; p: paired "
+          "t-test over the seeds both ran (Welch when fewer than 2 are shared), Holm-corrected "
+          "across methods. Bold: the highest test mean (not by itself a significance claim). "
+          "Grad evals, device time and runs: all runs.", "",
           tables["md"], "", "## Verdict", "", *[f"- {v}" for v in verdict], ""]
     section, extra = _analysis_md(records, out_dir) if analysis else ([], [])
     md += section + [f"![{p.stem}]({p.name})\n" for p in pngs]
@@ -187,21 +204,13 @@ def git_commit() -> str:
 def report_sweep(name: str, storage: str, tracking_uri: str | None, out: str | None,
                  fmt: str) -> str:
     """Write the report files, log them to the parent MLflow run, return the table text."""
-    from sweeps.runner import deliver
-    from sweeps.store.reader import load_records
-    from sweeps.store.writer import SweepWriter
-    from sweeps.sweep_dir import open_sweep
+    from sweeps.sweep_records import log_to_parent, read_sweep
 
-    study, meta, d = open_sweep(name, storage)
-    uri = tracking_uri or meta.tracking_uri
-    deliver(meta, d)
-    parent_id, records = load_records(uri, name, meta.sweep_id)
-    out_dir = Path(out) if out else d.root / "report"
-    provenance = {"git_commit": git_commit(), "study_sha256": study.source_sha256,
-                  "sweep_id": meta.sweep_id, "mlflow_parent_run": parent_id,
-                  "tracking_uri": uri}
-    result = build_report(records, study, out_dir, fmt, provenance)
-    writer = SweepWriter(uri, name, meta.sweep_id)
-    writer.parent_run_id = parent_id
-    writer.log_artifacts(result.files, artifact_path="report")
+    sweep = read_sweep(name, storage, tracking_uri)
+    out_dir = Path(out) if out else sweep.dir.root / "report"
+    provenance = {"git_commit": git_commit(), "study_sha256": sweep.meta.source_sha256,
+                  "sweep_id": sweep.meta.sweep_id, "mlflow_parent_run": sweep.parent_run_id,
+                  "tracking_uri": sweep.tracking_uri}
+    result = build_report(sweep.records, sweep.study, out_dir, fmt, provenance)
+    log_to_parent(sweep, result.files, "report")
     return result.table_text + "\n" + "\n".join(result.verdict) + f"\n\nReport files: {out_dir}"

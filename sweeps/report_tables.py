@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -52,8 +53,17 @@ def _cells(row: MethodRow, baseline: str | None) -> list[str]:
         p = _p_text(row.p_holm)
     return [row.method, config_text(row.config), f"{w.score:.4f} ({w.n})" if w else "no winner",
             t.fmt() if t else "n/a (no confirm runs)", t.fmt_ci() if t else "n/a",
-            str(t.n if t else 0), delta, p, f"{row.grad_evals:,.0f}",
+            _n_text(row), delta, p, f"{row.grad_evals:,.0f}",
             f"{row.device_seconds:,.1f}", _runs_text(row)]
+
+
+def _n_text(row: MethodRow) -> str:
+    """n, and the confirm seeds that are not in it: `3 (+1 diverged)`."""
+    n = str(row.test.n if row.test else 0)
+    if not row.lost_seeds:
+        return n
+    lost = Counter(row.lost_seeds.values())
+    return n + " (" + ", ".join(f"+{k} {status}" for status, k in sorted(lost.items())) + ")"
 
 
 def _markdown(rows: dict[str, MethodRow], best: str | None, head: list[str],
@@ -125,8 +135,11 @@ def verdict_lines(rows: dict[str, MethodRow], baseline: str | None, tmetric: str
             out.append(f"{m} vs {baseline}: not enough confirm runs to compare (need 2+ seeds each).")
             continue
         better = c.diff > 0 if tmode == "max" else c.diff < 0
-        stat = (f"Δ {tmetric} = {c.fmt()} (95% CI), {c.test} over n = {c.n}, "
-                f"p = {_p_text(c.p)}, Holm-corrected p = {_p_text(r.p_holm)}")
+        pairs = f" ({c.unpaired} unpaired seed(s) left out)" if c.unpaired else ""
+        lost = (f"; {len(r.lost_seeds)} of its confirm seed(s) diverged or failed and are not in "
+                "the mean" if r.lost_seeds else "")
+        stat = (f"Δ {tmetric} = {c.fmt()} (95% CI), {c.test} over n = {c.n}{pairs}, "
+                f"p = {_p_text(c.p)}, Holm-corrected p = {_p_text(r.p_holm)}{lost}")
         if r.p_holm < ALPHA:
             word = "beats" if better else "is worse than"
             out.append(f"{m} {word} {baseline} on {tmetric}: {stat}.")

@@ -15,7 +15,6 @@ Example (starts Ray)::
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
 from samtrain.config import TrainConfig
@@ -23,7 +22,7 @@ from samtrain.launch import ResourcePlan
 from sweeps.mlflow_callback import MLflowTarget, MLflowTrialCallback
 from sweeps.ray_cluster import concurrency, connect_ray, trial_plan
 from sweeps.sampling import build_train_config, define_by_run
-from sweeps.study import StudySpec
+from sweeps.study import Resources, StudySpec
 from sweeps.sweep_dir import SweepDir, SweepError, SweepMeta, open_sweep, sweep_dir
 
 # Trials checkpoint at most every `checkpoint_interval_s` (study key, default 30 s) and at their
@@ -82,9 +81,11 @@ def _searcher(study: StudySpec, d: SweepDir) -> Any:
 
     from sweeps.searcher import SweepSearch
 
-    # TPE's random start-up trials sized to the budget: Optuna's default of 10 would make a
-    # 3-trials-per-method search pure random search
-    startup = max(1, min(10, study.budget // 3))
+    # TPE's random start-up trials sized to the budget: the first k rounds of the method schedule
+    # (k = budget // 3, 1 to 10), so each method gets k random trials before TPE models it.
+    # Optuna's default of 10 in all would make a 3-trials-per-method search pure random search.
+    k = max(1, min(10, study.budget // 3))
+    startup = sum(min(k, study.trials_of(m)) for m in study.methods)
     sampler = optuna.samplers.TPESampler(seed=study.seed, n_startup_trials=startup)
     return SweepSearch(space=define_by_run(study), metric=study.metric, mode=study.mode,
                        study_name=study.name, sampler=sampler,
@@ -102,7 +103,7 @@ def run_sweep(study: StudySpec, storage: str, tracking_uri: str, address: str | 
     cluster = connect_ray(address)
     plan, in_process = trial_plan(study.resources, cluster)
     meta = SweepMeta.new(study, tracking_uri)
-    d.write(study, meta)
+    d.root.mkdir(parents=True, exist_ok=True)  # the Optuna study's file lives there
     target = MLflowTarget(tracking_uri, study.name, meta.sweep_id, source_file=str(d.space))
     tuner = tune.Tuner(
         _trainable(plan, in_process, d, study, study.max_failures if not in_process else 0,
@@ -116,6 +117,7 @@ def run_sweep(study: StudySpec, storage: str, tracking_uri: str, address: str | 
         run_config=_run_config("search", d, MLflowTrialCallback(target, d.outbox, study=study),
                                ["method"], study.max_failures),
     )
+    d.write(study, meta)  # from here on the sweep exists (and `sweep resume` can continue it)
     return tuner.fit()
 
 
@@ -124,6 +126,7 @@ def resume_sweep(name: str, storage: str, address: str | None = None) -> Any:
     from ray import tune
 
     from sweeps.orphans import forget_orphans
+    from sweeps.sweep_records import deliver
 
     study, meta, d = open_sweep(name, storage)
     experiment = d.root / "search"
@@ -143,7 +146,7 @@ def resume_sweep(name: str, storage: str, address: str | None = None) -> Any:
 
 
 def run_configs(name: str, experiment: str, storage: str, tracking_uri: str,
-                trials: list[tuple[str, TrainConfig, str]], resources: Any, *, sweep_id: str,
+                trials: list[tuple[str, TrainConfig, str]], resources: Resources, *, sweep_id: str,
                 parent: bool = True, log_checkpoints: bool = False, address: str | None = None,
                 in_process: bool | None = None, max_failures: int = 2,
                 checkpoint_interval_s: float = 30.0) -> Any:
@@ -154,19 +157,25 @@ def run_configs(name: str, experiment: str, storage: str, tracking_uri: str,
     from ray import tune
 
     d = sweep_dir(storage, name)
+    path = d.root / experiment
+    space = [{"method": m, "phase": ph, "train_config": c.model_dump(mode="json")}
+             for m, c, ph in trials]
+    restore = tune.Tuner.can_restore(str(path))
+    if restore and stored_trials(str(path)) != sorted(trials, key=_trial_order):
+        raise SweepError(f"{path} already holds other runs; use another --name (or delete that "
+                         "directory)")
     cluster = connect_ray(address)
     plan, in_process = trial_plan(resources, cluster, in_process)
     trainable = _trainable(plan, in_process, d, None, max_failures if not in_process else 0,
                            checkpoint_interval_s)
-    path = d.root / experiment
-    if tune.Tuner.can_restore(str(path)):
+    if restore:
         return tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True,
                                   resume_errored=True).fit()
     d.root.mkdir(parents=True, exist_ok=True)
-    space = [{"method": m, "phase": ph, "train_config": c.model_dump(mode="json")}
-             for m, c, ph in trials]
     target = MLflowTarget(tracking_uri, name, sweep_id, parent=parent)
-    callback = MLflowTrialCallback(target, d.outbox, log_checkpoints=log_checkpoints)
+    # a sweep's runs share its outbox; lone runs (`sweep train`) keep theirs beside their experiment
+    outbox = d.outbox if parent else d.root / f"{experiment}-outbox"
+    callback = MLflowTrialCallback(target, outbox, log_checkpoints=log_checkpoints)
     tuner = tune.Tuner(
         trainable, param_space={"trial": tune.grid_search(space)},
         tune_config=tune.TuneConfig(max_concurrent_trials=concurrency(resources, plan),
@@ -177,16 +186,19 @@ def run_configs(name: str, experiment: str, storage: str, tracking_uri: str,
     return tuner.fit()
 
 
-def deliver(meta: SweepMeta, d: SweepDir, timeout: float = 60.0) -> int:
-    """Send MLflow records an earlier driver could not deliver; return how many are left."""
-    from sweeps.store.outbox import deliver_pending
+def stored_trials(experiment_path: str) -> list[tuple[str, TrainConfig, str]]:
+    """The fixed configs `(method, cfg, phase)` of a `run_configs` experiment on disk."""
+    from sweeps.orphans import restored_trials
 
-    target = MLflowTarget(meta.tracking_uri, meta.name, meta.sweep_id)
-    left = deliver_pending(d.outbox, target.writer, timeout)
-    if left:
-        print(f"MLflow: {left} record(s) still undelivered ({meta.tracking_uri} does not answer); "
-              f"they stay in {d.outbox}", file=sys.stderr)
-    return left
+    out = []
+    for config in restored_trials(experiment_path).values():
+        t = config["trial"]
+        out.append((t["method"], TrainConfig(**t["train_config"]), t["phase"]))
+    return sorted(out, key=_trial_order)
+
+
+def _trial_order(t: tuple[str, TrainConfig, str]) -> tuple:
+    return (t[0], t[1].group_key(), t[1].seed, t[2])
 
 
 def trial_name(trial: Any) -> str:

@@ -3,7 +3,9 @@
 One ASHA over every trial compares methods with different rho scales and learning speeds
 against each other, so a method that learns slowly early loses its budget to others. Here each
 method's trials are compared only with trials of the same method (an `ASHAScheduler` per method,
-with that method's `max_t`), so every method keeps its own budget.
+with that method's `max_t`), so every method keeps its own budget. Ray Tune 2.60 does not save a
+scheduler's state with its experiment snapshots: after `sweep resume` the rungs start empty and
+the restored trials are judged against results reported after the resume only.
 
 Example::
 
@@ -12,7 +14,6 @@ Example::
 
 from __future__ import annotations
 
-import pickle
 from typing import Any
 
 from ray.tune.experiment import Trial
@@ -66,11 +67,3 @@ class PerMethodASHA(FIFOScheduler):
     def debug_string(self) -> str:
         return "Using ASHA per method: " + ", ".join(
             f"{m}: {s.debug_string()}" for m, s in self.schedulers.items())
-
-    def save(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "wb") as f:
-            pickle.dump(self.__dict__, f)
-
-    def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as f:
-            self.__dict__.update(pickle.load(f))

@@ -40,7 +40,4 @@ class SweepSearch(OptunaSearch):
             result = None
         elif status == RunStatus.DIVERGED:  # a non-finite loss: FAIL
             result, error = None, True
-        try:
-            super().on_trial_complete(trial_id, result=result, error=error)
-        except UpdateFinishedTrialError:
-            pass
+        super().on_trial_complete(trial_id, result=result, error=error)

@@ -75,9 +75,10 @@ class Comparison:
     ci_low: float
     ci_high: float
     p: float
-    test: str          # "paired t" (same seeds) or "Welch t"
+    test: str          # "paired t" (seeds both ran) or "Welch t"
     n: int             # pairs (paired) or the method's runs (Welch)
     n_baseline: int
+    unpaired: int = 0  # seeds only one side ran, left out of a paired test
 
     def fmt(self, digits: int = 4) -> str:
         """`"+0.0123 [+0.0040, +0.0206]"`."""
@@ -90,30 +91,35 @@ def compare(values: dict[int, float], baseline: dict[int, float],
             confidence: float = 0.95) -> Comparison | None:
     """Compare per-seed `values` with per-seed `baseline` values.
 
-    Paired t-test on the per-seed differences when both ran the same seeds (at least 2), Welch's
-    t-test otherwise; None when either side has fewer than 2 values.
+    Paired t-test on the per-seed differences over the seeds both ran (when at least 2; seeds
+    only one side ran are left out and counted in `unpaired`), Welch's t-test on all values
+    otherwise; None when either side has fewer than 2 values.
 
     >>> c = compare({1: 0.80, 2: 0.82, 3: 0.81}, {1: 0.70, 2: 0.73, 3: 0.71})
     >>> c.test, round(c.diff, 4), round(c.p, 5)
     ('paired t', 0.0967, 0.00119)
+    >>> compare({1: 0.80, 2: 0.82, 4: 0.9}, {1: 0.70, 2: 0.73, 3: 0.71}).unpaired
+    2
     """
     if len(values) < 2 or len(baseline) < 2:
         return None
-    if set(values) == set(baseline):
-        seeds = sorted(values)
-        a = np.array([values[s] for s in seeds])
-        b = np.array([baseline[s] for s in seeds])
+    common = sorted(set(values) & set(baseline))
+    if len(common) >= 2:
+        a = np.array([values[s] for s in common])
+        b = np.array([baseline[s] for s in common])
         res = _st.ttest_rel(a, b)
-        test, n = "paired t", len(seeds)
+        test, n = "paired t", len(common)
     else:
         a, b = np.array(list(values.values())), np.array(list(baseline.values()))
         res = _st.ttest_ind(a, b, equal_var=False)
         test, n = "Welch t", len(a)
     diff = float(a.mean() - b.mean())
+    unpaired = len(set(values) ^ set(baseline)) if test == "paired t" else 0
     if not math.isfinite(float(res.pvalue)):  # no variance at all: nothing to test
-        return Comparison(diff, math.nan, math.nan, math.nan, test, n, len(b))
+        return Comparison(diff, math.nan, math.nan, math.nan, test, n, len(b), unpaired)
     ci = res.confidence_interval(confidence)
-    return Comparison(diff, float(ci.low), float(ci.high), float(res.pvalue), test, n, len(b))
+    return Comparison(diff, float(ci.low), float(ci.high), float(res.pvalue), test, n, len(b),
+                      unpaired)
 
 
 def holm(pvalues: dict[str, float]) -> dict[str, float]:

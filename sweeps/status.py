@@ -3,8 +3,8 @@
 The winner of each method is `sweeps.selection`'s (the same as `confirm` and `report` use).
 
 Example:
-    print(format_status(study, records))
-    print(best_config_yaml(study, records, "tiny", method="sam"))
+    print(format_status(study, "tiny", records))
+    print(best_config_yaml(study, "tiny", records, method="sam"))
 """
 
 from __future__ import annotations

@@ -136,4 +136,8 @@ def open_sweep(name: str, storage: str | Path) -> tuple[StudySpec, SweepMeta, Sw
         study = load_study(d.space, budget=meta.budget, name=name)
     except SpaceError as e:  # the sweep's own copy of its study was edited or damaged
         raise SweepError(str(e) if str(d.space) in str(e) else f"{d.space}: {e}") from None
+    if meta.source_sha256 and study.source_sha256 != meta.source_sha256:
+        raise SweepError(f"{d.space} was edited after the sweep started (sha256 "
+                         f"{study.source_sha256[:12]}, recorded {meta.source_sha256[:12]}); "
+                         "restore it, or start a new sweep with the edited study")
     return study, meta, d

@@ -21,6 +21,7 @@ from sweeps.cli import main
 
 TINY = Path(__file__).resolve().parent.parent / "search_spaces" / "tiny.yaml"
 DIR = "<a directory>"
+DIFF = ("--tracking-uri", "differs from the tracking URI of sweep 'fake'")
 META = '{"name": "fake", "sweep_id": "abc", "budget": 2, "tracking_uri": URI, "source_sha256": ""}'
 DEAD = "http://127.0.0.1:{port}"
 SILENT = "http://127.0.0.1:{silent}"
@@ -254,11 +255,10 @@ CASES = [
     F("status", "meta-not-utf8", BAD_META, files=J(b"\xff\xfe")),
     F("status", "meta-uri-type", ("sweep.json", "tracking_uri", "5"), files=meta("5")),
     F("status", "meta-uri-file", ("tracking_uri", "sweep.json", "'file:/x'"), files=meta('"file:/x"')),
-    F("status", "tracking-dead", ("--tracking-uri", DEAD), "--tracking-uri", DEAD),
-    F("status", "tracking-silent", ("--tracking-uri", SILENT, "Timeout"), "--tracking-uri", SILENT),
-    F("status", "tracking-empty", ("--tracking-uri", "''", "empty"), "--tracking-uri="),
-    F("status", "tracking-file", ("--tracking-uri", "'file:/x'"), "--tracking-uri", "file:/x"),
-    F("status", "tracking-sqlite-no-dir", ("--tracking-uri", "/nodir"), "--tracking-uri", "sqlite:////nodir/m.db"),
+    F("status", "tracking-differs", (*DIFF, DEAD), "--tracking-uri", DEAD),
+    F("status", "tracking-empty", DIFF, "--tracking-uri="),
+    F("status", "space-edited-valid", ("space.yaml", "was edited after the sweep started"),
+      files={"runs/fake/space.yaml": S() + "# edited\n"}),
     F("status", "address", ("--address",), "--address", "auto"),
     # ---- best
     case("best-missing", ["best", "nope"], ("'nope'", "not found")),
@@ -267,7 +267,7 @@ CASES = [
     F("best", "method-case", ("--method", "'SAM'", "sgd, sam"), "--method", "SAM"),
     F("best", "method-empty", ("--method", "''"), "--method="),
     F("best", "meta-garbage", BAD_META, files=J("x")),
-    F("best", "tracking-dead", ("--tracking-uri", DEAD), "--tracking-uri", DEAD),
+    F("best", "tracking-differs", (*DIFF, DEAD), "--tracking-uri", DEAD),
     case("best-storage-file", ["best", "x", "--storage", "f.txt"], ("--storage", "'f.txt'"), FILE),
     # ---- confirm
     case("confirm-missing", ["confirm", "nope"], ("'nope'", "not found")),
@@ -278,7 +278,7 @@ CASES = [
     F("confirm", "top-not-int", ("--top", "'abc'"), "--top", "abc"),
     case("confirm-name-dotdot", ["confirm", "../x"], ("NAME", "'../x'")),
     F("confirm", "address-dead", ("--address", "'127.0.0.1:{port}'"), "--address", "127.0.0.1:{port}"),
-    F("confirm", "tracking-dead", ("--tracking-uri", DEAD), "--tracking-uri", DEAD),
+    F("confirm", "tracking-differs", (*DIFF, DEAD), "--tracking-uri", DEAD),
     F("confirm", "meta-garbage", BAD_META, files=J("{")),
     case("confirm-storage-under-file", ["confirm", "x", "--storage", "f.txt/r"], ("--storage", "'f.txt/r'"),
          FILE),
@@ -289,7 +289,7 @@ CASES = [
     F("report", "out-under-file", ("--out", "'f.txt/r'", "not a directory"), "--out", "f.txt/r", files=FILE),
     F("report", "out-empty", ("--out", "''"), "--out="),
     F("report", "format", ("--format", "'pdf'", "latex"), "--format", "pdf"),
-    F("report", "tracking-file", ("--tracking-uri", "'file:/x'"), "--tracking-uri", "file:/x"),
+    F("report", "tracking-differs", (*DIFF, "'file:/x'"), "--tracking-uri", "file:/x"),
     F("report", "meta-garbage", BAD_META, files=J("}")),
     case("report-storage-file", ["report", "x", "--storage", "f.txt"], ("--storage", "'f.txt'"), FILE),
 ]

@@ -404,3 +404,25 @@ def test_example_configs_load(path: str) -> None:
         assert len(build_datasets(c).train) == 1293
     else:
         assert (c.train_subset, c.label_noise, c.epochs, c.batch_size, c.rho) == (2000, 0.4, 60, 128, 0.1)
+
+
+def test_check_dataset_rejects_splits_that_cannot_work_before_anything_starts(tmp_path) -> None:
+    from samtrain.data import check_dataset
+    from samtrain.validation import ConfigError
+
+    check_dataset(cfg(dataset="digits", val_size=0.5, batch_size=128))
+    with pytest.raises(ConfigError, match="val_size=1437 leaves no training examples"):
+        check_dataset(cfg(dataset="digits", val_size=1437))
+    with pytest.raises(ConfigError, match="batch_size=128: the training split of digits has 37"):
+        check_dataset(cfg(dataset="digits", val_size=1400, batch_size=128))
+    with pytest.raises(ConfigError, match="train_subset=300 exceeds the 290"):
+        check_dataset(cfg(dataset="synthetic", synthetic_size=300, val_size=10, train_subset=300))
+    write_fashion_idx(tmp_path, n_train=40)   # the pool size comes from the IDX header
+    with pytest.raises(ConfigError, match="batch_size=64: the training split of fashion_mnist has 36"):
+        check_dataset(cfg(dataset="fashion_mnist", data_dir=str(tmp_path), val_size=4, batch_size=64))
+
+
+def test_sharpness_batches_must_divide_the_examples() -> None:
+    with pytest.raises(ValueError, match="sharpness_examples=300 must be a multiple of sharpness_m=128"):
+        TrainConfig(sharpness_every=1, sharpness_examples=300)
+    assert TrainConfig(sharpness_examples=300).sharpness_m == 128  # off: not checked

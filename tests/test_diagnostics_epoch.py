@@ -207,7 +207,7 @@ def test_perturbed_kl_bf16_and_extreme_logits() -> None:
     assert far[1] == 1.0 and float(far[2]) == pytest.approx(1e4, rel=1e-6)  # log(p0/q0) = 1e4
 
 
-def test_perturbed_two_workers_equal_one_and_state_dict() -> None:
+def test_perturbed_two_workers_equal_one() -> None:
     g = torch.Generator().manual_seed(1)
     clean, pert = torch.randn(40, 5, generator=g), torch.randn(40, 5, generator=g)
     y = torch.randint(0, 5, (40,), generator=g)
@@ -215,17 +215,8 @@ def test_perturbed_two_workers_equal_one_and_state_dict() -> None:
     single.record(clean, pert, y)
     workers = [PerturbedAccumulator("cpu") for _ in range(2)]
     feeds = [[(clean[:16], pert[:16], y[:16])], [(clean[16:], pert[16:], y[16:])]]
-    snapshot = PerturbedAccumulator("cpu")
-    snapshot.record(*feeds[0][0])
-    buf = io.BytesIO()
-    torch.save(snapshot.state_dict(), buf)
-    buf.seek(0)
-    resumed = PerturbedAccumulator("cpu")
-    resumed.load_state_dict(torch.load(buf, weights_only=True))
-    resumed.record(*feeds[1][0])
     expected = single.end_epoch()
-    got = run_workers(workers, feeds, PerturbedAccumulator.REDUCE_OP)
-    for m in (*got, resumed.end_epoch()):
+    for m in run_workers(workers, feeds, PerturbedAccumulator.REDUCE_OP):
         assert m == pytest.approx(expected, rel=1e-12)
 
 

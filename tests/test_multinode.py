@@ -96,6 +96,7 @@ def test_sweeps_across_nodes_ddp_spread_and_a_lost_node(cluster, tmp_path):
     assert len(ranks) == 2 and len(set(ranks)) == 2 and set(ranks) <= {n.node_id for n in c.worker_nodes}
     (run,) = assert_like_a_local_sweep(uri, "ddp", tmp_path / "runs", 1, {"sgd": 1})
     assert run.data.tags["node_id"] == ranks[0]
+    assert run.data.tags["worker_node_ids"] == ",".join(ranks)  # in MLflow too
 
     epochs = 6
     spread = run_sweep(c, ray_tmp, tmp_path, "spread", study_yaml("spread", epochs, budget=2))

@@ -28,30 +28,35 @@ def test_orphans_are_failed_in_optuna_deleted_in_mlflow_and_budgets_stay_exact(t
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     space = define_by_run(study)
     ot = optuna.create_study(study_name="s", storage=d.optuna_url, direction="maximize")
-    trials = [ot.ask() for _ in range(3)]      # Tune trials a, b and the orphan c
+    trials = [ot.ask() for _ in range(4)]      # Tune trials a, b and the orphans c, d
     configs = [space(t) for t in trials]
-    assert [c["method"] for c in configs] == method_schedule(study)[:3]
-    assert [c["optuna_trial"] for c in configs] == [0, 1, 2]
+    assert [c["method"] for c in configs] == method_schedule(study)[:4]
+    assert [c["optuna_trial"] for c in configs] == [0, 1, 2, 3]
     ot.tell(trials[0], 0.9)
+    ot.tell(trials[3], 0.8)                    # d even finished between the snapshot and the crash
     # the snapshot written before the crash knows a and b only
     monkeypatch.setattr(orphans, "restored_trials", lambda path: {"a": configs[0], "b": configs[1]})
     w = SweepWriter(uri, "s", "sid")
     w.open_parent()
     cfg = TrainConfig()
-    for tid in ("a", "b", "c"):
+    for tid in ("a", "b", "c", "d"):
         w.child(tid, "sam", cfg, "search")
-    w.finish(w.child("a", "sam", cfg, "search"), "completed")
+    for tid in ("a", "d"):
+        w.finish(w.child(tid, "sam", cfg, "search"), "completed")
 
     meta = SweepMeta("s", "sid", 3, uri, "")
-    assert orphans.forget_orphans(study, meta, d) == 1
+    assert orphans.forget_orphans(study, meta, d) == 2
     ot = optuna.load_study(study_name="s", storage=d.optuna_url)
-    assert ot.trials[2].state == optuna.trial.TrialState.FAIL and ot.user_attrs[ORPHANS] == [2]
+    assert ot.trials[2].state == optuna.trial.TrialState.FAIL and ot.user_attrs[ORPHANS] == [2, 3]
     assert ot.trials[1].state == optuna.trial.TrialState.RUNNING  # b resumes under Tune
     assert {r.data.tags["trial_id"] for r in w.find(**{"sweep.role": "child"})} == {"a", "b"}
-    # the re-suggested trial takes the orphan's place in the method schedule
-    again = ot.ask()
-    assert space(again)["method"] == configs[2]["method"]
+    # the re-suggested trials take the orphans' places in the method schedule
+    again = [space(ot.ask()) for _ in range(2)]
+    assert [c["method"] for c in again] == [c["method"] for c in configs[2:]]
     assert method_schedule(study) == ["sgd", "sam", "sam", "sam"]
+    known = {"a": configs[0], "b": configs[1], "e": again[0], "f": again[1]}
+    monkeypatch.setattr(orphans, "restored_trials", lambda path: known)
+    assert orphans.forget_orphans(study, meta, d) == 0       # a later resume finds none new
 
 
 def _searcher(tmp_path):
@@ -63,10 +68,12 @@ def _searcher(tmp_path):
 def test_results_of_a_trial_optuna_already_finished_are_ignored(tmp_path):
     searcher = _searcher(tmp_path)
     assert searcher.suggest("a")["method"] == "sgd"
+    searcher.save(str(tmp_path / "snapshot.pkl"))  # Tune's snapshot, taken before the completion
     searcher.on_trial_complete("a", {"val_acc": 0.5, "epoch": 2, "status": "completed"})
-    searcher._completed_trials.clear()           # the Tune snapshot predates the completion
-    searcher.on_trial_result("a", {"val_acc": 0.5, "training_iteration": 1})  # re-run: no error
-    searcher.on_trial_complete("a", {"val_acc": 0.6, "epoch": 2, "status": "completed"})
+    restored = _searcher(tmp_path)                 # the driver crashed; a resumed one restores
+    restored.restore(str(tmp_path / "snapshot.pkl"))
+    restored.on_trial_result("a", {"val_acc": 0.5, "training_iteration": 1})  # re-run: no error
+    restored.on_trial_complete("a", {"val_acc": 0.6, "epoch": 2, "status": "completed"})
     ot = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path}/o.db")
     assert [t.value for t in ot.trials] == [0.5]  # Optuna keeps its first result
 

@@ -31,7 +31,7 @@ SGD, SAM_A, SAM_B = {"perturbation": "none"}, {"rho": 0.05, "perturb_batch_size"
 OBF = {"perturbation": "obf", "rho": 0.05}
 SGD_TEST = {1: 0.60, 2: 0.62, 3: 0.64}
 SAM_TEST = {1: 0.70, 2: 0.74, 3: 0.72}   # paired with sgd: differences 0.10, 0.12, 0.08
-OBF_TEST = {1: 0.80, 2: 0.86}            # seeds differ from sgd's: Welch
+OBF_TEST = {4: 0.80, 5: 0.86}            # no seed in common with sgd's: Welch
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +48,7 @@ def records(make_record):
             out.append(r(method, "confirm", "completed", seed, cfg, {"val_acc": 0.7, "test_acc": v},
                          next(t)))
     out.append(r("sam", "confirm", "completed", 1, SAM_B, {"val_acc": 0.7, "test_acc": 0.95}, next(t)))
+    out.append(r("sam", "confirm", "diverged", 4, SAM_A, {"val_acc": math.nan}, next(t)))
     return out
 
 
@@ -59,7 +60,8 @@ def test_rows_score_the_winner_on_the_test_set_over_fresh_seeds_only(records):
     assert sam.test.mean == pytest.approx(0.72) and sam.test.std == pytest.approx(0.02)
     assert sam.test.ci_low == pytest.approx(0.72 - 4.302653 * 0.02 / math.sqrt(3), abs=1e-6)
     assert sam.config == {"rho": 0.05, "perturb_batch_size": 16}
-    assert sam.runs == 8 and sam.statuses == {"completed": 7, "pruned": 1}
+    assert sam.runs == 9 and sam.statuses == {"completed": 7, "pruned": 1, "diverged": 1}
+    assert sam.lost_seeds == {4: "diverged"}                # named, not silently dropped
     # paired t-test by seed against the baseline (sgd)
     c = sam.comparison
     d = np.array([0.10, 0.12, 0.08])
@@ -100,10 +102,11 @@ def test_report_files_tables_and_generated_verdict(records, tmp_path):
     assert "| sam | perturb_batch_size=16, rho=0.05 | 0.8000 (1) | 0.7200 ± 0.0200 |" in table
     assert "+0.1000 [" in table and "(paired t)" in table and "(Welch t)" in table
     assert "| sgd | - | 0.6000 (1) | 0.6200 ± 0.0200 |" in table and "baseline" in table
-    assert "8 (1 pruned)" in table
+    assert "9 (1 diverged, 1 pruned)" in table and "| 3 (+1 diverged) |" in table
     sam_line = next(v for v in res.verdict if v.startswith("sam"))
     expected = "beats" if res.rows["sam"].p_holm < 0.05 else "no significant difference"
     assert expected in sam_line and f"{res.rows['sam'].comparison.diff:+.4f}" in sam_line
+    assert "1 of its confirm seed(s) diverged or failed and are not in the mean" in sam_line
     md = (tmp_path / "report.md").read_text()
     assert table in md and "## Verdict" in md and sam_line in md and "abc123" in md
     assert all(r.run_id in md for r in records)

@@ -39,7 +39,7 @@ def test_a_slow_method_keeps_its_budget_under_per_method_asha_not_under_a_shared
     assert set(per_method.schedulers) == {"a", "b"}
 
 
-def test_max_t_per_method_and_save_restore(tmp_path):
+def test_max_t_is_per_method():
     s = PerMethodASHA(grace_period=1, reduction_factor=3, max_t={"short": 2, "long": 6},
                       metric="val_acc", mode="max")
     short, long_ = trial("s", "short"), trial("l", "long")
@@ -47,9 +47,4 @@ def test_max_t_per_method_and_save_restore(tmp_path):
     s.on_trial_add(None, long_)
     assert s.on_trial_result(None, short, {"epoch": 2, "val_acc": 0.5}) == TrialScheduler.STOP
     assert s.on_trial_result(None, long_, {"epoch": 2, "val_acc": 0.5}) == TrialScheduler.CONTINUE
-    path = tmp_path / "s.pkl"
-    s.save(str(path))
-    again = PerMethodASHA(grace_period=9, reduction_factor=9, max_t={})
-    again.restore(str(path))
-    assert again.max_t == {"short": 2, "long": 6} and set(again.schedulers) == {"short", "long"}
-    assert pickle.loads(pickle.dumps(again)).grace_period == 1
+    assert pickle.loads(pickle.dumps(s)).max_t == {"short": 2, "long": 6}  # Tune pickles it

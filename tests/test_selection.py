@@ -96,8 +96,10 @@ def test_confirm_fills_only_missing_cells_and_search_runs_never_fill_one(make_re
     s, records = study("val_acc", "max"), search_records(make_record)
     done = make_record("sam", "confirm", "completed", 2, SAM_A, {"val_acc": 0.7}, 30)
     failed = make_record("sam", "confirm", "failed", 3, SAM_A, {"val_acc": 0.7}, 31)
-    cells = missing_cells(s, [*records, done, failed], top=1, seeds=3)
-    assert sorted(c.seed for m, c, _ in cells if m == "sam") == [1, 3]
+    diverged = make_record("obf", "confirm", "diverged", 1, OBF_X, {"val_acc": math.nan}, 32)
+    cells = missing_cells(s, [*records, done, failed, diverged], top=1, seeds=3)
+    assert sorted(c.seed for m, c, _ in cells if m == "sam") == [1, 3]   # failed: run again
+    assert sorted(c.seed for m, c, _ in cells if m == "obf") == [2, 3]   # diverged: not again
     two = missing_cells(s, records, top=2, seeds=1)
     assert sorted(m for m, _, _ in two) == ["obf", "obf", "sam", "sam", "sgd"]
 

@@ -114,6 +114,10 @@ def test_sweep_train_logs_params_metrics_and_checkpoint(ray_local, tmp_path, mon
     assert run.data.metrics["startup_seconds"] > 0
     assert [a.path for a in client.list_artifacts(run.info.run_id, "checkpoint")] == [
         "checkpoint/state.pt"]
+    # the same name with another config is refused, not silently answered with the old run
+    capsys.readouterr()
+    assert main(["train", str(cfg), "--set", "epochs=3", "--name", "d1", "--storage", "runs"]) == 2
+    assert "already holds other runs" in capsys.readouterr().err
 
 
 def test_killed_driver_then_resume_finishes_every_trial_once(tmp_path):

@@ -148,3 +148,49 @@ def test_outbox_sets_aside_requests_mlflow_refuses(uri, tmp_path):
     assert box.close(timeout=30) == 0             # the bad one does not block the queue
     rejected = [json.loads(x) for x in (tmp_path / "box" / "rejected.jsonl").read_text().splitlines()]
     assert [r["op"] for r in rejected] == ["log_epoch"] and "unknown-trial" in rejected[0]["error"]
+
+
+def test_a_second_process_never_delivers_an_outbox_a_driver_holds(uri, tmp_path):
+    box = Outbox(tmp_path / "box", lambda: SweepWriter(uri, "s", "id1")).start()
+    box.put("open_parent")
+    from sweeps.store.outbox import OutboxBusy
+
+    with pytest.raises(OutboxBusy):
+        Outbox(tmp_path / "box", lambda: SweepWriter(uri, "s", "id1")).start(wait=False)
+    assert deliver_pending(tmp_path / "box", lambda: SweepWriter(uri, "s", "id1")) == 0
+    assert box.close(timeout=30) == 0
+    again = Outbox(tmp_path / "box", lambda: SweepWriter(uri, "s", "id1")).start(wait=False)
+    assert again.close(timeout=5) == 0  # released at close
+
+
+def test_a_journal_line_cut_by_a_crash_is_dropped_and_the_next_write_is_kept(uri, tmp_path):
+    box_dir = tmp_path / "box"
+    box_dir.mkdir()
+    (box_dir / JOURNAL).write_text(json.dumps({"op": "open_parent"}) + "\n" + '{"op": "chi')
+    box = Outbox(box_dir, lambda: SweepWriter(uri, "s", "id1")).start()
+    box.put("child", key="t1", method="sam", phase="search", config=TrainConfig().model_dump(mode="json"))
+    assert box.close(timeout=30) == 0
+    lines = (box_dir / JOURNAL).read_text().splitlines()
+    assert [json.loads(x)["op"] for x in lines] == ["open_parent", "child"]
+    assert set(children(uri)) == {"t1"}
+
+
+def test_a_late_child_never_fails_the_runs_of_a_live_driver(uri):
+    """Only a driver's first write (`open_parent`) fails its predecessor's leftovers."""
+    cfg = TrainConfig(epochs=2)
+    w = SweepWriter(uri, "s", "id1")
+    w.open_parent()
+    live = w.child("t1", "sam", cfg, "search")
+    other = SweepWriter(uri, "s", "id1")
+    other.open_parent(fail_leftovers=False)   # e.g. delivering a later `child` after a restart
+    other.child("t2", "sam", cfg, "search")
+    assert MlflowClient(uri).get_run(live).info.status == "RUNNING"
+
+
+def test_a_busy_sqlite_store_is_an_outage_not_a_refusal():
+    from mlflow.exceptions import MlflowException
+
+    from sweeps.store.outbox import unreachable
+
+    assert unreachable(MlflowException("(sqlite3.OperationalError) database is locked"))
+    assert not unreachable(MlflowException("Changing param values is not allowed"))

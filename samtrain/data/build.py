@@ -23,11 +23,12 @@ import torch
 from samtrain.data.bundle import DataBundle, DataSource
 from samtrain.data.label_noise import apply_label_noise
 from samtrain.data.views import relabel, select, targets_of
+from samtrain.validation import ConfigError
 
 if TYPE_CHECKING:
     from samtrain.config import TrainConfig
 
-__all__ = ["build_datasets", "check_dataset", "split_sizes"]
+__all__ = ["build_datasets", "check_dataset", "pool_size", "split_sizes"]
 
 
 def _load(cfg: TrainConfig) -> DataSource:
@@ -106,14 +107,52 @@ def build_datasets(cfg: TrainConfig) -> DataBundle:
 
 
 def check_dataset(cfg: TrainConfig) -> None:
-    """Raise `DatasetNotFound` (one line) if `cfg.dataset`'s files cannot be found, cheaply.
+    """Raise a one-line error if `cfg`'s data cannot be found or cannot be split as asked, cheaply.
 
-    Used by launchers before anything starts; it locates files but does not load them.
+    Used by launchers before anything starts: it locates files (`DatasetNotFound`) and, where the
+    training pool's size is known without loading it, checks `val_size`, `train_subset` and the
+    batch against it (`ConfigError`).
 
     Example:
         >>> from samtrain.config import TrainConfig
         >>> check_dataset(TrainConfig(dataset="digits"))
+        >>> check_dataset(TrainConfig(dataset="digits", val_size=1400, batch_size=128))
+        ... # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        samtrain.validation.ConfigError: batch_size=128: the training split of digits has 37 ...
     """
+    _locate(cfg)
+    pool = pool_size(cfg)
+    if pool is None:
+        return
+    try:
+        n_val, n_train = split_sizes(cfg, pool)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    if n_train // cfg.num_workers < cfg.per_worker_batch_size:
+        raise ConfigError(
+            f"batch_size={cfg.batch_size}: the training split of {cfg.dataset} has {n_train} "
+            f"examples ({pool} in the pool less val_size={cfg.val_size}), fewer than one batch of "
+            f"{cfg.per_worker_batch_size} per worker")
+
+
+def pool_size(cfg: TrainConfig) -> int | None:
+    """The training pool's size when known without loading the data (else None)."""
+    if cfg.dataset == "digits":
+        from samtrain.data.toy import DIGITS_POOL_SIZE
+
+        return DIGITS_POOL_SIZE
+    if cfg.dataset == "synthetic":
+        return cfg.synthetic_size
+    if cfg.dataset == "fashion_mnist":
+        from samtrain.data.fashion_mnist import locate
+        from samtrain.data.idx import idx_shape
+
+        return idx_shape(locate(cfg.data_dir)["train_labels"])[0]
+    return None
+
+
+def _locate(cfg: TrainConfig) -> None:
     if cfg.dataset == "fashion_mnist":
         from samtrain.data.fashion_mnist import locate
 

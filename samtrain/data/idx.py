@@ -43,6 +43,21 @@ def read_idx(path: str | Path) -> np.ndarray:
     return data.reshape(shape).astype(dtype.newbyteorder("="), copy=False)
 
 
+def idx_shape(path: str | Path) -> tuple[int, ...]:
+    """The shape in an IDX file's header (reads only the header).
+
+    Example:
+        >>> import tempfile; p = Path(tempfile.mkdtemp()) / "z-idx1-ubyte"
+        >>> write_idx(p, np.zeros(5, dtype=np.uint8)); idx_shape(p)
+        (5,)
+    """
+    with _open(Path(path), "rb") as f:
+        head = f.read(4)
+        if len(head) < 4 or head[:2] != b"\x00\x00":
+            raise ValueError(f"{path}: not an IDX file")
+        return tuple(int(d) for d in np.frombuffer(f.read(4 * head[3]), dtype=">i4"))
+
+
 def write_idx(path: str | Path, array: np.ndarray) -> None:
     """Write `array` as an IDX file (gzip-compressed when the name ends in `.gz`).
 

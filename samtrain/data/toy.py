@@ -14,6 +14,7 @@ from samtrain.data.bundle import DataSource
 from samtrain.data.views import TensorImageDataset
 
 DIGITS_TEST_SIZE = 360
+DIGITS_POOL_SIZE = 1797 - DIGITS_TEST_SIZE  # sklearn's 1,797 digits less the test split
 SPLIT_SEED = 0
 
 

@@ -69,11 +69,3 @@ class PerturbedAccumulator:
         if not n:
             return {"perturbed_flip": math.nan, "perturbed_kl": math.nan}
         return {"perturbed_flip": flips / n, "perturbed_kl": kl / n}
-
-    def state_dict(self) -> dict[str, Tensor]:
-        return {"sums": self._sums.clone()}
-
-    def load_state_dict(self, state: dict[str, Tensor]) -> None:
-        if set(state) != {"sums"} or tuple(state["sums"].shape) != (3,):
-            raise ValueError(f"expected {{'sums': tensor of shape (3,)}}, got keys {sorted(state)}")
-        self._sums.copy_(state["sums"])

@@ -2,7 +2,7 @@
 
 The loop and the batched (vmap) path compute the same SAM gradient, so probing steps are ordinary
 training steps. Per key (`probe_key`: model class and parameter shapes, device, autocast dtype, m,
-input shape) the steps follow `PROBE`: one untimed warm-up step per path (first-call costs), then
+input shape, SAM variant) the steps follow `PROBE`: one untimed warm-up step per path (first-call costs), then
 two timed steps per path, alternating so that machine load hits both alike; the lower mean time
 wins (the loop on a tie: it needs less memory). On CUDA the device is synchronized around each
 timed step. Decisions are cached per process (`DECISIONS`), so a later run with the same key (a
@@ -37,13 +37,15 @@ clock = time.perf_counter  # seconds; replaceable in tests
 Key = tuple
 
 
-def probe_key(module: nn.Module, inputs: Tensor, m: int) -> Key:
-    """What the relative speed of the two paths depends on, as plain (picklable) values."""
+def probe_key(module: nn.Module, inputs: Tensor, m: int, variant: tuple = ()) -> Key:
+    """What the relative speed of the two paths depends on, as plain (picklable) values;
+    `variant`: the SAM settings that change the work per chunk (perturbation, ASAM, GSAM)."""
     dev = inputs.device
     amp = str(torch.get_autocast_dtype(dev.type)) if torch.is_autocast_enabled(dev.type) else None
     cls = type(module)
     shapes = tuple((tuple(p.shape), str(p.dtype)) for p in module.parameters())
-    return (f"{cls.__module__}.{cls.__qualname__}", shapes, str(dev), amp, m, tuple(inputs.shape))
+    return (f"{cls.__module__}.{cls.__qualname__}", shapes, str(dev), amp, m, tuple(inputs.shape),
+            variant)
 
 
 def clear_decisions() -> None:

@@ -176,7 +176,8 @@ class SAM(torch.optim.Optimizer):
                      1.0 / accum_steps, ddp)
         path, probing, key = self._path(step), False, None
         if path == "auto":
-            key = path_choice.probe_key(module, inputs, m)
+            key = path_choice.probe_key(module, inputs, m, variant=(
+                self.perturbation, self.adaptive, self.gsam_alpha > 0))
             path, probing = self._chooser.path(key)
         start = path_choice.tic(inputs.device) if probing else 0.0
         with model.no_sync() if ddp else contextlib.nullcontext():

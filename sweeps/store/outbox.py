@@ -20,6 +20,7 @@ Example::
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -35,7 +36,7 @@ from sweeps.store.writer import SweepWriter
 
 log = logging.getLogger(__name__)
 
-JOURNAL, DELIVERED, REJECTED = "journal.jsonl", "delivered", "rejected.jsonl"
+JOURNAL, DELIVERED, REJECTED, LOCK = "journal.jsonl", "delivered", "rejected.jsonl", "lock"
 RETRY_S = (1.0, 2.0, 5.0, 10.0)
 HTTP_TIMEOUT_S = 15  # one MLflow request to a server that accepts but does not answer
 
@@ -54,10 +55,16 @@ def unreachable(e: BaseException) -> bool:
     # dying mid-response reads "('Connection broken: IncompleteRead(...)', ...)"; a 5xx answer not
     # retried reads "failed with error code 503 != 200" (a bare "503" may be part of a run id)
     text = str(e)
+    # a sqlite store busy with another writer ("database is locked") is an outage too
     return isinstance(e, MlflowException) and (any(
         s in text for s in ("Max retries exceeded", "Connection refused", "ConnectionError",
                             "Connection broken", "Connection aborted", "Failed to establish",
-                            "timed out")) or re.search(r"error code 50[234]\b", text) is not None)
+                            "timed out", "database is locked")) or re.search(
+        r"error code 50[234]\b", text) is not None)
+
+
+class OutboxBusy(RuntimeError):
+    """Another process (a running sweep's driver) is delivering this outbox."""
 
 
 class Outbox:
@@ -73,21 +80,21 @@ class Outbox:
         self._next = 0  # index in the journal of the next operation to deliver
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._lock: Any = None
         self.last_error: str | None = None
 
     # ---- the journal ----
     def _load(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        """Read the journal; a last line cut by a crash mid-write is cut off the file too, so the
+        next append starts a line of its own."""
         journal = self.dir / JOURNAL
-        lines = journal.read_text().splitlines() if journal.is_file() else []
-        ops = []
-        for line in lines:
-            try:
-                ops.append(json.loads(line))
-            except ValueError:  # a line cut by a crash mid-write: the last one, skip it
-                continue
+        data = journal.read_bytes() if journal.is_file() else b""
+        if data and not data.endswith(b"\n"):
+            data = data[:data.rfind(b"\n") + 1]
+            with journal.open("r+b") as f:
+                f.truncate(len(data))
+        self._ops = [json.loads(line) for line in data.decode().splitlines()]
         delivered = self.dir / DELIVERED
-        self._ops = ops
         self._next = int(delivered.read_text() or 0) if delivered.is_file() else 0
 
     def put(self, op: str, **args: Any) -> None:
@@ -111,8 +118,23 @@ class Outbox:
         os.replace(tmp, self.dir / DELIVERED)
 
     # ---- delivery ----
-    def start(self) -> Outbox:
-        """Load what an earlier driver left undelivered and start the delivering thread."""
+    def _acquire(self, wait: bool) -> None:
+        """One process delivers an outbox at a time (an exclusive `flock` on `outbox/lock`)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._lock = (self.dir / LOCK).open("w")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            self._lock.close()
+            self._lock = None
+            raise OutboxBusy(f"{self.dir} is being delivered by another process") from None
+
+    def start(self, wait: bool = True) -> Outbox:
+        """Load what an earlier driver left undelivered and start the delivering thread.
+
+        `wait=False`: raise `OutboxBusy` at once when another process delivers this outbox.
+        """
+        self._acquire(wait)
         # This thread retries on its own schedule (RETRY_S); MLflow's HTTP client would retry a dead
         # server 7 times with back-off (about 4 min a call) and wait 120 s on a silent one, holding
         # every later write and the end of a sweep. Read at call time, so setting them here is
@@ -144,6 +166,9 @@ class Outbox:
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self._lock is not None:
+            self._lock.close()  # releases the flock
+            self._lock = None
         return left
 
     def _deliver_loop(self) -> None:
@@ -202,11 +227,11 @@ class Outbox:
     def apply(self, e: dict[str, Any]) -> None:
         """Perform one operation on MLflow (idempotent; see the module docstring)."""
         w, op = self.writer, e["op"]
-        if op == "open_parent":
-            w.open_parent(e.get("source_file"))
+        if op == "open_parent":  # a driver's first write: its predecessor's leftovers are failed
+            w.open_parent(e.get("source_file"), fail_leftovers=True)
         elif op == "child":
             if w.use_parent and w.parent_run_id is None:
-                w.open_parent()
+                w.open_parent(fail_leftovers=False)
             self._runs[e["key"]] = w.child(e["key"], e["method"], TrainConfig(**e["config"]),
                                            e["phase"], e.get("node_id"))
         elif op == "log_epoch":
@@ -217,7 +242,7 @@ class Outbox:
             w.set_tags(self._run_id(e["key"]), e["tags"])
         elif op == "close":
             if w.parent_run_id is None and w.use_parent:
-                w.open_parent()
+                w.open_parent(fail_leftovers=False)
             w.close(e["state"])
         else:
             raise ValueError(f"unknown outbox operation {op!r}")
@@ -225,8 +250,15 @@ class Outbox:
 
 def deliver_pending(directory: Path, make_writer: Callable[[], SweepWriter],
                     timeout: float = 60.0) -> int:
-    """Send what an earlier driver left in `directory`; return what is still left."""
+    """Send what an earlier driver left in `directory`; return what is still left.
+
+    Delivers nothing when a running sweep's driver holds the outbox (it delivers them itself).
+    """
     if not (Path(directory) / JOURNAL).is_file():
         return 0
-    box = Outbox(directory, make_writer).start()
+    box = Outbox(directory, make_writer)
+    try:
+        box.start(wait=False)
+    except OutboxBusy:
+        return 0
     return box.close(timeout)

@@ -126,10 +126,10 @@ def _history(client: MlflowClient, run: Run) -> list[dict[str, float]]:
     return [by_step[s] for s in sorted(by_step)]
 
 
-def _record(client: MlflowClient, run: Run) -> RunRecord:
+def _record(client: MlflowClient, run: Run, with_history: bool = True) -> RunRecord:
     tags = run.data.tags
     params = parse_params(run.data.params)
-    history = _history(client, run)
+    history = _history(client, run) if with_history else []
     seed = params.get("seed")
     return RunRecord(
         run_id=run.info.run_id, method=tags.get(Tag.METHOD, "?"),
@@ -142,9 +142,12 @@ def _record(client: MlflowClient, run: Run) -> RunRecord:
     )
 
 
-def load_records(tracking_uri: str, sweep_name: str, sweep_id: str) -> tuple[str, list[RunRecord]]:
-    """`(parent_run_id, records)` of the sweep; records in start order, with metric histories."""
+def load_records(tracking_uri: str, sweep_name: str, sweep_id: str,
+                 history: bool = True) -> tuple[str, list[RunRecord]]:
+    """`(parent_run_id, records)` of the sweep; records in start order, with their per-epoch
+    metric histories when `history` (one request per run and metric; without it `history` is
+    empty and `device_seconds` 0)."""
     client = MlflowClient(tracking_uri=tracking_uri)
     parent = find_parent_run(client, sweep_name, sweep_id)
     runs = _children(client, parent.info.experiment_id, parent.info.run_id)
-    return parent.info.run_id, [_record(client, r) for r in runs]
+    return parent.info.run_id, [_record(client, r, history) for r in runs]

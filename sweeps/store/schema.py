@@ -6,7 +6,8 @@ the sweep's `sweep.json`, never by name alone); one child run per trial:
 - parent: tags `sweep.name`, `sweep.id`, `sweep.role=parent`; the study file as an artifact,
   the report under `report/`;
 - child: tags `mlflow.parentRunId`, `sweep.name`, `sweep.id`, `sweep.role=child`, `method`,
-  `group_key` (config hash without the seed), `trial_id`, `phase`, `status`, `node_id`; params =
+  `group_key` (config hash without the seed), `trial_id`, `phase`, `status`, `node_id` (and
+  `worker_node_ids` for multi-worker trials); params =
   `TrainConfig.flat_params()` plus the run parameters the loop reports (`run_params`); metrics =
   every numeric value of every reported result except Tune's bookkeeping, with step = epoch.
 
@@ -47,6 +48,7 @@ class Tag(_Str):
     PHASE = "phase"
     STATUS = "status"
     NODE_ID = "node_id"
+    WORKER_NODE_IDS = "worker_node_ids"  # multi-worker trials: every rank's node, rank order
 
 
 class Role(_Str):

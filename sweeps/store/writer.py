@@ -65,9 +65,11 @@ class SweepWriter:
         flt = tag_filter({Tag.SWEEP_ID: self.sweep_id, **tags})
         return self.client.search_runs([self.experiment_id], filter_string=flt, max_results=10000)
 
-    def open_parent(self, source_file: str | Path | None = None) -> str | None:
-        """Find or create the parent run; mark children left RUNNING by a crash as failed."""
-        for run in self.find(**{Tag.ROLE: Role.CHILD}):
+    def open_parent(self, source_file: str | Path | None = None,
+                    fail_leftovers: bool = True) -> str | None:
+        """Find or create the parent run; with `fail_leftovers` (at a driver's start: nothing of
+        its own runs yet) mark children left RUNNING by a crashed driver as failed."""
+        for run in self.find(**{Tag.ROLE: Role.CHILD}) if fail_leftovers else []:
             if run.info.status == "RUNNING":
                 self.client.set_tag(run.info.run_id, Tag.STATUS, RunStatus.FAILED)
                 self.client.set_terminated(run.info.run_id, "FAILED")
@@ -115,10 +117,10 @@ class SweepWriter:
         return run.info.run_id
 
     def delete_orphans(self, phase: Phase, known_trial_ids: set[str]) -> int:
-        """Delete unfinished runs of `phase` whose trial the resumed experiment does not know."""
+        """Delete the runs of `phase` whose trial the resumed experiment does not know (it runs
+        them again under new trial ids)."""
         runs = self.find(**{Tag.PHASE: phase, Tag.ROLE: Role.CHILD})
-        orphans = [r for r in runs if r.data.tags.get(Tag.TRIAL_ID) not in known_trial_ids
-                   and r.info.status != "FINISHED"]
+        orphans = [r for r in runs if r.data.tags.get(Tag.TRIAL_ID) not in known_trial_ids]
         for r in orphans:
             self.client.delete_run(r.info.run_id)
         return len(orphans)
