@@ -41,9 +41,13 @@ def format_status(study: StudySpec, name: str, records: Sequence[RunRecord]) -> 
             lines.append(f"  {method:<12} -")
             continue
         s = best[method][0]
-        shown = ", ".join(f"{k}={s.params.get(k)!r}" for k in sorted(study.methods[method].space))
+        shown = ", ".join(f"{k}={_short(s.params.get(k))}" for k in sorted(study.methods[method].space))
         lines.append(f"  {method:<12} {study.metric}={s.score:.4f} (n={s.n}) {shown}")
     return "\n".join(lines)
+
+
+def _short(v: object) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else repr(v)
 
 
 def best_config_yaml(study: StudySpec, name: str, records: Sequence[RunRecord],
