@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FormatStrFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from sweeps.stats import summarize
 from sweeps.store.reader import RunRecord
@@ -94,7 +94,7 @@ def plot_metric_vs_rho(records: Sequence[RunRecord], study: StudySpec,
         drawn = True
     if not drawn:
         return None
-    ax.set_xscale("log")
+    _log_rho_axis(ax)
     ax.set_xlabel("rho")
     ax.set_ylabel(f"final {metric} (validation)")
     ax.set_title(f"{metric} vs rho: o completed, x pruned/diverged, ring = winner, "
@@ -112,7 +112,7 @@ def plot_rho_m(records: Sequence[RunRecord], study: StudySpec, rows: dict[str, M
         return None
     values = [_value(r, metric) for runs in panels.values() for r in runs]
     lo, hi = min(values), max(values)
-    fig = Figure(figsize=(3.6 * len(panels) + 1.0, 3.6))
+    fig = Figure(figsize=(3.4 * len(panels) + 1.2, 3.6), layout="constrained")
     axes = [fig.add_subplot(1, len(panels), i + 1) for i in range(len(panels))]
     for ax, (method, runs) in zip(axes, panels.items(), strict=True):
         ms = [r.params.get("perturb_batch_size") for r in runs]
@@ -127,16 +127,26 @@ def plot_rho_m(records: Sequence[RunRecord], study: StudySpec, rows: dict[str, M
         if w is not None:
             ax.scatter([w.params.get("rho")], [levels.index(w.params.get("perturb_batch_size"))],
                        s=220, facecolors="none", edgecolors="red", linewidths=1.5)
-        ax.set_xscale("log")
+        _log_rho_axis(ax)
         ax.set_yticks(range(len(levels)), ["full" if m is None else str(m) for m in levels])
+        ax.set_ylim(-0.5, len(levels) - 0.5)
         ax.set_xlabel("rho")
-        ax.set_ylabel("perturb_batch_size (m)")
+        if ax is axes[0]:
+            ax.set_ylabel("perturb_batch_size (m)")
         ax.set_title(method)
     fig.colorbar(sc, ax=axes, shrink=0.85, label=f"final {metric}")
     fig.suptitle(f"{metric} over rho x m: o completed, x pruned, red ring = winner", fontsize=9)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     return path
+
+
+def _log_rho_axis(ax: object) -> None:
+    """A log rho axis labelled at 1, 2 and 5 times powers of ten, plainly (0.02, 0.05, 0.1)."""
+    ax.set_xscale("log")  # type: ignore[attr-defined]
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # type: ignore[attr-defined]
+    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))  # type: ignore[attr-defined]
+    ax.xaxis.set_minor_formatter(NullFormatter())  # type: ignore[attr-defined]
 
 
 def plot_metric_vs_compute(records: Sequence[RunRecord], study: StudySpec,

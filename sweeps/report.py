@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from samtrain.config import TrainConfig
 from sweeps import plots
 from sweeps.report_tables import render_tables, verdict_lines
 from sweeps.selection import ConfigScore, scoring_runs, winners
@@ -115,7 +116,8 @@ def method_rows(records: Sequence[RunRecord], study: StudySpec) -> dict[str, Met
     for m in study.methods:
         runs = [r for r in records if r.method == m]
         w = (best.get(m) or [None])[0]
-        config = {k: v for k, v in w.params.items() if k in _varying(runs)} if w else {}
+        config = {k: v for k, v in w.params.items()  # searched TrainConfig keys only
+                  if k in _varying(runs) and k in TrainConfig.model_fields} if w else {}
         rows[m] = MethodRow(
             method=m, winner=w, config=config,
             test=summarize(list(by_seed[m].values())) if by_seed[m] else None,
