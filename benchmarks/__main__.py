@@ -9,13 +9,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from benchmarks import diagnostics_cost, search_efficiency, step_overhead, sweep_share
+from benchmarks import diagnostics_cost, search_efficiency, slot_speed, step_overhead, sweep_share
 
 SECTIONS: list[tuple[str, Callable[[list[str]], list[str]]]] = [
     ("P1/P2: SAM-family step overhead and m-sharpness (benchmarks/step_overhead.py)",
      step_overhead.main),
     ("P3: share of a small sweep's wall time spent training; trial start-up "
      "(benchmarks/sweep_share.py)", sweep_share.main),
+    ("P3 noise floor: speeds of identical trial processes side by side "
+     "(benchmarks/slot_speed.py)", slot_speed.main),
     ("Diagnostics: forgetting/perturbed overhead per step, sharpness cost per epoch "
      "(benchmarks/diagnostics_cost.py)", diagnostics_cost.main),
     ("Search efficiency: grid, random, TPE and TPE + ASHA on a tabular rho x m grid "

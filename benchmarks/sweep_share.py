@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-EPOCH_ESTIMATE_S = 4.8  # one small-CNN SAM epoch on 4,000 images (+1,000 scored), 2 trials on 2 cores
+EPOCH_ESTIMATE_S = 4.6  # one small-CNN SAM epoch on 4,000 images (+1,000 scored), 2 trials on 2 cores
 
 
 METHOD_SPECS = {"sam": "perturbation: ascent", "obf": "perturbation: obf"}
