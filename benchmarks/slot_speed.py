@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> list[str]:
              for _ in range(args.processes)]
     for p in procs:
         p.start()
-    results = sorted((queue.get() for _ in procs), key=lambda r: -r[1])
+    # a child that dies raises queue.Empty here instead of hanging the benchmark
+    results = sorted((queue.get(timeout=seconds + 120) for _ in procs), key=lambda r: -r[1])
     for p in procs:
         p.join()
     fast, slow = results[0][1], results[-1][1]
