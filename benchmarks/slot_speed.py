@@ -19,22 +19,11 @@ import time
 def train_loop(seconds: float, window_s: float, queue: mp.Queue) -> None:
     """One single-thread SAM loop; put (steps per second per window, overall steps/s) on `queue`."""
     import torch
-    from torch import nn
 
-    from samtrain.models import build_model
-    from samtrain.optim import SAM
+    from benchmarks.step_overhead import Runner
 
     torch.set_num_threads(1)
-    torch.manual_seed(0)
-    model = build_model("small_cnn", num_classes=10, in_channels=1, image_size=28)
-    sam = SAM(torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9), rho=0.05)
-    x, y, loss_fn = torch.randn(128, 1, 28, 28), torch.randint(0, 10, (128,)), nn.CrossEntropyLoss()
-
-    def step() -> None:
-        sam.backward(model, x, y, loss_fn)
-        sam.step()
-        sam.zero_grad()
-
+    step = Runner({"rho": 0.05}, "small_cnn", torch.device("cpu"), amp=False, shape=(1, 28, 28)).step
     for _ in range(3):
         step()
     start = window_start = time.perf_counter()

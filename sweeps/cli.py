@@ -107,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     from samtrain.launch import ResourceError
     from samtrain.validation import ConfigError
     from sweeps.distributions import SpaceError
+    from sweeps.store.reader import SweepNotTracked
     from sweeps.sweep_dir import SweepError
 
     try:
@@ -121,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
         return args.func(args) or 0
-    except (ConfigError, SpaceError, SweepError, ResourceError, DatasetNotFound, LookupError) as e:
+    except (ConfigError, SpaceError, SweepError, ResourceError, DatasetNotFound,
+            SweepNotTracked) as e:
         # one line even when a message quotes a key holding a line break
         print(f"sweep {args.command}: error: {' '.join(str(e).splitlines())}", file=sys.stderr)
         return 2

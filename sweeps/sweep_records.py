@@ -3,7 +3,7 @@ undelivered is sent first, then the runs are read; artifacts go to the sweep's p
 
 Example::
 
-    sweep = read_sweep("tiny", "runs")           # study, record, dir, parent run id, records
+    sweep = read_sweep("tiny", "runs")           # study, meta, dir, parent run id, records
     log_to_parent(sweep, files, "report")
 """
 

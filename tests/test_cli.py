@@ -395,3 +395,24 @@ def test_help_lists_every_command(capsys):
     out = capsys.readouterr().out
     for cmd in ("run", "resume", "status", "best", "train", "confirm", "report"):
         assert cmd in out
+
+
+def test_a_sweep_missing_from_its_tracking_store_exits_2_naming_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    _fake_sweep(tmp_path)  # sweep.json points at an empty sqlite store
+    assert main(["status", "fake"]) == 2
+    ours = [line for line in capsys.readouterr().err.splitlines() if line.startswith("sweep ")]
+    assert ours == ["sweep status: error: sweep 'fake': no MLflow experiment of that name"], ours
+
+
+def test_a_programming_error_is_not_reported_as_bad_input(tmp_path, monkeypatch):
+    import sweeps.sweep_records
+
+    def broken(*args, **kwargs):
+        raise KeyError("a bug")
+
+    monkeypatch.chdir(tmp_path)
+    _fake_sweep(tmp_path)
+    monkeypatch.setattr(sweeps.sweep_records, "read_sweep", broken)
+    with pytest.raises(KeyError):  # a traceback, not "error: ..." with exit code 2
+        main(["status", "fake"])

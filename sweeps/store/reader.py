@@ -22,7 +22,7 @@ from pydantic import TypeAdapter, ValidationError
 from samtrain.config import TrainConfig
 from sweeps.store.schema import Phase, Role, RunStatus, Tag, tag_filter
 
-__all__ = ["RunRecord", "load_records", "parse_params", "find_parent_run"]
+__all__ = ["RunRecord", "SweepNotTracked", "load_records", "parse_params", "find_parent_run"]
 
 
 @dataclass
@@ -92,16 +92,20 @@ def train_config_of(params: dict[str, Any]) -> TrainConfig:
     return TrainConfig.build({k: v for k, v in params.items() if k in TrainConfig.model_fields})
 
 
+class SweepNotTracked(LookupError):
+    """The tracking store holds no experiment or parent run of the sweep."""
+
+
 def find_parent_run(client: MlflowClient, sweep_name: str, sweep_id: str) -> Run:
     """The parent run of the sweep with this id (experiment `sweep_name`)."""
     exp = client.get_experiment_by_name(sweep_name)
     if exp is None:
-        raise LookupError(f"sweep {sweep_name!r}: no MLflow experiment of that name")
+        raise SweepNotTracked(f"sweep {sweep_name!r}: no MLflow experiment of that name")
     runs = client.search_runs([exp.experiment_id], max_results=1,
                               filter_string=tag_filter({Tag.SWEEP_ID: sweep_id,
                                                         Tag.ROLE: Role.PARENT}))
     if not runs:
-        raise LookupError(f"sweep {sweep_name!r}: no parent run with {Tag.SWEEP_ID}={sweep_id}")
+        raise SweepNotTracked(f"sweep {sweep_name!r}: no parent run with {Tag.SWEEP_ID}={sweep_id}")
     return runs[0]
 
 
