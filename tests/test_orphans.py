@@ -5,7 +5,6 @@ import optuna
 from samtrain.config import TrainConfig
 from sweeps import orphans
 from sweeps.sampling import ORPHANS, define_by_run, method_schedule
-from sweeps.searcher import SweepSearch
 from sweeps.store.writer import SweepWriter
 from sweeps.study import parse_study
 from sweeps.sweep_dir import SweepMeta, sweep_dir
@@ -58,33 +57,3 @@ def test_orphans_are_failed_in_optuna_deleted_in_mlflow_and_budgets_stay_exact(t
     monkeypatch.setattr(orphans, "restored_trials", lambda path: known)
     assert orphans.forget_orphans(study, meta, d) == 0       # a later resume finds none new
 
-
-def _searcher(tmp_path):
-    return SweepSearch(space=define_by_run(parse_study(STUDY)), metric="val_acc", mode="max",
-                       storage=optuna.storages.RDBStorage(f"sqlite:///{tmp_path}/o.db"),
-                       study_name="s")
-
-
-def test_results_of_a_trial_optuna_already_finished_are_ignored(tmp_path):
-    searcher = _searcher(tmp_path)
-    assert searcher.suggest("a")["method"] == "sgd"
-    searcher.save(str(tmp_path / "snapshot.pkl"))  # Tune's snapshot, taken before the completion
-    searcher.on_trial_complete("a", {"val_acc": 0.5, "epoch": 2, "status": "completed"})
-    restored = _searcher(tmp_path)                 # the driver crashed; a resumed one restores
-    restored.restore(str(tmp_path / "snapshot.pkl"))
-    restored.on_trial_result("a", {"val_acc": 0.5, "training_iteration": 1})  # re-run: no error
-    restored.on_trial_complete("a", {"val_acc": 0.6, "epoch": 2, "status": "completed"})
-    ot = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path}/o.db")
-    assert [t.value for t in ot.trials] == [0.5]  # Optuna keeps its first result
-
-
-def test_stopped_trials_are_pruned_and_diverged_ones_failed_in_optuna(tmp_path):
-    searcher = _searcher(tmp_path)
-    for tid, status in (("a", "completed"), ("b", "running"), ("c", "diverged")):
-        searcher.suggest(tid)
-        searcher.on_trial_result(tid, {"val_acc": 0.4, "training_iteration": 1})
-        searcher.on_trial_complete(tid, {"val_acc": 0.5, "epoch": 2, "status": status})
-    ot = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path}/o.db")
-    S = optuna.trial.TrialState
-    assert [t.state for t in ot.trials] == [S.COMPLETE, S.PRUNED, S.FAIL]
-    assert ot.trials[1].intermediate_values == {1: 0.4}  # TPE ranks it by where it stopped
