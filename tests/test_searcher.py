@@ -8,15 +8,7 @@ import pytest
 from sweeps.sampling import define_by_run
 from sweeps.searcher import SweepSearch
 from sweeps.study import parse_study
-
-STUDY = """name: s
-budget: 3
-methods:
-  sgd: {fixed: {perturbation: none}}
-  sam:
-    fixed: {perturbation: ascent}
-    space: {rho: {loguniform: [0.01, 0.2]}}
-"""
+from tests.test_orphans import STUDY  # sgd + sam with rho in [0.01, 0.2]
 
 
 def _searcher(tmp_path):

@@ -2,10 +2,11 @@
 
 Files are looked for under `cfg.data_dir` (or `~/.cache/samtrain` when unset); `data_dir` may also
 be the batches folder itself. With `data_dir` unset and the files absent, torchvision's own
-download (which checks the archive's MD5) fetches them into the cache folder; otherwise, or
-without network, the error names the folder and the archive to fetch. Present files are checked
-for presence, not MD5, so re-packed or subsampled copies load too. Pool: RandomCrop(32, 4) + flip;
-validation (from the pool) and test: no augmentation; all normalized.
+download (which checks the archive's MD5; one process at a time) fetches them into the cache
+folder; otherwise, or without network, the error names the folder and the archive to fetch.
+Present files are checked for presence, not MD5, so re-packed or subsampled copies load too.
+Pool: RandomCrop(32, 4) + flip; validation (from the pool) and test: no augmentation; all
+normalized.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from torchvision import transforms
 from torchvision.datasets import CIFAR10, CIFAR100
 
 from samtrain.data.bundle import DatasetNotFound, DataSource
+from samtrain.data.download_lock import download_lock
 
 CACHE_DIR = Path.home() / ".cache" / "samtrain"
 STATS = {
@@ -86,8 +88,11 @@ def cifar_root(name: str, data_dir: str | None, download: bool = True) -> Path:
     folder = root / cls.base_folder
     missing = [n for n in _needed(cls) if not (folder / n).is_file()]
     if missing and download and data_dir is None:
-        _download(name, root)
-        missing = [n for n in _needed(cls) if not (folder / n).is_file()]
+        with download_lock(root):  # another trial may be fetching them: wait, then look again
+            missing = [n for n in _needed(cls) if not (folder / n).is_file()]
+            if missing:
+                _download(name, root)
+                missing = [n for n in _needed(cls) if not (folder / n).is_file()]
     if missing:
         raise DatasetNotFound(
             f"{name}: {folder} lacks {', '.join(missing)}; download {cls.url} and extract it "

@@ -2,7 +2,8 @@
 
 Search order: `cfg.data_dir` (and its torchvision layout `FashionMNIST/raw/`) when set; otherwise
 `/usr/share/datasets/fashion-mnist/` (`apt-get install dataset-fashion-mnist`), then
-`~/.cache/samtrain/FashionMNIST/raw/`, then a torchvision download into `~/.cache/samtrain`.
+`~/.cache/samtrain/FashionMNIST/raw/`, then a torchvision download into `~/.cache/samtrain` (one
+process at a time).
 The training pool is the 60k training set, the test split the 10k test set; everything is held
 in memory as normalized tensors.
 """
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 
 from samtrain.data.bundle import DatasetNotFound, DataSource
+from samtrain.data.download_lock import download_lock
 from samtrain.data.idx import read_idx
 from samtrain.data.views import TensorImageDataset
 
@@ -74,9 +76,12 @@ def locate(data_dir: str | None, allow_download: bool = True) -> dict[str, Path]
     for d in dirs:
         if (files := find_files(d)) is not None:
             return files
-    if data_dir is None and allow_download and (raw := _download(CACHE_DIR)) is not None:
-        if (files := find_files(raw)) is not None:
-            return files
+    if data_dir is None and allow_download:
+        with download_lock(CACHE_DIR):  # another trial may be fetching them: wait, then look again
+            if (files := find_files(dirs[-1])) is not None:
+                return files
+            if (raw := _download(CACHE_DIR)) is not None and (files := find_files(raw)) is not None:
+                return files
     looked = ", ".join(str(d) for d in dirs)
     tried = "" if data_dir is not None else f" and a download into {CACHE_DIR} failed"
     raise DatasetNotFound(
