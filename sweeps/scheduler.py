@@ -3,9 +3,13 @@
 One ASHA over every trial compares methods with different rho scales and learning speeds
 against each other, so a method that learns slowly early loses its budget to others. Here each
 method's trials are compared only with trials of the same method (an `ASHAScheduler` per method,
-with that method's `max_t`), so every method keeps its own budget. Ray Tune 2.60 does not save a
-scheduler's state with its experiment snapshots: after `sweep resume` the rungs start empty and
-the restored trials are judged against results reported after the resume only.
+with that method's `max_t`), so every method keeps its own budget.
+
+Ray Tune 2.60 does not save a scheduler's state with its experiment snapshots, so a resumed
+`Tuner` starts with empty rungs. Here each trial Tune restores is replayed into its method's rungs
+from the `result.json` Tune keeps in the trial's directory (synced with each snapshot): trials
+started after `sweep resume` are judged against every result from before it, as they would have
+been without the crash. Decisions of the replay are not acted on (those trials were judged then).
 
 Example::
 
@@ -14,6 +18,8 @@ Example::
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from ray.tune.experiment import Trial
@@ -23,6 +29,24 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 def trial_method(trial: Trial) -> str:
     """The method of a trial from its config (searched or fixed-config trials)."""
     return trial.config.get("trial", trial.config).get("method", "")
+
+
+def past_results(trial: Trial) -> list[dict[str, Any]]:
+    """The results Tune recorded for `trial` before this driver started (none for a new trial or
+    a storage path that is not a local folder)."""
+    if not getattr(getattr(trial, "run_metadata", None), "last_result", None):
+        return []  # a new trial: nothing reported, and no directory yet
+    path = trial.path
+    file = Path(path) / "result.json" if path and "://" not in path else None
+    if file is None or not file.is_file():
+        return []
+    results = []
+    for line in file.read_text().splitlines():
+        try:
+            results.append(json.loads(line))
+        except json.JSONDecodeError:  # blank, or cut off by the crash
+            continue
+    return results
 
 
 class PerMethodASHA(FIFOScheduler):
@@ -50,7 +74,13 @@ class PerMethodASHA(FIFOScheduler):
         return self.schedulers[method]
 
     def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
-        self._for(trial).on_trial_add(tune_controller, trial)
+        scheduler = self._for(trial)
+        scheduler.on_trial_add(tune_controller, trial)
+        results = past_results(trial)  # a trial restored by `sweep resume`: refill the rungs
+        for result in results:
+            scheduler.on_trial_result(tune_controller, trial, result)
+        if results and getattr(trial, "status", None) == Trial.TERMINATED:
+            scheduler.on_trial_complete(tune_controller, trial, results[-1])  # as Tune did then
 
     def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict) -> str:
         return self._for(trial).on_trial_result(tune_controller, trial, result)
