@@ -4,10 +4,12 @@
   it by its intermediate values at the epoch it reached, below trials that finished); stock
   `OptunaSearch` tells it as COMPLETE with its last value.
 - A diverged trial (non-finite loss) is told as PRUNED too, with the Optuna user attr
-  `status: diverged`. TPE ignores FAIL trials: a region where runs diverge then holds no bad
-  observation and, having the lowest density of "bad" trials, is the one TPE proposes most (a
-  `rho` range that diverges drew 27-32 of 32 TPE proposals in `tests/test_searcher.py`'s
-  simulation). As PRUNED it ranks with the worst, at the epoch where it diverged.
+  `status: diverged` and the violated constraint `diverged = 1` (`Trial.set_constraint`). TPE
+  ignores FAIL trials: a region where runs diverge then holds no bad observation and, having the
+  lowest density of "bad" trials, is the one TPE proposes most. PRUNED alone is not enough
+  either: TPE ranks pruned trials by the epoch they reached, so a run that diverges late ranks
+  above every run ASHA stopped earlier. Infeasible trials rank below all others
+  (`tests/test_searcher.py` simulates both).
 - It survives a driver crash between Optuna's write and Tune's snapshot: Optuna's sqlite storage
   records a completion at once, Tune's snapshot is periodic, so the resumed Tuner may run such
   a trial again; stock `OptunaSearch` then fails with `UpdateFinishedTrialError`. Here Optuna
@@ -29,8 +31,8 @@ from samtrain.run_status import RunStatus
 
 
 class SweepSearch(OptunaSearch):
-    """`OptunaSearch` that tells stopped and diverged trials as PRUNED (diverged ones with the user
-    attr `status: diverged`) and ignores results of trials Optuna already finished."""
+    """`OptunaSearch` that tells stopped and diverged trials as PRUNED (diverged ones infeasible,
+    with the user attr `status: diverged`) and ignores results of trials Optuna already finished."""
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         try:
@@ -45,8 +47,10 @@ class SweepSearch(OptunaSearch):
             result = None
         elif status == RunStatus.DIVERGED:  # a non-finite loss: PRUNED where it diverged
             result = None
+            ot_trial = self._ot_trials[trial_id]
             try:
-                self._ot_trials[trial_id].set_user_attr("status", RunStatus.DIVERGED.value)
+                ot_trial.set_user_attr("status", RunStatus.DIVERGED.value)
+                ot_trial.set_constraint("diverged", 1.0)  # infeasible: TPE ranks it below all
             except UpdateFinishedTrialError:  # told before a driver crash: Optuna keeps that
                 pass
         super().on_trial_complete(trial_id, result=result, error=error)
