@@ -18,7 +18,7 @@ from torchvision import transforms
 from torchvision.datasets import CIFAR10, CIFAR100
 
 from samtrain.data.bundle import DatasetNotFound, DataSource
-from samtrain.data.download_lock import download_lock
+from samtrain.data.cache_download import download_lock, publish, staging
 
 CACHE_DIR = Path.home() / ".cache" / "samtrain"
 STATS = {
@@ -61,16 +61,19 @@ CLASSES = {"cifar10": LocalCIFAR10, "cifar100": LocalCIFAR100}
 
 
 def _download(name: str, root: Path) -> None:
-    """torchvision's own download into `root`; raises `DatasetNotFound` when it fails."""
+    """torchvision's own download, staged and then published into `root`; raises
+    `DatasetNotFound` when it fails."""
     torchvision_cls = CIFAR10 if name == "cifar10" else CIFAR100
+    base = CLASSES[name].base_folder
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        torchvision_cls(str(root), train=True, download=True)
+        with staging(root) as tmp:
+            torchvision_cls(str(tmp), train=True, download=True)
+            publish([tmp / base / n for n in _needed(CLASSES[name])], root / base)
     except Exception as e:  # no network, proxy errors, corrupt archive
         raise DatasetNotFound(
-            f"{name}: {root / CLASSES[name].base_folder} is missing and torchvision's download "
-            f"of {torchvision_cls.url} failed ({type(e).__name__}); download and extract it into "
-            f"{root}, or set data_dir to the folder holding {CLASSES[name].base_folder}/"
+            f"{name}: {root / base} is missing and torchvision's download of "
+            f"{torchvision_cls.url} failed ({type(e).__name__}); download and extract it into "
+            f"{root}, or set data_dir to the folder holding {base}/"
         ) from None
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from samtrain.data.bundle import DatasetNotFound, DataSource
-from samtrain.data.download_lock import download_lock
+from samtrain.data.cache_download import download_lock, publish, staging
 from samtrain.data.idx import read_idx
 from samtrain.data.views import TensorImageDataset
 
@@ -50,15 +50,22 @@ def find_files(directory: Path) -> dict[str, Path] | None:
 
 
 def _download(root: Path) -> Path | None:
-    """Try torchvision's downloader; return the raw folder, or None without network."""
+    """torchvision's downloader, staged and then published into `root/FashionMNIST/raw`; return
+    that folder, or None without network."""
+    raw = root / "FashionMNIST" / "raw"
     try:
         from torchvision.datasets import FashionMNIST
 
-        FashionMNIST(str(root), train=True, download=True)
-        FashionMNIST(str(root), train=False, download=True)
+        with staging(root) as tmp:
+            FashionMNIST(str(tmp), train=True, download=True)
+            FashionMNIST(str(tmp), train=False, download=True)
+            files = find_files(tmp / "FashionMNIST" / "raw")
+            if files is None:
+                return None
+            publish(files.values(), raw)
     except Exception:  # no network, proxy errors, corrupt archive: report as not found
         return None
-    return root / "FashionMNIST" / "raw"
+    return raw
 
 
 def locate(data_dir: str | None, allow_download: bool = True) -> dict[str, Path]:
