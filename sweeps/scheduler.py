@@ -10,6 +10,9 @@ Ray Tune 2.60 does not save a scheduler's state with its experiment snapshots, s
 from the `result.json` Tune keeps in the trial's directory (synced with each snapshot): trials
 started after `sweep resume` are judged against every result from before it, as they would have
 been without the crash. Decisions of the replay are not acted on (those trials were judged then).
+Known gap: Tune restores a trial's `result.json` only for trials with a Tune checkpoint; a
+multi-worker trial (whose checkpoints stay with Ray Train) starts a new one at each resume, so
+after a second resume its results from before the first are not replayed.
 
 Example::
 
@@ -32,16 +35,21 @@ def trial_method(trial: Trial) -> str:
 
 
 def past_results(trial: Trial) -> list[dict[str, Any]]:
-    """The results Tune recorded for `trial` before this driver started (none for a new trial or
-    a storage path that is not a local folder)."""
+    """The results Tune recorded for `trial` before this driver started (none for a new trial),
+    read from the trial's folder on Tune's storage file system (local or remote)."""
     if not getattr(getattr(trial, "run_metadata", None), "last_result", None):
-        return []  # a new trial: nothing reported, and no directory yet
-    path = trial.path
-    file = Path(path) / "result.json" if path and "://" not in path else None
-    if file is None or not file.is_file():
+        return []  # a new trial: nothing reported, and no folder yet
+    storage = getattr(trial, "storage", None)
+    try:
+        if storage is None:  # a trial built by hand
+            text = (Path(trial.path) / "result.json").read_text()
+        else:
+            with storage.storage_filesystem.open_input_stream(f"{trial.path}/result.json") as f:
+                text = f.read().decode()
+    except (FileNotFoundError, OSError):
         return []
     results = []
-    for line in file.read_text().splitlines():
+    for line in text.splitlines():
         try:
             results.append(json.loads(line))
         except json.JSONDecodeError:  # blank, or cut off by the crash

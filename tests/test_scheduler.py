@@ -67,7 +67,9 @@ def test_a_resumed_sweep_judges_new_trials_against_results_from_before_the_crash
     other = restored("b_old", "b", tmp_path / "b_old", [{"epoch": 1, "val_acc": 0.2}])
     fresh = PerMethodASHA(grace_period=1, reduction_factor=3, max_t={"a": 9, "b": 9},
                           metric="val_acc", mode="max")   # the resumed driver's: rungs empty
-    for t in (before, other):
+    gone = restored("gone", "a", tmp_path / "gone", [{"epoch": 1, "val_acc": 0.99}])
+    (tmp_path / "gone" / "result.json").unlink()              # its results lost: not replayed
+    for t in (before, other, gone):
         fresh.on_trial_add(None, t)
     new_a, new_b = trial("new_a", "a"), trial("new_b", "b")
     fresh.on_trial_add(None, new_a)                         # no `path`: nothing to replay
