@@ -161,3 +161,24 @@ def test_killed_driver_then_resume_finishes_every_trial_once(tmp_path):
     assert all(r.info.status == "FINISHED" for r in runs)    # none left RUNNING
     assert all(r.data.tags["status"] == "completed" for r in runs)
     assert all(r.data.metrics["epoch"] == 4 for r in runs)
+
+
+def test_a_diverging_trial_reaches_optuna_infeasible_and_mlflow_diverged(ray_local, tmp_path,
+                                                                         monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "boom.yaml").write_text(
+        "name: boom\nbudget: 1\nscheduler: none\n"
+        "base: {dataset: digits, model: small_cnn, epochs: 3, batch_size: 64, lr: 1.0e+8}\n"
+        "methods:\n  sam:\n    fixed: {perturbation: ascent}\n"
+        "    space: {rho: {loguniform: [0.01, 0.2]}}\n")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert main(["run", "boom.yaml", "--storage", "runs", "--tracking-uri", uri]) == 0
+    (run,) = children(MlflowClient(uri), "boom")
+    assert run.data.tags["status"] == "diverged"
+    study = optuna.load_study(study_name="boom", storage=f"sqlite:///{tmp_path}/runs/boom/optuna.db")
+    (trial,) = study.trials
+    assert trial.state == optuna.trial.TrialState.PRUNED and trial.constraints == {"diverged": 1.0}
+    assert trial.user_attrs["status"] == "diverged" and list(trial.intermediate_values) == [1]
+    capsys.readouterr()
+    assert main(["status", "boom", "--storage", "runs"]) == 0
+    assert "diverged 1" in capsys.readouterr().out
