@@ -135,6 +135,32 @@ def test_shared_and_unused_parameters() -> None:
     assert torch.equal(grads[0]["unused"], torch.zeros(3, dtype=torch.float64))
 
 
+@pytest.mark.parametrize("kw", [{"perturbation": "ascent", "gsam_alpha": 0.3},
+                                {"perturbation": "obf", "adaptive": "both"}], ids=["gsam", "obf_asam"])
+def test_a_zero_dim_parameter_takes_the_batched_path_like_the_loop(kw: dict) -> None:
+    """A scalar parameter (a learned temperature) is chunked to shape (k,) by the batched path."""
+
+    class Scaled(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = nn.Linear(5, 4).double()
+            self.t = nn.Parameter(torch.tensor(1.5, dtype=torch.float64))
+
+        def forward(self, x):
+            return self.a(x) * self.t
+
+    x, y = batch()
+    grads = []
+    for batched in (False, True, "auto"):
+        torch.manual_seed(0)
+        model = Scaled()
+        sam, *_ = run_sam(model, x, y, rho=0.3, perturb_batch_size=4, batched=batched, **kw)
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
+    assert_same(grads[0], grads[1])
+    assert_same(grads[0], grads[2])
+    assert not sam._batched_failed  # "auto" measured both paths, none fell back
+
+
 # ---------------------------------------------------------------- bf16 autocast
 @pytest.mark.parametrize("batched", [False, True])
 def test_bf16_autocast_close_to_fp32(batched: bool) -> None:

@@ -21,17 +21,22 @@ def _per_chunk(s: Tensor, t: Tensor) -> Tensor:
     return s.view(-1, *([1] * (t.dim() - 1)))
 
 
+def _rows(t: Tensor) -> Tensor:
+    """A (k, ...) tensor as k rows; (k,) too (the chunks of a 0-d parameter)."""
+    return t.reshape(t.shape[0], -1)
+
+
 def global_norm(ts: Sequence[Tensor], chunked: bool = False) -> Tensor:
     """One L2 norm over all tensors: a scalar, or a (k,) vector when `chunked`."""
     if chunked:
-        return torch.stack([t.flatten(1).norm(dim=1) for t in ts]).norm(dim=0)
+        return torch.stack([_rows(t).norm(dim=1) for t in ts]).norm(dim=0)
     return torch.stack(torch._foreach_norm(list(ts))).norm()
 
 
 def dot(a: Sequence[Tensor], b: Sequence[Tensor], chunked: bool = False) -> Tensor:
     """Sum over all tensors of <a_i, b_i>: a scalar, or (k,) when `chunked`."""
     if chunked:
-        return torch.stack([(x * y).flatten(1).sum(1) for x, y in zip(a, b, strict=True)]).sum(0)
+        return torch.stack([_rows(x * y).sum(1) for x, y in zip(a, b, strict=True)]).sum(0)
     return torch.stack([(x * y).sum() for x, y in zip(a, b, strict=True)]).sum()
 
 

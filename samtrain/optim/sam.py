@@ -207,7 +207,7 @@ class SAM(torch.optim.Optimizer):
         try:
             loss, ploss, logits, plogits, h = batched_sam(
                 self, step.module, step.params, step.x, step.y, step.loss_fn, step.rho, step.k)
-        except (RuntimeError, NotImplementedError) as e:
+        except (RuntimeError, NotImplementedError, ValueError, IndexError) as e:
             if self.batched is True:
                 raise
             warnings.warn(f"SAM: batched m-sharpness failed ({e}); using the loop from now",
