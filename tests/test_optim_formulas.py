@@ -294,6 +294,7 @@ def test_ascent_does_two_backwards_per_chunk() -> None:
     (None, 0.0, False, 0.025, 0.02 + (0.3 - 0.02) * 0.25),  # lr_max = lr at construction
     (0.2, 0.01, False, 0.1, 0.02 + (0.3 - 0.02) * (0.09 / 0.19)),
     (0.2, 0.05, False, 0.0, 0.0),                            # clamped at 0
+    (None, 0.0, True, 2.5, 0.3),                             # lr above lr_max: clamped at rho
 ])
 def test_lr_prop_rho(lr_max, lr_min, scheduler, lr_now, want_rho) -> None:
     x, y = batch()

@@ -139,7 +139,9 @@ class SAM(torch.optim.Optimizer):
         self.obf = OutputBiasForget(sam.obf_C, sam.obf_gamma, sam.obf_sigmoid)
 
     def current_rho(self) -> float:
-        """rho for the next backward: constant, or linear in the current lr ("lr_prop")."""
+        """rho for the next backward: constant, or linear in the current lr ("lr_prop"), within
+        [0, rho]: an lr above `lr_max` (a OneCycle schedule's `initial_lr` is max_lr / 25, the
+        fallback when `lr_max` is None) gives rho, not more."""
         if self.rho_policy == "constant":
             return float(self.rho)
         group = self.param_groups[0]
@@ -147,7 +149,7 @@ class SAM(torch.optim.Optimizer):
         if not lr_max > self.lr_min:
             raise ValueError(f"rho_policy='lr_prop' needs lr_max > lr_min, got lr_max={lr_max} "
                              f"and lr_min={self.lr_min}")
-        frac = (float(group["lr"]) - self.lr_min) / (lr_max - self.lr_min)
+        frac = min(1.0, (float(group["lr"]) - self.lr_min) / (lr_max - self.lr_min))
         return max(0.0, self.rho_min + (self.rho - self.rho_min) * frac)
 
     @property
