@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from ray.tune.search.optuna import OptunaSearch
 
@@ -32,7 +33,23 @@ from samtrain.run_status import RunStatus
 
 class SweepSearch(OptunaSearch):
     """`OptunaSearch` that tells stopped and diverged trials as PRUNED (diverged ones infeasible,
-    with the user attr `status: diverged`) and ignores results of trials Optuna already finished."""
+    with the user attr `status: diverged`) and ignores results of trials Optuna already finished.
+
+    Takes `OptunaSearch`'s arguments; the space must be `sweeps.sampling.define_by_run`'s, whose
+    configs carry their Optuna trial number (`optuna_trial`)."""
+
+    def __init__(self, *args: Any, storage: optuna.storages.BaseStorage | None = None,
+                 study_name: str = "optuna", **kwargs: Any) -> None:
+        self.optuna_storage = storage or optuna.storages.InMemoryStorage()
+        self.optuna_study_name = study_name
+        self.trial_numbers: dict[str, int] = {}  # Tune trial id -> Optuna trial number
+        super().__init__(*args, storage=self.optuna_storage, study_name=study_name, **kwargs)
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        config = super().suggest(trial_id)
+        if isinstance(config, dict) and "optuna_trial" in config:
+            self.trial_numbers[trial_id] = config["optuna_trial"]
+        return config
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         try:
@@ -47,10 +64,20 @@ class SweepSearch(OptunaSearch):
             result = None
         elif status == RunStatus.DIVERGED:  # a non-finite loss: PRUNED where it diverged
             result = None
-            ot_trial = self._ot_trials[trial_id]
-            try:
-                ot_trial.set_user_attr("status", RunStatus.DIVERGED.value)
-                ot_trial.set_constraint("diverged", 1.0)  # infeasible: TPE ranks it below all
-            except UpdateFinishedTrialError:  # told before a driver crash: Optuna keeps that
-                pass
+            self._mark_diverged(trial_id)
         super().on_trial_complete(trial_id, result=result, error=error)
+
+    def _mark_diverged(self, trial_id: str) -> None:
+        """User attr `status: diverged` and the violated constraint `diverged = 1`."""
+        number = self.trial_numbers.get(trial_id)
+        if number is None:
+            return
+        storage, name = self.optuna_storage, self.optuna_study_name
+        study_id = storage.get_study_id_from_name(name)
+        trial = optuna.trial.Trial(optuna.load_study(study_name=name, storage=storage),
+                                   storage.get_trial_id_from_study_id_trial_number(study_id, number))
+        try:
+            trial.set_user_attr("status", RunStatus.DIVERGED.value)
+            trial.set_constraint("diverged", 1.0)  # infeasible: TPE ranks it below all
+        except UpdateFinishedTrialError:  # told before a driver crash: Optuna keeps that
+            pass
