@@ -3,8 +3,9 @@
 Trials, DDP workers or sweeps starting together on a machine without the data would otherwise
 download into the same folder at once, and one could read another's half-written file. Here the
 holder of `download_lock` downloads into a `staging` folder and `publish`es the finished files
-with atomic renames; the others wait, look again and find them. Files are looked for without the
-lock, so a file seen in the cache is always whole, even after a download that failed halfway.
+with atomic renames; the others wait, look again and find them. Readers look for files without
+the lock: thanks to the renames, a file seen in the cache is whole, even after a download that
+failed halfway.
 
 Example:
     >>> import tempfile
