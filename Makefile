@@ -20,8 +20,10 @@ venv: $(STAMP)
 data:
 	bash scripts/ensure_fashion_mnist.sh
 
+# ruff, and the layering contract of pyproject.toml [tool.importlinter] (import-linter)
 lint: $(STAMP)
 	$(BIN)/ruff check samtrain sweeps tests benchmarks
+	$(BIN)/lint-imports --no-cache
 
 test: lint data
 	$(BIN)/python -m pytest -q --doctest-modules tests samtrain sweeps

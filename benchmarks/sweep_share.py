@@ -60,11 +60,11 @@ def main(argv: list[str] | None = None) -> list[str]:
                      f"{sorted(METHOD_SPECS)}, with at least one trial each")
 
     from samtrain.config import TrainConfig
-    from sweeps.ray_cluster import connect_ray
-    from sweeps.runner import run_configs, run_sweep
+    from sweeps.execution.ray_cluster import connect_ray
+    from sweeps.execution.runner import run_configs, run_sweep
     from sweeps.store.reader import load_records
-    from sweeps.study import Resources, parse_study
-    from sweeps.sweep_dir import sweep_dir
+    from sweeps.store.sweep_dir import sweep_dir
+    from sweeps.study.spec import Resources, parse_study
 
     root = Path(tempfile.mkdtemp(prefix="p3-"))
     uri = f"sqlite:///{root / 'mlflow.db'}"

@@ -13,7 +13,7 @@ and costs the epochs it ran: `grad_evals` at that epoch and the sum of its `epoc
   as the demo's ASHA) fed `val_acc` epoch by epoch; a pruned trial costs only its epochs.
 
 A configuration sampled twice is trained (and paid for) twice, as the launcher would. The pick is
-the best completed trial by final `val_acc` (ties: the earlier trial), as `sweeps.selection`;
+the best completed trial by final `val_acc` (ties: the earlier trial), as `sweeps.results.selection`;
 `test_acc` is read only to score the pick.
 
 Example:
@@ -68,7 +68,7 @@ class Trial:
 
 
 def tpe_startup(budget: int) -> int:
-    """TPE's random start-up trials for a budget (as `sweeps.runner._searcher`)."""
+    """TPE's random start-up trials for a budget (as `sweeps.execution.runner._searcher`)."""
     return max(1, min(10, budget // 3))
 
 

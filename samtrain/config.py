@@ -121,10 +121,6 @@ class TrainConfig(SAMHParams):
         """Arguments for `samtrain.optim.SAM`, under their own names."""
         return {k: getattr(self, k) for k in SAM_FIELDS}
 
-    def flat_params(self) -> dict[str, Any]:
-        """Flat `{name: value}` for MLflow params (None as "None")."""
-        return {k: ("None" if v is None else v) for k, v in self.model_dump(mode="json").items()}
-
     def group_key(self) -> str:
         """A short hash of the config without the seed: runs differing only by seed share it."""
         d = self.model_dump(mode="json")

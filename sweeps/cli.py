@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
 from typing import Any, NoReturn
 
 DEFAULT_STORAGE = "runs"
@@ -40,39 +39,40 @@ def _common(p: argparse.ArgumentParser, tracking: bool = True, address: bool = T
                        help="Ray cluster address (e.g. auto); default: start a local Ray")
 
 
-def _command(sub: Any, name: str, help: str, func: Callable[[argparse.Namespace], int],
-             tracking: bool = True, address: bool = True) -> argparse.ArgumentParser:
+def _command(sub: Any, name: str, help: str, tracking: bool = True,
+             address: bool = True) -> argparse.ArgumentParser:
+    """A subcommand whose work is `sweeps.commands.cmd_<name>` (imported only to run it)."""
     p = sub.add_parser(name, help=help)
-    p.set_defaults(func=func)
+    p.set_defaults(func=f"cmd_{name}")
     _common(p, tracking=tracking, address=address)
     return p
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from sweeps import commands as c
-
+    """The `sweep` parser. It imports nothing heavy: `sweep --help` never loads torch, Ray or
+    MLflow (tests/system/test_layers.py times it)."""
     parser = _Parser(prog="sweep", description=(
         "Hyperparameter sweeps for SAM-family optimizers on Ray Tune + Optuna, tracked in MLflow."))
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = _command(sub, "run", "start a sweep from a study (search-space) YAML file", c.cmd_run)
+    p = _command(sub, "run", "start a sweep from a study (search-space) YAML file")
     p.add_argument("space", help="study file, e.g. search_spaces/tiny.yaml")
     p.add_argument("--name", help="sweep name (default: the file's `name`)")
     p.add_argument("--budget", type=int, help="trials per method (overrides the file)")
 
-    p = _command(sub, "resume", "continue an interrupted sweep", c.cmd_resume, tracking=False)
+    p = _command(sub, "resume", "continue an interrupted sweep", tracking=False)
     p.add_argument("name")
 
-    p = _command(sub, "status", "trials by state and the best so far per method", c.cmd_status,
+    p = _command(sub, "status", "trials by state and the best so far per method",
                  address=False)
     p.add_argument("name")
 
     p = _command(sub, "best", "print the best TrainConfig as YAML (input for `sweep train`)",
-                 c.cmd_best, address=False)
+                 address=False)
     p.add_argument("name")
     p.add_argument("--method", help="restrict to one method")
 
-    p = _command(sub, "train", "one training run of a TrainConfig YAML file", c.cmd_train)
+    p = _command(sub, "train", "one training run of a TrainConfig YAML file")
     p.add_argument("config", help="TrainConfig YAML, e.g. configs/digits.yaml")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value (repeatable)")
@@ -80,36 +80,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--launcher", choices=["auto", "train", "inprocess"], default="train",
                    help="train: Ray Train TorchTrainer (default); inprocess: the Tune trial's process")
 
-    p = _command(sub, "confirm", "re-run the best configs of each method with fresh seeds",
-                 c.cmd_confirm)
+    p = _command(sub, "confirm", "re-run the best configs of each method with fresh seeds")
     p.add_argument("name")
     p.add_argument("--top", type=int, default=1, help="best configs per method (default 1)")
     p.add_argument("--seeds", type=int, default=None,
                    help="seeds per config (default: the study's confirm_seeds, else 3)")
 
-    p = _command(sub, "report", "tables (md/csv/latex) and plots of a sweep", c.cmd_report,
+    p = _command(sub, "report", "tables (md/csv/latex) and plots of a sweep",
                  address=False)
     p.add_argument("name")
     p.add_argument("--out", help="output directory (default: STORAGE/NAME/report)")
     p.add_argument("--format", choices=["md", "csv", "latex"], default="md")
 
     p = _command(sub, "analyze", "does test accuracy track forgetting or sharpness? (Kendall tau "
-                 "of each diagnostic, bootstrap CIs)", c.cmd_analyze, address=False)
+                 "of each diagnostic, bootstrap CIs)", address=False)
     p.add_argument("name")
     p.add_argument("--out", help="output directory (default: STORAGE/NAME/report)")
     return parser
 
 
+# Bad input: sweeps' own errors, samtrain's config and missing-data errors; MLflow's errors.
+_USER_ERRORS = (("sweeps.errors", "UserError"), ("samtrain.validation", "ConfigError"),
+                ("samtrain.data.bundle", "DatasetNotFound"))
+_MLFLOW_ERRORS = (("mlflow.exceptions", "MlflowException"),)
+
+
+def _loaded(names: tuple[tuple[str, str], ...]) -> tuple[type[BaseException], ...]:
+    """The classes among `names` whose module is imported: an error of a module that was never
+    imported cannot have been raised. An `except` clause evaluates its tuple only when something
+    was raised, so no command pays for importing these modules."""
+    return tuple(getattr(sys.modules[m], c) for m, c in names if m in sys.modules)
+
+
 def main(argv: list[str] | None = None) -> int:
-    from mlflow.exceptions import MlflowException
-
-    from samtrain.data import DatasetNotFound
-    from samtrain.launch import ResourceError
-    from samtrain.validation import ConfigError
-    from sweeps.distributions import SpaceError
-    from sweeps.store.reader import SweepNotTracked
-    from sweeps.sweep_dir import SweepError
-
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # --help (0) goes on; a usage error (2) was printed as one line
@@ -120,14 +123,15 @@ def main(argv: list[str] | None = None) -> int:
     # no usage reports leave this machine unless the user asks for them
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    from sweeps import commands
+
     try:
-        return args.func(args) or 0
-    except (ConfigError, SpaceError, SweepError, ResourceError, DatasetNotFound,
-            SweepNotTracked) as e:
+        return getattr(commands, args.func)(args) or 0
+    except _loaded(_USER_ERRORS) as e:
         # one line even when a message quotes a key holding a line break
         print(f"sweep {args.command}: error: {' '.join(str(e).splitlines())}", file=sys.stderr)
         return 2
-    except MlflowException as e:  # the tracking server failed while reading or writing
+    except _loaded(_MLFLOW_ERRORS) as e:  # the tracking server failed while reading or writing
         print(f"sweep {args.command}: MLflow error: {' '.join(str(e).split())[:500]}",
               file=sys.stderr)
         return 1

@@ -16,10 +16,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sweeps.ray_cluster import check_address
-from sweeps.study import check_name
-from sweeps.sweep_dir import SweepError, SweepMeta, check_directory, check_storage, open_sweep
-from sweeps.tracking_uri import check_tracking_uri, default_tracking_uri
+from sweeps.errors import SweepError
+from sweeps.execution.ray_cluster import check_address
+from sweeps.store.sweep_dir import SweepMeta, check_directory, check_storage, open_sweep
+from sweeps.store.tracking_uri import check_tracking_uri, default_tracking_uri
+from sweeps.study.spec import check_name
 
 
 def _positive(name: str, value: int | None) -> None:
@@ -68,10 +69,9 @@ def _outcome(grid: Any, name: str, what: str = "trials") -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from samtrain.data import check_dataset
-    from sweeps.runner import run_sweep
-    from sweeps.sampling import build_train_config
-    from sweeps.study import load_study
-    from sweeps.sweep_dir import sweep_dir
+    from sweeps.execution.runner import run_sweep
+    from sweeps.store.sweep_dir import sweep_dir
+    from sweeps.study.spec import build_train_config, load_study
 
     _positive("--budget", args.budget)
     if args.name is not None:
@@ -90,7 +90,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from sweeps.runner import resume_sweep
+    from sweeps.execution.runner import resume_sweep
 
     _, meta, _ = _existing(args)
     _tracking_uri(args, meta)
@@ -99,8 +99,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from sweeps.status import format_status
-    from sweeps.sweep_records import read_sweep
+    from sweeps.report.status import format_status
+    from sweeps.store.records import read_sweep
 
     _, meta, _ = _existing(args)
     uri = _tracking_uri(args, meta)
@@ -110,8 +110,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_best(args: argparse.Namespace) -> int:
-    from sweeps.status import best_config_yaml
-    from sweeps.sweep_records import read_sweep
+    from sweeps.report.status import best_config_yaml
+    from sweeps.store.records import read_sweep
 
     study, meta, _ = _existing(args)
     if args.method is not None and args.method not in study.methods:
@@ -126,8 +126,8 @@ def cmd_best(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from samtrain.config import TrainConfig
     from samtrain.data import check_dataset
-    from sweeps.runner import run_configs
-    from sweeps.study import Resources
+    from sweeps.execution.runner import run_configs
+    from sweeps.study.spec import Resources
 
     cfg = TrainConfig.from_yaml(args.config, args.overrides)
     name = check_name("--name" if args.name else "config file name",
@@ -157,7 +157,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_confirm(args: argparse.Namespace) -> int:
-    from sweeps.confirm import confirm_sweep
+    from sweeps.execution.confirm import confirm_sweep
 
     _positive("--top", args.top)
     _positive("--seeds", args.seeds)
@@ -169,7 +169,7 @@ def cmd_confirm(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from sweeps.report import report_sweep
+    from sweeps.report.report import report_sweep
 
     _, meta, _ = _existing(args)
     if args.out is not None:
@@ -180,13 +180,19 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from sweeps.analyze import analyze_sweep
+    from sweeps.report.analysis import (
+        analysis_notes,
+        analysis_table_md,
+        analyze_sweep,
+        best_sentence,
+    )
 
     _, meta, _ = _existing(args)
     if args.out is not None:
         check_directory("--out", args.out)
     uri = _tracking_uri(args, meta)
     analysis, files = analyze_sweep(args.name, args.storage, uri, args.out)
-    print("\n".join([*analysis.notes(), "", analysis.table_md(), analysis.sentence, "",
+    print("\n".join([*analysis_notes(analysis), "", analysis_table_md(analysis),
+                     best_sentence(analysis), "",
                      f"Analysis files: {files[0].parent} (also in MLflow, parent run: analysis/)"]))
     return 0

@@ -13,7 +13,7 @@ Example::
 
     box = Outbox(sweep.outbox, lambda: SweepWriter(uri, "tiny", sweep_id))
     box.start()
-    box.put("child", key="t1", method="sam", config={...}, phase="search")
+    box.put("child", key="t1", method="sam", phase="search", train_config={...}, group_key="...")
     box.put("log_epoch", key="t1", result={"epoch": 1, "val_acc": 0.5}, timestamp_ms=...)
     box.close(timeout=30)      # what is left stays on disk for the next command
 """
@@ -31,7 +31,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from samtrain.config import TrainConfig
 from sweeps.store.writer import SweepWriter
 
 log = logging.getLogger(__name__)
@@ -232,8 +231,8 @@ class Outbox:
         elif op == "child":
             if w.use_parent and w.parent_run_id is None:
                 w.open_parent(fail_leftovers=False)
-            self._runs[e["key"]] = w.child(e["key"], e["method"], TrainConfig(**e["config"]),
-                                           e["phase"], e.get("node_id"))
+            self._runs[e["key"]] = w.child(e["key"], e["method"], e["phase"], e["train_config"],
+                                           e["group_key"], e.get("node_id"))
         elif op == "log_epoch":
             w.log_epoch(self._run_id(e["key"]), e["result"], timestamp_ms=e["timestamp_ms"])
         elif op == "finish":

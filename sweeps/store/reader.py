@@ -1,4 +1,4 @@
-"""Read a sweep back from MLflow: one `RunRecord` per child run of the sweep's parent.
+"""Read a sweep back from MLflow: one `schema.RunRecord` per child run of the sweep's parent.
 
 The parent is found by the sweep's id (`sweep.json`), never by name alone; see `schema`.
 
@@ -10,90 +10,13 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from functools import cache
-from typing import Any
-
-import yaml
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
-from pydantic import TypeAdapter, ValidationError
 
-from samtrain.config import TrainConfig
-from sweeps.store.schema import Phase, Role, RunStatus, Tag, tag_filter
+from sweeps.errors import SweepNotTracked
+from sweeps.store.schema import Phase, Role, RunRecord, Tag, parse_params, tag_filter
 
-__all__ = ["RunRecord", "SweepNotTracked", "load_records", "parse_params", "find_parent_run"]
-
-
-@dataclass
-class RunRecord:
-    """One trial run: tags, typed params, last metric values and per-epoch history."""
-
-    run_id: str
-    method: str
-    phase: str
-    status: str
-    group_key: str
-    seed: int | None
-    params: dict[str, Any]
-    final: dict[str, float]
-    history: list[dict[str, float]] = field(default_factory=list)
-    device_seconds: float = 0.0
-    grad_evals: float = 0.0
-    trial_id: str = ""
-    start_time: int = 0
-    tags: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def full_length(self) -> bool:
-        """Completed all its configured epochs."""
-        return (self.status == RunStatus.COMPLETED
-                and int(self.final.get("epoch", -1)) == int(self.params.get("epochs", -2)))
-
-
-@cache
-def _adapter(name: str) -> TypeAdapter[Any]:
-    return TypeAdapter(TrainConfig.model_fields[name].annotation)
-
-
-def parse_params(raw: dict[str, str]) -> dict[str, Any]:
-    """MLflow's string params -> Python values, typed by the `TrainConfig` field of each name.
-
-    Unknown names are parsed as YAML scalars; `"None"` is None.
-
-    >>> parse_params({"rho": "0.05", "perturb_batch_size": "None", "model": "small_cnn"})
-    {'rho': 0.05, 'perturb_batch_size': None, 'model': 'small_cnn'}
-    """
-    out: dict[str, Any] = {}
-    for k, s in raw.items():
-        if s == "None":
-            out[k] = None
-            continue
-        try:
-            loaded = yaml.safe_load(s)
-        except yaml.YAMLError:
-            loaded = s
-        if k not in TrainConfig.model_fields:
-            out[k] = loaded
-            continue
-        for candidate in (s, loaded):  # "small_cnn" as str; "[3, 32, 32]" via YAML
-            try:
-                out[k] = _adapter(k).validate_python(candidate)
-                break
-            except ValidationError:
-                continue
-        else:
-            out[k] = loaded
-    return out
-
-
-def train_config_of(params: dict[str, Any]) -> TrainConfig:
-    """The `TrainConfig` of a run's params (extra run parameters such as `msharp_path` dropped)."""
-    return TrainConfig.build({k: v for k, v in params.items() if k in TrainConfig.model_fields})
-
-
-class SweepNotTracked(LookupError):
-    """The tracking store holds no experiment or parent run of the sweep."""
+__all__ = ["load_records", "find_parent_run"]
 
 
 def find_parent_run(client: MlflowClient, sweep_name: str, sweep_id: str) -> Run:

@@ -8,8 +8,10 @@ the sweep's `sweep.json`, never by name alone); one child run per trial:
 - child: tags `mlflow.parentRunId`, `sweep.name`, `sweep.id`, `sweep.role=child`, `method`,
   `group_key` (config hash without the seed), `trial_id`, `phase`, `status`, `node_id` (and
   `worker_node_ids` for multi-worker trials); params =
-  `TrainConfig.flat_params()` plus the run parameters the loop reports (`run_params`); metrics =
+  every `TrainConfig` field plus the run parameters the loop reports (`run_params`); metrics =
   every numeric value of every reported result except Tune's bookkeeping, with step = epoch.
+
+A child run read back is a `RunRecord` (its params typed again by `parse_params`).
 
 Example:
     >>> tag_filter({Tag.ROLE: Role.CHILD, Tag.PHASE: Phase.SEARCH})
@@ -21,13 +23,20 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import Enum
+from functools import cache
 from typing import Any
 
+import yaml
+from pydantic import TypeAdapter, ValidationError
+
+from samtrain.config import TrainConfig
 from samtrain.run_status import FINAL_STATUSES, RunStatus
 
 __all__ = ["Tag", "Role", "Phase", "RunStatus", "FINAL_STATUSES", "MLFLOW_STATE",
-           "RUN_PARAMS", "tag_filter", "result_metrics"]
+           "RUN_PARAMS", "tag_filter", "result_metrics", "RunRecord", "parse_params",
+           "train_config_of"]
 
 
 class _Str(str, Enum):
@@ -91,3 +100,70 @@ def result_metrics(result: Mapping[str, Any]) -> dict[str, float]:
     """Every numeric (non-bool) value of a reported result that is not Tune's bookkeeping."""
     return {k: float(v) for k, v in result.items()
             if k not in _TUNE_KEYS and isinstance(v, int | float) and not isinstance(v, bool)}
+
+
+@dataclass
+class RunRecord:
+    """One trial run: tags, typed params, last metric values and per-epoch history."""
+
+    run_id: str
+    method: str
+    phase: str
+    status: str
+    group_key: str
+    seed: int | None
+    params: dict[str, Any]
+    final: dict[str, float]
+    history: list[dict[str, float]] = field(default_factory=list)
+    device_seconds: float = 0.0
+    grad_evals: float = 0.0
+    trial_id: str = ""
+    start_time: int = 0
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def full_length(self) -> bool:
+        """Completed all its configured epochs."""
+        return (self.status == RunStatus.COMPLETED
+                and int(self.final.get("epoch", -1)) == int(self.params.get("epochs", -2)))
+
+
+@cache
+def _adapter(name: str) -> TypeAdapter[Any]:
+    return TypeAdapter(TrainConfig.model_fields[name].annotation)
+
+
+def parse_params(raw: dict[str, str]) -> dict[str, Any]:
+    """MLflow's string params -> Python values, typed by the `TrainConfig` field of each name.
+
+    Unknown names are parsed as YAML scalars; `"None"` is None.
+
+    >>> parse_params({"rho": "0.05", "perturb_batch_size": "None", "model": "small_cnn"})
+    {'rho': 0.05, 'perturb_batch_size': None, 'model': 'small_cnn'}
+    """
+    out: dict[str, Any] = {}
+    for k, s in raw.items():
+        if s == "None":
+            out[k] = None
+            continue
+        try:
+            loaded = yaml.safe_load(s)
+        except yaml.YAMLError:
+            loaded = s
+        if k not in TrainConfig.model_fields:
+            out[k] = loaded
+            continue
+        for candidate in (s, loaded):  # "small_cnn" as str; "[3, 32, 32]" via YAML
+            try:
+                out[k] = _adapter(k).validate_python(candidate)
+                break
+            except ValidationError:
+                continue
+        else:
+            out[k] = loaded
+    return out
+
+
+def train_config_of(params: dict[str, Any]) -> TrainConfig:
+    """The `TrainConfig` of a run's params (extra run parameters such as `msharp_path` dropped)."""
+    return TrainConfig.build({k: v for k, v in params.items() if k in TrainConfig.model_fields})

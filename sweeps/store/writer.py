@@ -8,7 +8,8 @@ same step and timestamp is stored once.
 Example:
     w = SweepWriter("sqlite:////tmp/doc-mlflow.db", "doc-sweep", sweep_id="0b5e...")
     parent = w.open_parent()
-    run_id = w.child("t1", "sam", TrainConfig(), "search")
+    cfg = TrainConfig()
+    run_id = w.child("t1", "sam", "search", cfg.model_dump(mode="json"), cfg.group_key())
     w.log_epoch(run_id, {"epoch": 1, "val_acc": 0.5}, timestamp_ms=1700000000000)
     w.finish(run_id, "completed")
 """
@@ -16,13 +17,13 @@ Example:
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from samtrain.config import TrainConfig
 from sweeps.store.schema import (
     MLFLOW_STATE,
     RUN_PARAMS,
@@ -35,12 +36,36 @@ from sweeps.store.schema import (
 )
 
 
+def param_values(train_config: dict[str, Any]) -> list[Param]:
+    """A `TrainConfig` (as JSON) as MLflow params, one per field (None as "None").
+
+    >>> [(p.key, p.value) for p in param_values({"rho": 0.05, "perturb_batch_size": None})]
+    [('rho', '0.05'), ('perturb_batch_size', 'None')]
+    """
+    return [Param(k, "None" if v is None else str(v)) for k, v in train_config.items()]
+
+
 def sqlite_artifact_root(tracking_uri: str) -> str | None:
     """Artifacts of a sqlite store live beside its file (`mlartifacts/`); None for servers."""
     if not tracking_uri.startswith("sqlite:///"):
         return None
     db = Path(tracking_uri.removeprefix("sqlite:///"))
     return (db.parent / "mlartifacts").resolve().as_uri()
+
+
+@dataclass(frozen=True)
+class MLflowTarget:
+    """Where a sweep's runs go: tracking URI, experiment (= sweep) name, sweep id; `writer()`
+    makes the `SweepWriter` (in the process that writes: it holds a client)."""
+
+    tracking_uri: str
+    sweep_name: str
+    sweep_id: str
+    parent: bool = True
+    source_file: str | None = None
+
+    def writer(self) -> SweepWriter:
+        return SweepWriter(self.tracking_uri, self.sweep_name, self.sweep_id, parent=self.parent)
 
 
 class SweepWriter:
@@ -91,10 +116,11 @@ class SweepWriter:
         if self.parent_run_id:
             self.client.set_terminated(self.parent_run_id, state)
 
-    def child(self, trial_id: str, method: str, cfg: TrainConfig, phase: str,
-              node_id: str | None = None) -> str:
-        """The run of this trial: reused when it exists (resume, retry), else created."""
-        params = [Param(k, str(v)) for k, v in cfg.flat_params().items()]
+    def child(self, trial_id: str, method: str, phase: str, train_config: dict[str, Any],
+              group_key: str, node_id: str | None = None) -> str:
+        """The run of this trial: reused when it exists (resume, retry), else created; the
+        `TrainConfig` (as JSON) becomes its params."""
+        params = param_values(train_config)
         found = self.find(**{Tag.TRIAL_ID: trial_id})
         if found:  # params again too: equal values are a no-op, and a crash may have lost them
             run_id = found[0].info.run_id
@@ -105,7 +131,7 @@ class SweepWriter:
             return run_id
         tags = {Tag.SWEEP: self.sweep_name, Tag.SWEEP_ID: self.sweep_id,
                 Tag.ROLE: Role.CHILD if self.use_parent else Role.SINGLE, Tag.METHOD: method,
-                Tag.GROUP_KEY: cfg.group_key(), Tag.TRIAL_ID: trial_id, Tag.PHASE: phase,
+                Tag.GROUP_KEY: group_key, Tag.TRIAL_ID: trial_id, Tag.PHASE: phase,
                 Tag.STATUS: RunStatus.RUNNING}
         if node_id:
             tags[Tag.NODE_ID] = node_id

@@ -1,0 +1,52 @@
+"""Reconcile Optuna and MLflow with the Tune snapshot a resumed sweep starts from.
+
+Tune snapshots its experiment periodically; Optuna (sqlite) and MLflow record at once. Trials a
+crashed driver started after Tune's last snapshot are unknown to the restored Tuner (its searcher
+suggests them again), even those that finished in between. Their Optuna trials are told FAIL
+(if still running) and listed in the study's `orphans` user attribute (so the method schedule,
+and with it every method's budget, stays exact), and their MLflow runs are deleted (so the
+resumed sweep has no duplicate runs). Public APIs only: the
+Tune experiment is read with `ExperimentAnalysis`, Optuna trials are ended with `Study.tell`.
+
+Example::
+
+    forgotten = forget_orphans(study, meta, sweep_dir("runs", "tiny"))
+"""
+
+from __future__ import annotations
+
+import optuna
+
+from sweeps.search.sampling import ORPHANS
+from sweeps.search.trial_config import read_trial
+from sweeps.store.schema import Phase
+from sweeps.store.sweep_dir import SweepDir, SweepMeta
+from sweeps.study.spec import StudySpec
+
+
+def restored_trials(experiment_path: str) -> dict[str, dict]:
+    """`{trial_id: config}` of the trials in a Tune experiment's last snapshot."""
+    from ray.tune import ExperimentAnalysis
+
+    return {t.trial_id: t.config for t in ExperimentAnalysis(experiment_path).trials}
+
+
+def forget_orphans(study: StudySpec, meta: SweepMeta, d: SweepDir) -> int:
+    """Fail the orphans in Optuna, delete their MLflow runs; return how many were found."""
+    from sweeps.store.writer import SweepWriter
+
+    known = restored_trials(str(d.root / "search"))
+    numbers = {read_trial(c).optuna_trial for c in known.values()}
+    ot = optuna.load_study(study_name=study.name, storage=d.optuna_url)
+    listed = set(ot.user_attrs.get(ORPHANS, []))
+    # unknown to the snapshot: still running, or even finished between the snapshot and the crash
+    orphans = [t for t in ot.get_trials(deepcopy=False)
+               if t.number not in numbers and t.number not in listed]
+    for t in orphans:
+        if t.state == optuna.trial.TrialState.RUNNING:
+            ot.tell(t.number, state=optuna.trial.TrialState.FAIL)
+    if orphans:
+        ot.set_user_attr(ORPHANS, sorted(listed | {t.number for t in orphans}))
+    writer = SweepWriter(meta.tracking_uri, study.name, meta.sweep_id)
+    deleted = writer.delete_orphans(Phase.SEARCH, set(known))
+    return max(len(orphans), deleted)

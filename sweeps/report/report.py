@@ -1,0 +1,117 @@
+"""`sweep report`: each method's winner, its test-set score over fresh seeds, and the verdict.
+
+The rows (winner, test mean ± std, 95 % t-interval, n, Δ vs the baseline with its CI and the
+Holm-corrected p) are computed by `sweeps.results.rows`; this module writes them as Markdown,
+CSV and LaTeX (`tables`), with the figures (`plots`), the generated verdict sentences, the
+analysis section (`analysis`) and the provenance, and logs the files to the sweep's parent run.
+
+Example (on a finished, confirmed sweep)::
+
+    text = report_sweep("tiny", "runs", None, out=None, fmt="md")
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sweeps.report import plots
+from sweeps.report.tables import render_tables, verdict_lines
+from sweeps.results.rows import MethodRow, best_method, method_rows, metric_on_test_split
+from sweeps.store.schema import RunRecord
+from sweeps.study.spec import StudySpec
+
+__all__ = ["ReportResult", "build_report", "report_sweep", "git_commit"]
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    table_text: str
+    files: list[Path]
+    rows: dict[str, MethodRow]
+    best_method: str | None
+    verdict: list[str]
+
+
+def build_report(records: Sequence[RunRecord], study: StudySpec, out_dir: Path, fmt: str = "md",
+                 provenance: dict[str, Any] | None = None, analysis: bool = True) -> ReportResult:
+    """Write report.md, report.csv, report.tex and the PNG plots into `out_dir`.
+
+    With `analysis` and runs carrying forgetting/sharpness diagnostics, report.md gains the
+    section "Generalization vs forgetting and sharpness" (`sweeps.report.analysis`) and its files.
+    """
+    if fmt not in ("md", "csv", "latex"):
+        raise ValueError(f"fmt: value {fmt!r} is unknown; allowed: md, csv, latex")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmetric, tmode = metric_on_test_split(study.metric)
+    rows = method_rows(records, study)
+    best = best_method(rows, tmode)
+    tables = render_tables(rows, best, study.metric, tmetric, study.baseline)
+    verdict = verdict_lines(rows, study.baseline, tmetric, tmode)
+    pngs = plots.all_plots(records, study, rows, out_dir)
+    md = [f"# Sweep report: {study.name}", "",
+          f"Selection: {study.metric} ({study.mode}) on the validation split, search runs only. "
+          f"Scores: {tmetric} on the test split over fresh confirm seeds (mean ± std, 95% "
+          f"Student-t CI; seeds that diverged or failed are named beside n). Δ vs baseline "
+          f"({study.baseline or 'none'}): difference of test means with its 95% CI; p: paired "
+          "t-test over the seeds both ran (Welch when fewer than 2 are shared), Holm-corrected "
+          "across methods. Bold: the highest test mean (not by itself a significance claim). "
+          "Grad evals, device time and runs: all runs.", "",
+          tables["md"], "", "## Verdict", "", *[f"- {v}" for v in verdict], ""]
+    section, extra = _analysis_md(records, out_dir) if analysis else ([], [])
+    md += section + [f"![{p.stem}]({p.name})\n" for p in pngs]
+    md.append(_provenance_md(provenance or {}, records))
+    files = [out_dir / "report.md", out_dir / "report.csv", out_dir / "report.tex"]
+    for path, text in zip(files, ["\n".join(md), tables["csv"], tables["latex"]], strict=True):
+        path.write_text(text)
+    return ReportResult(tables[fmt], files + pngs + extra, rows, best, verdict)
+
+
+def _analysis_md(records: Sequence[RunRecord], out_dir: Path) -> tuple[list[str], list[Path]]:
+    """The analysis section and its files, when any run has a diagnostic to rank; else none."""
+    from sweeps.report.analysis import analysis_section, write_analysis
+    from sweeps.results.correlation import analyze_records
+
+    result = analyze_records(records)
+    if not result.rows:
+        return [], []
+    written = write_analysis(result, out_dir)
+    png = next((p.name for p in written if p.suffix == ".png"), None)
+    return analysis_section(result, png), written
+
+
+def _provenance_md(prov: dict[str, Any], records: Sequence[RunRecord]) -> str:
+    lines = ["## Provenance", ""] + [f"- {k}: `{v}`" for k, v in prov.items()]
+    lines += ["", "<details><summary>MLflow run ids</summary>", ""]
+    for r in records:
+        lines.append(f"- {r.method}: {r.run_id} ({r.phase}, {r.status}, seed {r.seed})")
+    return "\n".join(lines + ["", "</details>"]) + "\n"
+
+
+def git_commit() -> str:
+    """The commit of the code that writes the report ("unknown" outside git)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).resolve().parent, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def report_sweep(name: str, storage: str, tracking_uri: str | None, out: str | None,
+                 fmt: str) -> str:
+    """Write the report files, log them to the parent MLflow run, return the table text."""
+    from sweeps.store.records import log_to_parent, read_sweep
+
+    sweep = read_sweep(name, storage, tracking_uri)
+    out_dir = Path(out) if out else sweep.dir.root / "report"
+    provenance = {"git_commit": git_commit(), "study_sha256": sweep.meta.source_sha256,
+                  "sweep_id": sweep.meta.sweep_id, "mlflow_parent_run": sweep.parent_run_id,
+                  "tracking_uri": sweep.tracking_uri}
+    result = build_report(sweep.records, sweep.study, out_dir, fmt, provenance)
+    log_to_parent(sweep, result.files, "report")
+    return result.table_text + "\n" + "\n".join(result.verdict) + f"\n\nReport files: {out_dir}"

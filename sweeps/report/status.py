@@ -1,0 +1,67 @@
+"""`sweep status` and `sweep best`: a sweep's progress and winners, read back from MLflow.
+
+The winner of each method is `sweeps.results.selection`'s (the same as `confirm` and `report` use).
+
+Example:
+    print(format_status(study, "tiny", records))
+    print(best_config_yaml(study, "tiny", records, method="sam"))
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import yaml
+
+from sweeps.errors import SweepError
+from sweeps.results.selection import rank_configs, winners
+from sweeps.store.schema import Phase, RunRecord, train_config_of
+from sweeps.study.spec import StudySpec
+
+
+def format_status(study: StudySpec, name: str, records: Sequence[RunRecord]) -> str:
+    """Trials by state (per method and phase) and the winner so far per method."""
+    lines = [f"sweep {name!r}: {len(records)} runs; metric {study.metric} ({study.mode}) on the "
+             "validation split"]
+    counts = Counter((r.method, r.phase, r.status) for r in records)
+    for method in study.methods:
+        for phase in (Phase.SEARCH, Phase.CONFIRM):
+            by_state = {s: n for (m, p, s), n in counts.items() if m == method and p == phase}
+            if by_state or phase == Phase.SEARCH:
+                expected = f"/{study.trials_of(method)}" if phase == Phase.SEARCH else ""
+                done = sum(by_state.values())
+                states = ", ".join(f"{s} {n}" for s, n in sorted(by_state.items())) or "none yet"
+                lines.append(f"  {method:<12} {phase!s:<8} {done}{expected}: {states}")
+    lines.append("best so far (mean over completed full-length search runs):")
+    best = winners(records, study.metric, study.mode)
+    for method in study.methods:
+        if method not in best:
+            lines.append(f"  {method:<12} -")
+            continue
+        s = best[method][0]
+        shown = ", ".join(f"{k}={_short(s.params.get(k))}" for k in sorted(study.methods[method].space))
+        lines.append(f"  {method:<12} {study.metric}={s.score:.4f} (n={s.n}) {shown}")
+    return "\n".join(lines)
+
+
+def _short(v: object) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else repr(v)
+
+
+def best_config_yaml(study: StudySpec, name: str, records: Sequence[RunRecord],
+                     method: str | None) -> str:
+    """The winning TrainConfig (overall, or of `method`) as YAML, ready for `sweep train`."""
+    if method is not None and method not in study.methods:
+        raise SweepError(f"--method: value {method!r} is unknown; allowed: "
+                         f"{', '.join(study.methods)}")
+    ranked = [s for s in rank_configs(records, study.metric, study.mode)
+              if method is None or s.method == method]
+    if not ranked:
+        raise SweepError(f"sweep {name!r} has no completed full-length search run"
+                         f"{' of ' + method if method else ''} yet")
+    s = ranked[0]
+    cfg = train_config_of(s.params)
+    header = (f"# best {s.method} config of sweep {name!r}: {study.metric}={s.score:.4f} "
+              f"(mean of {s.n} search run(s); MLflow run {s.runs[0].run_id})\n")
+    return header + yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,148 @@
+"""The report's table (Markdown, CSV, LaTeX) and its generated verdict sentences.
+
+Example:
+    text = render_tables(rows, best="obf", metric="val_acc", tmetric="test_acc", baseline="sgd")["md"]
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections import Counter
+from typing import Any
+
+from sweeps.results.rows import MethodRow
+
+ALPHA = 0.05
+
+
+def _fmt_value(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def config_text(cfg: dict[str, Any]) -> str:
+    """`k=v, ...` sorted by key, `-` when empty."""
+    return ", ".join(f"{k}={_fmt_value(v)}" for k, v in sorted(cfg.items())) or "-"
+
+
+def _p_text(p: float) -> str:
+    if math.isnan(p):
+        return "n/a"
+    return f"{p:.2g}" if p >= 1e-4 else f"{p:.1e}"
+
+
+def _runs_text(row: MethodRow) -> str:
+    other = {k: v for k, v in sorted(row.statuses.items()) if k != "completed"}
+    return f"{row.runs}" + (f" ({', '.join(f'{v} {k}' for k, v in other.items())})" if other
+                            else "")
+
+
+def _headers(metric: str, tmetric: str) -> list[str]:
+    return ["Method", "Best config", f"Selected by {metric} (n)", f"{tmetric} mean ± std",
+            "95% CI", "n", "Δ vs baseline [95% CI]", "p (Holm)", "Grad evals", "Device s", "Runs"]
+
+
+def _cells(row: MethodRow, baseline: str | None) -> list[str]:
+    w, t, c = row.winner, row.test, row.comparison
+    if row.method == baseline:
+        delta, p = "baseline", "-"
+    else:
+        delta = f"{c.fmt()} ({c.test})" if c else "n/a"
+        p = _p_text(row.p_holm)
+    return [row.method, config_text(row.config), f"{w.score:.4f} ({w.n})" if w else "no winner",
+            t.fmt() if t else "n/a (no confirm runs)", t.fmt_ci() if t else "n/a",
+            _n_text(row), delta, p, f"{row.grad_evals:,.0f}",
+            f"{row.device_seconds:,.1f}", _runs_text(row)]
+
+
+def _n_text(row: MethodRow) -> str:
+    """n, and the confirm seeds that are not in it: `3 (+1 diverged)`."""
+    n = str(row.test.n if row.test else 0)
+    if not row.lost_seeds:
+        return n
+    lost = Counter(row.lost_seeds.values())
+    return n + " (" + ", ".join(f"+{k} {status}" for status, k in sorted(lost.items())) + ")"
+
+
+def _markdown(rows: dict[str, MethodRow], best: str | None, head: list[str],
+              baseline: str | None) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, row in rows.items():
+        c = _cells(row, baseline)
+        if name == best:
+            c[0], c[3] = f"**{c[0]}**", f"**{c[3]}**"
+        lines.append("| " + " | ".join(x.replace("|", "\\|") for x in c) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _tex(s: str) -> str:
+    for a, b in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"),
+                 ("#", r"\#"), ("±", r"$\pm$"), ("Δ", r"$\Delta$")):
+        s = s.replace(a, b)
+    return s
+
+
+def _latex(rows: dict[str, MethodRow], best: str | None, head: list[str],
+           baseline: str | None) -> str:
+    lines = [r"\begin{tabular}{ll" + "r" * (len(head) - 2) + "}", r"\hline",
+             " & ".join(_tex(h) for h in head) + r" \\", r"\hline"]
+    for name, row in rows.items():
+        c = [_tex(x) for x in _cells(row, baseline)]
+        if name == best:
+            c[0], c[3] = rf"\textbf{{{c[0]}}}", rf"\textbf{{{c[3]}}}"
+        lines.append(" & ".join(c) + r" \\")
+    return "\n".join(lines + [r"\hline", r"\end{tabular}"]) + "\n"
+
+
+def _csv(rows: dict[str, MethodRow], best: str | None) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["method", "group_key", "config", "selection_score", "selection_n", "n", "mean",
+                "std", "ci_low", "ci_high", "delta", "delta_ci_low", "delta_ci_high", "test",
+                "p", "p_holm", "grad_evals", "device_seconds", "runs", "best"])
+    for name, r in rows.items():
+        s, c, win = r.test, r.comparison, r.winner
+        stats = [s.n, s.mean, s.std, s.ci_low, s.ci_high] if s else [0, "", "", "", ""]
+        comp = [c.diff, c.ci_low, c.ci_high, c.test, c.p] if c else ["", "", "", "", ""]
+        vals = [name, win.group_key if win else "", config_text(r.config),
+                win.score if win else "", win.n if win else 0, *stats, *comp, r.p_holm,
+                r.grad_evals, r.device_seconds, r.runs, name == best]
+        w.writerow(["" if isinstance(v, float) and math.isnan(v) else v for v in vals])
+    return buf.getvalue()
+
+
+def render_tables(rows: dict[str, MethodRow], best: str | None, metric: str, tmetric: str,
+                  baseline: str | None) -> dict[str, str]:
+    """The table in every format: `{"md": ..., "csv": ..., "latex": ...}`."""
+    head = _headers(metric, tmetric)
+    return {"md": _markdown(rows, best, head, baseline), "csv": _csv(rows, best),
+            "latex": _latex(rows, best, head, baseline)}
+
+
+def verdict_lines(rows: dict[str, MethodRow], baseline: str | None, tmetric: str,
+                  tmode: str) -> list[str]:
+    """One generated sentence per method compared with the baseline (Holm-corrected p)."""
+    if baseline is None:
+        return ["No baseline method (set `baseline:` in the study): no comparisons."]
+    out = []
+    for m, r in rows.items():
+        c = r.comparison
+        if m == baseline:
+            continue
+        if c is None or math.isnan(r.p_holm):
+            out.append(f"{m} vs {baseline}: not enough confirm runs to compare (need 2+ seeds each).")
+            continue
+        better = c.diff > 0 if tmode == "max" else c.diff < 0
+        pairs = f" ({c.unpaired} unpaired seed(s) left out)" if c.unpaired else ""
+        lost = (f"; {len(r.lost_seeds)} of its confirm seed(s) diverged or failed and are not in "
+                "the mean" if r.lost_seeds else "")
+        stat = (f"Δ {tmetric} = {c.fmt()} (95% CI), {c.test} over n = {c.n}{pairs}, "
+                f"p = {_p_text(c.p)}, Holm-corrected p = {_p_text(r.p_holm)}{lost}")
+        if r.p_holm < ALPHA:
+            word = "beats" if better else "is worse than"
+            out.append(f"{m} {word} {baseline} on {tmetric}: {stat}.")
+        else:
+            out.append(f"{m} vs {baseline}: no significant difference at α = {ALPHA} "
+                       f"(after Holm correction): {stat}.")
+    return out

@@ -1,0 +1,139 @@
+"""A sweep on disk: `STORAGE/NAME/` and its `sweep.json`, the record that lets it be resumed.
+
+`STORAGE/NAME/` holds `space.yaml` (the study as given), `sweep.json` (`SweepMeta`: the sweep id
+that finds its MLflow parent run, the budget, the tracking URI), `optuna.db` (the Optuna study),
+`search/` (the Tune experiment), `confirm-*/` (seed re-runs), `train/` (Ray Train runs of
+multi-worker trials), `outbox/` (MLflow records not yet delivered) and `report/`.
+
+Example:
+    >>> d = sweep_dir("/tmp/doc-runs", "tiny")
+    >>> d.root.name, d.optuna_url.endswith("tiny/optuna.db")
+    ('tiny', True)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from sweeps.errors import SpaceError, SweepError
+from sweeps.study.spec import StudySpec, check_name, load_study
+
+__all__ = ["SweepDir", "SweepMeta", "sweep_dir", "check_storage", "check_directory",
+           "open_sweep"]
+
+
+@dataclass(frozen=True)
+class SweepMeta:
+    """What `sweep.json` records about a sweep."""
+
+    name: str
+    sweep_id: str
+    budget: int
+    tracking_uri: str
+    source_sha256: str
+
+    @staticmethod
+    def new(study: StudySpec, tracking_uri: str) -> SweepMeta:
+        return SweepMeta(study.name, uuid.uuid4().hex, study.budget, tracking_uri,
+                         study.source_sha256)
+
+
+@dataclass(frozen=True)
+class SweepDir:
+    root: Path
+
+    @property
+    def space(self) -> Path:
+        return self.root / "space.yaml"
+
+    @property
+    def meta_file(self) -> Path:
+        return self.root / "sweep.json"
+
+    @property
+    def optuna_url(self) -> str:
+        return f"sqlite:///{self.root / 'optuna.db'}"
+
+    @property
+    def train_storage(self) -> str:
+        return str(self.root / "train")
+
+    @property
+    def outbox(self) -> Path:
+        return self.root / "outbox"
+
+    def exists(self) -> bool:
+        return self.meta_file.is_file()
+
+    def write(self, study: StudySpec, meta: SweepMeta) -> None:
+        """Create the directory with the study file and `sweep.json` (written atomically)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.space.write_text(study.source_text)
+        tmp = self.meta_file.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(asdict(meta), indent=1))
+        os.replace(tmp, self.meta_file)
+
+    def read_meta(self) -> SweepMeta:
+        try:
+            raw: dict[str, Any] = json.loads(self.meta_file.read_text(encoding="utf-8"))
+            meta = SweepMeta(**raw)
+        except (ValueError, TypeError) as e:
+            raise SweepError(f"{self.meta_file} is not a sweep record ({e})") from None
+        for key, value in asdict(meta).items():
+            kind = int if key == "budget" else str
+            if type(value) is not kind:
+                raise SweepError(f"{self.meta_file}: key {key!r}: value {value!r} is invalid: "
+                                 f"must be {'an integer' if kind is int else 'a string'}")
+        return meta
+
+
+def check_directory(key: str, value: str | Path) -> Path:
+    """`value` resolved, if it is a directory or can be made one: empty, an existing
+    non-directory, or a path through a file is an error naming `key`."""
+    if not str(value).strip():
+        raise SweepError(f"{key}: value {str(value)!r} is invalid: it is empty; give a directory")
+    path = Path(value).expanduser()
+    for p in (path, *path.parents):  # the nearest existing one must be a directory
+        if p.exists() or p.is_symlink():
+            if not p.is_dir():
+                what = "it exists" if p == path else f"{str(p)!r} exists"
+                raise SweepError(f"{key}: value {str(value)!r} is invalid: {what} and is not a "
+                                 "directory")
+            break
+    return path.resolve()
+
+
+def check_storage(storage: str | Path) -> Path:
+    """The storage directory (resolved); see `check_directory`."""
+    return check_directory("--storage", storage)
+
+
+def sweep_dir(storage: str | Path, name: str) -> SweepDir:
+    """`STORAGE/NAME` for a checked sweep name (letters, digits, `._-`: never a path)."""
+    check_name("name", name)
+    return SweepDir(check_storage(storage) / name)
+
+
+def open_sweep(name: str, storage: str | Path) -> tuple[StudySpec, SweepMeta, SweepDir]:
+    """The study, record and directory of an existing sweep."""
+    try:
+        d = sweep_dir(storage, name)
+    except SpaceError as e:
+        raise SweepError(str(e)) from None
+    if not d.exists():
+        raise SweepError(f"sweep {name!r} not found: no {d.meta_file}; start it with `sweep run`")
+    meta = d.read_meta()
+    try:
+        study = load_study(d.space, budget=meta.budget, name=name)
+    except SpaceError as e:  # the sweep's own copy of its study was edited or damaged
+        raise SweepError(str(e) if str(d.space) in str(e) else f"{d.space}: {e}") from None
+    if meta.source_sha256 and study.source_sha256 != meta.source_sha256:
+        raise SweepError(f"{d.space} was edited after the sweep started (sha256 "
+                         f"{study.source_sha256[:12]}, recorded {meta.source_sha256[:12]}); "
+                         "restore it, or start a new sweep with the edited study")
+    return study, meta, d

@@ -1,0 +1,1 @@
+"""Layer `study`: a study file -> a validated `StudySpec` (`spec`), its distributions (`distributions`)."""

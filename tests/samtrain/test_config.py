@@ -1,0 +1,77 @@
+"""TrainConfig: names, validation errors (one line naming key and value), overrides, group key."""
+
+import pytest
+import yaml
+
+from samtrain.config import SAM_FIELDS, ConfigError, TrainConfig, parse_overrides
+
+
+def test_sam_kwargs_use_the_same_names():
+    cfg = TrainConfig(rho=0.2, perturbation="obf", obf_C=10.0, obf_gamma=0.5)
+    kw = cfg.sam_kwargs()
+    assert set(kw) == set(SAM_FIELDS)
+    assert kw["rho"] == 0.2 and kw["obf_C"] == 10.0 and kw["perturbation"] == "obf"
+
+
+@pytest.mark.parametrize("values, key, value", [
+    ({"rho": -0.1}, "rho", "-0.1"),
+    ({"obf_C": 0.5}, "obf_C", "0.5"),
+    ({"obf_gamma": 1.5}, "obf_gamma", "1.5"),
+    ({"perturbation": "sharp"}, "perturbation", "'sharp'"),
+    ({"adaptive": "sideways"}, "adaptive", "'sideways'"),
+    ({"model": "resnet9000"}, "model", "'resnet9000'"),
+    ({"label_noise": 1.0}, "label_noise", "1.0"),
+    ({"epochs": 0}, "epochs", "0"),
+])
+def test_invalid_values_name_key_and_value(values, key, value):
+    with pytest.raises(ConfigError) as e:
+        TrainConfig.build(values)
+    msg = str(e.value)
+    assert "\n" not in msg and repr(key) in msg and value in msg
+
+
+def test_unknown_key_is_an_error_listing_allowed_keys():
+    with pytest.raises(ConfigError, match=r"unknown key 'rhoo' \(value 0.1\); allowed keys: .*rho"):
+        TrainConfig.build({"rhoo": 0.1})
+
+
+def test_perturb_batch_must_divide_per_worker_batch():
+    with pytest.raises(ConfigError, match="perturb_batch_size=24 must divide the per-worker micro-batch 64"):
+        TrainConfig.build({"batch_size": 128, "num_workers": 2, "perturb_batch_size": 24})
+    assert TrainConfig(batch_size=128, num_workers=2, perturb_batch_size=16).per_worker_batch_size == 64
+
+
+def test_gsam_needs_a_gradient_perturbation():
+    with pytest.raises(ConfigError, match="gsam_alpha=0.1 needs a clean gradient"):
+        TrainConfig.build({"perturbation": "random", "gsam_alpha": 0.1})
+
+
+def test_yaml_and_overrides():
+    cfg = TrainConfig.from_yaml_text("rho: 0.1\nepochs: 2\n", ["lr=0.05", "adaptive=null", "amp=bf16"])
+    assert (cfg.rho, cfg.epochs, cfg.lr, cfg.adaptive, cfg.amp) == (0.1, 2, 0.05, None, "bf16")
+    with pytest.raises(ConfigError, match="not of the form key=value"):
+        parse_overrides(["lr0.1"])
+    with pytest.raises(ConfigError, match="does not exist"):
+        TrainConfig.from_yaml("/nonexistent.yaml")
+
+
+def test_group_key_ignores_only_the_seed():
+    a, b = TrainConfig(seed=1), TrainConfig(seed=2)
+    assert a.group_key() == b.group_key()
+    assert a.group_key() != TrainConfig(seed=1, rho=0.07).group_key()
+
+
+@pytest.mark.parametrize("cfg", [
+    TrainConfig(),
+    TrainConfig(dataset="synthetic", synthetic_shape=(1, 8, 8), rho=0.07, perturb_batch_size=16,
+                adaptive="before", gsam_alpha=0.2, perturbation="obf", obf_C=-1, obf_gamma=1e-6,
+                label_noise=0.4, train_subset=100, val_size=0.25, grad_clip=1.0, amp="bf16",
+                data_dir="/data/x y", schedule="linear", seed=11),
+], ids=["defaults", "everything-set"])
+def test_yaml_round_trip_keeps_every_field(cfg):
+    """What `sweep best` writes (`model_dump(mode="json")` as YAML) reads back equal, field by field."""
+    text = yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+    back = TrainConfig.from_yaml_text(text)
+    for name in TrainConfig.model_fields:
+        assert getattr(back, name) == getattr(cfg, name), name
+    assert back == cfg and back.group_key() == cfg.group_key()

@@ -1,0 +1,62 @@
+"""`MLflowTrialCallback`: Tune events -> MLflow runs through the outbox; each trial outcome ends
+in its status tag and MLflow run state, under the sweep's parent."""
+
+from types import SimpleNamespace
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from samtrain.config import TrainConfig
+from sweeps.execution.mlflow_callback import MLflowTrialCallback
+from sweeps.search.trial_config import trial_config
+from sweeps.store.writer import MLflowTarget
+
+
+def trial(tid: str, cfg: TrainConfig, last: dict | None = None, status: str = "TERMINATED"):
+    return SimpleNamespace(trial_id=tid, config=trial_config("sam", "search", cfg),
+                           last_result=last or {}, checkpoint=None, status=status)
+
+
+@pytest.fixture
+def uri(tmp_path):
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+def children(uri, name="s"):
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(name)
+    return {r.data.tags["trial_id"]: r for r in client.search_runs(
+        [exp.experiment_id], "tags.`sweep.role` = 'child'")}
+
+
+def test_statuses_from_trial_outcomes(uri, tmp_path):
+    cfg = TrainConfig(epochs=4)
+    cb = MLflowTrialCallback(MLflowTarget(uri, "s", "id1"), tmp_path / "outbox")
+    cb.setup()
+    outcomes = {
+        "done": ({"epoch": 4, "status": "completed", "val_acc": 0.9}, "completed"),
+        "asha": ({"epoch": 2, "status": "running", "val_acc": 0.5}, "pruned"),
+        "nan": ({"epoch": 1, "status": "diverged", "val_acc": 0.1}, "diverged"),
+    }
+    for tid, (last, _) in outcomes.items():
+        t = trial(tid, cfg, last)
+        cb.on_trial_start(0, [], t)
+        cb.on_trial_result(0, [], t, {**last, "node_id": "n1", "run_params": {"msharp_path": "loop"}})
+        cb.on_trial_complete(0, [], t)
+    err = trial("err", cfg, status="ERROR")
+    cb.on_trial_start(0, [], err)
+    cb.on_trial_error(0, [], err)
+    cb.on_experiment_end([err])
+    assert cb.undelivered == 0
+    runs = children(uri)
+    for tid, (last, status) in outcomes.items():
+        assert runs[tid].data.tags["status"] == status and runs[tid].info.status == "FINISHED"
+        assert runs[tid].data.metrics["val_acc"] == last["val_acc"]
+        assert runs[tid].data.params["epochs"] == "4" and runs[tid].data.params["msharp_path"] == "loop"
+        assert runs[tid].data.tags["node_id"] == "n1" and runs[tid].data.tags["sweep.id"] == "id1"
+    assert runs["err"].data.tags["status"] == "failed" and runs["err"].info.status == "FAILED"
+    client = MlflowClient(uri)
+    (parent,) = client.search_runs([client.get_experiment_by_name("s").experiment_id],
+                                   "tags.`sweep.role` = 'parent'")
+    assert parent.info.status == "FAILED"  # one trial errored
+    assert all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in runs.values())

@@ -1,0 +1,159 @@
+"""`sweep analyze` output: the generated sentence, notes, tables and files, the report's
+analysis section, and the command end to end through MLflow."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+from PIL import Image
+
+from samtrain.config import TrainConfig
+from sweeps.cli import main
+from sweeps.report.analysis import (
+    analysis_notes,
+    analysis_table_md,
+    best_sentence,
+    write_analysis,
+)
+from sweeps.report.report import build_report
+from sweeps.results.correlation import analyze_records
+from sweeps.store.schema import RunRecord
+from sweeps.store.sweep_dir import SweepMeta, sweep_dir
+from sweeps.store.writer import SweepWriter
+from sweeps.study.spec import parse_study
+from tests.support.analysis_case import INDEPENDENT, TEST, N, row, runs
+
+
+def child(w: SweepWriter, trial_id: str, cfg: TrainConfig) -> str:
+    return w.child(trial_id, "sam", "search", cfg.model_dump(mode="json"), cfg.group_key())
+
+
+def test_notes_and_table_say_what_was_skipped_and_the_fallback():
+    nan = math.nan
+    a = analyze_records(runs(test_acc=TEST, perturbed_kl=[0.2] * N, ever_forgotten=TEST,
+                             hessian_trace=[1.0, 2.0, 3.0] + [nan] * 7, clean_fit=INDEPENDENT))
+    notes = analysis_notes(a)
+    assert "Skipped: perturbed_kl (constant), hessian_trace (3 finite values < 4)." in notes
+    assert "clean_fit's τ vs the gap is partly by construction (the gap contains it)." in notes
+    assert "τ vs gap (clean_fit − test_acc) [95% CI]" in analysis_table_md(a)
+    fallback = analyze_records(runs(val_acc=TEST, clean_fit=INDEPENDENT, ever_forgotten=TEST[::-1]))
+    assert any("No run has test_acc: val_acc" in line for line in analysis_notes(fallback))
+    table = analysis_table_md(fallback)
+    assert "τ vs val_acc [95% CI]" in table and "clean_fit − val_acc" in table
+    sentence = best_sentence(fallback)
+    assert "by validation accuracy best" in sentence and "val_acc standing in" in sentence
+
+
+def test_sentence_names_the_best_ranker_and_what_its_interval_excludes():
+    rng = np.random.default_rng(0)
+    weak = list(rng.permutation(TEST))
+    a = analyze_records(runs(test_acc=TEST, ever_forgotten=[1 - t for t in TEST],
+                             hessian_top_eig=weak, forget_events=INDEPENDENT))
+    h, f = row(a, "hessian_top_eig").vs_target, row(a, "forget_events").vs_target
+    assert abs(h.tau) < 0.1 and abs(f.tau) < 0.2
+    assert best_sentence(a) == (
+        f"ever_forgotten ranks runs by test accuracy best (tau = -1.00 [-1.00, -1.00], n = {N}); "
+        f"its |tau| interval [1.00, 1.00] excludes the |tau| of every other diagnostic: "
+        f"forget_events ({abs(f.tau):.2f}), hessian_top_eig ({abs(h.tau):.2f}).")
+    # two close rankers: the best one's interval does not exclude the other
+    near, nearer = TEST[:], TEST[:]
+    nearer[0], nearer[1] = nearer[1], nearer[0]                    # tau 43/45
+    near[4], near[5], near[7], near[8] = near[5], near[4], near[8], near[7]   # tau 41/45
+    b = analyze_records(runs(test_acc=TEST, unforgettable=nearer, perturbed_flip=INDEPENDENT,
+                             forget_events=[-t for t in near]))
+    u = row(b, "unforgettable").vs_target
+    assert u.tau == pytest.approx(43 / 45) and u.abs_interval()[0] < 41 / 45 < u.abs_interval()[1]
+    assert best_sentence(b).startswith(f"unforgettable ranks runs by test accuracy best (tau = {u.fmt()}")
+    assert ("excludes the |tau| of perturbed_flip (0.16) but not of forget_events (0.91)"
+            in best_sentence(b))
+    assert "nothing to rank" in best_sentence(analyze_records(runs(test_acc=TEST)))
+    one = analyze_records(runs(test_acc=TEST, clean_fit=TEST))
+    assert best_sentence(one).endswith("it is the only diagnostic with enough values to rank.")
+
+
+def test_write_analysis_files(tmp_path):
+    a = analyze_records(runs(test_acc=TEST, clean_fit=INDEPENDENT, ever_forgotten=TEST[::-1],
+                             hessian_trace=INDEPENDENT[::-1]))
+    files = write_analysis(a, tmp_path / "out")
+    assert [p.name for p in files] == ["analysis.md", "analysis.csv", "analysis_scatter.png"]
+    with Image.open(files[2]) as im:
+        im.verify()
+    md = files[0].read_text()
+    assert "## Generalization vs forgetting and sharpness" in md and analysis_table_md(a) in md
+    assert best_sentence(a) in md and "![analysis_scatter](analysis_scatter.png)" in md
+    got = {r["diagnostic"]: r for r in csv.DictReader(io.StringIO(files[1].read_text()))}
+    assert set(got) == {"clean_fit", "ever_forgotten", "hessian_trace"}
+    e = row(a, "ever_forgotten")
+    assert float(got["ever_forgotten"]["tau"]) == pytest.approx(e.vs_target.tau)
+    assert float(got["ever_forgotten"]["tau_gap"]) == pytest.approx(e.vs_gap.tau)
+    assert int(got["ever_forgotten"]["n"]) == N and got["ever_forgotten"]["target"] == "test_acc"
+    empty = write_analysis(analyze_records([]), tmp_path / "empty")   # no rows: no figure
+    assert [p.name for p in empty] == ["analysis.md", "analysis.csv"]
+
+
+STUDY = parse_study("name: s\nmetric: val_acc\nbaseline: sgd\nmethods:\n"
+                    "  sgd: {fixed: {perturbation: none}}\n"
+                    "  sam: {space: {rho: {loguniform: [0.01, 0.5]}}}\n")
+
+
+def test_report_has_the_section_only_when_runs_have_diagnostics(make_record, tmp_path):
+    def records(diag: bool) -> list[RunRecord]:
+        out = []
+        for i in range(6):
+            method, cfg = ("sgd", {"perturbation": "none"}) if i % 2 else ("sam", {"rho": 0.05})
+            final = {"val_acc": 0.6 + 0.02 * i, "test_acc": 0.55 + 0.02 * i,
+                     **({"ever_forgotten": 0.4 - 0.05 * i, "clean_fit": 0.9} if diag else {})}
+            out.append(make_record(method, "search" if i < 2 else "confirm", "completed", i,
+                                   cfg, final, i))
+        return out
+
+    res = build_report(records(True), STUDY, tmp_path / "with", "md")
+    md = (tmp_path / "with" / "report.md").read_text()
+    assert "## Generalization vs forgetting and sharpness" in md
+    assert "ever_forgotten ranks runs by test accuracy best (tau = -1.00" in md
+    assert "clean_fit (constant)" in md
+    assert {"analysis.md", "analysis.csv", "analysis_scatter.png"} <= {p.name for p in res.files}
+    res = build_report(records(False), STUDY, tmp_path / "without", "md")
+    assert "Generalization vs" not in (tmp_path / "without" / "report.md").read_text()
+    assert not any(p.name.startswith("analysis") for p in res.files)
+
+
+def test_analyze_missing_sweep_exits_2_with_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["analyze", "nope", "--storage", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "sweep analyze: error: sweep 'nope' not found" in err and err.count("\n") == 0
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+def test_analyze_end_to_end_through_mlflow(tmp_path, capsys):
+    uri, storage = f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "runs"
+    meta = SweepMeta.new(STUDY, uri)
+    sweep_dir(storage, "s").write(STUDY, meta)
+    w = SweepWriter(uri, "s", meta.sweep_id)
+    parent = w.open_parent()
+    for i in range(5):
+        run = child(w, f"t{i}", TrainConfig(dataset="digits", epochs=2, seed=i))
+        w.log_epoch(run, {"epoch": 1, "val_acc": 0.5, "forget_events": 9, "clean_fit": 0.5})
+        w.log_epoch(run, {"epoch": 2, "val_acc": 0.6 + 0.01 * i, "test_acc": 0.6 + 0.02 * i,
+                          "forget_events": 10 - i, "clean_fit": 0.9, "hessian_top_eig": 3.0})
+        w.finish(run, "completed")
+    pruned = child(w, "t9", TrainConfig(dataset="digits", epochs=2, seed=9))
+    w.log_epoch(pruned, {"epoch": 1, "val_acc": 0.1, "forget_events": 0})
+    w.finish(pruned, "pruned")
+    assert main(["analyze", "s", "--storage", str(storage), "--tracking-uri", uri]) == 0
+    out = capsys.readouterr().out
+    assert "| forget_events | 5 | -1.00 [-1.00, -1.00] | 5 | 1.00 [1.00, 1.00] |" in out
+    assert "forget_events ranks runs by test accuracy best (tau = -1.00" in out
+    assert "hessian_top_eig (constant)" in out and "clean_fit (constant)" in out
+    report = storage / "s" / "report"
+    assert {p.name for p in report.iterdir()} == {"analysis.md", "analysis.csv",
+                                                  "analysis_scatter.png"}
+    logged = {f.path for f in MlflowClient(uri).list_artifacts(parent, "analysis")}
+    assert logged == {"analysis/analysis.md", "analysis/analysis.csv",
+                      "analysis/analysis_scatter.png"}

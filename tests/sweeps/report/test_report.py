@@ -1,0 +1,77 @@
+"""`sweep report` on known numbers: files, the table in every format, the generated verdict."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from PIL import Image
+
+from sweeps.report.report import build_report
+from sweeps.study.spec import parse_study
+from tests.support.report_case import STUDY, report_records
+
+
+@pytest.fixture(scope="module")
+def records(make_record):
+    return report_records(make_record)
+
+def test_report_files_tables_and_generated_verdict(records, tmp_path):
+    res = build_report(records, STUDY, tmp_path, "md", {"git_commit": "abc123"})
+    names = {p.name for p in res.files}
+    assert names == {"report.md", "report.csv", "report.tex", "metric_vs_rho.png", "rho_m.png",
+                     "metric_vs_compute.png", "learning_curves.png"}
+    for p in res.files:
+        assert p.stat().st_size > 0
+        if p.suffix == ".png":
+            with Image.open(p) as im:
+                im.verify()
+    assert res.best_method == "obf"
+    table = res.table_text
+    assert "Δ vs baseline [95% CI]" in table and "p (Holm)" in table
+    assert "| **obf** |" in table and "**0.8300 ± 0.0424**" in table
+    assert "| sam | perturb_batch_size=16, rho=0.05 | 0.8000 (1) | 0.7200 ± 0.0200 |" in table
+    assert "+0.1000 [" in table and "(paired t)" in table and "(Welch t)" in table
+    assert "| sgd | - | 0.6000 (1) | 0.6200 ± 0.0200 |" in table and "baseline" in table
+    assert "9 (1 diverged, 1 pruned)" in table and "| 3 (+1 diverged) |" in table
+    sam_line = next(v for v in res.verdict if v.startswith("sam"))
+    expected = "beats" if res.rows["sam"].p_holm < 0.05 else "no significant difference"
+    assert expected in sam_line and f"{res.rows['sam'].comparison.diff:+.4f}" in sam_line
+    assert "1 of its confirm seed(s) diverged or failed and are not in the mean" in sam_line
+    md = (tmp_path / "report.md").read_text()
+    assert table in md and "## Verdict" in md and sam_line in md and "abc123" in md
+    assert all(r.run_id in md for r in records)
+    tex = (tmp_path / "report.tex").read_text()
+    assert r"\textbf{obf}" in tex and r"$\Delta$ vs baseline" in tex and r"val\_acc" in tex
+    rows = {row["method"]: row for row in csv.DictReader(io.StringIO(
+        (tmp_path / "report.csv").read_text()))}
+    assert float(rows["sam"]["mean"]) == pytest.approx(0.72)
+    assert float(rows["sam"]["delta"]) == pytest.approx(0.10) and rows["sam"]["test"] == "paired t"
+    assert rows["obf"]["best"] == "True" and rows["sgd"]["delta"] == ""
+    assert build_report(records, STUDY, tmp_path / "x", "latex").table_text.startswith(r"\begin")
+    with pytest.raises(ValueError, match="fmt"):
+        build_report(records, STUDY, tmp_path, "html")
+
+
+def test_min_mode_reports_test_loss_and_the_lowest_is_best(records, tmp_path, make_record):
+    study = parse_study("metric: val_loss\nmode: min\nmethods: {a: {space: {rho: {uniform: "
+                        "[0.01, 0.5]}}}, b: {space: {rho: {uniform: [0.01, 0.5]}}}}")
+    r = make_record
+    recs = [r("a", "search", "completed", 0, {"rho": 0.1}, {"val_loss": 0.3}, 1),
+            r("a", "search", "completed", 0, {"rho": 0.2}, {"val_loss": 0.2}, 2),
+            r("b", "search", "completed", 0, {"rho": 0.1}, {"val_loss": 0.4}, 3)]
+    recs += [r("a", "confirm", "completed", s, {"rho": 0.2}, {"val_loss": 0.2, "test_loss": 0.5}, 10 + s)
+             for s in (1, 2)]
+    recs += [r("b", "confirm", "completed", s, {"rho": 0.1}, {"val_loss": 0.4, "test_loss": 0.9}, 20 + s)
+             for s in (1, 2)]
+    res = build_report(recs, study, tmp_path, "md")
+    assert res.rows["a"].winner.params["rho"] == 0.2 and res.best_method == "a"
+    assert "test_loss mean ± std" in res.table_text and "No baseline" in res.verdict[0]
+
+
+def test_no_confirm_runs_yet(records, tmp_path):
+    search_only = [r for r in records if r.phase == "search"]
+    res = build_report(search_only, STUDY, tmp_path, "csv")
+    assert res.best_method is None and res.rows["sam"].test is None
+    assert "not enough confirm runs" in res.verdict[0]

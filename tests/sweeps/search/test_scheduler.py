@@ -1,0 +1,111 @@
+"""Per-method ASHA: a method's trials are compared only with trials of the same method."""
+
+import json
+import pickle
+from types import SimpleNamespace
+
+import pytest
+from ray.tune.schedulers import ASHAScheduler, TrialScheduler
+
+from sweeps.search.scheduler import PerMethodASHA
+
+
+def trial(tid: str, method: str):
+    return SimpleNamespace(trial_id=tid, config={"trial": {"method": method}})
+
+
+def feed(scheduler, results):
+    actions = {}
+    for t, epoch, acc in results:
+        actions[(t.trial_id, epoch)] = scheduler.on_trial_result(None, t, {"epoch": epoch,
+                                                                           "val_acc": acc})
+    return actions
+
+
+def test_a_slow_method_keeps_its_budget_under_per_method_asha_not_under_a_shared_one():
+    a1, a2, a3, b1, b2 = (trial("a1", "a"), trial("a2", "a"), trial("a3", "a"), trial("b1", "b"),
+                          trial("b2", "b"))
+    results = [(a1, 1, 0.9), (a2, 1, 0.9), (a3, 1, 0.9), (b1, 1, 0.2), (b2, 1, 0.1)]
+    shared = ASHAScheduler(time_attr="epoch", metric="val_acc", mode="max", max_t=4,
+                           grace_period=1, reduction_factor=3)
+    per_method = PerMethodASHA(grace_period=1, reduction_factor=3, max_t={"a": 4, "b": 4})
+    per_method.set_search_properties("val_acc", "max")
+    for s in (shared, per_method):
+        for t in (a1, a2, a3, b1, b2):
+            s.on_trial_add(None, t)
+    stop, go = TrialScheduler.STOP, TrialScheduler.CONTINUE
+    assert feed(shared, results)[("b1", 1)] == stop       # b loses to a's results
+    got = feed(per_method, results)
+    assert got[("b1", 1)] == go                            # b's first trial: its own rung
+    assert got[("b2", 1)] == stop                          # ... b2 is worse than b1
+    assert set(per_method.schedulers) == {"a", "b"}
+
+
+def test_max_t_is_per_method():
+    s = PerMethodASHA(grace_period=1, reduction_factor=3, max_t={"short": 2, "long": 6},
+                      metric="val_acc", mode="max")
+    short, long_ = trial("s", "short"), trial("l", "long")
+    s.on_trial_add(None, short)
+    s.on_trial_add(None, long_)
+    assert s.on_trial_result(None, short, {"epoch": 2, "val_acc": 0.5}) == TrialScheduler.STOP
+    assert s.on_trial_result(None, long_, {"epoch": 2, "val_acc": 0.5}) == TrialScheduler.CONTINUE
+    assert pickle.loads(pickle.dumps(s)).max_t == {"short": 2, "long": 6}  # Tune pickles it
+
+
+def restored(tid: str, method: str, folder, results: list[dict], tail: str = ""):
+    """A trial as Tune restores it: its directory holds the `result.json` of its past results."""
+    folder.mkdir(parents=True)
+    (folder / "result.json").write_text("".join(json.dumps(r) + "\n" for r in results) + tail)
+    return SimpleNamespace(trial_id=tid, config={"trial": {"method": method}}, path=str(folder),
+                           run_metadata=SimpleNamespace(last_result=results[-1]))
+
+
+def test_a_resumed_sweep_judges_new_trials_against_results_from_before_the_crash(tmp_path):
+    before = restored("old", "a", tmp_path / "old", [{"epoch": 1, "val_acc": 0.9},
+                                                    {"epoch": 2, "val_acc": 0.92}],
+                      tail='{"epoch": 3, "val_a')          # the line the crash cut off
+    other = restored("b_old", "b", tmp_path / "b_old", [{"epoch": 1, "val_acc": 0.2}])
+    fresh = PerMethodASHA(grace_period=1, reduction_factor=3, max_t={"a": 9, "b": 9},
+                          metric="val_acc", mode="max")   # the resumed driver's: rungs empty
+    gone = restored("gone", "a", tmp_path / "gone", [{"epoch": 1, "val_acc": 0.99}])
+    (tmp_path / "gone" / "result.json").unlink()              # its results lost: not replayed
+    for t in (before, other, gone):
+        fresh.on_trial_add(None, t)
+    new_a, new_b = trial("new_a", "a"), trial("new_b", "b")
+    fresh.on_trial_add(None, new_a)                         # no `path`: nothing to replay
+    fresh.on_trial_add(None, new_b)
+    assert fresh.on_trial_result(None, new_a, {"epoch": 1, "val_acc": 0.5}) == TrialScheduler.STOP
+    assert fresh.on_trial_result(None, new_b, {"epoch": 1, "val_acc": 0.5}) == TrialScheduler.CONTINUE
+    (rung1,) = [r for m, r in fresh.schedulers["a"]._brackets[0]._rungs if m == 1]
+    assert rung1 == {"old": 0.9, "new_a": 0.5}
+
+
+class CapturedASHA(PerMethodASHA):
+    """Remembers the instance Tune unpickles when it restores an experiment."""
+
+    restored: list["CapturedASHA"] = []
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        CapturedASHA.restored.append(self)
+
+
+@pytest.mark.ray
+def test_tuner_restore_refills_the_rungs_from_tunes_own_result_files(ray_local, tmp_path):
+    from ray import tune
+
+    def _epochs(config):  # nested: pickled by value, Ray's workers cannot import this module
+        for epoch in range(1, 4):
+            tune.report({"epoch": epoch, "val_acc": config["acc"] + 0.01 * epoch})
+
+    space = {"acc": tune.grid_search([0.5, 0.7]), "trial": {"method": "sam"}}
+    scheduler = CapturedASHA(grace_period=1, reduction_factor=3, max_t={"sam": 3})
+    tune.Tuner(_epochs, param_space=space,
+               tune_config=tune.TuneConfig(metric="val_acc", mode="max", scheduler=scheduler),
+               run_config=tune.RunConfig(name="e", storage_path=str(tmp_path), verbose=0)).fit()
+    live = {m: dict(r) for m, r in scheduler.schedulers["sam"]._brackets[0]._rungs}
+    assert sorted(live[1].values()) == pytest.approx([0.51, 0.71])
+    CapturedASHA.restored.clear()
+    tune.Tuner.restore(str(tmp_path / "e"), trainable=_epochs, resume_unfinished=True).fit()
+    (after,) = CapturedASHA.restored
+    assert {m: dict(r) for m, r in after.schedulers["sam"]._brackets[0]._rungs} == live

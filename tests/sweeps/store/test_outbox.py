@@ -1,0 +1,104 @@
+"""The outbox: MLflow writes kept on disk through an outage, delivered in order and once, by one
+process at a time; refusals set aside; a journal cut by a crash repaired."""
+
+import json
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from samtrain.config import TrainConfig
+from sweeps.store.outbox import JOURNAL, Outbox, deliver_pending
+from sweeps.store.writer import SweepWriter
+
+CFG = TrainConfig()
+CHILD = {"method": "sam", "phase": "search", "train_config": CFG.model_dump(mode="json"),
+         "group_key": CFG.group_key()}
+
+
+@pytest.fixture
+def uri(tmp_path):
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+def children(uri, name="s"):
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(name)
+    return {r.data.tags["trial_id"]: r for r in client.search_runs(
+        [exp.experiment_id], "tags.`sweep.role` = 'child'")}
+
+
+class FlakyWriter:
+    """A SweepWriter whose server is down while `down` is set."""
+
+    def __init__(self, uri, state):
+        self.real, self.state = SweepWriter(uri, "s", "id1"), state
+
+    def __getattr__(self, name):
+        attr = getattr(self.real, name)
+        if callable(attr) and self.state["down"]:
+            def fail(*a, **k):
+                raise ConnectionError("Connection refused")
+            return fail
+        return attr
+
+
+def test_outbox_keeps_writes_during_an_outage_and_delivers_them_once(uri, tmp_path):
+    state = {"down": True}
+    box = Outbox(tmp_path / "box", lambda: FlakyWriter(uri, state)).start()
+    box.put("open_parent")
+    box.put("child", key="t1", **CHILD)
+    for epoch in (1, 2):
+        box.put("log_epoch", key="t1", result={"epoch": epoch, "val_acc": 0.1 * epoch},
+                timestamp_ms=1_700_000_000_000 + epoch)
+    assert box.close(timeout=1.5) == 4            # nothing reached MLflow; all kept on disk
+    assert len((tmp_path / "box" / JOURNAL).read_text().splitlines()) == 4
+    # a later command (another process) delivers them once the server answers
+    state["down"] = False
+    assert deliver_pending(tmp_path / "box", lambda: FlakyWriter(uri, state), timeout=30) == 0
+    assert deliver_pending(tmp_path / "box", lambda: FlakyWriter(uri, state), timeout=30) == 0
+    (run,) = children(uri).values()
+    history = MlflowClient(uri).get_metric_history(run.info.run_id, "val_acc")
+    assert [(m.step, m.value) for m in history] == [(1, 0.1), (2, 0.2)]
+
+
+def test_outbox_sets_aside_requests_mlflow_refuses(uri, tmp_path):
+    box = Outbox(tmp_path / "box", lambda: SweepWriter(uri, "s", "id1")).start()
+    box.put("log_epoch", key="unknown-trial", result={"epoch": 1}, timestamp_ms=1)
+    box.put("open_parent")
+    assert box.close(timeout=30) == 0             # the bad one does not block the queue
+    rejected = [json.loads(x) for x in (tmp_path / "box" / "rejected.jsonl").read_text().splitlines()]
+    assert [r["op"] for r in rejected] == ["log_epoch"] and "unknown-trial" in rejected[0]["error"]
+
+
+def test_a_second_process_never_delivers_an_outbox_a_driver_holds(uri, tmp_path):
+    box = Outbox(tmp_path / "box", lambda: SweepWriter(uri, "s", "id1")).start()
+    box.put("open_parent")
+    from sweeps.store.outbox import OutboxBusy
+
+    with pytest.raises(OutboxBusy):
+        Outbox(tmp_path / "box", lambda: SweepWriter(uri, "s", "id1")).start(wait=False)
+    assert deliver_pending(tmp_path / "box", lambda: SweepWriter(uri, "s", "id1")) == 0
+    assert box.close(timeout=30) == 0
+    again = Outbox(tmp_path / "box", lambda: SweepWriter(uri, "s", "id1")).start(wait=False)
+    assert again.close(timeout=5) == 0  # released at close
+
+
+def test_a_journal_line_cut_by_a_crash_is_dropped_and_the_next_write_is_kept(uri, tmp_path):
+    box_dir = tmp_path / "box"
+    box_dir.mkdir()
+    (box_dir / JOURNAL).write_text(json.dumps({"op": "open_parent"}) + "\n" + '{"op": "chi')
+    box = Outbox(box_dir, lambda: SweepWriter(uri, "s", "id1")).start()
+    box.put("child", key="t1", **CHILD)
+    assert box.close(timeout=30) == 0
+    lines = (box_dir / JOURNAL).read_text().splitlines()
+    assert [json.loads(x)["op"] for x in lines] == ["open_parent", "child"]
+    assert set(children(uri)) == {"t1"}
+
+
+def test_a_busy_sqlite_store_is_an_outage_not_a_refusal():
+    from mlflow.exceptions import MlflowException
+
+    from sweeps.store.outbox import unreachable
+
+    assert unreachable(MlflowException("(sqlite3.OperationalError) database is locked"))
+    assert not unreachable(MlflowException("Changing param values is not allowed"))

@@ -1,0 +1,91 @@
+"""The architecture as a checked contract: `lint-imports` (import-linter, `make lint`) keeps every
+layer of sweeps/ and samtrain/ importing only the layers below it, with no import cycle; a
+planted upward import breaks it. `sweep --help` stays instant: it imports no torch, Ray or MLflow."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support import ROOT
+
+LINT = Path(sys.executable).parent / "lint-imports"
+HEAVY = ("torch", "ray", "mlflow", "optuna", "numpy", "pydantic", "samtrain")
+COMMANDS = ("run", "resume", "status", "best", "train", "confirm", "report", "analyze")
+
+
+def _lint(root: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    return subprocess.run([str(LINT), str(root / "pyproject.toml"), "--no-cache"],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def copy(tmp_path):
+    """The two packages and the contract, copied: a planted import cannot touch the real tree."""
+    for name in ("sweeps", "samtrain"):
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    return tmp_path
+
+
+def test_the_layers_and_acyclic_contracts_hold(copy):
+    out = _lint(copy)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Contracts: 3 kept, 0 broken." in out.stdout
+
+
+@pytest.mark.parametrize("module, planted, says", [
+    ("sweeps/store/schema.py", "from sweeps.results import selection",
+     "sweeps.store.schema -> sweeps.results.selection"),
+    ("sweeps/results/stats.py", "from sweeps.report import tables",
+     "sweeps.results.stats -> sweeps.report.tables"),
+    ("sweeps/report/status.py", "from sweeps.execution import runner",
+     "sweeps.report.status -> sweeps.execution.runner"),
+    ("samtrain/config.py", "import sweeps.errors", "samtrain.config -> sweeps.errors"),
+    ("samtrain/optim/obf.py", "from samtrain import loop", "samtrain.optim.obf -> samtrain.loop"),
+    ("sweeps/study/distributions.py", "from sweeps.study import spec",
+     "No cycles are allowed in sweeps.study"),
+])
+def test_a_planted_upward_or_cyclic_import_breaks_the_contract(copy, module, planted, says):
+    """Even a type-only import counts (the planted line sits under TYPE_CHECKING)."""
+    path = copy / module
+    path.write_text(path.read_text() + f"\nfrom typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                                       f"    {planted}  # planted\n")
+    out = _lint(copy)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert says in out.stdout and "BROKEN" in out.stdout, out.stdout
+
+
+def _help(argv: list[str]) -> tuple[float, str, list[str]]:
+    code = ("import sys, time; t = time.perf_counter(); from sweeps.cli import main\n"
+            "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            f"print('@@', time.perf_counter() - t, sorted(m for m in {HEAVY!r} if m in sys.modules))")
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
+                         check=True, timeout=60)
+    wall = time.perf_counter() - start
+    return wall, out.stdout, eval(out.stdout.rsplit("@@", 1)[1].split(None, 1)[1])
+
+
+@pytest.mark.parametrize("argv", [["--help"]] + [[c, "--help"] for c in COMMANDS],
+                         ids=lambda a: " ".join(a))
+def test_help_imports_nothing_heavy_and_returns_at_once(argv):
+    wall, out, heavy = _help(argv)
+    assert out.startswith("usage: sweep") and heavy == [], (heavy, out)
+    assert wall < 1.5, wall  # the whole process, interpreter start included
+
+
+def test_the_sweep_console_script_answers_help_in_under_a_second_and_a_half():
+    script = Path(sys.executable).parent / "sweep"
+    start = time.perf_counter()
+    out = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
+    wall = time.perf_counter() - start
+    assert out.returncode == 0 and "analyze" in out.stdout
+    assert wall < 1.5, wall
