@@ -84,7 +84,7 @@ def train_step(run: Run, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, cfg: TrainConfig,
              device: torch.device) -> dict[str, float]:
-    """Loss and accuracy over a whole split (each worker scores its own share)."""
+    """Loss, accuracy and example count over a whole split (each worker scores its own share)."""
     model.eval()
     sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss, correct, count
     for x, y in loader:
@@ -96,8 +96,7 @@ def evaluate(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, cfg: Trai
         sums += torch.stack([loss.double() * n, (logits.argmax(1) == y).sum().double(),
                              torch.tensor(n, dtype=torch.float64, device=device)])
     loss_sum, correct, count = all_reduce_sum(sums).tolist()
-    count = max(count, 1.0)
-    return {"loss": loss_sum / count, "acc": correct / count}
+    return {"loss": loss_sum / max(count, 1.0), "acc": correct / max(count, 1.0), "count": count}
 
 
 def autocast(cfg: TrainConfig, device: torch.device) -> contextlib.AbstractContextManager[Any]:

@@ -10,7 +10,8 @@ and, when due, a checkpoint (model, optimizer, scheduler, RNG, forgetting state)
 - training: `train_loss`, `train_acc`, `perturb_loss` (loss at w + eps), `lr`, `rho`,
   `grad_evals` (forward+backward passes over the global batch so far: 2 a step for SAM-style
   perturbations, 1 for `none` and `random`), `epoch_seconds`, `images_per_second`;
-- validation split (every epoch; what search and selection use): `val_loss`, `val_acc`;
+- validation split (every epoch; what search and selection use): `val_loss`, `val_acc`,
+  `val_examples` (how many it scored: the n of an accuracy's binomial standard error);
 - test split (last epoch, and every `test_every` epochs): `test_loss`, `test_acc`;
 - forgetting (`samtrain.diagnostics`): `forget_events`, `ever_forgotten`, `unforgettable`,
   `clean_fit`, `noisy_fit` (with label noise), `perturbed_flip`, `perturbed_kl` (SAM family);
@@ -102,7 +103,7 @@ def run_epoch(run: Run, epoch: int) -> dict[str, Any]:
     metrics: dict[str, Any] = {
         "epoch": epoch, "train_loss": train.pop("loss"), "train_acc": train.pop("acc"),
         "perturb_loss": train.pop("perturb_loss"), "val_loss": val["loss"], "val_acc": val["acc"],
-        "lr": lr, "rho": run.sam.rho_t if run.sam is not None else 0.0,
+        "val_examples": val["count"], "lr": lr, "rho": run.sam.rho_t if run.sam is not None else 0.0,
         "images_per_second": train.pop("count") / max(train_seconds, 1e-9),
         "grad_evals": run.grad_evals, **train,
         "status": (RunStatus.COMPLETED if epoch == cfg.epochs else RunStatus.RUNNING).value,

@@ -19,8 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from sweeps.report import plots
-from sweeps.report.tables import render_tables, verdict_lines
-from sweeps.results.rows import MethodRow, best_method, method_rows, metric_on_test_split
+from sweeps.report.tables import confirmed_lines, noise_lines, render_tables, verdict_lines
+from sweeps.results.rows import (
+    MethodRow,
+    best_method,
+    method_rows,
+    metric_on_test_split,
+    searched_keys,
+)
 from sweeps.store.schema import RunRecord
 from sweeps.study.spec import StudySpec
 
@@ -62,6 +68,18 @@ def build_report(records: Sequence[RunRecord], study: StudySpec, out_dir: Path, 
           "across methods. Bold: the highest test mean (not by itself a significance claim). "
           "Grad evals, device time and runs: all runs.", "",
           tables["md"], "", "## Verdict", "", *[f"- {v}" for v in verdict], ""]
+    keys = {m: searched_keys(study, m) for m in study.methods}
+    md += ["## Validation noise: configs within 1 SE of each method's search best", "",
+           "SE: across seeds for a config with several search runs, else binomial for an "
+           "accuracy (sqrt(p(1-p)/n) over the validation examples); n/a for a loss from one run. "
+           "These configs cannot be told apart on the validation split.", "",
+           *noise_lines(rows, keys, study.metric), ""]
+    confirmed = confirmed_lines(rows, keys, study.metric, tmetric)
+    if confirmed:
+        md += ["## Confirmed configs", "",
+               f"Every config `sweep confirm --top K` re-ran on the fresh seeds; each method's pick "
+               f"is the best confirm {study.metric} mean (the test split picks nothing).", "",
+               *confirmed, ""]
     section, extra = _analysis_md(records, out_dir) if analysis else ([], [])
     md += section + [f"![{p.stem}]({p.name})\n" for p in pngs]
     md.append(_provenance_md(provenance or {}, records))

@@ -15,7 +15,9 @@ from collections.abc import Sequence
 import yaml
 
 from sweeps.errors import SweepError
-from sweeps.results.selection import rank_configs, winners
+from sweeps.results.noise import noisy_best
+from sweeps.results.rows import searched_keys
+from sweeps.results.selection import rank_configs
 from sweeps.store.schema import Phase, RunRecord, train_config_of
 from sweeps.study.spec import StudySpec
 
@@ -33,20 +35,25 @@ def format_status(study: StudySpec, name: str, records: Sequence[RunRecord]) -> 
                 done = sum(by_state.values())
                 states = ", ".join(f"{s} {n}" for s, n in sorted(by_state.items())) or "none yet"
                 lines.append(f"  {method:<12} {phase!s:<8} {done}{expected}: {states}")
-    lines.append("best so far (mean over completed full-length search runs):")
-    best = winners(records, study.metric, study.mode)
+    lines.append("best so far (mean over completed full-length search runs; ± its standard "
+                 "error; configs within 1 SE of it):")
+    best = noisy_best(records, study.metric, study.mode)
     for method in study.methods:
         if method not in best:
             lines.append(f"  {method:<12} -")
             continue
-        s = best[method][0]
-        shown = ", ".join(f"{k}={_short(s.params.get(k))}" for k in sorted(study.methods[method].space))
-        lines.append(f"  {method:<12} {study.metric}={s.score:.4f} (n={s.n}) {shown}")
+        nb, keys = best[method], searched_keys(study, method)
+        s = nb.best
+        shown = ", ".join(f"{k}={_short(s.params.get(k))}" for k in keys)
+        lines.append(f"  {method:<12} {study.metric}={s.score:.4f} ± {_short(nb.se)} (n={s.n}) "
+                     f"{shown}; {len(nb.indistinguishable)} of {nb.n_configs} config(s) within 1 SE")
     return "\n".join(lines)
 
 
 def _short(v: object) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else repr(v)
+    if isinstance(v, float):
+        return "n/a" if v != v else f"{v:.4g}"
+    return repr(v)
 
 
 def best_config_yaml(study: StudySpec, name: str, records: Sequence[RunRecord],
@@ -61,7 +68,13 @@ def best_config_yaml(study: StudySpec, name: str, records: Sequence[RunRecord],
         raise SweepError(f"sweep {name!r} has no completed full-length search run"
                          f"{' of ' + method if method else ''} yet")
     s = ranked[0]
+    nb = noisy_best(records, study.metric, study.mode)[s.method]
+    keys = searched_keys(study, s.method)
     cfg = train_config_of(s.params)
-    header = (f"# best {s.method} config of sweep {name!r}: {study.metric}={s.score:.4f} "
-              f"(mean of {s.n} search run(s); MLflow run {s.runs[0].run_id})\n")
-    return header + yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+    header = [f"# best {s.method} config of sweep {name!r}: {study.metric}={s.score:.4f} ± "
+              f"{_short(nb.se)} (SE; mean of {s.n} search run(s); MLflow run {s.runs[0].run_id})",
+              f"# {len(nb.indistinguishable)} of {nb.n_configs} {s.method} config(s) within 1 SE "
+              "of it (not distinguishable on the validation split):"]
+    header += [f"#   {', '.join(f'{k}={_short(c.params.get(k))}' for k in keys) or '-'}: "
+               f"{c.score:.4f} (n={c.n})" for c in nb.indistinguishable]
+    return "\n".join(header) + "\n" + yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

@@ -13,6 +13,7 @@ from collections import Counter
 from typing import Any
 
 from sweeps.results.rows import MethodRow
+from sweeps.results.selection import ConfigScore
 
 ALPHA = 0.05
 
@@ -39,8 +40,13 @@ def _runs_text(row: MethodRow) -> str:
 
 
 def _headers(metric: str, tmetric: str) -> list[str]:
-    return ["Method", "Best config", f"Selected by {metric} (n)", f"{tmetric} mean ± std",
-            "95% CI", "n", "Δ vs baseline [95% CI]", "p (Holm)", "Grad evals", "Device s", "Runs"]
+    return ["Method", "Pick", f"Search best {metric} ± SE (n)", "Within 1 SE",
+            f"{tmetric} mean ± std", "95% CI", "n", "Δ vs baseline [95% CI]", "p (Holm)",
+            "Grad evals", "Device s", "Runs"]
+
+
+def _se_text(score: float, se: float, n: int) -> str:
+    return f"{score:.4f} ± {se:.4f} ({n})" if math.isfinite(se) else f"{score:.4f} ± n/a ({n})"
 
 
 def _cells(row: MethodRow, baseline: str | None) -> list[str]:
@@ -50,7 +56,9 @@ def _cells(row: MethodRow, baseline: str | None) -> list[str]:
     else:
         delta = f"{c.fmt()} ({c.test})" if c else "n/a"
         p = _p_text(row.p_holm)
-    return [row.method, config_text(row.config), f"{w.score:.4f} ({w.n})" if w else "no winner",
+    return [row.method, config_text(row.config),
+            _se_text(w.score, row.se, w.n) if w else "no winner",
+            f"{len(row.indistinguishable)} of {row.n_configs}" if w else "-",
             t.fmt() if t else "n/a (no confirm runs)", t.fmt_ci() if t else "n/a",
             _n_text(row), delta, p, f"{row.grad_evals:,.0f}",
             f"{row.device_seconds:,.1f}", _runs_text(row)]
@@ -71,7 +79,7 @@ def _markdown(rows: dict[str, MethodRow], best: str | None, head: list[str],
     for name, row in rows.items():
         c = _cells(row, baseline)
         if name == best:
-            c[0], c[3] = f"**{c[0]}**", f"**{c[3]}**"
+            c[0], c[4] = f"**{c[0]}**", f"**{c[4]}**"
         lines.append("| " + " | ".join(x.replace("|", "\\|") for x in c) + " |")
     return "\n".join(lines) + "\n"
 
@@ -90,7 +98,7 @@ def _latex(rows: dict[str, MethodRow], best: str | None, head: list[str],
     for name, row in rows.items():
         c = [_tex(x) for x in _cells(row, baseline)]
         if name == best:
-            c[0], c[3] = rf"\textbf{{{c[0]}}}", rf"\textbf{{{c[3]}}}"
+            c[0], c[4] = rf"\textbf{{{c[0]}}}", rf"\textbf{{{c[4]}}}"
         lines.append(" & ".join(c) + r" \\")
     return "\n".join(lines + [r"\hline", r"\end{tabular}"]) + "\n"
 
@@ -98,15 +106,17 @@ def _latex(rows: dict[str, MethodRow], best: str | None, head: list[str],
 def _csv(rows: dict[str, MethodRow], best: str | None) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["method", "group_key", "config", "selection_score", "selection_n", "n", "mean",
-                "std", "ci_low", "ci_high", "delta", "delta_ci_low", "delta_ci_high", "test",
-                "p", "p_holm", "grad_evals", "device_seconds", "runs", "best"])
+    w.writerow(["method", "group_key", "config", "selection_score", "selection_n",
+                "selection_se", "within_1se", "configs", "pick_group_key", "n", "mean", "std",
+                "ci_low", "ci_high", "delta", "delta_ci_low", "delta_ci_high", "test", "p",
+                "p_holm", "grad_evals", "device_seconds", "runs", "best"])
     for name, r in rows.items():
-        s, c, win = r.test, r.comparison, r.winner
+        s, c, win, pick = r.test, r.comparison, r.winner, r.pick
         stats = [s.n, s.mean, s.std, s.ci_low, s.ci_high] if s else [0, "", "", "", ""]
         comp = [c.diff, c.ci_low, c.ci_high, c.test, c.p] if c else ["", "", "", "", ""]
         vals = [name, win.group_key if win else "", config_text(r.config),
-                win.score if win else "", win.n if win else 0, *stats, *comp, r.p_holm,
+                win.score if win else "", win.n if win else 0, r.se, len(r.indistinguishable),
+                r.n_configs, pick.group_key if pick else "", *stats, *comp, r.p_holm,
                 r.grad_evals, r.device_seconds, r.runs, name == best]
         w.writerow(["" if isinstance(v, float) and math.isnan(v) else v for v in vals])
     return buf.getvalue()
@@ -146,3 +156,38 @@ def verdict_lines(rows: dict[str, MethodRow], baseline: str | None, tmetric: str
             out.append(f"{m} vs {baseline}: no significant difference at α = {ALPHA} "
                        f"(after Holm correction): {stat}.")
     return out
+
+
+def _keys_text(score: ConfigScore, keys: list[str]) -> str:
+    return config_text({k: score.params.get(k) for k in keys})
+
+
+def noise_lines(rows: dict[str, MethodRow], keys: dict[str, list[str]], metric: str) -> list[str]:
+    """Markdown: per method, every config within one SE of its search best (the SE rule of
+    `sweeps.results.noise`), with its score and runs."""
+    out = []
+    for m, row in rows.items():
+        if row.winner is None:
+            continue
+        se = f"{row.se:.4f}" if math.isfinite(row.se) else "n/a"
+        out.append(f"- **{m}**: best {metric} {row.winner.score:.4f}, SE {se}; "
+                   f"{len(row.indistinguishable)} of {row.n_configs} configs within 1 SE: "
+                   + "; ".join(f"{_keys_text(s, keys[m])} ({s.score:.4f}, n={s.n})"
+                               for s in row.indistinguishable))
+    return out
+
+
+def confirmed_lines(rows: dict[str, MethodRow], keys: dict[str, list[str]], metric: str,
+                    tmetric: str) -> list[str]:
+    """Markdown table: every confirmed config of every method, the pick of each marked."""
+    head = ["Method", "Config", f"Search {metric} (n)", f"Confirm {metric} mean (n)",
+            f"{tmetric} mean ± std", "95% CI", "n", "Pick"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for m, row in rows.items():
+        for i, c in enumerate(row.confirmed):
+            t = c.test
+            lines.append("| " + " | ".join([
+                m, _keys_text(c.score, keys[m]), f"{c.score.score:.4f} ({c.score.n})",
+                f"{c.confirm_val.mean:.4f} ({c.confirm_val.n})", t.fmt() if t else "n/a",
+                t.fmt_ci() if t else "n/a", str(t.n if t else 0), "pick" if i == 0 else ""]) + " |")
+    return lines if len(lines) > 2 else []

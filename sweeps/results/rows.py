@@ -1,12 +1,15 @@
-"""Per-method rows of a report: each method's winner, its test score over fresh seeds and the
-comparison with the baseline (pure computation on run records; `sweeps.report` renders them).
+"""Per-method rows of a report: each method's search winner and the noise around it, its
+confirmed configs, its pick with the test score over fresh seeds, and the comparison with the
+baseline (pure computation on run records; `sweeps.report` renders them).
 
-Per method: the winning config (`sweeps.results.selection`: search phase, validation metric)
-and the validation score that selected it; the test metric (`test_acc` for an accuracy study,
-`test_loss` for a loss study) of its confirm runs, which never include the selecting run; the
-difference to the study's baseline with its CI and a t-test p-value (paired by seed when both
-ran the same seeds, Welch otherwise), Holm-corrected across methods. Compute (grad evals,
-device seconds, runs) counts all of a method's runs.
+Per method: the search winner (`sweeps.results.selection`: search phase, validation metric),
+the standard error of its score and the configs within one SE of it (`sweeps.results.noise`);
+every config `sweep confirm --top K` re-ran on the fresh seeds, and among them the method's pick:
+the best mean validation metric over its confirm runs (the test set picks nothing). The pick's
+test metric (`test_acc` for an accuracy study, `test_loss` for a loss study) over its confirm
+runs, which never include a selecting run; the difference to the baseline's pick with its CI and
+a t-test p-value (paired by seed when both ran the same seeds, Welch otherwise), Holm-corrected
+across methods. Compute (grad evals, device seconds, runs) counts all of a method's runs.
 
 Example (records read back from MLflow)::
 
@@ -22,13 +25,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from samtrain.config import TrainConfig
-from sweeps.results.selection import ConfigScore, scoring_runs, winners
+from sweeps.results.noise import noisy_best
+from sweeps.results.selection import ConfigScore, rank_configs, scoring_runs
 from sweeps.results.stats import Comparison, Summary, compare, holm, summarize
 from sweeps.store.schema import Phase, RunRecord, RunStatus
+from sweeps.study.distributions import Fixed
 from sweeps.study.spec import StudySpec
 
-__all__ = ["MethodRow", "metric_on_test_split", "method_rows", "best_method"]
+__all__ = ["ConfirmedConfig", "MethodRow", "metric_on_test_split", "confirmed_configs",
+           "searched_keys", "method_rows", "best_method"]
 
 
 def metric_on_test_split(metric: str) -> tuple[str, str]:
@@ -41,15 +46,35 @@ def metric_on_test_split(metric: str) -> tuple[str, str]:
 
 
 @dataclass(frozen=True)
-class MethodRow:
-    """One table row: the winner, its test score over confirm seeds, the baseline comparison."""
+class ConfirmedConfig:
+    """A config re-run on the fresh confirm seeds: its search score, the mean of the selection
+    metric over its confirm runs (what picks a method's config among its confirmed ones) and its
+    test scores by seed (the latest run of each seed)."""
 
-    method: str
-    winner: ConfigScore | None
-    config: dict[str, Any]
+    score: ConfigScore
+    confirm_val: Summary
     test: Summary | None
     test_by_seed: dict[int, float]
-    lost_seeds: dict[int, str]     # confirm seeds of the winner that diverged or failed
+    lost_seeds: dict[int, str]     # confirm seeds that diverged or failed
+
+
+@dataclass(frozen=True)
+class MethodRow:
+    """One table row: the search winner and the validation noise around it, every confirmed
+    config, the method's pick with its test score over the confirm seeds, the comparison with
+    the baseline."""
+
+    method: str
+    winner: ConfigScore | None            # best search score (`sweeps.results.selection`)
+    se: float                             # the winner's score's standard error
+    indistinguishable: tuple[ConfigScore, ...]  # within 1 SE of the winner, the winner first
+    n_configs: int                        # configs of the method with a search score
+    confirmed: tuple[ConfirmedConfig, ...]  # best confirm validation mean first
+    pick: ConfigScore | None              # the first confirmed config, else the winner
+    config: dict[str, Any]                # the pick's value of every searched key
+    test: Summary | None
+    test_by_seed: dict[int, float]
+    lost_seeds: dict[int, str]            # the pick's confirm seeds that diverged or failed
     comparison: Comparison | None
     p_holm: float
     runs: int
@@ -58,57 +83,75 @@ class MethodRow:
     device_seconds: float
 
 
-def _varying(runs: Sequence[RunRecord]) -> set[str]:
-    """Param names (seed aside) whose values differ among `runs`: the searched ones."""
-    keys = {k for r in runs for k in r.params} - {"seed"}
-    return {k for k in keys if len({repr(r.params.get(k)) for r in runs}) > 1}
-
-
-def _test_values(records: Sequence[RunRecord], winner: ConfigScore | None, metric: str,
-                 tmetric: str) -> dict[int, float]:
-    """Test values by seed of the winner's completed full-length confirm runs (latest per seed)."""
-    if winner is None:
-        return {}
+def _confirm_runs(records: Sequence[RunRecord], score: ConfigScore, metric: str,
+                  value: str) -> dict[int, float]:
+    """`value` by seed of the config's completed full-length confirm runs (latest per seed)."""
     runs = [r for r in scoring_runs(records, metric, Phase.CONFIRM)
-            if r.method == winner.method and r.group_key == winner.group_key
-            and math.isfinite(r.final.get(tmetric, math.nan)) and r.seed is not None]
-    return {r.seed: r.final[tmetric] for r in sorted(runs, key=lambda r: r.start_time)}
+            if r.method == score.method and r.group_key == score.group_key
+            and math.isfinite(r.final.get(value, math.nan)) and r.seed is not None]
+    return {r.seed: r.final[value] for r in sorted(runs, key=lambda r: r.start_time)}
 
 
-def _lost_seeds(records: Sequence[RunRecord], winner: ConfigScore | None,
+def _lost_seeds(records: Sequence[RunRecord], score: ConfigScore,
                 scored: dict[int, float]) -> dict[int, str]:
-    """Confirm seeds of the winner without a test score, and their final status (latest run):
+    """Confirm seeds of the config without a test score, and their final status (latest run):
     shown beside n, so a method whose seeds diverge does not look better than it is."""
-    if winner is None:
-        return {}
     last = {r.seed: r.status for r in sorted(records, key=lambda r: r.start_time)
-            if r.phase == Phase.CONFIRM and r.method == winner.method
-            and r.group_key == winner.group_key and r.seed is not None}
+            if r.phase == Phase.CONFIRM and r.method == score.method
+            and r.group_key == score.group_key and r.seed is not None}
     return {seed: status for seed, status in last.items()
             if seed not in scored and status in (RunStatus.DIVERGED, RunStatus.FAILED)}
 
 
+def confirmed_configs(records: Sequence[RunRecord], ranked: Sequence[ConfigScore], metric: str,
+                      mode: str) -> tuple[ConfirmedConfig, ...]:
+    """The configs of `ranked` (one method's search scores) with confirm runs, best confirm mean
+    of `metric` first (ties: the better search rank)."""
+    tmetric, _ = metric_on_test_split(metric)
+    out = []
+    for score in ranked:
+        val = _confirm_runs(records, score, metric, metric)
+        if not val:
+            continue
+        test = _confirm_runs(records, score, metric, tmetric)
+        out.append(ConfirmedConfig(score, summarize(list(val.values())),
+                                   summarize(list(test.values())) if test else None, test,
+                                   _lost_seeds(records, score, test)))
+    sign = -1.0 if mode == "max" else 1.0
+    order = {id(s): i for i, s in enumerate(ranked)}
+    return tuple(sorted(out, key=lambda c: (sign * c.confirm_val.mean, order[id(c.score)])))
+
+
+def searched_keys(study: StudySpec, method: str) -> list[str]:
+    """The keys `method` samples (its space less fixed entries), sorted."""
+    return sorted(k for k, d in study.methods[method].space.items() if not isinstance(d, Fixed))
+
+
 def method_rows(records: Sequence[RunRecord], study: StudySpec) -> dict[str, MethodRow]:
     """A `MethodRow` per method of the study (in the study's order)."""
-    tmetric, _ = metric_on_test_split(study.metric)
-    best = winners(records, study.metric, study.mode)
-    by_seed = {m: _test_values(records, (best.get(m) or [None])[0], study.metric, tmetric)
-               for m in study.methods}
-    base = by_seed.get(study.baseline or "", {})
-    comparisons = {m: compare(v, base) for m, v in by_seed.items()
-                   if study.baseline and m != study.baseline}
+    metric, mode = study.metric, study.mode
+    noisy = noisy_best(records, metric, mode)
+    ranked: dict[str, list[ConfigScore]] = {m: [] for m in study.methods}
+    for s in rank_configs(records, metric, mode):
+        ranked.setdefault(s.method, []).append(s)
+    confirmed = {m: confirmed_configs(records, ranked[m], metric, mode) for m in study.methods}
+    base = confirmed.get(study.baseline or "", ())
+    base_tests = base[0].test_by_seed if base else {}
+    comparisons = {m: compare(c[0].test_by_seed, base_tests) if c else None
+                   for m, c in confirmed.items() if study.baseline and m != study.baseline}
     adjusted = holm({m: c.p for m, c in comparisons.items() if c is not None})
     rows = {}
     for m in study.methods:
         runs = [r for r in records if r.method == m]
-        w = (best.get(m) or [None])[0]
-        config = {k: v for k, v in w.params.items()  # searched TrainConfig keys only
-                  if k in _varying(runs) and k in TrainConfig.model_fields} if w else {}
+        nb, conf = noisy.get(m), confirmed[m]
+        pick = conf[0].score if conf else (nb.best if nb else None)
         rows[m] = MethodRow(
-            method=m, winner=w, config=config,
-            test=summarize(list(by_seed[m].values())) if by_seed[m] else None,
-            test_by_seed=by_seed[m], lost_seeds=_lost_seeds(records, w, by_seed[m]),
-            comparison=comparisons.get(m),
+            method=m, winner=nb.best if nb else None, se=nb.se if nb else math.nan,
+            indistinguishable=nb.indistinguishable if nb else (), n_configs=nb.n_configs if nb else 0,
+            confirmed=conf, pick=pick,
+            config={k: pick.params.get(k) for k in searched_keys(study, m)} if pick else {},
+            test=conf[0].test if conf else None, test_by_seed=conf[0].test_by_seed if conf else {},
+            lost_seeds=conf[0].lost_seeds if conf else {}, comparison=comparisons.get(m),
             p_holm=adjusted.get(m, math.nan), runs=len(runs),
             statuses=dict(Counter(r.status for r in runs)),
             grad_evals=sum(r.grad_evals for r in runs),

@@ -9,7 +9,8 @@ from samtrain.config import TrainConfig
 from samtrain.loop import run_training
 from samtrain.worker_context import LocalContext
 
-REPORTED = {"epoch", "train_loss", "train_acc", "perturb_loss", "val_loss", "val_acc", "lr", "rho",
+REPORTED = {"epoch", "train_loss", "train_acc", "perturb_loss", "val_loss", "val_acc",
+            "val_examples", "lr", "rho",
             "epoch_seconds", "images_per_second", "grad_evals", "status", "forget_events",
             "ever_forgotten", "unforgettable", "clean_fit", "perturbed_flip", "perturbed_kl"}
 SHARPNESS = {"sharpness_adaptive", "hessian_top_eig", "hessian_trace"}
@@ -50,6 +51,7 @@ def test_sam_on_digits_learns_and_reports_every_metric():
     steps = 1293 // 64  # digits: 1293 training examples (1437 less 10 % validation), drop_last
     assert [h["grad_evals"] for h in s.history] == [2 * steps, 4 * steps]  # SAM: two passes a step
     assert s.history[0]["rho"] == pytest.approx(0.05)
+    assert {h["val_examples"] for h in s.history} == {144}  # 10 % of digits' 1,437-image pool
 
 
 def test_plain_sgd_counts_one_pass_and_lr_prop_rho_follows_lr():

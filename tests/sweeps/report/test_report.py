@@ -31,9 +31,11 @@ def test_report_files_tables_and_generated_verdict(records, tmp_path):
     table = res.table_text
     assert "Δ vs baseline [95% CI]" in table and "p (Holm)" in table
     assert "| **obf** |" in table and "**0.8300 ± 0.0424**" in table
-    assert "| sam | perturb_batch_size=16, rho=0.05 | 0.8000 (1) | 0.7200 ± 0.0200 |" in table
+    # a one-run accuracy without its validation-set size: SE unknown, only the best is "within"
+    assert ("| sam | perturb_batch_size=16, rho=0.05 | 0.8000 ± n/a (1) | 1 of 2 | 0.7200 ± 0.0200 |"
+            in table)
     assert "+0.1000 [" in table and "(paired t)" in table and "(Welch t)" in table
-    assert "| sgd | - | 0.6000 (1) | 0.6200 ± 0.0200 |" in table and "baseline" in table
+    assert "| sgd | - | 0.6000 ± n/a (1) | 1 of 1 | 0.6200 ± 0.0200 |" in table and "baseline" in table
     assert "9 (1 diverged, 1 pruned)" in table and "| 3 (+1 diverged) |" in table
     sam_line = next(v for v in res.verdict if v.startswith("sam"))
     expected = "beats" if res.rows["sam"].p_holm < 0.05 else "no significant difference"

@@ -61,3 +61,36 @@ def test_best_method_is_the_best_test_mean(records):
     assert rows["obf"].test.mean == pytest.approx(sum(OBF_TEST.values()) / 2)
     assert best_method(rows, "max") == "obf" and best_method(rows, "min") == "sgd"
     assert best_method({}, "max") is None
+
+
+def test_the_pick_among_confirmed_configs_is_the_best_confirm_validation_mean(make_record):
+    """`confirm --top 2`: the search winner A confirms worse on validation than B; B is the pick
+    (its test scores make the row), every confirmed config is listed, the test picks nothing."""
+    study = STUDY
+    r, t = make_record, iter(range(100))
+    A, B = {"rho": 0.05, "perturb_batch_size": 16}, {"rho": 0.1, "perturb_batch_size": 32}
+    records = [r("sgd", "search", "completed", 0, {"perturbation": "none"}, {"val_acc": 0.6}, next(t)),
+               r("sam", "search", "completed", 0, A, {"val_acc": 0.80}, next(t)),
+               r("sam", "search", "completed", 0, B, {"val_acc": 0.78}, next(t))]
+    for seed in (1, 2, 3):
+        records += [r("sgd", "confirm", "completed", seed, {"perturbation": "none"},
+                      {"val_acc": 0.6, "test_acc": {1: 0.60, 2: 0.615, 3: 0.62}[seed]}, next(t)),
+                    r("sam", "confirm", "completed", seed, A,
+                      {"val_acc": 0.70, "test_acc": 0.90}, next(t)),     # best test: not picked
+                    r("sam", "confirm", "completed", seed, B,
+                      {"val_acc": 0.75, "test_acc": 0.70 + 0.01 * seed}, next(t))]
+    sam = method_rows(records, study)["sam"]
+    assert sam.winner.params["rho"] == 0.05 and sam.pick.params["rho"] == 0.1
+    assert [c.score.params["rho"] for c in sam.confirmed] == [0.1, 0.05]
+    assert sam.confirmed[0].confirm_val.mean == pytest.approx(0.75)
+    assert sam.test_by_seed == pytest.approx({1: 0.71, 2: 0.72, 3: 0.73})
+    assert sam.config == {"perturb_batch_size": 32, "rho": 0.1}   # every searched key
+    assert sam.comparison.test == "paired t"                      # vs sgd's pick, by seed
+    assert sam.comparison.diff == pytest.approx((0.11 + 0.105 + 0.11) / 3)
+
+
+def test_the_row_shows_every_searched_key_even_when_all_runs_share_its_value(make_record):
+    """OBF searches rho only here, but all its runs have rho 0.05: the key is still shown."""
+    records = [make_record("obf", "search", "completed", 0, {"perturbation": "obf", "rho": 0.05},
+                           {"val_acc": 0.7}, 1)]
+    assert method_rows(records, STUDY)["obf"].config == {"rho": 0.05}
