@@ -7,6 +7,7 @@ trial finished, 1 otherwise (naming the failed trials and how to resume).
 Example:
     $ sweep run search_spaces/tiny.yaml --name tiny
     $ sweep status tiny
+    $ sweep extend tiny --trials 4   # 4 more trials per searched method
     $ sweep best tiny --method sam > best.yaml && sweep train best.yaml
     $ sweep analyze tiny     # does test accuracy track forgetting or sharpness?
 """
@@ -62,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _command(sub, "resume", "continue an interrupted sweep", tracking=False)
     p.add_argument("name")
+
+    p = _command(sub, "extend", "give every searched method N more trials (a finished or "
+                 "interrupted sweep; the Optuna study and MLflow parent continue)", tracking=False)
+    p.add_argument("name")
+    p.add_argument("--trials", type=int, required=True, help="more trials per searched method")
 
     p = _command(sub, "status", "trials by state and the best so far per method",
                  address=False)

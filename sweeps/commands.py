@@ -69,7 +69,7 @@ def _outcome(grid: Any, name: str, what: str = "trials") -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from samtrain.data import check_dataset
-    from sweeps.execution.runner import run_sweep
+    from sweeps.execution.search_phase import run_sweep
     from sweeps.store.sweep_dir import sweep_dir
     from sweeps.study.spec import build_train_config, load_study
 
@@ -90,12 +90,24 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from sweeps.execution.runner import resume_sweep
+    from sweeps.execution.search_phase import resume_sweep
 
     _, meta, _ = _existing(args)
     _tracking_uri(args, meta)
     _address(args)
     return _outcome(resume_sweep(args.name, args.storage, args.address), args.name)
+
+
+def cmd_extend(args: argparse.Namespace) -> int:
+    from sweeps.execution.search_phase import extend_sweep
+    from sweeps.search.plan import plan_extension
+
+    _positive("--trials", args.trials)
+    study, meta, _ = _existing(args)
+    plan_extension(study, args.trials)  # a grid has nothing more to sample: exit 2 now
+    _tracking_uri(args, meta)
+    _address(args)
+    return _outcome(extend_sweep(args.name, args.storage, args.trials, args.address), args.name)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

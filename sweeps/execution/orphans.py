@@ -3,10 +3,12 @@
 Tune snapshots its experiment periodically; Optuna (sqlite) and MLflow record at once. Trials a
 crashed driver started after Tune's last snapshot are unknown to the restored Tuner (its searcher
 suggests them again), even those that finished in between. Their Optuna trials are told FAIL
-(if still running) and listed in the study's `orphans` user attribute (so the method schedule,
-and with it every method's budget, stays exact), and their MLflow runs are deleted (so the
-resumed sweep has no duplicate runs). Public APIs only: the
-Tune experiment is read with `ExperimentAnalysis`, Optuna trials are ended with `Study.tell`.
+(if still running) and enqueued again with the same method and planned values
+(`sweeps.search.plan`), so the restored Tuner's next suggestions take their places and every
+method's budget stays exact; the study's user attr `orphans` lists the trials handled, so a
+later resume does not enqueue them twice. Their MLflow runs are deleted (so the resumed sweep
+has no duplicate runs). Public APIs only: the Tune experiments are read with
+`ExperimentAnalysis`, Optuna trials are ended with `Study.tell`.
 
 Example::
 
@@ -17,11 +19,13 @@ from __future__ import annotations
 
 import optuna
 
-from sweeps.search.sampling import ORPHANS
+from sweeps.search.plan import PlannedTrial, enqueue
 from sweeps.search.trial_config import read_trial
 from sweeps.store.schema import Phase
 from sweeps.store.sweep_dir import SweepDir, SweepMeta
 from sweeps.study.spec import StudySpec
+
+ORPHANS = "orphans"  # study user attr: numbers of trials a crashed driver started, re-enqueued
 
 
 def restored_trials(experiment_path: str) -> dict[str, dict]:
@@ -32,19 +36,26 @@ def restored_trials(experiment_path: str) -> dict[str, dict]:
 
 
 def forget_orphans(study: StudySpec, meta: SweepMeta, d: SweepDir) -> int:
-    """Fail the orphans in Optuna, delete their MLflow runs; return how many were found."""
+    """Fail and re-enqueue the orphans in Optuna, delete their MLflow runs; return how many
+    were found."""
     from sweeps.store.writer import SweepWriter
 
-    known = restored_trials(str(d.root / "search"))
+    known: dict[str, dict] = {}
+    for experiment in d.search_experiments():
+        known.update(restored_trials(str(experiment)))
     numbers = {read_trial(c).optuna_trial for c in known.values()}
     ot = optuna.load_study(study_name=study.name, storage=d.optuna_url)
     listed = set(ot.user_attrs.get(ORPHANS, []))
-    # unknown to the snapshot: still running, or even finished between the snapshot and the crash
+    # asked but unknown to the snapshot: still running, or even finished between the snapshot
+    # and the crash (waiting trials were never asked: they are the plan still to run)
     orphans = [t for t in ot.get_trials(deepcopy=False)
-               if t.number not in numbers and t.number not in listed]
+               if t.state != optuna.trial.TrialState.WAITING and t.number not in numbers
+               and t.number not in listed]
     for t in orphans:
         if t.state == optuna.trial.TrialState.RUNNING:
             ot.tell(t.number, state=optuna.trial.TrialState.FAIL)
+    enqueue(ot, [PlannedTrial(t.user_attrs["method"], dict(t.user_attrs.get("planned", {})))
+                 for t in orphans])
     if orphans:
         ot.set_user_attr(ORPHANS, sorted(listed | {t.number for t in orphans}))
     writer = SweepWriter(meta.tracking_uri, study.name, meta.sweep_id)

@@ -1,16 +1,15 @@
-"""Run sweeps on Ray Tune: Optuna TPE (define-by-run, sqlite storage), per-method ASHA, resume.
+"""Tune experiments of a sweep: the trainable and run config every experiment shares, and
+`run_configs`, fixed configs (confirm seeds, `sweep train`) as one Tune experiment; the search
+phase is `sweeps.execution.search_phase`'s.
 
-`run_sweep` starts the search phase of a study, `resume_sweep` continues one after a crash or
-Ctrl-C, `run_configs` runs fixed configs (confirm seeds, `sweep train`) as one Tune experiment.
-Every trial is retried `study.max_failures` times (its process or node died) from its last
+Every trial is retried `max_failures` times (its process or node died) from its last
 checkpoint; see `sweeps.store.sweep_dir` for the files of a sweep. Every trial's config has
 the one shape of `sweeps.search.trial_config`.
 
 Example (starts Ray)::
 
-    from sweeps.study.spec import load_study
-    study = load_study("search_spaces/tiny.yaml")
-    grid = run_sweep(study, "runs", "sqlite:///mlflow.db")
+    grid = run_configs("tiny", "confirm-0", "runs", "sqlite:///mlflow.db",
+                       [("sam", cfg, "confirm")], Resources(), sweep_id=meta.sweep_id)
 """
 
 from __future__ import annotations
@@ -23,11 +22,10 @@ from sweeps.errors import SweepError
 from sweeps.execution.mlflow_callback import MLflowTrialCallback
 from sweeps.execution.ray_cluster import connect_ray
 from sweeps.execution.resources import ResourcePlan, concurrency, trial_plan
-from sweeps.search.sampling import define_by_run
 from sweeps.search.trial_config import KEY, read_trial, trial_entry, trial_method
-from sweeps.store.sweep_dir import SweepDir, SweepMeta, open_sweep, sweep_dir
+from sweeps.store.sweep_dir import SweepDir, sweep_dir
 from sweeps.store.writer import MLflowTarget
-from sweeps.study.spec import Resources, StudySpec, build_train_config
+from sweeps.study.spec import Resources
 
 # Trials checkpoint at most every `checkpoint_interval_s` (study key, default 30 s) and at their
 # last epoch: per-epoch checkpoints of short trials cost a visible share of a sweep's time
@@ -36,7 +34,7 @@ METRIC_COLUMNS = ["epoch", "train_loss", "val_loss", "val_acc", "rho", "status"]
 PARAMETER_COLUMNS = {f"{KEY}/method": "method"}
 
 
-def _trainable(plan: ResourcePlan, in_process: bool, d: SweepDir, max_failures: int,
+def trainable_for(plan: ResourcePlan, in_process: bool, d: SweepDir, max_failures: int,
                checkpoint_interval_s: float) -> Any:
     from ray import tune
 
@@ -51,7 +49,7 @@ def _trainable(plan: ResourcePlan, in_process: bool, d: SweepDir, max_failures: 
     return tune.with_resources(fn, resources)
 
 
-def _run_config(name: str, d: SweepDir, callback: Any, max_failures: int) -> Any:
+def run_config(name: str, d: SweepDir, callback: Any, max_failures: int) -> Any:
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
@@ -68,85 +66,6 @@ def _run_config(name: str, d: SweepDir, callback: Any, max_failures: int) -> Any
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
         failure_config=tune.FailureConfig(max_failures=max_failures), progress_reporter=reporter,
         verbose=1)
-
-
-def _scheduler(study: StudySpec) -> Any:
-    from sweeps.search.scheduler import PerMethodASHA
-
-    if study.scheduler is None:
-        return None
-    max_t = {m: build_train_config(study, m, {}).epochs for m in study.methods}
-    return PerMethodASHA(grace_period=study.scheduler.grace_period,
-                         reduction_factor=study.scheduler.reduction_factor, max_t=max_t)
-
-
-def _searcher(study: StudySpec, d: SweepDir) -> Any:
-    import optuna
-
-    from sweeps.search.searcher import SweepSearch
-
-    # TPE's random start-up trials sized to the budget: the first k rounds of the method schedule
-    # (k = budget // 3, 1 to 10), so each method gets k random trials before TPE models it.
-    # Optuna's default of 10 in all would make a 3-trials-per-method search pure random search.
-    k = max(1, min(10, study.budget // 3))
-    startup = sum(min(k, study.trials_of(m)) for m in study.methods)
-    sampler = optuna.samplers.TPESampler(seed=study.seed, n_startup_trials=startup)
-    return SweepSearch(space=define_by_run(study), metric=study.metric, mode=study.mode,
-                       study_name=study.name, sampler=sampler,
-                       storage=optuna.storages.RDBStorage(d.optuna_url))
-
-
-def run_sweep(study: StudySpec, storage: str, tracking_uri: str, address: str | None = None) -> Any:
-    """Start the search phase of `study` (named `study.name`); returns Tune's `ResultGrid`."""
-    from ray import tune
-
-    d = sweep_dir(storage, study.name)
-    if d.exists():
-        raise SweepError(f"sweep {study.name!r} already exists in {d.root}; use "
-                         f"`sweep resume {study.name}` or another --name")
-    cluster = connect_ray(address)
-    plan, in_process = trial_plan(study.resources, cluster)
-    meta = SweepMeta.new(study, tracking_uri)
-    d.root.mkdir(parents=True, exist_ok=True)  # the Optuna study's file lives there
-    target = MLflowTarget(tracking_uri, study.name, meta.sweep_id, source_file=str(d.space))
-    tuner = tune.Tuner(
-        _trainable(plan, in_process, d, study.max_failures if not in_process else 0,
-                   study.checkpoint_interval_s),
-        tune_config=tune.TuneConfig(metric=study.metric, mode=study.mode,
-                                    search_alg=_searcher(study, d), scheduler=_scheduler(study),
-                                    num_samples=study.n_trials,
-                                    max_concurrent_trials=concurrency(study.resources, plan),
-                                    trial_name_creator=trial_name, trial_dirname_creator=trial_name,
-                                    reuse_actors=True),
-        run_config=_run_config("search", d, MLflowTrialCallback(target, d.outbox),
-                               study.max_failures),
-    )
-    d.write(study, meta)  # from here on the sweep exists (and `sweep resume` can continue it)
-    return tuner.fit()
-
-
-def resume_sweep(name: str, storage: str, address: str | None = None) -> Any:
-    """Continue an interrupted search: finished trials stay, unfinished ones resume."""
-    from ray import tune
-
-    from sweeps.execution.orphans import forget_orphans
-    from sweeps.store.records import deliver
-
-    study, meta, d = open_sweep(name, storage)
-    experiment = d.root / "search"
-    if not tune.Tuner.can_restore(str(experiment)):
-        raise SweepError(f"sweep {name!r} has no Tune experiment in {experiment} to resume")
-    cluster = connect_ray(address)
-    plan, in_process = trial_plan(study.resources, cluster)
-    deliver(meta, d)
-    orphans = forget_orphans(study, meta, d)
-    if orphans:
-        print(f"sweep {name!r}: {orphans} trial(s) started after the last snapshot before the crash "
-              "will run again under new ids; their partial runs were removed")
-    trainable = _trainable(plan, in_process, d, study.max_failures if not in_process else 0,
-                           study.checkpoint_interval_s)
-    return tune.Tuner.restore(str(experiment), trainable=trainable, resume_unfinished=True,
-                              resume_errored=True).fit()
 
 
 def run_configs(name: str, experiment: str, storage: str, tracking_uri: str,
@@ -169,7 +88,7 @@ def run_configs(name: str, experiment: str, storage: str, tracking_uri: str,
                          "directory)")
     cluster = connect_ray(address)
     plan, in_process = trial_plan(resources, cluster, in_process)
-    trainable = _trainable(plan, in_process, d, max_failures if not in_process else 0,
+    trainable = trainable_for(plan, in_process, d, max_failures if not in_process else 0,
                            checkpoint_interval_s)
     if restore:
         return tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True,
@@ -184,7 +103,7 @@ def run_configs(name: str, experiment: str, storage: str, tracking_uri: str,
         tune_config=tune.TuneConfig(max_concurrent_trials=concurrency(resources, plan),
                                     trial_name_creator=trial_name, trial_dirname_creator=trial_name,
                                     reuse_actors=True),
-        run_config=_run_config(experiment, d, callback, max_failures),
+        run_config=run_config(experiment, d, callback, max_failures),
     )
     return tuner.fit()
 

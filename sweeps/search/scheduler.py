@@ -1,22 +1,27 @@
-"""`PerMethodASHA`: ASHA early stopping with one bracket set per method.
+"""`PerMethodScheduler`: early stopping with one scheduler per method (ASHA, Hyperband, median).
 
-One ASHA over every trial compares methods with different rho scales and learning speeds
+One scheduler over every trial compares methods with different rho scales and learning speeds
 against each other, so a method that learns slowly early loses its budget to others. Here each
-method's trials are compared only with trials of the same method (an `ASHAScheduler` per method,
-with that method's `max_t`), so every method keeps its own budget.
+method's trials are compared only with trials of the same method (Ray's `ASHAScheduler`,
+`AsyncHyperBandScheduler` or `MedianStoppingRule` per method, on `epoch`, with that method's
+`max_t`), so every method keeps its own budget. The median rule never pauses a trial for lack of
+samples (it would lose the work since the trial's last checkpoint): it continues it.
 
 Ray Tune 2.60 does not save a scheduler's state with its experiment snapshots, so a resumed
-`Tuner` starts with empty rungs. Here each trial Tune restores is replayed into its method's rungs
-from the `result.json` Tune keeps in the trial's directory (synced with each snapshot): trials
-started after `sweep resume` are judged against every result from before it, as they would have
-been without the crash. Decisions of the replay are not acted on (those trials were judged then).
-Known gap: Tune restores a trial's `result.json` only for trials with a Tune checkpoint; a
-multi-worker trial (whose checkpoints stay with Ray Train) starts a new one at each resume, so
-after a second resume its results from before the first are not replayed.
+`Tuner` starts with empty rungs. Here each trial Tune restores is replayed into its method's
+scheduler from the `result.json` Tune keeps in the trial's directory (synced with each
+snapshot): trials started after `sweep resume` are judged against every result from before it,
+as they would have been without the crash. Trials of a sweep's earlier search experiments
+(`sweep extend` runs a new one) are replayed the same way (`prior`). Decisions of the replay are
+not acted on (those trials were judged then). Known gap: Tune restores a trial's `result.json`
+only for trials with a Tune checkpoint; a multi-worker trial (whose checkpoints stay with Ray
+Train) starts a new one at each resume, so after a second resume its results from before the
+first are not replayed. Hyperband assigns a trial's bracket at random, also in a replay.
 
 Example::
 
-    scheduler = PerMethodASHA(grace_period=5, reduction_factor=3, max_t={"sgd": 40, "sam": 40})
+    scheduler = PerMethodScheduler(ASHA(grace_period=10, reduction_factor=4),
+                                   max_t={"sgd": 40, "sam": 40})
 """
 
 from __future__ import annotations
@@ -26,9 +31,16 @@ from pathlib import Path
 from typing import Any
 
 from ray.tune.experiment import Trial
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.schedulers import (
+    ASHAScheduler,
+    AsyncHyperBandScheduler,
+    FIFOScheduler,
+    MedianStoppingRule,
+    TrialScheduler,
+)
 
 from sweeps.search.trial_config import trial_method
+from sweeps.study.strategy import ASHA, Hyperband, Median, Scheduler, grace_period
 
 
 def past_results(trial: Trial) -> list[dict[str, Any]]:
@@ -54,38 +66,66 @@ def past_results(trial: Trial) -> list[dict[str, Any]]:
     return results
 
 
-class PerMethodASHA(FIFOScheduler):
-    """ASHA on `time_attr="epoch"`, one `ASHAScheduler` per method (created on first use)."""
+def make_scheduler(spec: Scheduler, max_t: int, metric: str | None,
+                   mode: str | None) -> TrialScheduler:
+    """Ray's scheduler for one method of `max_t` epochs."""
+    grace = grace_period(spec, max_t)
+    if isinstance(spec, ASHA):
+        return ASHAScheduler(time_attr="epoch", metric=metric, mode=mode, max_t=max_t,
+                             grace_period=grace, reduction_factor=spec.reduction_factor)
+    if isinstance(spec, Hyperband):
+        return AsyncHyperBandScheduler(time_attr="epoch", metric=metric, mode=mode, max_t=max_t,
+                                       grace_period=grace, reduction_factor=spec.reduction_factor,
+                                       brackets=spec.brackets)
+    assert isinstance(spec, Median)
+    return MedianStoppingRule(time_attr="epoch", metric=metric, mode=mode, grace_period=grace,
+                              min_samples_required=spec.min_samples_required,
+                              min_time_slice=float("inf"))  # never pause: continue instead
 
-    def __init__(self, grace_period: int, reduction_factor: float, max_t: dict[str, int],
-                 metric: str | None = None, mode: str | None = None) -> None:
+
+class PerMethodScheduler(FIFOScheduler):
+    """One scheduler of `spec`'s type per method (created on first use), on `epoch`; `prior`:
+    trials of earlier search experiments of the sweep, replayed into their method's scheduler."""
+
+    def __init__(self, spec: Scheduler, max_t: dict[str, int], metric: str | None = None,
+                 mode: str | None = None, prior: list[Trial] | None = None) -> None:
         super().__init__()
-        self.grace_period, self.reduction_factor, self.max_t = grace_period, reduction_factor, max_t
+        self.spec, self.max_t, self.prior = spec, max_t, list(prior or [])
         self._metric, self._mode = metric, mode
-        self.schedulers: dict[str, ASHAScheduler] = {}
+        self.schedulers: dict[str, TrialScheduler] = {}
 
     def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
         self._metric = self._metric or metric
         self._mode = self._mode or mode
         return True
 
-    def _for(self, trial: Trial) -> ASHAScheduler:
+    def _for(self, trial: Trial) -> TrialScheduler:
         method = trial_method(trial.config)
         if method not in self.schedulers:
-            self.schedulers[method] = ASHAScheduler(
-                time_attr="epoch", metric=self._metric, mode=self._mode,
-                max_t=self.max_t.get(method, max(self.max_t.values())),
-                grace_period=self.grace_period, reduction_factor=self.reduction_factor)
+            self.schedulers[method] = make_scheduler(
+                self.spec, self.max_t.get(method, max(self.max_t.values())), self._metric,
+                self._mode)
+            for old in self.prior:  # an extended sweep: judged against its earlier trials
+                if trial_method(old.config) == method:
+                    self._replay(self.schedulers[method], old, past_results(old))
         return self.schedulers[method]
+
+    @staticmethod
+    def _replay(scheduler: TrialScheduler, trial: Trial, results: list[dict[str, Any]]) -> None:
+        """Feed `trial`'s recorded results into `scheduler` (its decisions are not acted on)."""
+        scheduler.on_trial_add(None, trial)
+        for result in results:
+            scheduler.on_trial_result(None, trial, result)
+        if results and getattr(trial, "status", None) == Trial.TERMINATED:
+            scheduler.on_trial_complete(None, trial, results[-1])  # as Tune did then
 
     def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
         scheduler = self._for(trial)
-        scheduler.on_trial_add(tune_controller, trial)
-        results = past_results(trial)  # a trial restored by `sweep resume`: refill the rungs
-        for result in results:
-            scheduler.on_trial_result(tune_controller, trial, result)
-        if results and getattr(trial, "status", None) == Trial.TERMINATED:
-            scheduler.on_trial_complete(tune_controller, trial, results[-1])  # as Tune did then
+        results = past_results(trial)
+        if results:  # a trial restored by `sweep resume`: refill the rungs
+            self._replay(scheduler, trial, results)
+        else:
+            scheduler.on_trial_add(tune_controller, trial)
 
     def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict) -> str:
         return self._for(trial).on_trial_result(tune_controller, trial, result)
@@ -100,5 +140,5 @@ class PerMethodASHA(FIFOScheduler):
         self._for(trial).on_trial_error(tune_controller, trial)
 
     def debug_string(self) -> str:
-        return "Using ASHA per method: " + ", ".join(
+        return f"Using {self.spec.type} per method: " + ", ".join(
             f"{m}: {s.debug_string()}" for m, s in self.schedulers.items())

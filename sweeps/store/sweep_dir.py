@@ -2,8 +2,9 @@
 
 `STORAGE/NAME/` holds `space.yaml` (the study as given), `sweep.json` (`SweepMeta`: the sweep id
 that finds its MLflow parent run, the budget, the tracking URI), `optuna.db` (the Optuna study),
-`search/` (the Tune experiment), `confirm-*/` (seed re-runs), `train/` (Ray Train runs of
-multi-worker trials), `outbox/` (MLflow records not yet delivered) and `report/`.
+`search/` (the Tune experiment; `search-2/`, ... for trials `sweep extend` added), `confirm-*/`
+(seed re-runs), `train/` (Ray Train runs of multi-worker trials), `outbox/` (MLflow records not
+yet delivered) and `report/`.
 
 Example:
     >>> d = sweep_dir("/tmp/doc-runs", "tiny")
@@ -33,7 +34,7 @@ class SweepMeta:
 
     name: str
     sweep_id: str
-    budget: int
+    budget: int | None  # the study's, or what `sweep extend` made of it (None: the file's own)
     tracking_uri: str
     source_sha256: str
 
@@ -70,10 +71,23 @@ class SweepDir:
     def exists(self) -> bool:
         return self.meta_file.is_file()
 
+    def search_experiments(self) -> list[Path]:
+        """The search phase's Tune experiments in order: `search`, `search-2`, ... (those on disk)."""
+        def index(p: Path) -> int:
+            return 1 if p.name == "search" else int(p.name.removeprefix("search-"))
+
+        found = [p for p in self.root.glob("search*") if p.is_dir()
+                 and (p.name == "search" or p.name.removeprefix("search-").isdigit())]
+        return sorted(found, key=index)
+
     def write(self, study: StudySpec, meta: SweepMeta) -> None:
         """Create the directory with the study file and `sweep.json` (written atomically)."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.space.write_text(study.source_text)
+        self.write_meta(meta)
+
+    def write_meta(self, meta: SweepMeta) -> None:
+        """Write `sweep.json` atomically."""
         tmp = self.meta_file.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(asdict(meta), indent=1))
         os.replace(tmp, self.meta_file)
@@ -85,10 +99,13 @@ class SweepDir:
         except (ValueError, TypeError) as e:
             raise SweepError(f"{self.meta_file} is not a sweep record ({e})") from None
         for key, value in asdict(meta).items():
-            kind = int if key == "budget" else str
-            if type(value) is not kind:
-                raise SweepError(f"{self.meta_file}: key {key!r}: value {value!r} is invalid: "
-                                 f"must be {'an integer' if kind is int else 'a string'}")
+            if key == "budget" and (value is None or type(value) is int):
+                continue
+            if key != "budget" and type(value) is str:
+                continue
+            want = "an integer or null" if key == "budget" else "a string"
+            raise SweepError(f"{self.meta_file}: key {key!r}: value {value!r} is invalid: "
+                             f"must be {want}")
         return meta
 
 

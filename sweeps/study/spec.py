@@ -6,14 +6,16 @@ Format (only `methods` is required)::
     metric: val_acc             # validation metric to optimise (default val_acc); never test_*
     mode: max                   # max | min (default max)
     budget: 4                   # search trials PER METHOD; every method gets exactly this many
-    seed: 0                     # Optuna sampler seed
+                                # (a grid: every point, capped by `budget` if set)
+    seed: 0                     # sampler seed (and the order of a grid)
+    sampler: tpe                # tpe | random | grid | qmc (see `sweeps.study.strategy`)
     confirm_seeds: 3            # default --seeds of `sweep confirm` (0: its own default, 3)
     baseline: sgd               # method others are compared with (default: the one without a
                                 # perturbation, if any)
     max_failures: 2             # automatic retries of a trial whose process or node died
     checkpoint_interval_s: 30   # a trial checkpoints at most this often (and at its last epoch)
-    scheduler:                  # `none` (default) or ASHA, one bracket set per method
-      {type: asha, grace_period: 3, reduction_factor: 3}
+    scheduler:                  # `none` (default), asha, hyperband or median; one per method
+      {type: asha, grace_period: 10, reduction_factor: 4}
     resources:                  # one trial = `workers` Ray Train workers
       {workers: 1, cpus_per_worker: 1.0, gpus_per_worker: 0.0}  # trials in parallel: all that fit
     base:                       # TrainConfig values shared by all methods
@@ -25,8 +27,11 @@ Format (only `methods` is required)::
         space:
           rho: {loguniform: [0.02, 0.5]}
           perturb_batch_size: {choice: [16, 32, 64, 128]}
+        start_from:             # configs evaluated first (e.g. a paper's), part of the budget
+          - {rho: 0.05, perturb_batch_size: 128}
 
-Distributions: see `sweeps.study.distributions`. `num_workers` and `use_gpu` come from `resources`.
+Distributions: see `sweeps.study.distributions`; samplers and schedulers:
+`sweeps.study.strategy`. `num_workers` and `use_gpu` come from `resources`.
 
 Example:
     >>> study = load_study("search_spaces/tiny.yaml")
@@ -43,15 +48,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from samtrain.config import FIELD_NAMES, TrainConfig
 from samtrain.strict_yaml import load_yaml, read_text
 from samtrain.validation import ConfigError, first_error
 from sweeps.errors import SpaceError
 from sweeps.study.distributions import Dist, Fixed, parse_dist
+from sweeps.study.strategy import (
+    Grid,
+    Sampler,
+    Scheduler,
+    Strict,
+    check_grid_values,
+    check_start_points,
+    parse_sampler,
+    parse_scheduler,
+)
 
-__all__ = ["StudySpec", "MethodSpec", "Resources", "ASHA", "load_study", "parse_study",
+__all__ = ["StudySpec", "MethodSpec", "Resources", "load_study", "parse_study",
            "NAME_PATTERN", "check_name", "check_method_name", "build_config", "build_train_config",
            "resource_values"]
 
@@ -76,11 +91,7 @@ def check_name(what: str, name: str) -> str:
     return name
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class Resources(_Strict):
+class Resources(Strict):
     """Per trial: `workers` Ray Train workers with these CPUs/GPUs each."""
 
     workers: int = Field(1, ge=1)
@@ -89,25 +100,19 @@ class Resources(_Strict):
     max_concurrent_trials: int | None = Field(None, ge=1)  # None: as many as the cluster fits
 
 
-class ASHA(_Strict):
-    """ASHA early stopping on the epoch; each method's `max_t` is its configs' epochs."""
-
-    type: Literal["asha"] = "asha"
-    grace_period: int = Field(1, ge=1)
-    reduction_factor: float = Field(3.0, gt=1)
-
-
-class _MethodFile(_Strict):
+class _MethodFile(Strict):
     fixed: dict[str, Any] = {}
     space: dict[str, Any] = {}
+    start_from: list[dict[str, Any]] = []
 
 
-class _StudyFile(_Strict):
+class _StudyFile(Strict):
     name: str | None = None
     metric: str = "val_acc"
     mode: Literal["max", "min"] = "max"
-    budget: int = Field(1, ge=1)
+    budget: int | None = Field(None, ge=1)
     seed: int = 0
+    sampler: Any = None
     confirm_seeds: int = Field(0, ge=0)
     baseline: str | None = None
     max_failures: int = Field(2, ge=0)
@@ -120,10 +125,23 @@ class _StudyFile(_Strict):
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """One method: fixed TrainConfig values plus the distributions to sample."""
+    """One method: fixed TrainConfig values, the distributions to sample, and the configs
+    (values of sampled keys) to evaluate first."""
 
     fixed: dict[str, Any]
     space: dict[str, Dist]
+    start_from: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def sampled(self) -> dict[str, Dist]:
+        """The distributions that sample something (not `Fixed`)."""
+        return {k: d for k, d in self.space.items() if not isinstance(d, Fixed)}
+
+    def grid(self) -> list[dict[str, Any]]:
+        """The cartesian product of the sampled keys' grid values (one empty point if none)."""
+        keys = sorted(self.sampled)
+        values = [self.sampled[k].grid_values() or () for k in keys]
+        return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*values)]
 
 
 @dataclass(frozen=True)
@@ -135,10 +153,11 @@ class StudySpec:
     mode: Literal["max", "min"]
     base: dict[str, Any]
     methods: dict[str, MethodSpec]
-    budget: int
-    scheduler: ASHA | None
+    budget: int | None
+    scheduler: Scheduler | None
     resources: Resources
     seed: int = 0
+    sampler: Sampler = field(default_factory=lambda: parse_sampler(None))
     confirm_seeds: int = 0
     baseline: str | None = None
     max_failures: int = 2
@@ -148,10 +167,16 @@ class StudySpec:
     path: Path | None = field(default=None, compare=False)
 
     def trials_of(self, method: str) -> int:
-        """Search trials of `method`: `budget`, or 1 when nothing is sampled (its runs would be
-        identical; seeds are the confirm phase's job)."""
-        sampled = any(not isinstance(d, Fixed) for d in self.methods[method].space.values())
-        return self.budget if sampled else 1
+        """Search trials of `method`: 1 when nothing is sampled (its runs would be identical;
+        seeds are the confirm phase's job); a grid's size (capped by `budget`); else `budget`
+        (default 1)."""
+        m = self.methods[method]
+        if not m.sampled:
+            return 1
+        if isinstance(self.sampler, Grid):
+            size = len(m.grid())
+            return min(size, self.budget) if self.budget else size
+        return self.budget or 1
 
     @property
     def n_trials(self) -> int:
@@ -162,8 +187,7 @@ class StudySpec:
 # ---------------------------------------------------------------- validation
 
 
-_MODELS: dict[tuple[str, ...], type[BaseModel]] = {
-    (): _StudyFile, ("resources",): Resources, ("scheduler",): ASHA}
+_MODELS: dict[tuple[str, ...], type[BaseModel]] = {(): _StudyFile, ("resources",): Resources}
 
 
 def _pydantic_error(err: ValidationError, prefix: tuple[str, ...] = ()) -> SpaceError:
@@ -177,18 +201,6 @@ def _pydantic_error(err: ValidationError, prefix: tuple[str, ...] = ()) -> Space
     if kind == "missing":
         return SpaceError(f"{where}: required key is missing")
     return SpaceError(f"{where}: value {value!r} is invalid: {msg}")
-
-
-def _scheduler(raw: Any) -> ASHA | None:
-    if raw is None or raw == "none":
-        return None
-    if not isinstance(raw, dict):
-        raise SpaceError(f"scheduler: value {raw!r} is invalid; allowed: none or "
-                         "{type: asha, grace_period: N, reduction_factor: R}")
-    try:
-        return ASHA.model_validate(raw)
-    except ValidationError as e:
-        raise _pydantic_error(e, prefix=("scheduler",)) from None
 
 
 def _check_keys(where: str, values: dict[str, Any]) -> None:
@@ -245,10 +257,14 @@ def build_train_config(study: StudySpec, method: str, sampled: dict[str, Any],
 
 
 def _check_method(name: str, m: MethodSpec, base: dict[str, Any]) -> list[TrainConfig]:
-    """Build base+fixed with every extreme of the space; return the configs built."""
+    """Build base+fixed with every extreme of the space, every start point and every grid
+    point; return the configs built."""
     where = f"methods.{name}"
     common = {**base, **m.fixed}
     built = [build_config(f"{where}.fixed", common)]
+    fixed_space = {k: d.value for k, d in m.space.items() if isinstance(d, Fixed)}
+    for i, point in enumerate(m.start_from):
+        built.append(build_config(f"{where}.start_from[{i}]", {**common, **fixed_space, **point}))
     axes = {k: d.extremes() for k, d in m.space.items()}
     for key, values in axes.items():  # one key at a time: names the culprit
         built += [build_config(f"{where}.space.{key}", {**common, key: v}) for v in values]
@@ -266,7 +282,7 @@ def _check_method(name: str, m: MethodSpec, base: dict[str, Any]) -> list[TrainC
     return built
 
 
-def _parse_method(name: Any, mf: _MethodFile | None, base: dict[str, Any]) -> MethodSpec:
+def _parse_method(name: Any, mf: _MethodFile | None, sampler: Sampler) -> MethodSpec:
     name = str(name)
     if not _METHOD_NAME.fullmatch(name) or name in RESERVED_METHODS:
         raise SpaceError(f"methods.{name}: method name {name!r} is invalid; use letters, digits, "
@@ -280,7 +296,12 @@ def _parse_method(name: Any, mf: _MethodFile | None, base: dict[str, Any]) -> Me
         raise SpaceError(f"methods.{name}.space.{both[0]}: also set in methods.{name}.fixed; "
                          "set it in one place")
     space = {k: parse_dist(f"methods.{name}.space.{k}", v) for k, v in mf.space.items()}
-    return MethodSpec(fixed=dict(mf.fixed), space=space)
+    check_grid_values(f"methods.{name}.space", sampler, space)
+    if mf.start_from and isinstance(sampler, Grid):
+        raise SpaceError(f"methods.{name}.start_from: value {mf.start_from!r} is invalid: a grid "
+                         "runs every point; start_from is for samplers tpe, random and qmc")
+    start = check_start_points(f"methods.{name}", mf.start_from, space)
+    return MethodSpec(fixed=dict(mf.fixed), space=space, start_from=start)
 
 
 def _check_metric(metric: str) -> None:
@@ -302,14 +323,14 @@ def _baseline(f: _StudyFile, methods: dict[str, MethodSpec], base: dict[str, Any
     return plain[0] if plain else None
 
 
-def _check_grace(asha: ASHA | None, configs: list[TrainConfig]) -> ASHA | None:
-    if asha is None:
-        return None
+def _check_grace(scheduler: Scheduler | None, configs: list[TrainConfig]) -> Scheduler | None:
+    if scheduler is None or scheduler.grace_period is None:
+        return scheduler
     max_t = max(c.epochs for c in configs)
-    if asha.grace_period > max_t:
-        raise SpaceError(f"scheduler.grace_period: value {asha.grace_period} is invalid: must be "
-                         f"<= the epochs ({max_t})")
-    return asha
+    if scheduler.grace_period > max_t:
+        raise SpaceError(f"scheduler.grace_period: value {scheduler.grace_period} is invalid: "
+                         f"must be <= the epochs ({max_t})")
+    return scheduler
 
 
 def _study_file(text: str, source: str, budget: int | None, name: str | None) -> _StudyFile:
@@ -335,7 +356,7 @@ def parse_study(text: str, source: str = "<string>", budget: int | None = None,
     f = _study_file(text, source, budget, name)
     default = Path(source).stem if source != "<string>" else "study"
     sweep_name = check_name("name", f.name if f.name is not None else default)
-    asha = _scheduler(f.scheduler)
+    scheduler, sampler = parse_scheduler(f.scheduler), parse_sampler(f.sampler)
     _check_metric(f.metric)
     if not f.methods:
         raise SpaceError("methods: value {} is empty; list at least one method")
@@ -344,14 +365,33 @@ def parse_study(text: str, source: str = "<string>", budget: int | None = None,
     build_config("base", base)
     methods, configs = {}, []
     for mname, mf in f.methods.items():
-        methods[str(mname)] = _parse_method(mname, mf, base)
+        methods[str(mname)] = _parse_method(mname, mf, sampler)
         configs += _check_method(str(mname), methods[str(mname)], base)
-    return StudySpec(
+    study = StudySpec(
         name=sweep_name, metric=f.metric, mode=f.mode, base=dict(f.base), methods=methods,
-        budget=f.budget, scheduler=_check_grace(asha, configs), resources=f.resources, seed=f.seed,
+        budget=f.budget, scheduler=_check_grace(scheduler, configs), resources=f.resources,
+        seed=f.seed, sampler=sampler,
         confirm_seeds=f.confirm_seeds, baseline=_baseline(f, methods, f.base),
         max_failures=f.max_failures, checkpoint_interval_s=f.checkpoint_interval_s, source_text=text,
         source_sha256=hashlib.sha256(text.encode()).hexdigest())
+    _check_plan(study)
+    return study
+
+
+def _check_plan(study: StudySpec) -> None:
+    """Start points fit in each method's trials; every grid point builds a config."""
+    for name, m in study.methods.items():
+        if len(m.start_from) > study.trials_of(name):
+            raise SpaceError(f"methods.{name}.start_from: {len(m.start_from)} configs but the "
+                             f"method runs {study.trials_of(name)} trial(s); raise `budget`")
+        if isinstance(study.sampler, Grid):
+            for point in m.grid()[:_MAX_COMBOS]:
+                at = ", ".join(f"{k}={v!r}" for k, v in point.items())
+                try:
+                    build_train_config(study, name, point)
+                except SpaceError as e:
+                    raise SpaceError(f"methods.{name}.space: grid point {at}: "
+                                     f"{str(e).split(': ', 1)[1]}") from None
 
 
 def load_study(path: str | Path, budget: int | None = None, name: str | None = None) -> StudySpec:

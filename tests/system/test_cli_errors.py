@@ -150,8 +150,20 @@ CASES = [
     R("unknown-scheduler", ("scheduler.grace", "allowed"), top="scheduler: {type: asha, grace: 2}"),
     R("reserved-fixed", ("methods.sam.fixed.num_workers", "resources.workers"), fixed=", num_workers: 2"),
     R("scheduler-max-t", ("scheduler.max_t", "5"), top="scheduler: {type: asha, max_t: 5}"),
-    R("scheduler-type", ("scheduler.type", "'hyperband'"), top="scheduler: {type: hyperband}"),
-    R("scheduler-scalar", ("scheduler", "'asha'", "allowed"), top="scheduler: asha"),
+    R("scheduler-type", ("scheduler.type", "'pbt'", "asha, hyperband, median"),
+      top="scheduler: {type: pbt}"),
+    R("scheduler-scalar", ("scheduler", "'fifo'", "allowed"), top="scheduler: fifo"),
+    R("scheduler-option", ("scheduler.brackets", "median"), top="scheduler: {type: median, brackets: 2}"),
+    R("sampler-type", ("sampler.type", "'cmaes'", "tpe, random, grid, qmc"), top="sampler: cmaes"),
+    R("sampler-option", ("sampler.group", "random"), top="sampler: {type: random, group: true}"),
+    R("grid-no-values", ("methods.sam.space.rho", "values"), top="sampler: grid"),
+    R("values-not-grid", ("methods.sam.space.perturb_batch_size.values", "grid"),
+      space=", perturb_batch_size: {int: [16, 32], values: [16]}"),
+    R("start-from-key", ("methods.sam.start_from[0].lr", "0.1"), m=", start_from: [{lr: 0.1}]"),
+    R("start-from-range", ("methods.sam.start_from[0].rho", "0.9"), top="budget: 2",
+      m=", start_from: [{rho: 0.9}]"),
+    R("start-from-budget", ("methods.sam.start_from", "budget"),
+      m=", start_from: [{rho: 0.05}, {rho: 0.1}]"),
     R("grace-over-epochs", ("scheduler.grace_period", "5", "epochs"), top="scheduler: {grace_period: 5}"),
     # ---- run: bad distributions
     SP("dist-unknown", "momentum", "{lognormal: [0.1, 1]}", "'lognormal'", "allowed"),
@@ -235,6 +247,10 @@ CASES = [
     T("no-data", ("cifar10", "/nonexistent"), "dataset: cifar10\ndata_dir: /nonexistent\n"),
     # ---- resume
     case("resume-missing", ["resume", "nope"], ("'nope'", "not found")),
+    case("extend-missing", ["extend", "nope", "--trials", "2"], ("'nope'", "not found")),
+    case("extend-no-trials", ["extend", "fake"], ("--trials", "required")),
+    F("extend", "trials-0", ("--trials", "value 0", ">= 1"), "--trials", "0"),
+    F("extend", "trials-text", ("--trials", "'many'"), "--trials", "many"),
     case("resume-name-slash", ["resume", "a/b"], ("NAME", "'a/b'")),
     case("resume-name-dotdot", ["resume", ".."], ("NAME", "'..'")),
     case("resume-name-empty", ["resume", ""], ("NAME", "''")),
@@ -393,7 +409,7 @@ def test_the_inputs_of_the_table_without_its_faults_get_past_validation(argv, tm
         main(argv)
 
 
-COMMANDS = ("run", "resume", "status", "best", "train", "confirm", "report", "analyze")
+COMMANDS = ("run", "resume", "extend", "status", "best", "train", "confirm", "report", "analyze")
 
 
 def test_help_lists_every_command_and_each_has_its_help_and_its_function(capsys):

@@ -9,7 +9,7 @@ from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback, TBXLoggerCall
 from ray.tune.utils.callback import _create_default_callbacks
 
 import sweeps
-from sweeps.execution.runner import _run_config
+from sweeps.execution.runner import run_config
 from sweeps.store.sweep_dir import sweep_dir
 
 # every module of the launcher but the one only a trial process imports, and `python -m sweeps`
@@ -28,7 +28,7 @@ def test_driver_modules_do_not_import_torch():
 
 def test_tune_gets_csv_and_json_loggers_but_no_tensorboard(tmp_path, monkeypatch):
     monkeypatch.setenv("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "0")  # restored after the test
-    rc = _run_config("search", sweep_dir(tmp_path, "s"), callback=object(), max_failures=2)
+    rc = run_config("search", sweep_dir(tmp_path, "s"), callback=object(), max_failures=2)
     callbacks = _create_default_callbacks(list(rc.callbacks))  # what Tune adds at fit()
     kinds = [type(c) for c in callbacks]
     assert kinds.count(CSVLoggerCallback) == 1 and kinds.count(JsonLoggerCallback) == 1

@@ -10,13 +10,8 @@ import pytest
 
 from samtrain.config import TrainConfig
 from sweeps.errors import SpaceError
-from sweeps.search.sampling import (
-    ORPHANS,
-    define_by_run,
-    method_schedule,
-    schedule_index,
-    suggest_config,
-)
+from sweeps.search.plan import enqueue, plan_trials
+from sweeps.search.sampling import define_by_run, make_sampler, method_schedule, suggest_config
 from sweeps.search.trial_config import read_trial
 from sweeps.study.spec import build_train_config, parse_study
 
@@ -37,10 +32,10 @@ methods:
 
 
 def _run(seed: int) -> optuna.Study:
-    study = parse_study(SAMPLING)
+    study = parse_study(SAMPLING + f"seed: {seed}\n")
     fn = define_by_run(study)
-    ot = optuna.create_study(direction="maximize",
-                             sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=3))
+    ot = optuna.create_study(direction="maximize", sampler=make_sampler(study, 1))
+    enqueue(ot, plan_trials(study))
 
     def objective(trial: optuna.Trial) -> float:
         t = read_trial(fn(trial))
@@ -83,24 +78,30 @@ def test_define_by_run_budget_ranges_and_reproducibility():
 def test_the_trial_config_carries_the_whole_train_config_built_once():
     study = parse_study(SAMPLING)
     ot = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    trial = ot.ask()
-    trial = ot.ask()  # the schedule's second trial: sam
+    enqueue(ot, plan_trials(study))
+    ot.ask()
+    trial = ot.ask()  # the plan's second trial: sam
     t = read_trial(define_by_run(study)(trial))
     sampled = {k.split("/", 1)[1]: v for k, v in trial.params.items()}
     want = build_train_config(study, "sam", {**sampled, "obf_C": 10})
-    assert t.train_config == want.model_dump(mode="json")
+    assert t.method == "sam" and t.train_config == want.model_dump(mode="json")
     assert TrainConfig(**t.train_config) == want
 
 
-def test_orphans_do_not_take_a_place_in_the_schedule():
+def test_an_unplanned_trial_is_refused():
     study = parse_study(SAMPLING)
-    ot = optuna.create_study()
-    first = ot.ask()
-    ot.tell(first, state=optuna.trial.TrialState.FAIL)
-    ot.set_user_attr(ORPHANS, [first.number])
-    second = ot.ask()
-    assert schedule_index(second) == 0
-    assert read_trial(define_by_run(study)(second)).method == method_schedule(study)[0]
+    with pytest.raises(RuntimeError, match="was not planned"):
+        define_by_run(study)(optuna.create_study().ask())
+
+
+def test_tpe_is_multivariate_grouped_with_startup_sized_to_the_budget_and_a_liar_in_parallel():
+    study = parse_study(SAMPLING)            # 6 sam trials: 2 random start-up trials, sgd's 1
+    one, two = make_sampler(study, 1), make_sampler(study, 2)
+    assert isinstance(one, optuna.samplers.TPESampler)
+    assert (one._n_startup_trials, one._multivariate, one._group) == (3, True, True)
+    assert (one._constant_liar, two._constant_liar) == (False, True)
+    assert isinstance(make_sampler(parse_study(SAMPLING + "sampler: random\n"), 2),
+                      optuna.samplers.RandomSampler)
 
 
 def test_suggest_config_prefixes_names():

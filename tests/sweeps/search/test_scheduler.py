@@ -5,13 +5,25 @@ import pickle
 from types import SimpleNamespace
 
 import pytest
-from ray.tune.schedulers import ASHAScheduler, TrialScheduler
+from ray.tune.schedulers import (
+    ASHAScheduler,
+    AsyncHyperBandScheduler,
+    MedianStoppingRule,
+    TrialScheduler,
+)
 
-from sweeps.search.scheduler import PerMethodASHA
+from sweeps.search.scheduler import PerMethodScheduler
+from sweeps.study.strategy import ASHA, Hyperband, Median
+
+
+class FakeTrial(SimpleNamespace):
+    """What a scheduler sees of a trial (hashable, as Tune's are)."""
+
+    __hash__ = object.__hash__
 
 
 def trial(tid: str, method: str):
-    return SimpleNamespace(trial_id=tid, config={"trial": {"method": method}})
+    return FakeTrial(trial_id=tid, config={"trial": {"method": method}})
 
 
 def feed(scheduler, results):
@@ -28,7 +40,7 @@ def test_a_slow_method_keeps_its_budget_under_per_method_asha_not_under_a_shared
     results = [(a1, 1, 0.9), (a2, 1, 0.9), (a3, 1, 0.9), (b1, 1, 0.2), (b2, 1, 0.1)]
     shared = ASHAScheduler(time_attr="epoch", metric="val_acc", mode="max", max_t=4,
                            grace_period=1, reduction_factor=3)
-    per_method = PerMethodASHA(grace_period=1, reduction_factor=3, max_t={"a": 4, "b": 4})
+    per_method = PerMethodScheduler(ASHA(grace_period=1, reduction_factor=3), max_t={"a": 4, "b": 4})
     per_method.set_search_properties("val_acc", "max")
     for s in (shared, per_method):
         for t in (a1, a2, a3, b1, b2):
@@ -42,7 +54,7 @@ def test_a_slow_method_keeps_its_budget_under_per_method_asha_not_under_a_shared
 
 
 def test_max_t_is_per_method():
-    s = PerMethodASHA(grace_period=1, reduction_factor=3, max_t={"short": 2, "long": 6},
+    s = PerMethodScheduler(ASHA(grace_period=1, reduction_factor=3), max_t={"short": 2, "long": 6},
                       metric="val_acc", mode="max")
     short, long_ = trial("s", "short"), trial("l", "long")
     s.on_trial_add(None, short)
@@ -65,7 +77,7 @@ def test_a_resumed_sweep_judges_new_trials_against_results_from_before_the_crash
                                                     {"epoch": 2, "val_acc": 0.92}],
                       tail='{"epoch": 3, "val_a')          # the line the crash cut off
     other = restored("b_old", "b", tmp_path / "b_old", [{"epoch": 1, "val_acc": 0.2}])
-    fresh = PerMethodASHA(grace_period=1, reduction_factor=3, max_t={"a": 9, "b": 9},
+    fresh = PerMethodScheduler(ASHA(grace_period=1, reduction_factor=3), max_t={"a": 9, "b": 9},
                           metric="val_acc", mode="max")   # the resumed driver's: rungs empty
     gone = restored("gone", "a", tmp_path / "gone", [{"epoch": 1, "val_acc": 0.99}])
     (tmp_path / "gone" / "result.json").unlink()              # its results lost: not replayed
@@ -80,7 +92,7 @@ def test_a_resumed_sweep_judges_new_trials_against_results_from_before_the_crash
     assert rung1 == {"old": 0.9, "new_a": 0.5}
 
 
-class CapturedASHA(PerMethodASHA):
+class CapturedASHA(PerMethodScheduler):
     """Remembers the instance Tune unpickles when it restores an experiment."""
 
     restored: list["CapturedASHA"] = []
@@ -99,7 +111,7 @@ def test_tuner_restore_refills_the_rungs_from_tunes_own_result_files(ray_local, 
             tune.report({"epoch": epoch, "val_acc": config["acc"] + 0.01 * epoch})
 
     space = {"acc": tune.grid_search([0.5, 0.7]), "trial": {"method": "sam"}}
-    scheduler = CapturedASHA(grace_period=1, reduction_factor=3, max_t={"sam": 3})
+    scheduler = CapturedASHA(ASHA(grace_period=1, reduction_factor=3), max_t={"sam": 3})
     tune.Tuner(_epochs, param_space=space,
                tune_config=tune.TuneConfig(metric="val_acc", mode="max", scheduler=scheduler),
                run_config=tune.RunConfig(name="e", storage_path=str(tmp_path), verbose=0)).fit()
@@ -109,3 +121,48 @@ def test_tuner_restore_refills_the_rungs_from_tunes_own_result_files(ray_local, 
     tune.Tuner.restore(str(tmp_path / "e"), trainable=_epochs, resume_unfinished=True).fit()
     (after,) = CapturedASHA.restored
     assert {m: dict(r) for m, r in after.schedulers["sam"]._brackets[0]._rungs} == live
+
+
+@pytest.mark.parametrize("spec, kind", [
+    (Hyperband(grace_period=1, reduction_factor=2, brackets=2), AsyncHyperBandScheduler),
+    (Median(grace_period=2, min_samples_required=2), MedianStoppingRule),
+    (ASHA(), ASHAScheduler)])
+def test_every_scheduler_type_runs_per_method(spec, kind):
+    s = PerMethodScheduler(spec, max_t={"a": 8, "b": 8}, metric="val_acc", mode="max")
+    for t in (trial("a1", "a"), trial("b1", "b")):
+        s.on_trial_add(None, t)
+    assert set(s.schedulers) == {"a", "b"} and all(type(x) is kind for x in s.schedulers.values())
+    assert s.schedulers["a"] is not s.schedulers["b"]
+
+
+def test_the_median_rule_stops_a_method_s_laggard_judged_only_against_its_own_trials():
+    """b's trials are far better than a's, but a's third trial is judged against a's two only."""
+    s = PerMethodScheduler(Median(grace_period=2, min_samples_required=2), max_t={"a": 4, "b": 4},
+                           metric="val_acc", mode="max")
+    a1, a2, a3, b1, b2 = (trial(t, t[0]) for t in ("a1", "a2", "a3", "b1", "b2"))
+    for t in (a1, a2, a3, b1, b2):
+        s.on_trial_add(None, t)
+    for t, acc in ((a1, 0.5), (a2, 0.5), (b1, 0.9), (b2, 0.9)):
+        for epoch in (1, 2, 3, 4):
+            s.on_trial_result(None, t, {"epoch": epoch, "val_acc": acc})
+    assert s.on_trial_result(None, a3, {"epoch": 1, "val_acc": 0.45}) == TrialScheduler.CONTINUE
+    assert s.on_trial_result(None, a3, {"epoch": 2, "val_acc": 0.49}) == TrialScheduler.STOP
+    fair = PerMethodScheduler(Median(grace_period=2, min_samples_required=2),
+                              max_t={"a": 4, "b": 4}, metric="val_acc", mode="max")
+    a4 = trial("a4", "a")
+    fair.on_trial_add(None, a4)  # alone in its method: too few samples, continued (never paused)
+    assert fair.on_trial_result(None, a4, {"epoch": 2, "val_acc": 0.1}) == TrialScheduler.CONTINUE
+
+
+def test_an_extension_is_judged_against_the_trials_of_earlier_experiments(tmp_path):
+    """`prior` trials are replayed into their method's rungs: a weak new trial is stopped."""
+    prior = [restored(f"p{i}", "a", tmp_path / f"p{i}",
+                      [{"epoch": e, "val_acc": 0.8 + 0.01 * i} for e in (1, 2, 3)], tail="")
+             for i in range(3)]
+    for p in prior:
+        p.status = "TERMINATED"
+    s = PerMethodScheduler(ASHA(grace_period=1, reduction_factor=3), max_t={"a": 3},
+                           metric="val_acc", mode="max", prior=prior)
+    new = trial("n", "a")
+    s.on_trial_add(None, new)
+    assert s.on_trial_result(None, new, {"epoch": 1, "val_acc": 0.1}) == TrialScheduler.STOP

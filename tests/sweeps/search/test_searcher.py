@@ -7,11 +7,13 @@ import optuna
 import pytest
 from ray.tune.schedulers import TrialScheduler
 
+from sweeps.search.plan import enqueue, plan_trials
 from sweeps.search.sampling import define_by_run
-from sweeps.search.scheduler import PerMethodASHA
+from sweeps.search.scheduler import PerMethodScheduler
 from sweeps.search.searcher import SweepSearch
 from sweeps.search.trial_config import read_trial
 from sweeps.study.spec import parse_study
+from sweeps.study.strategy import ASHA
 
 STUDY = """name: s
 budget: 3
@@ -23,10 +25,21 @@ methods:
 """
 
 
-def _searcher(tmp_path):
+def planned(text: str, storage: optuna.storages.BaseStorage, **kw) -> SweepSearch:
+    """A `SweepSearch` over the study's plan, enqueued as `sweep run` does."""
+    study = parse_study(text)
+    enqueue(optuna.create_study(study_name=study.name, storage=storage, direction="maximize",
+                                load_if_exists=True), plan_trials(study))
+    return SweepSearch(space=define_by_run(study), metric="val_acc", mode="max", storage=storage,
+                       study_name=study.name, **kw)
+
+
+def _searcher(tmp_path, enqueued: bool = True):
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path}/o.db")
+    if enqueued:
+        return planned(STUDY, storage)
     return SweepSearch(space=define_by_run(parse_study(STUDY)), metric="val_acc", mode="max",
-                       storage=optuna.storages.RDBStorage(f"sqlite:///{tmp_path}/o.db"),
-                       study_name="s")
+                       storage=storage, study_name="s")
 
 
 def test_results_of_a_trial_optuna_already_finished_are_ignored(tmp_path):
@@ -34,12 +47,12 @@ def test_results_of_a_trial_optuna_already_finished_are_ignored(tmp_path):
     assert read_trial(searcher.suggest("a")).method == "sgd"
     searcher.save(str(tmp_path / "snapshot.pkl"))  # Tune's snapshot, taken before the completion
     searcher.on_trial_complete("a", {"val_acc": 0.5, "epoch": 2, "status": "completed"})
-    restored = _searcher(tmp_path)                 # the driver crashed; a resumed one restores
+    restored = _searcher(tmp_path, enqueued=False)  # the driver crashed; a resumed one restores
     restored.restore(str(tmp_path / "snapshot.pkl"))
     restored.on_trial_result("a", {"val_acc": 0.5, "training_iteration": 1})  # re-run: no error
     restored.on_trial_complete("a", {"val_acc": 0.6, "epoch": 2, "status": "diverged"})
     ot = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path}/o.db")
-    assert [t.value for t in ot.trials] == [0.5]  # Optuna keeps its first result
+    assert [t.value for t in ot.trials][:1] == [0.5]  # Optuna keeps its first result (3 wait)
     assert ot.trials[0].user_attrs.get("status") is None
 
 
@@ -51,11 +64,12 @@ def test_stopped_and_diverged_trials_are_pruned_in_optuna_where_they_stopped(tmp
         searcher.on_trial_complete(tid, {"val_acc": 0.5, "epoch": 2, "status": status})
     ot = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path}/o.db")
     S = optuna.trial.TrialState
-    assert [t.state for t in ot.trials] == [S.COMPLETE, S.PRUNED, S.PRUNED]
-    assert ot.trials[0].value == 0.5
-    assert [t.intermediate_values for t in ot.trials[1:]] == [{1: 0.4}] * 2  # TPE ranks by these
-    assert [t.user_attrs.get("status") for t in ot.trials] == [None, None, "diverged"]
-    assert [t.constraints for t in ot.trials] == [{}, {}, {"diverged": 1.0}]  # c infeasible
+    asked = ot.trials[:3]                 # the plan's fourth trial still waits
+    assert [t.state for t in ot.trials] == [S.COMPLETE, S.PRUNED, S.PRUNED, S.WAITING]
+    assert asked[0].value == 0.5
+    assert [t.intermediate_values for t in asked[1:]] == [{1: 0.4}] * 2  # TPE ranks by these
+    assert [t.user_attrs.get("status") for t in asked] == [None, None, "diverged"]
+    assert [t.constraints for t in asked] == [{}, {}, {"diverged": 1.0}]  # c infeasible
 
 
 WIDE = """name: w
@@ -73,9 +87,9 @@ def _proposals_where_runs_diverge(seed: int, diverge_at: int, tell: str) -> int:
     3, 9). Runs with rho > 0.2 look best until they diverge at epoch `diverge_at` (val_acc 0.1);
     the others reach 0.8 - 0.05 |ln(rho / 0.05)|. `tell`: "sweep" (SweepSearch's own telling),
     "fail" (what it told before) or "pruned" (PRUNED without the constraint)."""
-    searcher = SweepSearch(space=define_by_run(parse_study(WIDE)), metric="val_acc", mode="max",
-                           sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=8))
-    asha = PerMethodASHA(grace_period=1, reduction_factor=3, max_t={"sam": EPOCHS},
+    searcher = planned(WIDE, optuna.storages.InMemoryStorage(),
+                       sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=8))
+    asha = PerMethodScheduler(ASHA(grace_period=1, reduction_factor=3), max_t={"sam": EPOCHS},
                          metric="val_acc", mode="max")
     proposals = 0
     for i in range(40):

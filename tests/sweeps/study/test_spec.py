@@ -150,12 +150,20 @@ def test_resource_keys_and_duplicates():
 
 
 def test_scheduler_validation():
-    assert err(BASE + "scheduler: {type: hyperband}\nmethods: {a: {}}").startswith(
-        "scheduler.type: value 'hyperband'")
-    assert "allowed: none or" in err(BASE + "scheduler: fifo\nmethods: {a: {}}")
+    assert err(BASE + "scheduler: {type: pbt}\nmethods: {a: {}}") == (
+        "scheduler.type: value 'pbt' is unknown; allowed: asha, hyperband, median")
+    assert err(BASE + "scheduler: fifo\nmethods: {a: {}}").startswith("scheduler.type: value 'fifo'")
     assert "<= the epochs (2)" in err(
         BASE + "scheduler: {type: asha, grace_period: 5}\nmethods: {a: {}}")
+    assert err(BASE + "scheduler: {type: median, brackets: 2}\nmethods: {a: {}}") == (
+        "scheduler.brackets: unknown key for type median (value 2); allowed: type, grace_period, "
+        "min_samples_required")
+    assert "scheduler.reduction_factor: value 1 is invalid" in err(
+        BASE + "scheduler: {type: hyperband, reduction_factor: 1}\nmethods: {a: {}}")
     assert parse_study(BASE + "scheduler: none\nmethods: {a: {}}").scheduler is None
+    h = parse_study(BASE + "scheduler: {type: hyperband, brackets: 2}\nmethods: {a: {}}").scheduler
+    assert (h.type, h.brackets, h.grace_period, h.reduction_factor) == ("hyperband", 2, None, 4.0)
+    assert parse_study(BASE + "scheduler: {grace_period: 1}\nmethods: {a: {}}").scheduler.type == "asha"
 
 
 def test_metric_and_method_names():

@@ -1,0 +1,168 @@
+"""The search phase on Ray Tune: start a sweep, resume it after a crash, extend it with more trials.
+
+`run_sweep` enqueues the study's whole search plan in its Optuna study (`sweeps.search.plan`)
+and runs it as the Tune experiment `search` with the study's sampler (`SweepSearch`,
+define-by-run) and per-method scheduler. `resume_sweep` restores the latest search experiment:
+finished trials stay, unfinished ones resume. `extend_sweep` gives every searched method N
+more trials: it enqueues them in the same Optuna study and runs them as the next experiment
+(`search-2`, `search-3`, ...) under the same MLflow parent, its scheduler judging them against
+every earlier trial; an interrupted search is resumed first. No finished trial runs again.
+
+Example (starts Ray)::
+
+    from sweeps.study.spec import load_study
+    grid = run_sweep(load_study("search_spaces/tiny.yaml"), "runs", "sqlite:///mlflow.db")
+    grid = extend_sweep("tiny", "runs", trials=4)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sweeps.errors import SweepError
+from sweeps.execution.mlflow_callback import MLflowTrialCallback
+from sweeps.execution.ray_cluster import connect_ray
+from sweeps.execution.resources import ResourcePlan, concurrency, trial_plan
+from sweeps.execution.runner import run_config, trainable_for, trial_name
+from sweeps.search.plan import PlannedTrial, enqueue, plan_extension, plan_trials
+from sweeps.search.sampling import define_by_run, make_sampler
+from sweeps.store.sweep_dir import SweepDir, SweepMeta, open_sweep, sweep_dir
+from sweeps.store.writer import MLflowTarget
+from sweeps.study.spec import StudySpec, build_train_config
+
+__all__ = ["run_sweep", "resume_sweep", "extend_sweep", "unfinished"]
+
+
+def _optuna_study(study: StudySpec, d: SweepDir) -> Any:
+    import optuna
+
+    return optuna.create_study(study_name=study.name, storage=d.optuna_url, load_if_exists=True,
+                               direction="maximize" if study.mode == "max" else "minimize")
+
+
+def _scheduler(study: StudySpec, prior: list[Any]) -> Any:
+    from sweeps.search.scheduler import PerMethodScheduler
+
+    if study.scheduler is None:
+        return None
+    max_t = {m: build_train_config(study, m, {}).epochs for m in study.methods}
+    return PerMethodScheduler(study.scheduler, max_t, prior=prior)
+
+
+def _searcher(study: StudySpec, d: SweepDir, concurrent: int) -> Any:
+    import optuna
+
+    from sweeps.search.searcher import SweepSearch
+
+    return SweepSearch(space=define_by_run(study), metric=study.metric, mode=study.mode,
+                       study_name=study.name, sampler=make_sampler(study, concurrent),
+                       storage=optuna.storages.RDBStorage(d.optuna_url))
+
+
+def _tuner(study: StudySpec, d: SweepDir, meta: SweepMeta, experiment: str, n_trials: int,
+           plan: ResourcePlan, in_process: bool, prior: list[Any], source_file: str | None) -> Any:
+    from ray import tune
+
+    target = MLflowTarget(meta.tracking_uri, study.name, meta.sweep_id, source_file=source_file)
+    concurrent = concurrency(study.resources, plan)
+    return tune.Tuner(
+        trainable_for(plan, in_process, d, study.max_failures if not in_process else 0,
+                      study.checkpoint_interval_s),
+        tune_config=tune.TuneConfig(metric=study.metric, mode=study.mode,
+                                    search_alg=_searcher(study, d, concurrent),
+                                    scheduler=_scheduler(study, prior), num_samples=n_trials,
+                                    max_concurrent_trials=concurrent,
+                                    trial_name_creator=trial_name, trial_dirname_creator=trial_name,
+                                    reuse_actors=True),
+        run_config=run_config(experiment, d, MLflowTrialCallback(target, d.outbox),
+                              study.max_failures),
+    )
+
+
+def run_sweep(study: StudySpec, storage: str, tracking_uri: str, address: str | None = None) -> Any:
+    """Start the search phase of `study` (named `study.name`); returns Tune's `ResultGrid`."""
+    d = sweep_dir(storage, study.name)
+    if d.exists():
+        raise SweepError(f"sweep {study.name!r} already exists in {d.root}; use "
+                         f"`sweep resume {study.name}` or another --name")
+    cluster = connect_ray(address)
+    plan, in_process = trial_plan(study.resources, cluster)
+    meta = SweepMeta.new(study, tracking_uri)
+    d.root.mkdir(parents=True, exist_ok=True)  # the Optuna study's file lives there
+    planned = plan_trials(study)
+    enqueue(_optuna_study(study, d), planned)
+    tuner = _tuner(study, d, meta, "search", len(planned), plan, in_process, [], str(d.space))
+    d.write(study, meta)  # from here on the sweep exists (and `sweep resume` can continue it)
+    return tuner.fit()
+
+
+def unfinished(experiment: Path) -> bool:
+    """Whether a Tune experiment on disk has a trial that did not end as TERMINATED."""
+    from ray import tune
+
+    return any(t.status != "TERMINATED" for t in tune.ExperimentAnalysis(str(experiment)).trials)
+
+
+def _restore(study: StudySpec, meta: SweepMeta, d: SweepDir, plan: ResourcePlan,
+             in_process: bool) -> Any:
+    """Reconcile a crashed driver's leftovers, then restore the latest search experiment."""
+    from ray import tune
+
+    from sweeps.execution.orphans import forget_orphans
+    from sweeps.store.records import deliver
+
+    experiment = d.search_experiments()[-1]
+    deliver(meta, d)
+    orphans = forget_orphans(study, meta, d)
+    if orphans:
+        print(f"sweep {study.name!r}: {orphans} trial(s) started after the last snapshot before "
+              "the crash will run again under new ids; their partial runs were removed")
+    trainable = trainable_for(plan, in_process, d, study.max_failures if not in_process else 0,
+                              study.checkpoint_interval_s)
+    return tune.Tuner.restore(str(experiment), trainable=trainable, resume_unfinished=True,
+                              resume_errored=True).fit()
+
+
+def _search_experiments(d: SweepDir, name: str) -> list[Path]:
+    from ray import tune
+
+    found = [p for p in d.search_experiments() if tune.Tuner.can_restore(str(p))]
+    if not found:
+        raise SweepError(f"sweep {name!r} has no Tune experiment in {d.root / 'search'} to resume")
+    return found
+
+
+def resume_sweep(name: str, storage: str, address: str | None = None) -> Any:
+    """Continue an interrupted search: finished trials stay, unfinished ones resume."""
+    study, meta, d = open_sweep(name, storage)
+    _search_experiments(d, name)
+    cluster = connect_ray(address)
+    plan, in_process = trial_plan(study.resources, cluster)
+    return _restore(study, meta, d, plan, in_process)
+
+
+def extend_sweep(name: str, storage: str, trials: int, address: str | None = None) -> list[Any]:
+    """`trials` more search trials of every method that samples something; returns the results
+    of the runs started (those of the resumed search first, if it was interrupted)."""
+    from ray import tune
+
+    study, meta, d = open_sweep(name, storage)
+    experiments = _search_experiments(d, name)
+    extension: list[PlannedTrial] = plan_extension(study, trials)  # a grid: SweepError
+    cluster = connect_ray(address)
+    plan, in_process = trial_plan(study.resources, cluster)
+    results: list[Any] = []
+    if unfinished(experiments[-1]):
+        print(f"sweep {name!r}: resuming its unfinished {experiments[-1].name} first")
+        results += list(_restore(study, meta, d, plan, in_process))
+    prior = [t for p in experiments for t in tune.ExperimentAnalysis(str(p)).trials]
+    grown = SweepMeta(meta.name, meta.sweep_id, (study.budget or 1) + trials, meta.tracking_uri,
+                      meta.source_sha256)
+    experiment = f"search-{len(experiments) + 1}"
+    enqueue(_optuna_study(study, d), extension)
+    d.write_meta(grown)  # a crash from here on: `sweep resume` continues `experiment`
+    print(f"sweep {name!r}: {len(extension)} more trial(s) ({trials} per searched method) in "
+          f"{experiment}")
+    tuner = _tuner(study, d, grown, experiment, len(extension), plan, in_process, prior, None)
+    return results + list(tuner.fit())
