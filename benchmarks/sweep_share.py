@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> list[str]:
     from sweeps.execution.runner import run_configs, run_sweep
     from sweeps.store.reader import load_records
     from sweeps.store.sweep_dir import sweep_dir
-    from sweeps.study.spec import Resources, parse_study
+    from sweeps.study.spec import Resources
+    from sweeps.study.study_file import parse_study
 
     root = Path(tempfile.mkdtemp(prefix="p3-"))
     uri = f"sqlite:///{root / 'mlflow.db'}"

@@ -9,7 +9,8 @@ and, when due, a checkpoint (model, optimizer, scheduler, RNG, forgetting state)
 
 - training: `train_loss`, `train_acc`, `perturb_loss` (loss at w + eps), `lr`, `rho`,
   `grad_evals` (forward+backward passes over the global batch so far: 2 a step for SAM-style
-  perturbations, 1 for `none` and `random`), `epoch_seconds`, `images_per_second`;
+  perturbations, 1 for `none` and `random`), `epoch_seconds`, `device_seconds` (the run's
+  epoch seconds so far times its workers), `images_per_second`;
 - validation split (every epoch; what search and selection use): `val_loss`, `val_acc`,
   `val_examples` (how many it scored: the n of an accuracy's binomial standard error);
 - test split (last epoch, and every `test_every` epochs): `test_loss`, `test_acc`;
@@ -110,8 +111,7 @@ def run_epoch(run: Run, epoch: int) -> dict[str, Any]:
     }
     if not (math.isfinite(metrics["train_loss"]) and math.isfinite(metrics["val_loss"])):
         metrics["status"] = RunStatus.DIVERGED.value
-        metrics["epoch_seconds"] = time.perf_counter() - t0
-        return metrics
+        return _timed(run, metrics, t0)
     if epoch == cfg.epochs or (cfg.test_every and epoch % cfg.test_every == 0):
         test = evaluate(run.model, run.test_loader, run.loss_fn, cfg, run.device)
         metrics.update(test_loss=test["loss"], test_acc=test["acc"])
@@ -120,7 +120,14 @@ def run_epoch(run: Run, epoch: int) -> dict[str, Any]:
     if run.sam is not None and run.sam.msharp_choice is not None and not run.run_params_reported:
         metrics["run_params"] = dict(run.sam.msharp_choice)  # recorded once, as run parameters
         run.run_params_reported = True
+    return _timed(run, metrics, t0)
+
+
+def _timed(run: Run, metrics: dict[str, Any], t0: float) -> dict[str, Any]:
+    """Add the epoch's wall time and the run's device-seconds so far (time x workers)."""
     metrics["epoch_seconds"] = time.perf_counter() - t0
+    run.device_seconds += metrics["epoch_seconds"] * run.ctx.world_size
+    metrics["device_seconds"] = run.device_seconds
     return metrics
 
 
@@ -144,6 +151,7 @@ def resume(run: Run) -> dict[str, Any] | None:
         state = load_checkpoint(ckpt, run.model, run.optimizer, run.scheduler)
     extra = state["extra"]
     run.epoch, run.grad_evals = state["epoch"], int(extra["grad_evals"])
+    run.device_seconds = float(extra.get("device_seconds", 0.0))
     if "forgetting" in extra:
         run.forgetting.load_state_dict(extra["forgetting"])
     return extra.get("metrics")
@@ -156,7 +164,8 @@ def report_epoch(run: Run, metrics: dict[str, Any], checkpoint: bool) -> None:
         return
     with scratch_dir() as d:
         if run.ctx.world_rank == 0:
-            extra = {"grad_evals": run.grad_evals, "metrics": metrics,
+            extra = {"grad_evals": run.grad_evals, "device_seconds": run.device_seconds,
+                     "metrics": metrics,
                      "forgetting": run.forgetting.state_dict()}
             save_checkpoint(d, run.model, run.optimizer, run.scheduler, run.epoch, extra)
         run.ctx.report(metrics, d if run.ctx.world_rank == 0 else None)

@@ -51,6 +51,7 @@ class Run:
     passes_per_step: int
     epoch: int = 0          # last finished epoch
     grad_evals: int = 0     # forward+backward passes over the global batch so far
+    device_seconds: float = 0.0  # epoch seconds so far times the workers
     run_params_reported: bool = False
 
     @property

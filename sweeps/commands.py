@@ -71,7 +71,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from samtrain.data import check_dataset
     from sweeps.execution.search_phase import run_sweep
     from sweeps.store.sweep_dir import sweep_dir
-    from sweeps.study.spec import build_train_config, load_study
+    from sweeps.study.spec import build_train_config
+    from sweeps.study.study_file import load_study
 
     _positive("--budget", args.budget)
     if args.name is not None:

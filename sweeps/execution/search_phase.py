@@ -10,7 +10,7 @@ every earlier trial; an interrupted search is resumed first. No finished trial r
 
 Example (starts Ray)::
 
-    from sweeps.study.spec import load_study
+    from sweeps.study.study_file import load_study
     grid = run_sweep(load_study("search_spaces/tiny.yaml"), "runs", "sqlite:///mlflow.db")
     grid = extend_sweep("tiny", "runs", trials=4)
 """

@@ -11,7 +11,7 @@ lost to a crashed driver is enqueued again (`sweeps.execution.orphans`), and `sw
 enqueues the rounds it adds.
 
 Example:
-    >>> from sweeps.study.spec import load_study
+    >>> from sweeps.study.study_file import load_study
     >>> [(p.method, p.values) for p in plan_trials(load_study("search_spaces/tiny.yaml"))]
     [('sgd', {}), ('sam', {}), ('sam', {})]
 """

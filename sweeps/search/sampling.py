@@ -7,7 +7,7 @@ start points, grid or quasi-random points, come back as they were enqueued), and
 trial config of `sweeps.search.trial_config` with its `TrainConfig` built here, once.
 
 Example:
-    >>> from sweeps.study.spec import load_study
+    >>> from sweeps.study.study_file import load_study
     >>> study = load_study("search_spaces/tiny.yaml")
     >>> method_schedule(study)
     ['sgd', 'sam', 'sam']
@@ -35,7 +35,7 @@ __all__ = ["method_schedule", "suggest_config", "define_by_run", "make_sampler",
 def method_schedule(study: StudySpec) -> list[str]:
     """The method of each search trial, in order: round-robin, `study.trials_of(m)` each.
 
-    >>> from sweeps.study.spec import parse_study
+    >>> from sweeps.study.study_file import parse_study
     >>> method_schedule(parse_study("budget: 2\\nmethods: {a: {}, b: {space: {rho: {uniform: [0, 1]}}}}"))
     ['a', 'b', 'b']
     """
@@ -45,7 +45,7 @@ def method_schedule(study: StudySpec) -> list[str]:
 def suggest_config(trial: optuna.Trial, study: StudySpec, method: str) -> dict[str, Any]:
     """Sample `method`'s space; Optuna names are `"<method>/<key>"`, the result uses plain keys.
 
-    >>> from sweeps.study.spec import load_study
+    >>> from sweeps.study.study_file import load_study
     >>> trial = optuna.create_study().ask()
     >>> sorted(suggest_config(trial, load_study("search_spaces/tiny.yaml"), "sam"))
     ['rho']

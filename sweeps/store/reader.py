@@ -63,7 +63,8 @@ def _record(client: MlflowClient, run: Run, with_history: bool = True) -> RunRec
         phase=tags.get(Tag.PHASE, Phase.SEARCH), status=tags.get(Tag.STATUS) or run.info.status.lower(),
         group_key=tags.get(Tag.GROUP_KEY, ""), seed=int(seed) if isinstance(seed, int) else None,
         params=params, final=dict(run.data.metrics), history=history,
-        device_seconds=float(sum(h.get("epoch_seconds", 0.0) for h in history)),
+        device_seconds=float(run.data.metrics.get(
+            "device_seconds", sum(h.get("epoch_seconds", 0.0) for h in history))),
         grad_evals=float(run.data.metrics.get("grad_evals", 0.0)),
         trial_id=tags.get(Tag.TRIAL_ID, ""), start_time=int(run.info.start_time or 0), tags=dict(tags),
     )
@@ -73,7 +74,7 @@ def load_records(tracking_uri: str, sweep_name: str, sweep_id: str,
                  history: bool = True) -> tuple[str, list[RunRecord]]:
     """`(parent_run_id, records)` of the sweep; records in start order, with their per-epoch
     metric histories when `history` (one request per run and metric; without it `history` is
-    empty and `device_seconds` 0)."""
+    empty, and `device_seconds` 0 for runs that did not log the `device_seconds` metric)."""
     client = MlflowClient(tracking_uri=tracking_uri)
     parent = find_parent_run(client, sweep_name, sweep_id)
     runs = _children(client, parent.info.experiment_id, parent.info.run_id)

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from sweeps.errors import SpaceError, SweepError
-from sweeps.study.spec import StudySpec, check_name, load_study
+from sweeps.study.spec import StudySpec, check_name
+from sweeps.study.study_file import load_study
 
 __all__ = ["SweepDir", "SweepMeta", "sweep_dir", "check_storage", "check_directory",
            "open_sweep"]

@@ -1,81 +1,48 @@
-"""Study files: one YAML file -> a validated `StudySpec` (what to search, how, on what resources).
+"""A validated study (`StudySpec`) and the `TrainConfig` each of its methods' samples builds.
 
-Format (only `methods` is required)::
-
-    name: fashion_label_noise   # sweep / MLflow experiment name (default: the file's stem)
-    metric: val_acc             # validation metric to optimise (default val_acc); never test_*
-    mode: max                   # max | min (default max)
-    budget: 4                   # search trials PER METHOD; every method gets exactly this many
-                                # (a grid: every point, capped by `budget` if set)
-    seed: 0                     # sampler seed (and the order of a grid)
-    sampler: tpe                # tpe | random | grid | qmc (see `sweeps.study.strategy`)
-    confirm_seeds: 3            # default --seeds of `sweep confirm` (0: its own default, 3)
-    baseline: sgd               # method others are compared with (default: the one without a
-                                # perturbation, if any)
-    max_failures: 2             # automatic retries of a trial whose process or node died
-    checkpoint_interval_s: 30   # a trial checkpoints at most this often (and at its last epoch)
-    scheduler:                  # `none` (default), asha, hyperband or median; one per method
-      {type: asha, grace_period: 10, reduction_factor: 4}
-    resources:                  # one trial = `workers` Ray Train workers
-      {workers: 1, cpus_per_worker: 1.0, gpus_per_worker: 0.0}  # trials in parallel: all that fit
-    base:                       # TrainConfig values shared by all methods
-      {dataset: fashion_mnist, model: small_cnn, epochs: 15, lr: 0.05}
-    methods:                    # name -> {fixed: TrainConfig values, space: distributions}
-      sgd: {fixed: {perturbation: none}}
-      sam:
-        fixed: {perturbation: ascent}
-        space:
-          rho: {loguniform: [0.02, 0.5]}
-          perturb_batch_size: {choice: [16, 32, 64, 128]}
-        start_from:             # configs evaluated first (e.g. a paper's), part of the budget
-          - {rho: 0.05, perturb_batch_size: 128}
-
-Distributions: see `sweeps.study.distributions`; samplers and schedulers:
-`sweeps.study.strategy`. `num_workers` and `use_gpu` come from `resources`.
+A study file is read into a `StudySpec` by `sweeps.study.study_file` (its format is
+documented there). `num_workers` and `use_gpu` come from `resources`.
 
 Example:
+    >>> from sweeps.study.study_file import load_study
     >>> study = load_study("search_spaces/tiny.yaml")
     >>> study.name, study.metric, study.baseline, study.n_trials
     ('tiny', 'val_acc', 'sgd', 3)
+    >>> build_train_config(study, "sam", {"rho": 0.1}, seed=3).rho
+    0.1
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import Field
 
-from samtrain.config import FIELD_NAMES, TrainConfig
-from samtrain.strict_yaml import load_yaml, read_text
-from samtrain.validation import ConfigError, first_error
+from samtrain.config import TrainConfig
+from samtrain.validation import ConfigError
 from sweeps.errors import SpaceError
-from sweeps.study.distributions import Dist, Fixed, parse_dist
+from sweeps.study.distributions import Dist, Fixed
 from sweeps.study.strategy import (
     Grid,
     Sampler,
     Scheduler,
     Strict,
-    check_grid_values,
-    check_start_points,
     parse_sampler,
-    parse_scheduler,
 )
 
-__all__ = ["StudySpec", "MethodSpec", "Resources", "load_study", "parse_study",
-           "NAME_PATTERN", "check_name", "check_method_name", "build_config", "build_train_config",
-           "resource_values"]
+__all__ = ["StudySpec", "MethodSpec", "Resources", "NAME_PATTERN", "METRICS", "check_name",
+           "check_method_name", "build_config", "build_train_config", "resource_values"]
 
 METRICS = ("val_acc", "val_loss", "train_acc", "train_loss", "perturb_loss")
 RESOURCE_KEYS = ("num_workers", "use_gpu")  # set from `resources`, never by hand
 RESERVED_METHODS = ("trial",)  # the key of a trial config (`sweeps.search.trial_config`)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-_METHOD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.+-]{0,63}$")
-_MAX_COMBOS = 4096  # above this, extremes are checked one key at a time only
+METHOD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.+-]{0,63}$")
+MAX_COMBOS = 4096  # above this, extremes are checked one key at a time only
 
 
 def check_name(what: str, name: str) -> str:
@@ -98,29 +65,6 @@ class Resources(Strict):
     cpus_per_worker: float = Field(1.0, gt=0)
     gpus_per_worker: float = Field(0.0, ge=0)
     max_concurrent_trials: int | None = Field(None, ge=1)  # None: as many as the cluster fits
-
-
-class _MethodFile(Strict):
-    fixed: dict[str, Any] = {}
-    space: dict[str, Any] = {}
-    start_from: list[dict[str, Any]] = []
-
-
-class _StudyFile(Strict):
-    name: str | None = None
-    metric: str = "val_acc"
-    mode: Literal["max", "min"] = "max"
-    budget: int | None = Field(None, ge=1)
-    seed: int = 0
-    sampler: Any = None
-    confirm_seeds: int = Field(0, ge=0)
-    baseline: str | None = None
-    max_failures: int = Field(2, ge=0)
-    checkpoint_interval_s: float = Field(30.0, ge=0)
-    scheduler: Any = None
-    resources: Resources = Resources()
-    base: dict[str, Any] = {}
-    methods: dict[str, _MethodFile | None]
 
 
 @dataclass(frozen=True)
@@ -165,6 +109,8 @@ class StudySpec:
     source_text: str = ""
     source_sha256: str = ""
     path: Path | None = field(default=None, compare=False)
+    matched: dict[str, str] = field(default_factory=dict)  # method -> its equal-compute arm
+    arms: dict[str, float] = field(default_factory=dict)   # equal-compute arm -> its factor
 
     def trials_of(self, method: str) -> int:
         """Search trials of `method`: 1 when nothing is sampled (its runs would be identical;
@@ -182,36 +128,6 @@ class StudySpec:
     def n_trials(self) -> int:
         """Search-phase trials in total."""
         return sum(self.trials_of(m) for m in self.methods)
-
-
-# ---------------------------------------------------------------- validation
-
-
-_MODELS: dict[tuple[str, ...], type[BaseModel]] = {(): _StudyFile, ("resources",): Resources}
-
-
-def _pydantic_error(err: ValidationError, prefix: tuple[str, ...] = ()) -> SpaceError:
-    loc, value, msg, kind = first_error(err)
-    full = prefix + tuple(x for x in loc.split(".") if x)
-    where = ".".join(full)
-    if kind == "extra_forbidden":
-        model = _MODELS.get(tuple(full[:-1]), _MethodFile)
-        allowed = ", ".join(model.model_fields)
-        return SpaceError(f"{where}: unknown key (value {value!r}); allowed: {allowed}")
-    if kind == "missing":
-        return SpaceError(f"{where}: required key is missing")
-    return SpaceError(f"{where}: value {value!r} is invalid: {msg}")
-
-
-def _check_keys(where: str, values: dict[str, Any]) -> None:
-    for key, value in values.items():
-        if key in RESOURCE_KEYS:
-            raise SpaceError(f"{where}.{key}: value {value!r} cannot be set here; use "
-                             "resources.workers / resources.gpus_per_worker")
-        if key not in FIELD_NAMES:
-            allowed = ", ".join(sorted(FIELD_NAMES - set(RESOURCE_KEYS)))
-            raise SpaceError(f"{where}.{key}: unknown TrainConfig key (value {value!r}); "
-                             f"allowed: {allowed}")
 
 
 def resource_values(res: Resources) -> dict[str, Any]:
@@ -237,8 +153,8 @@ def build_train_config(study: StudySpec, method: str, sampled: dict[str, Any],
                        seed: int | None = None) -> TrainConfig:
     """`base` + the method's `fixed` + `sampled` (+ resources, + `seed` if given).
 
-    >>> s = load_study("search_spaces/tiny.yaml")
-    >>> cfg = build_train_config(s, "sam", {"rho": 0.1}, seed=3)
+    >>> from sweeps.study.study_file import load_study
+    >>> cfg = build_train_config(load_study("search_spaces/tiny.yaml"), "sam", {"rho": 0.1}, seed=3)
     >>> cfg.perturbation, cfg.rho, cfg.seed
     ('ascent', 0.1, 3)
     """
@@ -256,156 +172,3 @@ def build_train_config(study: StudySpec, method: str, sampled: dict[str, Any],
     return build_config(f"methods.{method}", values)
 
 
-def _check_method(name: str, m: MethodSpec, base: dict[str, Any]) -> list[TrainConfig]:
-    """Build base+fixed with every extreme of the space, every start point and every grid
-    point; return the configs built."""
-    where = f"methods.{name}"
-    common = {**base, **m.fixed}
-    built = [build_config(f"{where}.fixed", common)]
-    fixed_space = {k: d.value for k, d in m.space.items() if isinstance(d, Fixed)}
-    for i, point in enumerate(m.start_from):
-        built.append(build_config(f"{where}.start_from[{i}]", {**common, **fixed_space, **point}))
-    axes = {k: d.extremes() for k, d in m.space.items()}
-    for key, values in axes.items():  # one key at a time: names the culprit
-        built += [build_config(f"{where}.space.{key}", {**common, key: v}) for v in values]
-    n_combos = 1
-    for values in axes.values():
-        n_combos *= len(values)
-    if len(axes) > 1 and n_combos <= _MAX_COMBOS:  # interactions (e.g. batch divisibility)
-        for combo in itertools.product(*axes.values()):
-            sampled = dict(zip(axes, combo, strict=True))
-            try:
-                built.append(TrainConfig.build({**common, **sampled}))
-            except ConfigError as e:
-                at = ", ".join(f"{k}={v!r}" for k, v in sampled.items())
-                raise SpaceError(f"{where}.space: at {at}: {e}") from None
-    return built
-
-
-def _parse_method(name: Any, mf: _MethodFile | None, sampler: Sampler) -> MethodSpec:
-    name = str(name)
-    if not _METHOD_NAME.fullmatch(name) or name in RESERVED_METHODS:
-        raise SpaceError(f"methods.{name}: method name {name!r} is invalid; use letters, digits, "
-                         f"'_', '.', '+', '-' (starting with a letter), not "
-                         f"{', '.join(RESERVED_METHODS)}")
-    mf = mf or _MethodFile()
-    _check_keys(f"methods.{name}.fixed", mf.fixed)
-    _check_keys(f"methods.{name}.space", mf.space)
-    both = sorted(set(mf.fixed) & set(mf.space))
-    if both:
-        raise SpaceError(f"methods.{name}.space.{both[0]}: also set in methods.{name}.fixed; "
-                         "set it in one place")
-    space = {k: parse_dist(f"methods.{name}.space.{k}", v) for k, v in mf.space.items()}
-    check_grid_values(f"methods.{name}.space", sampler, space)
-    if mf.start_from and isinstance(sampler, Grid):
-        raise SpaceError(f"methods.{name}.start_from: value {mf.start_from!r} is invalid: a grid "
-                         "runs every point; start_from is for samplers tpe, random and qmc")
-    start = check_start_points(f"methods.{name}", mf.start_from, space)
-    return MethodSpec(fixed=dict(mf.fixed), space=space, start_from=start)
-
-
-def _check_metric(metric: str) -> None:
-    if metric.startswith("test_"):
-        raise SpaceError(f"metric: value {metric!r} is a test-set metric; the test set never "
-                         f"drives search, pruning or selection; allowed: {', '.join(METRICS)}")
-    if metric not in METRICS:
-        raise SpaceError(f"metric: value {metric!r} is unknown; allowed: {', '.join(METRICS)}")
-
-
-def _baseline(f: _StudyFile, methods: dict[str, MethodSpec], base: dict[str, Any]) -> str | None:
-    if f.baseline is not None:
-        if f.baseline not in methods:
-            raise SpaceError(f"baseline: value {f.baseline!r} is not a method; allowed: "
-                             f"{', '.join(methods)}")
-        return f.baseline
-    plain = [m for m, spec in methods.items()
-             if {**base, **spec.fixed}.get("perturbation", "ascent") == "none"]
-    return plain[0] if plain else None
-
-
-def _check_grace(scheduler: Scheduler | None, configs: list[TrainConfig]) -> Scheduler | None:
-    if scheduler is None or scheduler.grace_period is None:
-        return scheduler
-    max_t = max(c.epochs for c in configs)
-    if scheduler.grace_period > max_t:
-        raise SpaceError(f"scheduler.grace_period: value {scheduler.grace_period} is invalid: "
-                         f"must be <= the epochs ({max_t})")
-    return scheduler
-
-
-def _study_file(text: str, source: str, budget: int | None, name: str | None) -> _StudyFile:
-    try:
-        raw = load_yaml(text, source)
-    except ConfigError as e:
-        raise SpaceError(str(e)) from None
-    if not isinstance(raw, dict):
-        raise SpaceError(f"{source}: the top level must be a mapping with `base` and `methods`")
-    if budget is not None:
-        raw["budget"] = budget
-    if name is not None:
-        raw["name"] = name
-    try:
-        return _StudyFile.model_validate(raw)
-    except ValidationError as e:
-        raise _pydantic_error(e) from None
-
-
-def parse_study(text: str, source: str = "<string>", budget: int | None = None,
-                name: str | None = None) -> StudySpec:
-    """Validate YAML `text` (see the module docstring); `source` names it in messages."""
-    f = _study_file(text, source, budget, name)
-    default = Path(source).stem if source != "<string>" else "study"
-    sweep_name = check_name("name", f.name if f.name is not None else default)
-    scheduler, sampler = parse_scheduler(f.scheduler), parse_sampler(f.sampler)
-    _check_metric(f.metric)
-    if not f.methods:
-        raise SpaceError("methods: value {} is empty; list at least one method")
-    _check_keys("base", f.base)
-    base = {**f.base, **resource_values(f.resources)}
-    build_config("base", base)
-    methods, configs = {}, []
-    for mname, mf in f.methods.items():
-        methods[str(mname)] = _parse_method(mname, mf, sampler)
-        configs += _check_method(str(mname), methods[str(mname)], base)
-    study = StudySpec(
-        name=sweep_name, metric=f.metric, mode=f.mode, base=dict(f.base), methods=methods,
-        budget=f.budget, scheduler=_check_grace(scheduler, configs), resources=f.resources,
-        seed=f.seed, sampler=sampler,
-        confirm_seeds=f.confirm_seeds, baseline=_baseline(f, methods, f.base),
-        max_failures=f.max_failures, checkpoint_interval_s=f.checkpoint_interval_s, source_text=text,
-        source_sha256=hashlib.sha256(text.encode()).hexdigest())
-    _check_plan(study)
-    return study
-
-
-def _check_plan(study: StudySpec) -> None:
-    """Start points fit in each method's trials; every grid point builds a config."""
-    for name, m in study.methods.items():
-        if len(m.start_from) > study.trials_of(name):
-            raise SpaceError(f"methods.{name}.start_from: {len(m.start_from)} configs but the "
-                             f"method runs {study.trials_of(name)} trial(s); raise `budget`")
-        if isinstance(study.sampler, Grid):
-            for point in m.grid()[:_MAX_COMBOS]:
-                at = ", ".join(f"{k}={v!r}" for k, v in point.items())
-                try:
-                    build_train_config(study, name, point)
-                except SpaceError as e:
-                    raise SpaceError(f"methods.{name}.space: grid point {at}: "
-                                     f"{str(e).split(': ', 1)[1]}") from None
-
-
-def load_study(path: str | Path, budget: int | None = None, name: str | None = None) -> StudySpec:
-    """Read and validate a study file; `budget`/`name` override the file's values.
-
-    Raises `SpaceError` (one line) on any problem, before anything is started.
-
-    >>> load_study("search_spaces/tiny.yaml", budget=3).n_trials
-    4
-    """
-    try:
-        text = read_text(path, "study")
-    except ConfigError as e:
-        raise SpaceError(str(e)) from None
-    spec = parse_study(text, source=str(path), budget=budget, name=name)
-    object.__setattr__(spec, "path", Path(path))
-    return spec

@@ -10,7 +10,7 @@ from samtrain.loop import run_training
 from samtrain.worker_context import LocalContext
 
 REPORTED = {"epoch", "train_loss", "train_acc", "perturb_loss", "val_loss", "val_acc",
-            "val_examples", "lr", "rho",
+            "val_examples", "device_seconds", "lr", "rho",
             "epoch_seconds", "images_per_second", "grad_evals", "status", "forget_events",
             "ever_forgotten", "unforgettable", "clean_fit", "perturbed_flip", "perturbed_kl"}
 SHARPNESS = {"sharpness_adaptive", "hessian_top_eig", "hessian_trace"}
@@ -52,6 +52,8 @@ def test_sam_on_digits_learns_and_reports_every_metric():
     assert [h["grad_evals"] for h in s.history] == [2 * steps, 4 * steps]  # SAM: two passes a step
     assert s.history[0]["rho"] == pytest.approx(0.05)
     assert {h["val_examples"] for h in s.history} == {144}  # 10 % of digits' 1,437-image pool
+    assert [h["device_seconds"] for h in s.history] == pytest.approx(
+        [s.history[0]["epoch_seconds"], s.history[0]["epoch_seconds"] + s.history[1]["epoch_seconds"]])
 
 
 def test_plain_sgd_counts_one_pass_and_lr_prop_rho_follows_lr():
@@ -74,6 +76,8 @@ def test_resume_after_a_crash_matches_an_uninterrupted_run(tmp_path):
     resumed = LocalContext(resume_from=crashed.latest_checkpoint)
     final = run_training(digits(), resumed)
     assert [h["epoch"] for h in resumed.history] == [2]
+    assert final["device_seconds"] == pytest.approx(
+        crashed.history[0]["epoch_seconds"] + final["epoch_seconds"])  # restored, then added to
     for key in ("train_loss", "val_loss", "val_acc", "grad_evals", "lr", "test_acc",
                 "forget_events", "ever_forgotten", "unforgettable", "clean_fit"):
         assert final[key] == pytest.approx(full.history[-1][key], rel=1e-5, abs=1e-6), key

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from sweeps.study.spec import parse_study
+from sweeps.study.study_file import parse_study
 
 STUDY = parse_study("""name: s
 metric: val_acc

@@ -2,7 +2,7 @@
 
 import math
 
-from sweeps.study.spec import parse_study
+from sweeps.study.study_file import parse_study
 
 SGD = {"perturbation": "none"}
 SAM_A = {"rho": 0.05}

@@ -332,7 +332,7 @@ def _fill(text: str, tokens: dict[str, str]) -> str:
 
 def _fake_sweep(root: Path) -> None:
     from sweeps.store.sweep_dir import SweepMeta, sweep_dir
-    from sweeps.study.spec import parse_study
+    from sweeps.study.study_file import parse_study
 
     study = parse_study(S(), source="fake.yaml")
     sweep_dir(root / "runs", "fake").write(study, SweepMeta.new(study, f"sqlite:///{root}/mlflow.db"))

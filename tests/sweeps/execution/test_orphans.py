@@ -10,7 +10,7 @@ from sweeps.search.sampling import define_by_run, method_schedule
 from sweeps.search.trial_config import read_trial
 from sweeps.store.sweep_dir import SweepMeta, sweep_dir
 from sweeps.store.writer import SweepWriter
-from sweeps.study.spec import parse_study
+from sweeps.study.study_file import parse_study
 
 STUDY = """name: s
 budget: 3

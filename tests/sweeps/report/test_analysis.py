@@ -25,7 +25,7 @@ from sweeps.results.correlation import analyze_records
 from sweeps.store.schema import RunRecord
 from sweeps.store.sweep_dir import SweepMeta, sweep_dir
 from sweeps.store.writer import SweepWriter
-from sweeps.study.spec import parse_study
+from sweeps.study.study_file import parse_study
 from tests.support.analysis_case import INDEPENDENT, TEST, N, row, runs
 
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from sweeps.report.report import build_report
-from sweeps.study.spec import parse_study
+from sweeps.study.study_file import parse_study
 from tests.support.report_case import STUDY, report_records
 
 

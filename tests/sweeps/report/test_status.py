@@ -9,7 +9,7 @@ import yaml
 
 from samtrain.config import TrainConfig
 from sweeps.report.status import best_config_yaml, format_status
-from sweeps.study.spec import parse_study
+from sweeps.study.study_file import parse_study
 
 STUDY = parse_study("""name: s
 budget: 3

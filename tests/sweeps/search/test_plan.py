@@ -9,7 +9,7 @@ from scipy.stats import qmc
 
 from sweeps.errors import SweepError
 from sweeps.search.plan import PlannedTrial, enqueue, plan_extension, plan_trials
-from sweeps.study.spec import parse_study
+from sweeps.study.study_file import parse_study
 
 BASE = "base: {dataset: digits, model: small_cnn, epochs: 2, batch_size: 128}\n"
 METHODS = """methods:

@@ -13,7 +13,8 @@ from sweeps.errors import SpaceError
 from sweeps.search.plan import enqueue, plan_trials
 from sweeps.search.sampling import define_by_run, make_sampler, method_schedule, suggest_config
 from sweeps.search.trial_config import read_trial
-from sweeps.study.spec import build_train_config, parse_study
+from sweeps.study.spec import build_train_config
+from sweeps.study.study_file import parse_study
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

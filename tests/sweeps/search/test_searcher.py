@@ -12,8 +12,8 @@ from sweeps.search.sampling import define_by_run
 from sweeps.search.scheduler import PerMethodScheduler
 from sweeps.search.searcher import SweepSearch
 from sweeps.search.trial_config import read_trial
-from sweeps.study.spec import parse_study
 from sweeps.study.strategy import ASHA
+from sweeps.study.study_file import parse_study
 
 STUDY = """name: s
 budget: 3

@@ -9,7 +9,8 @@ import pytest
 from sweeps.errors import SpaceError
 from sweeps.search.sampling import method_schedule, suggest_config
 from sweeps.study.distributions import Choice, Float
-from sweeps.study.spec import build_train_config, load_study, parse_study
+from sweeps.study.spec import build_train_config
+from sweeps.study.study_file import load_study, parse_study
 from tests.support import ROOT
 
 SPACES = ROOT / "search_spaces"

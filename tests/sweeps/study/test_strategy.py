@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from sweeps.errors import SpaceError
-from sweeps.study.spec import parse_study
 from sweeps.study.strategy import (
     QMC,
     TPE,
@@ -18,6 +17,7 @@ from sweeps.study.strategy import (
     parse_sampler,
     parse_scheduler,
 )
+from sweeps.study.study_file import parse_study
 
 BASE = "base: {dataset: digits, model: small_cnn, epochs: 8, batch_size: 128}\n"
 SAM = ("  sgd: {fixed: {perturbation: none}}\n"
