@@ -14,6 +14,7 @@ from typing import Any
 
 from sweeps.results.rows import MethodRow
 from sweeps.results.selection import ConfigScore
+from sweeps.results.stats import Comparison
 
 ALPHA = 0.05
 
@@ -39,28 +40,34 @@ def _runs_text(row: MethodRow) -> str:
                             else "")
 
 
-def _headers(metric: str, tmetric: str) -> list[str]:
+def _headers(metric: str, tmetric: str, matched: bool) -> list[str]:
+    equal = ["Δ vs equal-compute baseline [95% CI]", "p (Holm)"] if matched else []
     return ["Method", "Pick", f"Search best {metric} ± SE (n)", "Within 1 SE",
             f"{tmetric} mean ± std", "95% CI", "n", "Δ vs baseline [95% CI]", "p (Holm)",
-            "Grad evals", "Device s", "Runs"]
+            *equal, "Grad evals", "Device s", "Runs"]
 
 
 def _se_text(score: float, se: float, n: int) -> str:
     return f"{score:.4f} ± {se:.4f} ({n})" if math.isfinite(se) else f"{score:.4f} ± n/a ({n})"
 
 
-def _cells(row: MethodRow, baseline: str | None) -> list[str]:
-    w, t, c = row.winner, row.test, row.comparison
-    if row.method == baseline:
-        delta, p = "baseline", "-"
-    else:
-        delta = f"{c.fmt()} ({c.test})" if c else "n/a"
-        p = _p_text(row.p_holm)
+def _delta(c: Comparison | None, p_holm: float) -> list[str]:
+    return [f"{c.fmt()} ({c.test})" if c else "n/a", _p_text(p_holm)]
+
+
+def _cells(row: MethodRow, baseline: str | None, matched: bool) -> list[str]:
+    w, t = row.winner, row.test
+    delta = ["baseline", "-"] if row.method == baseline else _delta(row.comparison, row.p_holm)
+    if matched and row.matched_arm:
+        d, p = _delta(row.matched_comparison, row.matched_p_holm)
+        delta += [f"{d} vs {row.matched_arm}", p]
+    elif matched:
+        delta += ["-", "-"]
     return [row.method, config_text(row.config),
             _se_text(w.score, row.se, w.n) if w else "no winner",
             f"{len(row.indistinguishable)} of {row.n_configs}" if w else "-",
             t.fmt() if t else "n/a (no confirm runs)", t.fmt_ci() if t else "n/a",
-            _n_text(row), delta, p, f"{row.grad_evals:,.0f}",
+            _n_text(row), *delta, f"{row.grad_evals:,.0f}",
             f"{row.device_seconds:,.1f}", _runs_text(row)]
 
 
@@ -76,8 +83,9 @@ def _n_text(row: MethodRow) -> str:
 def _markdown(rows: dict[str, MethodRow], best: str | None, head: list[str],
               baseline: str | None) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    matched = _matched(rows)
     for name, row in rows.items():
-        c = _cells(row, baseline)
+        c = _cells(row, baseline, matched)
         if name == best:
             c[0], c[4] = f"**{c[0]}**", f"**{c[4]}**"
         lines.append("| " + " | ".join(x.replace("|", "\\|") for x in c) + " |")
@@ -96,7 +104,7 @@ def _latex(rows: dict[str, MethodRow], best: str | None, head: list[str],
     lines = [r"\begin{tabular}{ll" + "r" * (len(head) - 2) + "}", r"\hline",
              " & ".join(_tex(h) for h in head) + r" \\", r"\hline"]
     for name, row in rows.items():
-        c = [_tex(x) for x in _cells(row, baseline)]
+        c = [_tex(x) for x in _cells(row, baseline, _matched(rows))]
         if name == best:
             c[0], c[4] = rf"\textbf{{{c[0]}}}", rf"\textbf{{{c[4]}}}"
         lines.append(" & ".join(c) + r" \\")
@@ -109,15 +117,20 @@ def _csv(rows: dict[str, MethodRow], best: str | None) -> str:
     w.writerow(["method", "group_key", "config", "selection_score", "selection_n",
                 "selection_se", "within_1se", "configs", "pick_group_key", "n", "mean", "std",
                 "ci_low", "ci_high", "delta", "delta_ci_low", "delta_ci_high", "test", "p",
-                "p_holm", "grad_evals", "device_seconds", "runs", "best"])
+                "p_holm", "matched_arm", "matched_delta", "matched_ci_low", "matched_ci_high",
+                "matched_test", "matched_p", "matched_p_holm", "grad_evals", "device_seconds",
+                "runs", "best"])
     for name, r in rows.items():
         s, c, win, pick = r.test, r.comparison, r.winner, r.pick
         stats = [s.n, s.mean, s.std, s.ci_low, s.ci_high] if s else [0, "", "", "", ""]
         comp = [c.diff, c.ci_low, c.ci_high, c.test, c.p] if c else ["", "", "", "", ""]
+        mc = r.matched_comparison
+        equal = [mc.diff, mc.ci_low, mc.ci_high, mc.test, mc.p] if mc else ["", "", "", "", ""]
         vals = [name, win.group_key if win else "", config_text(r.config),
                 win.score if win else "", win.n if win else 0, r.se, len(r.indistinguishable),
                 r.n_configs, pick.group_key if pick else "", *stats, *comp, r.p_holm,
-                r.grad_evals, r.device_seconds, r.runs, name == best]
+                r.matched_arm or "", *equal, r.matched_p_holm, r.grad_evals, r.device_seconds,
+                r.runs, name == best]
         w.writerow(["" if isinstance(v, float) and math.isnan(v) else v for v in vals])
     return buf.getvalue()
 
@@ -125,36 +138,49 @@ def _csv(rows: dict[str, MethodRow], best: str | None) -> str:
 def render_tables(rows: dict[str, MethodRow], best: str | None, metric: str, tmetric: str,
                   baseline: str | None) -> dict[str, str]:
     """The table in every format: `{"md": ..., "csv": ..., "latex": ...}`."""
-    head = _headers(metric, tmetric)
+    head = _headers(metric, tmetric, _matched(rows))
     return {"md": _markdown(rows, best, head, baseline), "csv": _csv(rows, best),
             "latex": _latex(rows, best, head, baseline)}
 
 
+def _matched(rows: dict[str, MethodRow]) -> bool:
+    return any(r.matched_arm for r in rows.values())
+
+
+def _sentence(m: str, other: str, c: Comparison | None, p_holm: float, lost: int, tmetric: str,
+              tmode: str, at: str) -> str:
+    """One generated verdict: `m` vs `other` (`at`: "equal epochs" or "equal compute")."""
+    if c is None or math.isnan(p_holm):
+        return (f"{m} vs {other} ({at}): not enough confirm runs to compare (need 2+ seeds "
+                "each).")
+    better = c.diff > 0 if tmode == "max" else c.diff < 0
+    pairs = f" ({c.unpaired} unpaired seed(s) left out)" if c.unpaired else ""
+    lost_text = (f"; {lost} of its confirm seed(s) diverged or failed and are not in the mean"
+                 if lost else "")
+    stat = (f"Δ {tmetric} = {c.fmt()} (95% CI), {c.test} over n = {c.n}{pairs}, "
+            f"p = {_p_text(c.p)}, Holm-corrected p = {_p_text(p_holm)}{lost_text}")
+    if p_holm < ALPHA:
+        return f"{m} {'beats' if better else 'is worse than'} {other} at {at} on {tmetric}: {stat}."
+    return (f"{m} vs {other} at {at}: no significant difference at α = {ALPHA} (after Holm "
+            f"correction): {stat}.")
+
+
 def verdict_lines(rows: dict[str, MethodRow], baseline: str | None, tmetric: str,
                   tmode: str) -> list[str]:
-    """One generated sentence per method compared with the baseline (Holm-corrected p)."""
+    """Generated sentences: each method vs the baseline at equal epochs and, with
+    `compute_matched`, vs the baseline arm trained as long as it computes (Holm-corrected p)."""
     if baseline is None:
         return ["No baseline method (set `baseline:` in the study): no comparisons."]
     out = []
     for m, r in rows.items():
-        c = r.comparison
         if m == baseline:
             continue
-        if c is None or math.isnan(r.p_holm):
-            out.append(f"{m} vs {baseline}: not enough confirm runs to compare (need 2+ seeds each).")
-            continue
-        better = c.diff > 0 if tmode == "max" else c.diff < 0
-        pairs = f" ({c.unpaired} unpaired seed(s) left out)" if c.unpaired else ""
-        lost = (f"; {len(r.lost_seeds)} of its confirm seed(s) diverged or failed and are not in "
-                "the mean" if r.lost_seeds else "")
-        stat = (f"Δ {tmetric} = {c.fmt()} (95% CI), {c.test} over n = {c.n}{pairs}, "
-                f"p = {_p_text(c.p)}, Holm-corrected p = {_p_text(r.p_holm)}{lost}")
-        if r.p_holm < ALPHA:
-            word = "beats" if better else "is worse than"
-            out.append(f"{m} {word} {baseline} on {tmetric}: {stat}.")
-        else:
-            out.append(f"{m} vs {baseline}: no significant difference at α = {ALPHA} "
-                       f"(after Holm correction): {stat}.")
+        lost = len(r.lost_seeds)
+        out.append(_sentence(m, baseline, r.comparison, r.p_holm, lost, tmetric, tmode,
+                             "equal epochs"))
+        if r.matched_arm:
+            out.append(_sentence(m, r.matched_arm, r.matched_comparison, r.matched_p_holm, lost,
+                                 tmetric, tmode, "equal compute"))
     return out
 
 

@@ -9,7 +9,9 @@ the best mean validation metric over its confirm runs (the test set picks nothin
 test metric (`test_acc` for an accuracy study, `test_loss` for a loss study) over its confirm
 runs, which never include a selecting run; the difference to the baseline's pick with its CI and
 a t-test p-value (paired by seed when both ran the same seeds, Welch otherwise), Holm-corrected
-across methods. Compute (grad evals, device seconds, runs) counts all of a method's runs.
+across methods; with `compute_matched`, also the difference to the pick of the baseline arm
+trained as long as the method computes (`sweeps.study.compute`), Holm-corrected as a second
+family. Compute (grad evals, device seconds, runs) counts all of a method's runs.
 
 Example (records read back from MLflow)::
 
@@ -81,6 +83,9 @@ class MethodRow:
     statuses: dict[str, int]
     grad_evals: float
     device_seconds: float
+    matched_arm: str | None = None        # the baseline trained as long as this method computes
+    matched_comparison: Comparison | None = None   # vs that arm's pick (equal compute)
+    matched_p_holm: float = math.nan
 
 
 def _confirm_runs(records: Sequence[RunRecord], score: ConfigScore, metric: str,
@@ -135,11 +140,17 @@ def method_rows(records: Sequence[RunRecord], study: StudySpec) -> dict[str, Met
     for s in rank_configs(records, metric, mode):
         ranked.setdefault(s.method, []).append(s)
     confirmed = {m: confirmed_configs(records, ranked[m], metric, mode) for m in study.methods}
-    base = confirmed.get(study.baseline or "", ())
-    base_tests = base[0].test_by_seed if base else {}
-    comparisons = {m: compare(c[0].test_by_seed, base_tests) if c else None
-                   for m, c in confirmed.items() if study.baseline and m != study.baseline}
+    picks = {m: c[0].test_by_seed if c else {} for m, c in confirmed.items()}
+
+    def versus(m: str, other: str) -> Comparison | None:
+        return compare(picks[m], picks[other]) if confirmed[m] else None
+
+    # two families, each Holm-corrected: vs the equal-epoch baseline, vs the equal-compute arm
+    comparisons = {m: versus(m, study.baseline) for m in study.methods
+                   if study.baseline and m != study.baseline}
+    matched = {m: versus(m, arm) for m, arm in study.matched.items()}
     adjusted = holm({m: c.p for m, c in comparisons.items() if c is not None})
+    matched_adjusted = holm({m: c.p for m, c in matched.items() if c is not None})
     rows = {}
     for m in study.methods:
         runs = [r for r in records if r.method == m]
@@ -155,7 +166,9 @@ def method_rows(records: Sequence[RunRecord], study: StudySpec) -> dict[str, Met
             p_holm=adjusted.get(m, math.nan), runs=len(runs),
             statuses=dict(Counter(r.status for r in runs)),
             grad_evals=sum(r.grad_evals for r in runs),
-            device_seconds=sum(r.device_seconds for r in runs))
+            device_seconds=sum(r.device_seconds for r in runs),
+            matched_arm=study.matched.get(m), matched_comparison=matched.get(m),
+            matched_p_holm=matched_adjusted.get(m, math.nan))
     return rows
 
 

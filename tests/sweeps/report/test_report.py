@@ -77,3 +77,29 @@ def test_no_confirm_runs_yet(records, tmp_path):
     res = build_report(search_only, STUDY, tmp_path, "csv")
     assert res.best_method is None and res.rows["sam"].test is None
     assert "not enough confirm runs" in res.verdict[0]
+
+
+def test_the_report_shows_both_deltas_and_says_both_verdicts(make_record, tmp_path):
+    study = parse_study("compute_matched: true\nbase: {dataset: digits, epochs: 3}\nmethods:\n"
+                        "  sgd: {fixed: {perturbation: none}}\n"
+                        "  sam: {space: {rho: {loguniform: [0.01, 0.5]}}}\n")
+    tests = {"sgd": [0.60, 0.62, 0.61], "sam": [0.70, 0.73, 0.71], "sgd_x2": [0.69, 0.74, 0.70]}
+    r, t, records = make_record, iter(range(100)), []
+    for m, cfg, epochs in (("sgd", {"perturbation": "none"}, 3), ("sam", {"rho": 0.1}, 3),
+                           ("sgd_x2", {"perturbation": "none"}, 6)):
+        records.append(r(m, "search", "completed", 0, cfg, {"val_acc": 0.5}, next(t), epochs=epochs))
+        for seed, v in zip((1, 2, 3), tests[m], strict=True):
+            records.append(r(m, "confirm", "completed", seed, cfg, {"val_acc": 0.5, "test_acc": v},
+                             next(t), epochs=epochs))
+    res = build_report(records, study, tmp_path, "md", analysis=False)
+    head = res.table_text.splitlines()[0]
+    assert "Δ vs baseline [95% CI]" in head and "Δ vs equal-compute baseline [95% CI]" in head
+    sam_row = next(line for line in res.table_text.splitlines() if line.startswith("| **sam** |"))
+    assert "(paired t) vs sgd_x2 |" in sam_row
+    sam = [v for v in res.verdict if v.startswith("sam")]
+    assert len(sam) == 2 and "sgd at equal epochs" in sam[0] and "sgd_x2 at equal compute" in sam[1]
+    assert "sam beats sgd at equal epochs" in sam[0]          # +0.10, tight: significant
+    assert "no significant difference" in sam[1]              # +0.003 vs the 2x-epoch arm
+    row = next(x for x in csv.DictReader(io.StringIO((tmp_path / "report.csv").read_text()))
+               if x["method"] == "sam")
+    assert row["matched_arm"] == "sgd_x2" and float(row["matched_delta"]) == pytest.approx(0.01 / 3)

@@ -94,3 +94,37 @@ def test_the_row_shows_every_searched_key_even_when_all_runs_share_its_value(mak
     records = [make_record("obf", "search", "completed", 0, {"perturbation": "obf", "rho": 0.05},
                            {"val_acc": 0.7}, 1)]
     assert method_rows(records, STUDY)["obf"].config == {"rho": 0.05}
+
+
+def test_equal_compute_comparisons_are_against_the_matched_arm_in_their_own_holm_family(
+        make_record):
+    """sam (2 gradient evaluations a step) vs sgd at equal epochs and vs sgd_x2 (2x epochs)."""
+    from sweeps.study.study_file import parse_study
+
+    study = parse_study("compute_matched: true\nbase: {dataset: digits, epochs: 3}\nmethods:\n"
+                        "  sgd: {fixed: {perturbation: none}}\n"
+                        "  sam: {space: {rho: {loguniform: [0.01, 0.5]}}}\n")
+    assert study.matched == {"sam": "sgd_x2"}
+    tests = {"sgd": [0.60, 0.62, 0.61], "sam": [0.70, 0.73, 0.71], "sgd_x2": [0.66, 0.70, 0.67]}
+    r, t, records = make_record, iter(range(100)), []
+    for m, cfg, epochs in (("sgd", {"perturbation": "none"}, 3), ("sam", {"rho": 0.1}, 3),
+                           ("sgd_x2", {"perturbation": "none"}, 6)):
+        records.append(r(m, "search", "completed", 0, cfg, {"val_acc": 0.5}, next(t), epochs=epochs))
+        for seed, v in zip((1, 2, 3), tests[m], strict=True):
+            records.append(r(m, "confirm", "completed", seed, cfg, {"val_acc": 0.5, "test_acc": v},
+                             next(t), epochs=epochs))
+    rows = method_rows(records, study)
+    sam = rows["sam"]
+    assert sam.matched_arm == "sgd_x2"
+    d_epochs = np.subtract(tests["sam"], tests["sgd"])
+    d_compute = np.subtract(tests["sam"], tests["sgd_x2"])
+    assert sam.comparison.diff == pytest.approx(d_epochs.mean())
+    assert sam.matched_comparison.diff == pytest.approx(d_compute.mean())
+    assert sam.matched_comparison.p == pytest.approx(stats.ttest_rel(tests["sam"], tests["sgd_x2"]).pvalue)
+    # one comparison in the equal-compute family: Holm leaves it as it is
+    assert sam.matched_p_holm == pytest.approx(sam.matched_comparison.p)
+    # the equal-epoch family has two members (sam and the arm itself vs sgd)
+    ps = sorted([sam.comparison.p, rows["sgd_x2"].comparison.p])
+    assert sam.p_holm == pytest.approx(min(1, 2 * ps[0]) if sam.comparison.p == ps[0]
+                                       else max(min(1, 2 * ps[0]), ps[1]))
+    assert rows["sgd_x2"].matched_arm is None and rows["sgd"].matched_comparison is None
