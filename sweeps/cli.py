@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
                  address=False)
     p.add_argument("name")
     p.add_argument("--method", help="restrict to one method")
+    p.add_argument("--pareto", action="store_true",
+                   help="list the configs no other beats on every objective (the study's "
+                        "objectives, else its metric and gradient evaluations)")
 
     p = _command(sub, "train", "one training run of a TrainConfig YAML file")
     p.add_argument("config", help="TrainConfig YAML, e.g. configs/digits.yaml")

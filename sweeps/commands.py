@@ -123,16 +123,21 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_best(args: argparse.Namespace) -> int:
-    from sweeps.report.status import best_config_yaml
+    from sweeps.report.status import best_config_yaml, pareto_text
     from sweeps.store.records import read_sweep
 
     study, meta, _ = _existing(args)
     if args.method is not None and args.method not in study.methods:
         raise SweepError(f"--method: value {args.method!r} is unknown; allowed: "
                          f"{', '.join(study.methods)}")
+    if args.method is not None and args.pareto:
+        raise SweepError("--pareto: it lists the configs of every method; omit --method")
     uri = _tracking_uri(args, meta)
     sweep = read_sweep(args.name, args.storage, uri, history=False, deliver_timeout=10)
-    print(best_config_yaml(study, args.name, sweep.records, args.method), end="")
+    if args.pareto:
+        print(pareto_text(study, args.name, sweep.records), end="")
+    else:
+        print(best_config_yaml(study, args.name, sweep.records, args.method), end="")
     return 0
 
 

@@ -2,7 +2,8 @@
 
 `run_sweep` enqueues the study's whole search plan in its Optuna study (`sweeps.search.plan`)
 and runs it as the Tune experiment `search` with the study's sampler (`SweepSearch`,
-define-by-run) and per-method scheduler. `resume_sweep` restores the latest search experiment:
+define-by-run; a list of metrics and modes for a multi-objective study) and per-method
+scheduler. `resume_sweep` restores the latest search experiment:
 finished trials stay, unfinished ones resume. `extend_sweep` gives every searched method N
 more trials: it enqueues them in the same Optuna study and runs them as the next experiment
 (`search-2`, `search-3`, ...) under the same MLflow parent, its scheduler judging them against
@@ -34,11 +35,19 @@ from sweeps.study.spec import StudySpec, build_train_config
 __all__ = ["run_sweep", "resume_sweep", "extend_sweep", "unfinished"]
 
 
+def _objectives(study: StudySpec) -> tuple[list[str], list[str]]:
+    """(metrics, modes) the search optimises: the study's objectives, or its one metric."""
+    if study.objectives:
+        return [o.metric for o in study.objectives], [o.mode for o in study.objectives]
+    return [study.metric], [study.mode]
+
+
 def _optuna_study(study: StudySpec, d: SweepDir) -> Any:
     import optuna
 
+    _, modes = _objectives(study)
     return optuna.create_study(study_name=study.name, storage=d.optuna_url, load_if_exists=True,
-                               direction="maximize" if study.mode == "max" else "minimize")
+                               directions=["maximize" if m == "max" else "minimize" for m in modes])
 
 
 def _scheduler(study: StudySpec, prior: list[Any]) -> Any:
@@ -55,8 +64,11 @@ def _searcher(study: StudySpec, d: SweepDir, concurrent: int) -> Any:
 
     from sweeps.search.searcher import SweepSearch
 
-    return SweepSearch(space=define_by_run(study), metric=study.metric, mode=study.mode,
-                       study_name=study.name, sampler=make_sampler(study, concurrent),
+    metrics, modes = _objectives(study)
+    many = len(metrics) > 1  # a multi-objective search: Optuna's multi-objective TPE
+    return SweepSearch(space=define_by_run(study), metric=metrics if many else metrics[0],
+                       mode=modes if many else modes[0], study_name=study.name,
+                       sampler=make_sampler(study, concurrent),
                        storage=optuna.storages.RDBStorage(d.optuna_url))
 
 

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from sweeps.report import plots
+from sweeps.report.status import pareto_lines
 from sweeps.report.tables import confirmed_lines, noise_lines, render_tables, verdict_lines
+from sweeps.report.tradeoff_plots import plot_tradeoffs
 from sweeps.results.rows import (
     MethodRow,
     best_method,
@@ -59,6 +61,8 @@ def build_report(records: Sequence[RunRecord], study: StudySpec, out_dir: Path, 
     tables = render_tables(rows, best, study.metric, tmetric, study.baseline)
     verdict = verdict_lines(rows, study.baseline, tmetric, tmode)
     pngs = plots.all_plots(records, study, rows, out_dir)
+    tradeoff = plot_tradeoffs(rows, study, out_dir / "tradeoff.png")
+    pngs += [tradeoff] if tradeoff else []
     md = [f"# Sweep report: {study.name}", "",
           f"Selection: {study.metric} ({study.mode}) on the validation split, search runs only. "
           f"Scores: {tmetric} on the test split over fresh confirm seeds (mean ± std, 95% "
@@ -74,6 +78,13 @@ def build_report(records: Sequence[RunRecord], study: StudySpec, out_dir: Path, 
            "accuracy (sqrt(p(1-p)/n) over the validation examples); n/a for a loss from one run. "
            "These configs cannot be told apart on the validation split.", "",
            *noise_lines(rows, keys, study.metric), ""]
+    if study.objectives:
+        objectives, _, lines = pareto_lines(study, records)
+        over = ", ".join(f"{o.metric} ({o.mode})" for o in objectives)
+        md += ["## Pareto set (multi-objective search)", "",
+               f"The search configs no other config beats on every objective: {over}. A "
+               f"multi-objective search has no single winner; the table's pick is the best "
+               f"{study.metric}.", "", *[f"- {line}" for line in lines], ""]
     confirmed = confirmed_lines(rows, keys, study.metric, tmetric)
     if confirmed:
         md += ["## Confirmed configs", "",

@@ -16,6 +16,7 @@ import yaml
 
 from sweeps.errors import SweepError
 from sweeps.results.noise import noisy_best
+from sweeps.results.pareto import Objective, ParetoPoint, pareto_configs
 from sweeps.results.rows import searched_keys
 from sweeps.results.selection import rank_configs
 from sweeps.store.schema import Phase, RunRecord, train_config_of
@@ -78,3 +79,36 @@ def best_config_yaml(study: StudySpec, name: str, records: Sequence[RunRecord],
     header += [f"#   {', '.join(f'{k}={_short(c.params.get(k))}' for k in keys) or '-'}: "
                f"{c.score:.4f} (n={c.n})" for c in nb.indistinguishable]
     return "\n".join(header) + "\n" + yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+
+
+def trade_off_objectives(study: StudySpec) -> list[Objective]:
+    """A multi-objective study's objectives; else its metric and gradient evaluations (min)."""
+    if study.objectives:
+        return [Objective(o.metric, o.mode) for o in study.objectives]
+    return [Objective(study.metric, study.mode), Objective("grad_evals", "min")]
+
+
+def pareto_lines(study: StudySpec, records: Sequence[RunRecord]
+                 ) -> tuple[list[Objective], list[ParetoPoint], list[str]]:
+    """The non-dominated search configs on the trade-off objectives, one line each."""
+    objectives = trade_off_objectives(study)
+    points = pareto_configs(records, objectives)
+    lines = []
+    for p in points:
+        keys = searched_keys(study, p.score.method) if p.score.method in study.methods else []
+        shown = ", ".join(f"{k}={_short(p.score.params.get(k))}" for k in keys) or "-"
+        values = ", ".join(f"{o.metric}={_short(v)}" for o, v in zip(objectives, p.values,
+                                                                     strict=True))
+        lines.append(f"{p.score.method}: {shown}; {values} (n={p.score.n}, group_key "
+                     f"{p.score.group_key})")
+    return objectives, points, lines
+
+
+def pareto_text(study: StudySpec, name: str, records: Sequence[RunRecord]) -> str:
+    """`sweep best --pareto`: every search config no other beats on all trade-off objectives."""
+    objectives, points, lines = pareto_lines(study, records)
+    if not points:
+        raise SweepError(f"sweep {name!r} has no completed full-length search run yet")
+    over = ", ".join(f"{o.metric} ({o.mode})" for o in objectives)
+    return "\n".join([f"# sweep {name!r}: {len(points)} non-dominated config(s) over {over} "
+                      "(means over completed full-length search runs)", *lines]) + "\n"

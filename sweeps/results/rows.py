@@ -22,17 +22,19 @@ Example (records read back from MLflow)::
 from __future__ import annotations
 
 import math
+import statistics
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sweeps.results.noise import noisy_best
+from sweeps.results.pareto import run_value
 from sweeps.results.selection import ConfigScore, rank_configs, scoring_runs
 from sweeps.results.stats import Comparison, Summary, compare, holm, summarize
 from sweeps.store.schema import Phase, RunRecord, RunStatus
 from sweeps.study.distributions import Fixed
-from sweeps.study.spec import StudySpec
+from sweeps.study.spec import COSTS, StudySpec
 
 __all__ = ["ConfirmedConfig", "MethodRow", "metric_on_test_split", "confirmed_configs",
            "searched_keys", "method_rows", "best_method"]
@@ -58,6 +60,8 @@ class ConfirmedConfig:
     test: Summary | None
     test_by_seed: dict[int, float]
     lost_seeds: dict[int, str]     # confirm seeds that diverged or failed
+    grad_evals: float = math.nan   # mean over its completed confirm runs: what one run spends
+    device_seconds: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -93,8 +97,8 @@ def _confirm_runs(records: Sequence[RunRecord], score: ConfigScore, metric: str,
     """`value` by seed of the config's completed full-length confirm runs (latest per seed)."""
     runs = [r for r in scoring_runs(records, metric, Phase.CONFIRM)
             if r.method == score.method and r.group_key == score.group_key
-            and math.isfinite(r.final.get(value, math.nan)) and r.seed is not None]
-    return {r.seed: r.final[value] for r in sorted(runs, key=lambda r: r.start_time)}
+            and math.isfinite(run_value(r, value)) and r.seed is not None]
+    return {r.seed: run_value(r, value) for r in sorted(runs, key=lambda r: r.start_time)}
 
 
 def _lost_seeds(records: Sequence[RunRecord], score: ConfigScore,
@@ -119,9 +123,11 @@ def confirmed_configs(records: Sequence[RunRecord], ranked: Sequence[ConfigScore
         if not val:
             continue
         test = _confirm_runs(records, score, metric, tmetric)
+        costs = [statistics.fmean(_confirm_runs(records, score, metric, c).values() or [math.nan])
+                 for c in COSTS]
         out.append(ConfirmedConfig(score, summarize(list(val.values())),
                                    summarize(list(test.values())) if test else None, test,
-                                   _lost_seeds(records, score, test)))
+                                   _lost_seeds(records, score, test), *costs))
     sign = -1.0 if mode == "max" else 1.0
     order = {id(s): i for i, s in enumerate(ranked)}
     return tuple(sorted(out, key=lambda c: (sign * c.confirm_val.mean, order[id(c.score)])))

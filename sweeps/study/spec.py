@@ -28,16 +28,18 @@ from sweeps.errors import SpaceError
 from sweeps.study.distributions import Dist, Fixed
 from sweeps.study.strategy import (
     Grid,
+    ObjectiveSpec,
     Sampler,
     Scheduler,
     Strict,
     parse_sampler,
 )
 
-__all__ = ["StudySpec", "MethodSpec", "Resources", "NAME_PATTERN", "METRICS", "check_name",
+__all__ = ["StudySpec", "MethodSpec", "Resources", "NAME_PATTERN", "METRICS", "COSTS", "check_name",
            "check_method_name", "build_config", "build_train_config", "resource_values"]
 
 METRICS = ("val_acc", "val_loss", "train_acc", "train_loss", "perturb_loss")
+COSTS = ("grad_evals", "device_seconds")  # what a run spends: objectives of a trade-off
 RESOURCE_KEYS = ("num_workers", "use_gpu")  # set from `resources`, never by hand
 RESERVED_METHODS = ("trial",)  # the key of a trial config (`sweeps.search.trial_config`)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -102,6 +104,7 @@ class StudySpec:
     resources: Resources
     seed: int = 0
     sampler: Sampler = field(default_factory=lambda: parse_sampler(None))
+    objectives: tuple[ObjectiveSpec, ...] = ()  # a multi-objective search (the first: metric)
     confirm_seeds: int = 0
     baseline: str | None = None
     max_failures: int = 2

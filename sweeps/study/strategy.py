@@ -7,6 +7,9 @@
     scheduler: {type: hyperband, grace_period: null, reduction_factor: 4, brackets: 3}
     scheduler: {type: median, grace_period: null, min_samples_required: 3}
     scheduler: none
+    objectives:                    # a multi-objective search (Optuna's multi-objective TPE)
+      - {metric: val_acc, mode: max}
+      - {metric: device_seconds, mode: min}   # or grad_evals; no scheduler: nothing to prune
 
 - `tpe`: Optuna's `TPESampler`, seeded; `multivariate` and `group` (on by default) model each
   method's conditional space as its own group; `constant_liar` (null: on when more than one
@@ -41,7 +44,7 @@ from samtrain.validation import first_error
 from sweeps.errors import SpaceError
 
 __all__ = ["TPE", "Random", "Grid", "QMC", "Sampler", "ASHA", "Hyperband", "Median",
-           "Scheduler", "parse_sampler", "parse_scheduler", "grace_period",
+           "Scheduler", "ObjectiveSpec", "parse_sampler", "parse_scheduler", "grace_period",
            "DEFAULT_REDUCTION_FACTOR", "DEFAULT_GRACE_FRACTION"]
 
 DEFAULT_REDUCTION_FACTOR = 4.0
@@ -96,6 +99,13 @@ class Median(Strict):
 
 
 Scheduler = ASHA | Hyperband | Median
+
+
+class ObjectiveSpec(Strict):
+    """One objective of a multi-objective search: a metric and whether to maximise it."""
+
+    metric: str
+    mode: Literal["max", "min"]
 
 _SAMPLERS: dict[str, type[Strict]] = {"tpe": TPE, "random": Random, "grid": Grid, "qmc": QMC}
 _SCHEDULERS: dict[str, type[Strict]] = {"asha": ASHA, "hyperband": Hyperband, "median": Median}

@@ -58,6 +58,7 @@ from sweeps.errors import SpaceError
 from sweeps.study.compute import arm_name, step_cost, stretched
 from sweeps.study.distributions import Fixed, parse_dist
 from sweeps.study.spec import (
+    COSTS,
     MAX_COMBOS,
     METHOD_NAME,
     METRICS,
@@ -73,6 +74,7 @@ from sweeps.study.spec import (
 )
 from sweeps.study.strategy import (
     Grid,
+    ObjectiveSpec,
     Sampler,
     Scheduler,
     Strict,
@@ -101,6 +103,7 @@ class _StudyFile(Strict):
     confirm_seeds: int = Field(0, ge=0)
     baseline: str | None = None
     compute_matched: bool = False
+    objectives: list[ObjectiveSpec] | None = None
     max_failures: int = Field(2, ge=0)
     checkpoint_interval_s: float = Field(30.0, ge=0)
     scheduler: Any = None
@@ -182,6 +185,35 @@ def _parse_method(name: Any, mf: _MethodFile | None, sampler: Sampler) -> Method
                          "runs every point; start_from is for samplers tpe, random and qmc")
     start = check_start_points(f"methods.{name}", mf.start_from, space)
     return MethodSpec(fixed=dict(mf.fixed), space=space, start_from=start)
+
+
+def _objectives(f: _StudyFile, scheduler: Scheduler | None) -> tuple[str, Any]:
+    """The study's (metric, mode): the file's, or its first objective's in a multi-objective
+    search, which takes no scheduler (Optuna's multi-objective TPE gets no intermediate values)."""
+    if f.objectives is None:
+        return f.metric, f.mode
+    if len(f.objectives) < 2:
+        raise SpaceError(f"objectives: value {[o.model_dump() for o in f.objectives]!r} is "
+                         "invalid: give two or more (for one, use `metric` and `mode`)")
+    allowed = METRICS + COSTS
+    for i, o in enumerate(f.objectives):
+        if o.metric.startswith("test_"):
+            raise SpaceError(f"objectives[{i}].metric: value {o.metric!r} is a test-set metric; "
+                             "the test set never drives search, pruning or selection; allowed: "
+                             f"{', '.join(allowed)}")
+        if o.metric not in allowed:
+            raise SpaceError(f"objectives[{i}].metric: value {o.metric!r} is unknown; allowed: "
+                             f"{', '.join(allowed)}")
+    first = f.objectives[0]
+    for key, value in (("metric", first.metric), ("mode", first.mode)):
+        if key in f.model_fields_set and getattr(f, key) != value:
+            raise SpaceError(f"{key}: value {getattr(f, key)!r} differs from the first objective's "
+                             f"{value!r}; omit it (the first objective selects)")
+    if scheduler is not None:
+        raise SpaceError(f"scheduler: value {scheduler.type!r} cannot stop trials of a "
+                         "multi-objective search (Optuna's multi-objective TPE takes no "
+                         "intermediate values); set scheduler: none")
+    return first.metric, first.mode
 
 
 def _check_metric(metric: str) -> None:
@@ -267,7 +299,8 @@ def parse_study(text: str, source: str = "<string>", budget: int | None = None,
     default = Path(source).stem if source != "<string>" else "study"
     sweep_name = check_name("name", f.name if f.name is not None else default)
     scheduler, sampler = parse_scheduler(f.scheduler), parse_sampler(f.sampler)
-    _check_metric(f.metric)
+    metric, mode = _objectives(f, scheduler)
+    _check_metric(metric)
     if not f.methods:
         raise SpaceError("methods: value {} is empty; list at least one method")
     _check_keys("base", f.base)
@@ -282,7 +315,8 @@ def parse_study(text: str, source: str = "<string>", budget: int | None = None,
     for arm in arms:
         configs += _check_method(arm, methods[arm], base)
     study = StudySpec(
-        name=sweep_name, metric=f.metric, mode=f.mode, base=dict(f.base), methods=methods,
+        name=sweep_name, metric=metric, mode=mode, base=dict(f.base), methods=methods,
+        objectives=tuple(f.objectives or ()),
         budget=f.budget, scheduler=_check_grace(scheduler, configs), resources=f.resources,
         seed=f.seed, sampler=sampler,
         confirm_seeds=f.confirm_seeds, baseline=baseline, matched=matched, arms=arms,

@@ -90,3 +90,29 @@ def test_grid_random_qmc_start_points_and_extend(ray_local, tmp_path, monkeypatc
     assert main(["status", "q", "--storage", "runs"]) == 0
     assert "sam          search   5/5: completed 5" in capsys.readouterr().out   # budget 3 + 2
     assert main(["extend", "grid", "--storage", "runs", "--trials", "1"]) == 2  # a grid is done
+
+
+def test_a_multi_objective_search_runs_and_reports_its_pareto_set(ray_local, tmp_path, monkeypatch,
+                                                                   capsys):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "mo.yaml"
+    path.write_text(STUDY.format(name="mo", budget=3, sampler="tpe", values="", more="").replace(
+        "scheduler: none", "scheduler: none\nobjectives: [{metric: val_acc, mode: max}, "
+                           "{metric: device_seconds, mode: min}]"))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert main(["run", str(path), "--storage", "runs", "--tracking-uri", uri]) == 0
+    runs, ot = _runs(tmp_path, "mo")
+    assert len(runs) == 4 and all(r.data.tags["status"] == "completed" for r in runs)
+    assert ot.directions == [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
+    done = [t for t in ot.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(done) == 4 and all(len(t.values) == 2 and t.values[1] > 0 for t in done)
+    for t in done:  # Optuna got each run's final val_acc and device-seconds
+        assert len([r for r in runs if r.data.metrics["val_acc"] == t.values[0]
+                    and r.data.metrics["device_seconds"] == pytest.approx(t.values[1])]) == 1
+    capsys.readouterr()
+    assert main(["best", "mo", "--storage", "runs", "--pareto"]) == 0
+    out = capsys.readouterr().out
+    assert "non-dominated config(s) over val_acc (max), device_seconds (min)" in out
+    assert main(["report", "mo", "--storage", "runs"]) == 0
+    md = (tmp_path / "runs" / "mo" / "report" / "report.md").read_text()
+    assert "## Pareto set (multi-objective search)" in md

@@ -46,3 +46,19 @@ def test_best_lists_the_indistinguishable_configs_in_comments_and_stays_train_ya
     assert comments[2:] == ["#   rho=0.05: 0.5000 (n=1)", f"#   rho=0.1: {0.5 - SE / 2:.4f} (n=1)"]
     cfg = TrainConfig(**yaml.safe_load(text))
     assert cfg.rho == 0.05 and cfg.group_key() == _records(make_record)[1].group_key
+
+
+def test_best_pareto_lists_exactly_the_non_dominated_configs(make_record):
+    from sweeps.report.status import pareto_text
+
+    r = make_record
+    records = [r("sgd", "search", "completed", 0, {"perturbation": "none"}, {"val_acc": 0.45}, 1),
+               r("sam", "search", "completed", 0, {"rho": 0.05}, {"val_acc": 0.50}, 2),
+               r("sam", "search", "completed", 0, {"rho": 0.2}, {"val_acc": 0.44}, 3)]
+    text = pareto_text(STUDY, "s", records)
+    lines = text.splitlines()
+    assert lines[0] == ("# sweep 's': 2 non-dominated config(s) over val_acc (max), grad_evals "
+                        "(min) (means over completed full-length search runs)")
+    assert lines[1].startswith("sam: rho=0.05; val_acc=0.5, grad_evals=600 (n=1")
+    assert lines[2].startswith("sgd: -; val_acc=0.45, grad_evals=300 (n=1")
+    assert len(lines) == 3    # sam rho=0.2: less accurate than rho=0.05 at the same compute

@@ -110,3 +110,26 @@ def test_start_points_come_from_the_space_and_count_toward_the_budget():
         "[16, 32, 64]")
     assert "a grid runs every point" in err(
         "sampler: grid\n", values=", values: [0.05]", more="    start_from: [{rho: 0.05}]\n")
+
+
+MO = "objectives: [{metric: val_acc, mode: max}, {metric: device_seconds, mode: min}]\n"
+
+
+def test_a_multi_objective_study_selects_by_its_first_objective_and_takes_no_scheduler():
+    s = study(MO)
+    assert (s.metric, s.mode) == ("val_acc", "max")
+    assert [(o.metric, o.mode) for o in s.objectives] == [("val_acc", "max"),
+                                                          ("device_seconds", "min")]
+    assert err(MO + "scheduler: asha\n") == (
+        "scheduler: value 'asha' cannot stop trials of a multi-objective search (Optuna's "
+        "multi-objective TPE takes no intermediate values); set scheduler: none")
+    assert err("objectives: [{metric: val_acc, mode: max}]\n").startswith(
+        "objectives: value [{'metric': 'val_acc', 'mode': 'max'}] is invalid: give two or more")
+    assert err("objectives: [{metric: val_acc, mode: max}, {metric: flops, mode: min}]\n") == (
+        "objectives[1].metric: value 'flops' is unknown; allowed: val_acc, val_loss, train_acc, "
+        "train_loss, perturb_loss, grad_evals, device_seconds")
+    assert err(MO + "metric: val_loss\n") == (
+        "metric: value 'val_loss' differs from the first objective's 'val_acc'; omit it (the "
+        "first objective selects)")
+    assert "test-set metric" in err("objectives: [{metric: test_acc, mode: max}, "
+                                    "{metric: grad_evals, mode: min}]\n")
