@@ -67,11 +67,23 @@ def _outcome(grid: Any, name: str, what: str = "trials") -> int:
     return 1
 
 
+def _check_components(cfgs: list[Any], address: str | None) -> None:
+    """Model, dataset and loss of every config: imported, and (on a local cluster, whose files
+    are this machine's) built and tried on two examples (`samtrain.component_check`)."""
+    from samtrain.component_check import check_components, resolve_components
+
+    if address is None:
+        check_components(cfgs)
+    else:
+        for cfg in cfgs:
+            resolve_components(cfg)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from samtrain.data import check_dataset
     from sweeps.execution.runner import run_sweep
     from sweeps.store.sweep_dir import sweep_dir
-    from sweeps.study.spec import build_train_config, load_study
+    from sweeps.study.spec import build_train_config, component_configs, load_study
 
     _positive("--budget", args.budget)
     if args.name is not None:
@@ -86,6 +98,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.address is None:  # a local cluster reads local files: check them before starting
         for m in study.methods:
             check_dataset(build_train_config(study, m, {}))
+    _check_components(component_configs(study), args.address)
     return _outcome(run_sweep(study, args.storage, uri, args.address), study.name)
 
 
@@ -137,6 +150,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     _address(args)
     if args.address is None:
         check_dataset(cfg)
+    _check_components([cfg], args.address)
     resources = Resources(workers=cfg.num_workers, gpus_per_worker=1.0 if cfg.use_gpu else 0.0)
     in_process = {"auto": None, "train": False, "inprocess": True}[args.launcher]
     grid = run_configs(name, "train", args.storage, uri, [("train", cfg, "train")], resources,
