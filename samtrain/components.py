@@ -112,7 +112,7 @@ def resolve(kind: str, value: str) -> Callable[..., Any]:
             raise _error(kind, value, f"{owner} has no attribute {attr!r}")
         obj = getattr(obj, attr)
     if not callable(obj):
-        raise _error(kind, value, f"{spec!r} is a {type(obj).__name__}, not a callable")
+        raise _error(kind, value, f"{spec!r} is not callable (type {type(obj).__name__})")
     return obj
 
 

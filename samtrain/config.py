@@ -3,7 +3,10 @@
 The same field names are used in YAML files, search spaces, MLflow params and the
 `samtrain.optim.SAM(...)` arguments (the SAM-family fields and their rules come from
 `samtrain.sam_hparams.SAMHParams`). Every rule is a pydantic constraint on its field;
-non-finite numbers (NaN, inf) are rejected everywhere.
+non-finite numbers (NaN, inf) are rejected everywhere. `model`, `dataset` and `loss` are built-in
+names or import strings `"package.module:callable"` (`samtrain.components`), their arguments in
+`model_kwargs`, `dataset_kwargs`, `loss_kwargs` (JSON values); here only their spelling is
+checked: nothing is imported (`samtrain.component_check` builds them).
 
 Example:
     >>> cfg = TrainConfig(dataset="digits", model="small_cnn", rho=0.05, perturbation="obf")
@@ -166,9 +169,15 @@ class TrainConfig(SAMHParams):
         return {k: getattr(self, k) for k in SAM_FIELDS}
 
     def group_key(self) -> str:
-        """A short hash of the config without the seed: runs differing only by seed share it."""
+        """A short hash of the config without the seed: runs differing only by seed share it.
+
+        Fields added later are left out while at their defaults, so a config's key stays what it
+        was before they existed (a sweep's stored keys keep matching its new runs)."""
         d = self.model_dump(mode="json")
         d.pop("seed")
+        for key, default in _LATER_FIELDS.items():
+            if d[key] == default:
+                del d[key]
         return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
     # ---- construction ----
@@ -199,6 +208,9 @@ class TrainConfig(SAMHParams):
 
 
 SAM_FIELDS: tuple[str, ...] = SAMHParams.names()
+# fields added after sweeps were first run, with their defaults (see `TrainConfig.group_key`)
+_LATER_FIELDS: dict[str, Any] = {"loss": "cross_entropy", "loss_kwargs": {}, "model_kwargs": {},
+                                 "dataset_kwargs": {}}
 FIELD_NAMES = frozenset(TrainConfig.model_fields)
 
 

@@ -33,7 +33,7 @@ def test_builtins_without_arguments_are_only_resolved():
 
 
 @pytest.mark.parametrize("values, key, says", [
-    ({"model": f"{P}:NOT_CALLABLE"}, "model", "not a callable"),
+    ({"model": f"{P}:NOT_CALLABLE"}, "model", "not callable (type int)"),
     ({"model": "torch.nn:Identity"}, "model", "its output on 2 inputs of shape (2, 3) is shape "
                                               "(2, 2, 3); must be (2, 3): one logit per class"),
     ({"model_kwargs": {"depth": 3}}, "model_kwargs", "unexpected keyword argument 'depth'"),

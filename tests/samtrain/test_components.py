@@ -50,7 +50,7 @@ def test_checking_a_config_imports_neither_torch_nor_the_named_module():
     ("dataset", "samtrain.nosuch:build", "module 'samtrain.nosuch' not found"),
     ("loss", "json:nope", "module 'json' has no attribute 'nope'"),
     ("model", "tests.support.problem:Blobs.nope", "'tests.support.problem:Blobs' has no attribute 'nope'"),
-    ("model", "tests.support.problem:NOT_CALLABLE", "is a int, not a callable"),
+    ("model", "tests.support.problem:NOT_CALLABLE", "is not callable (type int)"),
     ("model", "resnet9000", "must be a built-in model (resnet18"),
 ])
 def test_resolution_failures_name_the_key_the_value_and_the_cause(kind, value, says):

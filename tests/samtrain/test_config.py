@@ -66,6 +66,16 @@ def test_group_key_ignores_only_the_seed():
     a, b = TrainConfig(seed=1), TrainConfig(seed=2)
     assert a.group_key() == b.group_key()
     assert a.group_key() != TrainConfig(seed=1, rho=0.07).group_key()
+    for changed in ({"loss": "torch.nn:MultiMarginLoss"}, {"loss_kwargs": {"q": 1}},
+                    {"model_kwargs": {"w": 1}}, {"dataset_kwargs": {"n": 1}}):
+        assert TrainConfig(**changed).group_key() != a.group_key(), changed
+
+
+def test_group_keys_of_configs_without_the_later_fields_are_unchanged():
+    """Keys computed before `loss` and the `*_kwargs` existed (a sweep stores them as tags)."""
+    assert TrainConfig().group_key() == "289f748127d6"
+    assert TrainConfig(dataset="fashion_mnist", rho=0.1, perturbation="obf",
+                       model="resnet20").group_key() == "f503ebb8d28f"
 
 
 @pytest.mark.parametrize("cfg", [

@@ -178,7 +178,7 @@ CASES = [
     R("model-not-found", ("'model'", "'nosuchpkg.nets:build'", "'nosuchpkg' not found"),
       base=", model: 'nosuchpkg.nets:build'"),
     R("model-no-attribute", ("'model'", "'json:nope'", "no attribute 'nope'"), base=", model: 'json:nope'"),
-    R("model-not-callable", ("'model'", "'math:pi'", "not a callable"), base=", model: 'math:pi'"),
+    R("model-not-callable", ("'model'", "'math:pi'", "not callable (type float)"), base=", model: 'math:pi'"),
     R("model-signature", ("'model'", "'math:sqrt'", "num_classes"), base=", model: 'math:sqrt'"),
     R("model-returns-dict", ("'model'", "'builtins:dict'", "returned a dict", "torch.nn.Module"),
       base=", model: 'builtins:dict'"),
