@@ -69,7 +69,15 @@ def _outcome(grid: Any, name: str, what: str = "trials") -> int:
 
 def _check_components(cfgs: list[Any], address: str | None) -> None:
     """Model, dataset and loss of every config: imported, and (on a local cluster, whose files
-    are this machine's) built and tried on two examples (`samtrain.component_check`)."""
+    are this machine's) built and tried on two examples (`samtrain.component_check`). Configs of
+    built-ins alone are skipped: nothing of the user's to check, and no torch import in the
+    driver."""
+    from samtrain.components import KINDS, is_builtin
+
+    cfgs = [c for c in cfgs if not all(is_builtin(k, getattr(c, k)) for k in KINDS)
+            or c.model_kwargs or c.dataset_kwargs or c.loss_kwargs]
+    if not cfgs:
+        return
     from samtrain.component_check import check_components, resolve_components
 
     if address is None:
@@ -104,10 +112,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from sweeps.execution.runner import resume_sweep
+    from sweeps.study.spec import component_configs
 
-    _, meta, _ = _existing(args)
+    study, meta, _ = _existing(args)
     _tracking_uri(args, meta)
     _address(args)
+    _check_components(component_configs(study), args.address)  # e.g. PYTHONPATH forgotten
     return _outcome(resume_sweep(args.name, args.storage, args.address), args.name)
 
 
@@ -172,12 +182,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_confirm(args: argparse.Namespace) -> int:
     from sweeps.execution.confirm import confirm_sweep
+    from sweeps.study.spec import component_configs
 
     _positive("--top", args.top)
     _positive("--seeds", args.seeds)
-    _, meta, _ = _existing(args)
+    study, meta, _ = _existing(args)
     uri = _tracking_uri(args, meta)
     _address(args)
+    _check_components(component_configs(study), args.address)
     grid = confirm_sweep(args.name, args.storage, uri, args.top, args.seeds, args.address)
     return _outcome(grid, args.name, "confirm runs") if grid else 0
 

@@ -5,7 +5,8 @@ to its working directory; `DIR` makes a directory) and the words the error line 
 key or option, and the offending value or file), where `{t}`, `{port}` and `{silent}` are
 replaced (see `tokens`). A row naming the sweep `fake` first gets `runs/fake/` from `SweepDir.write`
 (tracking URI `sqlite:///{t}/mlflow.db`; no MLflow, no Ray), then its own files, which may damage
-it: checks that need an existing sweep are reached, and must come before any MLflow read.
+it: checks that need an existing sweep are reached, and must come before any MLflow read. The
+sweep `gone` is the same with a model whose package is not importable.
 """
 
 from __future__ import annotations
@@ -289,6 +290,7 @@ CASES = [
       files={"runs/fake/space.yaml": "methods: {}\n"}),
     F("resume", "address-dead", ("--address", "'127.0.0.1:{port}'"), "--address", "127.0.0.1:{port}"),
     F("resume", "no-experiment", ("'fake'", "no Tune experiment")),
+    case("resume-package-gone", ["resume", "gone"], ("'model'", "'nosuchpkg.nets:build'", "not found")),
     # ---- status
     case("status-missing", ["status", "nope"], ("'nope'", "not found")),
     case("status-name-space", ["status", "a b"], ("NAME", "'a b'")),
@@ -323,6 +325,7 @@ CASES = [
     F("confirm", "address-dead", ("--address", "'127.0.0.1:{port}'"), "--address", "127.0.0.1:{port}"),
     F("confirm", "tracking-differs", (*DIFF, DEAD), "--tracking-uri", DEAD),
     F("confirm", "meta-garbage", BAD_META, files=J("{")),
+    case("confirm-package-gone", ["confirm", "gone"], ("'model'", "'nosuchpkg.nets:build'", "not found")),
     case("confirm-storage-under-file", ["confirm", "x", "--storage", "f.txt/r"], ("--storage", "'f.txt/r'"),
          FILE),
     # ---- report
@@ -354,12 +357,12 @@ def _fill(text: str, tokens: dict[str, str]) -> str:
     return text
 
 
-def _fake_sweep(root: Path) -> None:
+def _fake_sweep(root: Path, name: str = "fake", text: str | None = None) -> None:
     from sweeps.store.sweep_dir import SweepMeta, sweep_dir
     from sweeps.study.spec import parse_study
 
-    study = parse_study(S(), source="fake.yaml")
-    sweep_dir(root / "runs", "fake").write(study, SweepMeta.new(study, f"sqlite:///{root}/mlflow.db"))
+    study = parse_study(text or S(), source=f"{name}.yaml")
+    sweep_dir(root / "runs", name).write(study, SweepMeta.new(study, f"sqlite:///{root}/mlflow.db"))
 
 
 def _tree(root: Path) -> set[Path]:
@@ -393,6 +396,8 @@ def test_bad_input_exits_2_with_one_line_naming_it_and_starts_and_writes_nothing
     _guard(monkeypatch)
     if argv[1:2] == ["fake"] or "fake" in argv[2:]:
         _fake_sweep(tmp_path)
+    if argv[1:2] == ["gone"]:  # a sweep whose model's package is no longer importable
+        _fake_sweep(tmp_path, "gone", S(base=", model: 'nosuchpkg.nets:build'"))
     for rel, content in files.items():
         path = tmp_path / rel
         path.parent.mkdir(parents=True, exist_ok=True)
