@@ -22,11 +22,11 @@ data:
 
 # ruff, and the layering contract of pyproject.toml [tool.importlinter] (import-linter)
 lint: $(STAMP)
-	$(BIN)/ruff check samtrain sweeps tests benchmarks
+	$(BIN)/ruff check samtrain sweeps tests benchmarks examples
 	$(BIN)/lint-imports --no-cache
 
 test: lint data
-	$(BIN)/python -m pytest -q --doctest-modules tests samtrain sweeps
+	$(BIN)/python -m pytest -q --doctest-modules tests samtrain sweeps examples
 
 demo: $(STAMP) data
 	bash scripts/demo.sh

@@ -3,7 +3,10 @@
 The same field names are used in YAML files, search spaces, MLflow params and the
 `samtrain.optim.SAM(...)` arguments (the SAM-family fields and their rules come from
 `samtrain.sam_hparams.SAMHParams`). Every rule is a pydantic constraint on its field;
-non-finite numbers (NaN, inf) are rejected everywhere.
+non-finite numbers (NaN, inf) are rejected everywhere. `model`, `dataset` and `loss` are built-in
+names or import strings `"package.module:callable"` (`samtrain.components`), their arguments in
+`model_kwargs`, `dataset_kwargs`, `loss_kwargs` (JSON values); here only their spelling is
+checked: nothing is imported (`samtrain.component_check` builds them).
 
 Example:
     >>> cfg = TrainConfig(dataset="digits", model="small_cnn", rho=0.05, perturbation="obf")
@@ -21,15 +24,24 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from samtrain.components import check_spec, is_builtin
 from samtrain.sam_hparams import SAMHParams
 from samtrain.strict_yaml import load_yaml, read_text
 from samtrain.validation import ConfigError, format_validation_error
 
 __all__ = ["ConfigError", "TrainConfig", "parse_overrides", "SAM_FIELDS", "FIELD_NAMES"]
 
-Dataset = Literal["digits", "fashion_mnist", "cifar10", "cifar100", "imagenet", "synthetic"]
+MAX_KWARGS_JSON = 6000  # characters: the longest MLflow param value
+MODEL_GIVEN = ("num_classes", "in_channels", "image_size")  # what build_model passes itself
 
 
 class TrainConfig(SAMHParams):
@@ -37,13 +49,15 @@ class TrainConfig(SAMHParams):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
-    # data and model
-    dataset: Dataset = "digits"
+    # data and model: a built-in name or an import string "package.module:callable" each
+    dataset: str = "digits"
+    dataset_kwargs: dict[str, Any] = Field(default_factory=dict)
     data_dir: str | None = None
     synthetic_shape: tuple[int, int, int] = (3, 32, 32)
     synthetic_classes: int = Field(10, ge=2)
     synthetic_size: int = Field(512, ge=1)
     model: str = "small_cnn"
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
     label_noise: float = Field(0.0, ge=0, lt=1)
     train_subset: int | None = Field(None, ge=1)
     val_size: int | float = 0.1
@@ -57,6 +71,8 @@ class TrainConfig(SAMHParams):
     weight_decay: float = Field(5e-4, ge=0)
     warmup_epochs: float = Field(0.0, ge=0)
     schedule: Literal["cosine", "linear", "constant"] = "cosine"
+    loss: str = "cross_entropy"
+    loss_kwargs: dict[str, Any] = Field(default_factory=dict)
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     grad_clip: float | None = Field(None, gt=0)
     grad_accum_steps: int = Field(1, ge=1)
@@ -73,13 +89,44 @@ class TrainConfig(SAMHParams):
     num_workers: int = Field(1, ge=1)
     use_gpu: bool = False
 
-    @field_validator("model")
+    @field_validator("model", "dataset", "loss")
     @classmethod
-    def _model(cls, v: str) -> str:
-        from samtrain.models import MODEL_NAMES
+    def _component(cls, v: str, info: ValidationInfo) -> str:
+        return check_spec(str(info.field_name), v)  # spelling only: nothing is imported here
 
-        if v not in MODEL_NAMES:
-            raise ValueError(f"must be one of {sorted(MODEL_NAMES)}")
+    @field_validator("model_kwargs", "dataset_kwargs", "loss_kwargs")
+    @classmethod
+    def _kwargs(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        try:
+            text = json.dumps(v, allow_nan=False)
+        except ValueError:
+            raise ValueError("must hold finite numbers only (no NaN or infinity)") from None
+        except TypeError:
+            raise ValueError("must hold only strings, numbers, booleans, null, lists and "
+                             "mappings (JSON)") from None
+        if len(text) > MAX_KWARGS_JSON:
+            raise ValueError(f"must be at most {MAX_KWARGS_JSON} characters as JSON (an MLflow "
+                             f"param), got {len(text)}")
+        if info.field_name == "model_kwargs" and set(v) & set(MODEL_GIVEN):
+            raise ValueError(f"must not set {', '.join(MODEL_GIVEN)}: the dataset gives them")
+        return v
+
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir(cls, v: str | None, info: ValidationInfo) -> str | None:
+        dataset = info.data.get("dataset")
+        if v is not None and dataset is not None and not is_builtin("dataset", dataset):
+            raise ValueError(f"applies to the built-in datasets, not {dataset!r}: give your "
+                             "builder its path in dataset_kwargs")
+        return v
+
+    @field_validator("label_smoothing")
+    @classmethod
+    def _label_smoothing(cls, v: float, info: ValidationInfo) -> float:
+        loss = info.data.get("loss")
+        if v and loss is not None and loss != "cross_entropy":
+            raise ValueError(f"applies to loss 'cross_entropy', not {loss!r}: give your loss its "
+                             "own settings in loss_kwargs")
         return v
 
     @field_validator("val_size")
@@ -122,9 +169,15 @@ class TrainConfig(SAMHParams):
         return {k: getattr(self, k) for k in SAM_FIELDS}
 
     def group_key(self) -> str:
-        """A short hash of the config without the seed: runs differing only by seed share it."""
+        """A short hash of the config without the seed: runs differing only by seed share it.
+
+        Fields added later are left out while at their defaults, so a config's key stays what it
+        was before they existed (a sweep's stored keys keep matching its new runs)."""
         d = self.model_dump(mode="json")
         d.pop("seed")
+        for key, default in _LATER_FIELDS.items():
+            if d[key] == default:
+                del d[key]
         return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
     # ---- construction ----
@@ -155,6 +208,9 @@ class TrainConfig(SAMHParams):
 
 
 SAM_FIELDS: tuple[str, ...] = SAMHParams.names()
+# fields added after sweeps were first run, with their defaults (see `TrainConfig.group_key`)
+_LATER_FIELDS: dict[str, Any] = {"loss": "cross_entropy", "loss_kwargs": {}, "model_kwargs": {},
+                                 "dataset_kwargs": {}}
 FIELD_NAMES = frozenset(TrainConfig.model_fields)
 
 

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 from samtrain.config import TrainConfig
 from samtrain.diagnostics import PerturbedAccumulator, all_reduce_fn
 from samtrain.loaders import set_epoch
+from samtrain.losses import LossFn
 
 if TYPE_CHECKING:
     from samtrain.run_setup import Run
@@ -82,7 +83,7 @@ def train_step(run: Run, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, cfg: TrainConfig,
+def evaluate(model: nn.Module, loader: DataLoader, loss_fn: LossFn, cfg: TrainConfig,
              device: torch.device) -> dict[str, float]:
     """Loss, accuracy and example count over a whole split (each worker scores its own share)."""
     model.eval()

@@ -22,6 +22,7 @@ from samtrain.data import build_datasets
 from samtrain.data.views import targets_of
 from samtrain.diagnostics import ForgettingTracker
 from samtrain.loaders import first_examples, make_eval_loader, make_train_loader
+from samtrain.losses import LossFn, build_loss
 from samtrain.models import build_model
 from samtrain.optim import SAM
 from samtrain.schedule import lr_factor_fn
@@ -44,7 +45,7 @@ class Run:
     base: torch.optim.Optimizer
     sam: SAM | None
     scheduler: Any
-    loss_fn: nn.Module
+    loss_fn: LossFn
     forgetting: ForgettingTracker
     sharpness_batch: tuple[torch.Tensor, torch.Tensor] | None
     steps_per_epoch: int
@@ -61,13 +62,17 @@ class Run:
 
 
 def build_run(cfg: TrainConfig, ctx: WorkerContext) -> Run:
-    """Data (this worker's shard), model (DDP-wrapped by `ctx`), optimizers and schedule."""
+    """Data (this worker's shard), model (DDP-wrapped by `ctx`), loss, optimizers and schedule.
+
+    The dataset, model and loss builders are called here, in the worker, whether built-in or a
+    researcher's own; what they return is checked (`ConfigError` otherwise)."""
     device = ctx.device(cfg.use_gpu)
     data = build_datasets(cfg)
     eval_batch = max(cfg.per_worker_batch_size, EVAL_BATCH)
     train_loader = make_train_loader(data.train, cfg.per_worker_batch_size, cfg.seed,
                                      ctx.world_size, ctx.world_rank)
-    model = build_model(cfg.model, data.num_classes, data.in_channels, data.image_size)
+    model = build_model(cfg.model, data.num_classes, data.in_channels, data.image_size,
+                        **cfg.model_kwargs)
     model = ctx.prepare_model(model, device)
     base = make_base_optimizer(cfg, model)
     sam = SAM(base, **cfg.sam_kwargs(), lr_max=cfg.lr, lr_min=0.0) if cfg.perturbation != "none" else None
@@ -84,7 +89,7 @@ def build_run(cfg: TrainConfig, ctx: WorkerContext) -> Run:
         val_loader=make_eval_loader(data.val, eval_batch, ctx.world_size, ctx.world_rank),
         test_loader=make_eval_loader(data.test, eval_batch, ctx.world_size, ctx.world_rank),
         model=model, base=base, sam=sam, scheduler=scheduler,
-        loss_fn=nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing),
+        loss_fn=build_loss(cfg),
         forgetting=ForgettingTracker(len(targets), device, flipped if cfg.label_noise > 0 else None),
         sharpness_batch=sharpness, steps_per_epoch=steps,
         passes_per_step=2 if sam is not None and cfg.perturbation != "random" else 1,

@@ -29,6 +29,24 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
 
 
+class _Version(argparse.Action):
+    """`--version`: the installed samsweep's version, looked up only when asked for."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print the installed samsweep version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> NoReturn:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("samsweep")
+        except PackageNotFoundError:
+            found = "unknown (samsweep is not installed: `pip install .`)"
+        print(f"sweep {found}")
+        parser.exit(0)
+
+
 def _common(p: argparse.ArgumentParser, tracking: bool = True, address: bool = True) -> None:
     p.add_argument("--storage", default=DEFAULT_STORAGE,
                    help=f"directory holding sweeps (default: ./{DEFAULT_STORAGE})")
@@ -54,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     MLflow (tests/system/test_layers.py times it)."""
     parser = _Parser(prog="sweep", description=(
         "Hyperparameter sweeps for SAM-family optimizers on Ray Tune + Optuna, tracked in MLflow."))
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = _command(sub, "run", "start a sweep from a study (search-space) YAML file")

@@ -67,11 +67,31 @@ def _outcome(grid: Any, name: str, what: str = "trials") -> int:
     return 1
 
 
+def _check_components(cfgs: list[Any], address: str | None) -> None:
+    """Model, dataset and loss of every config: imported, and (on a local cluster, whose files
+    are this machine's) built and tried on two examples (`samtrain.component_check`). Configs of
+    built-ins alone are skipped: nothing of the user's to check, and no torch import in the
+    driver."""
+    from samtrain.components import KINDS, is_builtin
+
+    cfgs = [c for c in cfgs if not all(is_builtin(k, getattr(c, k)) for k in KINDS)
+            or c.model_kwargs or c.dataset_kwargs or c.loss_kwargs]
+    if not cfgs:
+        return
+    from samtrain.component_check import check_components, resolve_components
+
+    if address is None:
+        check_components(cfgs)
+    else:
+        for cfg in cfgs:
+            resolve_components(cfg)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from samtrain.data import check_dataset
     from sweeps.execution.search_phase import run_sweep
     from sweeps.store.sweep_dir import sweep_dir
-    from sweeps.study.spec import build_train_config
+    from sweeps.study.spec import build_train_config, component_configs
     from sweeps.study.study_file import load_study
 
     _positive("--budget", args.budget)
@@ -87,15 +107,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.address is None:  # a local cluster reads local files: check them before starting
         for m in study.methods:
             check_dataset(build_train_config(study, m, {}))
+    _check_components(component_configs(study), args.address)
     return _outcome(run_sweep(study, args.storage, uri, args.address), study.name)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from sweeps.execution.search_phase import resume_sweep
+    from sweeps.study.spec import component_configs
 
-    _, meta, _ = _existing(args)
+    study, meta, _ = _existing(args)
     _tracking_uri(args, meta)
     _address(args)
+    _check_components(component_configs(study), args.address)  # e.g. PYTHONPATH forgotten
     return _outcome(resume_sweep(args.name, args.storage, args.address), args.name)
 
 
@@ -155,6 +178,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     _address(args)
     if args.address is None:
         check_dataset(cfg)
+    _check_components([cfg], args.address)
     resources = Resources(workers=cfg.num_workers, gpus_per_worker=1.0 if cfg.use_gpu else 0.0)
     in_process = {"auto": None, "train": False, "inprocess": True}[args.launcher]
     grid = run_configs(name, "train", args.storage, uri, [("train", cfg, "train")], resources,
@@ -176,12 +200,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_confirm(args: argparse.Namespace) -> int:
     from sweeps.execution.confirm import confirm_sweep
+    from sweeps.study.spec import component_configs
 
     _positive("--top", args.top)
     _positive("--seeds", args.seeds)
-    _, meta, _ = _existing(args)
+    study, meta, _ = _existing(args)
     uri = _tracking_uri(args, meta)
     _address(args)
+    _check_components(component_configs(study), args.address)
     grid = confirm_sweep(args.name, args.storage, uri, args.top, args.seeds, args.address)
     return _outcome(grid, args.name, "confirm runs") if grid else 0
 

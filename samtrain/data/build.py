@@ -1,5 +1,9 @@
 """`build_datasets(cfg)`: load `cfg.dataset`, split train / validation / test, add label noise.
 
+`cfg.dataset` is a built-in name or an import string naming a researcher's builder
+(`samtrain.components`); what either returns becomes a `DataSource` (`samtrain.data.builder_output`),
+and everything below applies to both alike.
+
 Splits (every run of a study sees the same ones: they depend on `data_seed`, never on `seed`):
 
 - validation: `val_size` examples of the training pool (a count, or a fraction of the pool),
@@ -16,10 +20,12 @@ to another class. The originals stay in `clean_targets`. The test split stays cl
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
+from samtrain.components import call, is_builtin, resolve
+from samtrain.data.builder_output import as_source
 from samtrain.data.bundle import DataBundle, DataSource
 from samtrain.data.label_noise import apply_label_noise
 from samtrain.data.views import relabel, select, targets_of
@@ -28,31 +34,53 @@ from samtrain.validation import ConfigError
 if TYPE_CHECKING:
     from samtrain.config import TrainConfig
 
-__all__ = ["build_datasets", "check_dataset", "pool_size", "split_sizes"]
+__all__ = ["build_datasets", "builtin_kwargs", "builtin_shapes", "check_dataset", "check_split",
+           "load_source", "pool_size", "split_sizes"]
 
 
-def _load(cfg: TrainConfig) -> DataSource:
+def load_source(cfg: TrainConfig) -> DataSource:
+    """`cfg.dataset`'s builder called and what it returned checked (`as_source`).
+
+    A built-in gets its arguments from the config (`data_dir`, `synthetic_*`), a researcher's
+    builder none of its own; both get `cfg.dataset_kwargs`.
+
+    Example:
+        >>> from samtrain.config import TrainConfig
+        >>> load_source(TrainConfig(dataset="synthetic", synthetic_size=40)).num_classes
+        10
+    """
+    given = builtin_kwargs(cfg) if is_builtin("dataset", cfg.dataset) else {}
+    out = call("dataset_kwargs", cfg.dataset, resolve("dataset", cfg.dataset), given,
+               cfg.dataset_kwargs)
+    return as_source(cfg.dataset, out)
+
+
+def builtin_kwargs(cfg: TrainConfig) -> dict[str, Any]:
+    """The arguments a built-in dataset's builder takes from the config."""
     if cfg.dataset == "digits":
-        from samtrain.data.toy import load_digits
-
-        return load_digits()
+        return {}
     if cfg.dataset == "synthetic":
-        from samtrain.data.toy import load_synthetic
+        return {"shape": tuple(cfg.synthetic_shape), "num_classes": cfg.synthetic_classes,
+                "size": cfg.synthetic_size}
+    return {"data_dir": cfg.data_dir}
 
-        return load_synthetic(cfg.synthetic_shape, cfg.synthetic_classes, cfg.synthetic_size)
-    if cfg.dataset == "fashion_mnist":
-        from samtrain.data.fashion_mnist import load_fashion_mnist
 
-        return load_fashion_mnist(cfg.data_dir)
-    if cfg.dataset in ("cifar10", "cifar100"):
-        from samtrain.data.cifar import load_cifar
+def builtin_shapes(cfg: TrainConfig) -> tuple[int, int, int]:
+    """`(num_classes, in_channels, image_size)` of a built-in dataset, without loading it
+    (ImageNet: 1000 classes, whatever its folder holds).
 
-        return load_cifar(cfg.dataset, cfg.data_dir)
-    if cfg.dataset == "imagenet":
-        from samtrain.data.imagenet import load_imagenet
+    Example:
+        >>> from samtrain.config import TrainConfig
+        >>> builtin_shapes(TrainConfig(dataset="digits"))
+        (10, 1, 8)
+    """
+    if cfg.dataset == "synthetic":
+        return cfg.synthetic_classes, cfg.synthetic_shape[0], cfg.synthetic_shape[1]
+    return _SHAPES[cfg.dataset]
 
-        return load_imagenet(cfg.data_dir)
-    raise ValueError(f"unknown dataset {cfg.dataset!r}")
+
+_SHAPES = {"digits": (10, 1, 8), "fashion_mnist": (10, 1, 28), "cifar10": (10, 3, 32),
+           "cifar100": (100, 3, 32), "imagenet": (1000, 3, 224)}
 
 
 def split_sizes(cfg: TrainConfig, pool: int) -> tuple[int, int]:
@@ -86,7 +114,7 @@ def build_datasets(cfg: TrainConfig) -> DataBundle:
         >>> len(b.train), len(b.val), len(b.test), int((b.train.targets != b.train.clean_targets).sum())
         (100, 144, 360, 20)
     """
-    src = _load(cfg)
+    src = load_source(cfg)
     n_val, n_train = split_sizes(cfg, len(src.pool))
     order = torch.randperm(len(src.pool), generator=torch.Generator().manual_seed(cfg.data_seed))
     val = select(src.pool_eval, order[:n_val])
@@ -123,8 +151,13 @@ def check_dataset(cfg: TrainConfig) -> None:
     """
     _locate(cfg)
     pool = pool_size(cfg)
-    if pool is None:
-        return
+    if pool is not None:
+        check_split(cfg, pool)
+
+
+def check_split(cfg: TrainConfig, pool: int) -> None:
+    """`ConfigError` unless a training pool of `pool` examples fits `val_size`, `train_subset`
+    and one batch per worker."""
     try:
         n_val, n_train = split_sizes(cfg, pool)
     except ValueError as e:

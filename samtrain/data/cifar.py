@@ -123,3 +123,13 @@ def load_cifar(name: str, data_dir: str | None) -> DataSource:
     test = cls(root, train=False, transform=plain, download=False)
     return DataSource(pool=pool, pool_eval=pool_eval, test=test,
                       num_classes=10 if name == "cifar10" else 100, in_channels=3, image_size=32)
+
+
+def load_cifar10(data_dir: str | None) -> DataSource:
+    """The built-in `cifar10` (`load_cifar("cifar10", data_dir)`)."""
+    return load_cifar("cifar10", data_dir)
+
+
+def load_cifar100(data_dir: str | None) -> DataSource:
+    """The built-in `cifar100` (`load_cifar("cifar100", data_dir)`)."""
+    return load_cifar("cifar100", data_dir)

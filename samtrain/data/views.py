@@ -1,6 +1,7 @@
 """In-memory image datasets and views that select examples or replace their labels.
 
-`TensorImageDataset` holds a whole dataset as tensors (digits, Fashion-MNIST, synthetic);
+`TensorImageDataset` holds a whole dataset as tensors (digits, Fashion-MNIST, synthetic, and a
+`TensorDataset` that a researcher's dataset builder returns);
 `RelabeledSubset` wraps any dataset with a `targets` attribute (CIFAR, ImageFolder).
 `select` and `relabel` work on both and keep in-memory data in memory.
 """
@@ -14,7 +15,7 @@ from torch.utils.data import Dataset, TensorDataset
 
 
 class TensorImageDataset(TensorDataset):
-    """Images `N x C x H x W` (float) and int64 targets `N`; items are `(x, y)` tensors.
+    """Inputs `N x C x ...` (images `N x C x H x W`) and int64 targets `N`; items are `(x, y)`.
 
     `clean_targets` holds the labels before label noise (equal to `targets` without noise).
 
@@ -27,9 +28,9 @@ class TensorImageDataset(TensorDataset):
     def __init__(
         self, images: torch.Tensor, targets: torch.Tensor, clean_targets: torch.Tensor | None = None
     ) -> None:
-        if images.dim() != 4 or targets.shape != (images.shape[0],):
+        if images.dim() < 2 or targets.shape != (images.shape[0],):
             raise ValueError(
-                f"need images N x C x H x W and targets N, got {tuple(images.shape)} "
+                f"need inputs N x C x ... and targets N, got {tuple(images.shape)} "
                 f"and {tuple(targets.shape)}"
             )
         super().__init__(images, targets.to(torch.int64))

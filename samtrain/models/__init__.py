@@ -1,7 +1,10 @@
-"""Model registry: `build_model(name, num_classes, in_channels, image_size)`.
+"""Models: `build_model(name, num_classes, in_channels, image_size, **kwargs)`.
 
-`MODEL_NAMES` is importable without torch (the config validator uses it); the builders are
-imported only when a model is built.
+`name` is a built-in model (`MODEL_NAMES`, importable without torch) or an import string
+`"package.module:build"` naming a researcher's own builder; both resolve through
+`samtrain.components` and are called with the same keyword arguments: `num_classes`,
+`in_channels`, `image_size` (the dataset's) and the config's `model_kwargs`. A builder must
+return a `torch.nn.Module` giving one logit per class.
 
 Example:
     >>> "resnet20" in MODEL_NAMES
@@ -13,28 +16,21 @@ Example:
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from samtrain.components import BUILTINS, call, resolve
+from samtrain.validation import ConfigError
 
 if TYPE_CHECKING:
     from torch import nn
 
-# name -> (module under samtrain.models, builder function)
-_REGISTRY: dict[str, tuple[str, str]] = {
-    "small_cnn": ("small_cnn", "small_cnn"),
-    "resnet20": ("cifar_resnet", "resnet20"),
-    "resnet56": ("cifar_resnet", "resnet56"),
-    "resnet18": ("torchvision_models", "resnet18_cifar"),
-    "wrn16_8": ("wide_resnet", "wrn16_8"),
-    "wrn28_10": ("wide_resnet", "wrn28_10"),
-    "resnet50": ("torchvision_models", "resnet50_model"),
-    "vit_s": ("torchvision_models", "vit_s"),
-}
-MODEL_NAMES: frozenset[str] = frozenset(_REGISTRY)
+MODEL_NAMES: frozenset[str] = frozenset(BUILTINS["model"])
 
 
-def build_model(name: str, num_classes: int, in_channels: int, image_size: int) -> nn.Module:
-    """A freshly initialised model; weights depend only on the torch RNG state (no downloads).
+def build_model(name: str, num_classes: int, in_channels: int, image_size: int,
+                **kwargs: Any) -> nn.Module:
+    """A freshly initialised model; built-in weights depend only on the torch RNG state (no
+    downloads). A builder returning something else than an `nn.Module` is a `ConfigError`.
 
     Example:
         >>> import torch; _ = torch.manual_seed(0)
@@ -42,13 +38,16 @@ def build_model(name: str, num_classes: int, in_channels: int, image_size: int) 
         >>> m(torch.zeros(2, 3, 32, 32)).shape
         torch.Size([2, 10])
     """
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(sorted(MODEL_NAMES))}")
+    from torch import nn
+
     if num_classes < 1 or in_channels < 1 or image_size < 1:
         raise ValueError(
             f"{name}: num_classes, in_channels and image_size must be >= 1, got "
             f"{num_classes}, {in_channels}, {image_size}"
         )
-    module, func = _REGISTRY[name]
-    builder = getattr(import_module(f"samtrain.models.{module}"), func)
-    return builder(num_classes=num_classes, in_channels=in_channels, image_size=image_size)
+    given = {"num_classes": num_classes, "in_channels": in_channels, "image_size": image_size}
+    model = call("model_kwargs", name, resolve("model", name), given, kwargs)
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"key 'model': value {name!r} is invalid: its builder returned a "
+                          f"{type(model).__name__}; must return a torch.nn.Module")
+    return model

@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -136,10 +137,11 @@ def _adapter(name: str) -> TypeAdapter[Any]:
 def parse_params(raw: dict[str, str]) -> dict[str, Any]:
     """MLflow's string params -> Python values, typed by the `TrainConfig` field of each name.
 
-    Unknown names are parsed as YAML scalars; `"None"` is None.
+    Unknown names are parsed as YAML scalars; `"None"` is None; mappings were written as JSON.
 
-    >>> parse_params({"rho": "0.05", "perturb_batch_size": "None", "model": "small_cnn"})
-    {'rho': 0.05, 'perturb_batch_size': None, 'model': 'small_cnn'}
+    >>> parse_params({"rho": "0.05", "perturb_batch_size": "None", "model": "small_cnn",
+    ...               "model_kwargs": '{"eps": 1e-05}'})
+    {'rho': 0.05, 'perturb_batch_size': None, 'model': 'small_cnn', 'model_kwargs': {'eps': 1e-05}}
     """
     out: dict[str, Any] = {}
     for k, s in raw.items():
@@ -153,7 +155,7 @@ def parse_params(raw: dict[str, str]) -> dict[str, Any]:
         if k not in TrainConfig.model_fields:
             out[k] = loaded
             continue
-        for candidate in (s, loaded):  # "small_cnn" as str; "[3, 32, 32]" via YAML
+        for candidate in (s, _json(s), loaded):  # "small_cnn" as str; mappings JSON; "[3, 32, 32]"
             try:
                 out[k] = _adapter(k).validate_python(candidate)
                 break
@@ -162,6 +164,15 @@ def parse_params(raw: dict[str, str]) -> dict[str, Any]:
         else:
             out[k] = loaded
     return out
+
+
+def _json(s: str) -> Any:
+    """`s` read as JSON (how mappings are written: YAML would read `1e-05` as a string), else
+    `s`."""
+    try:
+        return json.loads(s)
+    except ValueError:
+        return s
 
 
 def train_config_of(params: dict[str, Any]) -> TrainConfig:

@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,12 +38,15 @@ from sweeps.store.schema import (
 
 
 def param_values(train_config: dict[str, Any]) -> list[Param]:
-    """A `TrainConfig` (as JSON) as MLflow params, one per field (None as "None").
+    """A `TrainConfig` (as JSON) as MLflow params, one per field (None as "None", mappings and
+    lists as JSON).
 
-    >>> [(p.key, p.value) for p in param_values({"rho": 0.05, "perturb_batch_size": None})]
-    [('rho', '0.05'), ('perturb_batch_size', 'None')]
+    >>> [(p.key, p.value) for p in param_values({"rho": 0.05, "perturb_batch_size": None,
+    ...                                          "model_kwargs": {"width": 8, "bias": True}})]
+    [('rho', '0.05'), ('perturb_batch_size', 'None'), ('model_kwargs', '{"bias": true, "width": 8}')]
     """
-    return [Param(k, "None" if v is None else str(v)) for k, v in train_config.items()]
+    return [Param(k, "None" if v is None else json.dumps(v, sort_keys=True)
+                  if isinstance(v, dict | list) else str(v)) for k, v in train_config.items()]
 
 
 def sqlite_artifact_root(tracking_uri: str) -> str | None:

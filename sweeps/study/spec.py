@@ -36,11 +36,13 @@ from sweeps.study.strategy import (
 )
 
 __all__ = ["StudySpec", "MethodSpec", "Resources", "NAME_PATTERN", "METRICS", "COSTS", "check_name",
-           "check_method_name", "build_config", "build_train_config", "resource_values"]
+           "check_method_name", "build_config", "build_train_config", "component_configs",
+           "resource_values"]
 
 METRICS = ("val_acc", "val_loss", "train_acc", "train_loss", "perturb_loss")
 COSTS = ("grad_evals", "device_seconds")  # what a run spends: objectives of a trade-off
 RESOURCE_KEYS = ("num_workers", "use_gpu")  # set from `resources`, never by hand
+COMPONENT_KEYS = ("model", "dataset", "loss")  # each a builder: `samtrain.components`
 RESERVED_METHODS = ("trial",)  # the key of a trial config (`sweeps.search.trial_config`)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 METHOD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.+-]{0,63}$")
@@ -175,3 +177,18 @@ def build_train_config(study: StudySpec, method: str, sampled: dict[str, Any],
     return build_config(f"methods.{method}", values)
 
 
+def component_configs(study: StudySpec) -> list[TrainConfig]:
+    """Each method's config, and one for every value its space gives `model`, `dataset` or `loss`:
+    what `samtrain.component_check.check_components` tries before a sweep starts.
+
+    >>> from sweeps.study.study_file import load_study
+    >>> [c.model for c in component_configs(load_study("search_spaces/tiny.yaml"))]
+    ['small_cnn', 'small_cnn']
+    """
+    out = []
+    for method, m in study.methods.items():
+        out.append(build_train_config(study, method, {}))
+        for key, dist in m.space.items():
+            if key in COMPONENT_KEYS and not isinstance(dist, Fixed):
+                out += [build_train_config(study, method, {key: v}) for v in dist.extremes()]
+    return out

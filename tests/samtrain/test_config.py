@@ -20,6 +20,13 @@ def test_sam_kwargs_use_the_same_names():
     ({"perturbation": "sharp"}, "perturbation", "'sharp'"),
     ({"adaptive": "sideways"}, "adaptive", "'sideways'"),
     ({"model": "resnet9000"}, "model", "'resnet9000'"),
+    ({"dataset": "mnist"}, "dataset", "'mnist'"),
+    ({"loss": "my_pkg.losses"}, "loss", "'my_pkg.losses'"),
+    ({"model_kwargs": {"w": float("inf")}}, "model_kwargs", "inf"),
+    ({"loss_kwargs": {"fn": print}}, "loss_kwargs", "built-in function print"),
+    ({"dataset_kwargs": {"blob": "x" * 7000}}, "dataset_kwargs", "at most 6000 characters"),
+    ({"model_kwargs": {"image_size": 8}}, "model_kwargs", "the dataset gives them"),
+    ({"dataset": "my_pkg.data:build", "data_dir": "/d"}, "data_dir", "dataset_kwargs"),
     ({"label_noise": 1.0}, "label_noise", "1.0"),
     ({"epochs": 0}, "epochs", "0"),
 ])
@@ -59,6 +66,16 @@ def test_group_key_ignores_only_the_seed():
     a, b = TrainConfig(seed=1), TrainConfig(seed=2)
     assert a.group_key() == b.group_key()
     assert a.group_key() != TrainConfig(seed=1, rho=0.07).group_key()
+    for changed in ({"loss": "torch.nn:MultiMarginLoss"}, {"loss_kwargs": {"q": 1}},
+                    {"model_kwargs": {"w": 1}}, {"dataset_kwargs": {"n": 1}}):
+        assert TrainConfig(**changed).group_key() != a.group_key(), changed
+
+
+def test_group_keys_of_configs_without_the_later_fields_are_unchanged():
+    """Keys computed before `loss` and the `*_kwargs` existed (a sweep stores them as tags)."""
+    assert TrainConfig().group_key() == "289f748127d6"
+    assert TrainConfig(dataset="fashion_mnist", rho=0.1, perturbation="obf",
+                       model="resnet20").group_key() == "f503ebb8d28f"
 
 
 @pytest.mark.parametrize("cfg", [
@@ -67,7 +84,10 @@ def test_group_key_ignores_only_the_seed():
                 adaptive="before", gsam_alpha=0.2, perturbation="obf", obf_C=-1, obf_gamma=1e-6,
                 label_noise=0.4, train_subset=100, val_size=0.25, grad_clip=1.0, amp="bf16",
                 data_dir="/data/x y", schedule="linear", seed=11),
-], ids=["defaults", "everything-set"])
+    TrainConfig(dataset="my_pkg.data:build", dataset_kwargs={"root": "/d", "eps": 1e-05},
+                model="my_pkg.nets:build", model_kwargs={"widths": [8, 16], "act": None},
+                loss="my_pkg.losses:make", loss_kwargs={"q": 0.7}),
+], ids=["defaults", "everything-set", "own-components"])
 def test_yaml_round_trip_keeps_every_field(cfg):
     """What `sweep best` writes (`model_dump(mode="json")` as YAML) reads back equal, field by field."""
     text = yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

@@ -157,3 +157,30 @@ def test_m_sharpness_path_choice_is_reported_once_as_run_params():
     params = [h["run_params"] for h in s.history if "run_params" in h]
     assert len(params) == 1 and params[0]["msharp_path"] in ("loop", "batched")
     assert params[0]["msharp_loop_ms"] > 0 and params[0]["msharp_batched_ms"] > 0
+
+
+OWN = dict(dataset="tests.support.problem:blobs", model="tests.support.problem:mlp", epochs=2,
+           batch_size=32, val_size=60, momentum=0.9, weight_decay=0.0, seed=0, rho=0.05)
+
+
+def test_a_researchers_dataset_model_and_loss_train_like_the_builtins():
+    """A plain `Dataset` (items read one by one), its own model and loss: the splits, label noise,
+    forgetting diagnostics and scores apply unchanged; the loss is the one trained and scored
+    (scaling the loss by 2 and the learning rate by 1/2 leaves SAM's trajectory unchanged and
+    doubles every reported loss)."""
+    runs = {}
+    for scale in (1.0, 2.0):
+        s = LocalContext()
+        cfg = TrainConfig(**OWN, loss="tests.support.problem:scaled_ce", loss_kwargs={"scale": scale},
+                          lr=0.1 / scale, label_noise=0.2)
+        runs[scale] = (run_training(cfg, s), s.history)
+    final, history = runs[1.0]
+    assert REPORTED | {"noisy_fit", "test_acc", "test_loss"} <= set(final)
+    assert final["status"] == "completed" and final["val_acc"] > 0.6
+    assert final["grad_evals"] == 2 * 2 * (240 // 32)  # 300 less 60 for validation, drop_last
+    assert 0 < final["ever_forgotten"] <= 1 and 0 <= final["noisy_fit"] <= 1
+    doubled, _ = runs[2.0]
+    for key in ("train_acc", "val_acc", "test_acc", "ever_forgotten", "perturbed_flip"):
+        assert doubled[key] == pytest.approx(final[key], abs=1e-6), key
+    for key in ("train_loss", "perturb_loss", "val_loss", "test_loss"):
+        assert doubled[key] == pytest.approx(2 * final[key], rel=1e-4), key

@@ -5,7 +5,8 @@ to its working directory; `DIR` makes a directory) and the words the error line 
 key or option, and the offending value or file), where `{t}`, `{port}` and `{silent}` are
 replaced (see `tokens`). A row naming the sweep `fake` first gets `runs/fake/` from `SweepDir.write`
 (tracking URI `sqlite:///{t}/mlflow.db`; no MLflow, no Ray), then its own files, which may damage
-it: checks that need an existing sweep are reached, and must come before any MLflow read.
+it: checks that need an existing sweep are reached, and must come before any MLflow read. The
+sweep `gone` is the same with a model whose package is not importable.
 """
 
 from __future__ import annotations
@@ -184,6 +185,38 @@ CASES = [
       space=", gsam_alpha: {uniform: [0.1, 0.2]}"),
     R("no-data", ("cifar10", "/nonexistent"),
       text=S(base=", data_dir: /nonexistent").replace("digits", "cifar10")),
+    # ---- run: a researcher's own model, dataset and loss (import strings), checked before Ray
+    R("model-spelling", ("base", "'model'", "'my nets:build'", "import string"),
+      base=", model: 'my nets:build'"),
+    R("model-not-found", ("'model'", "'nosuchpkg.nets:build'", "'nosuchpkg' not found"),
+      base=", model: 'nosuchpkg.nets:build'"),
+    R("model-no-attribute", ("'model'", "'json:nope'", "no attribute 'nope'"), base=", model: 'json:nope'"),
+    R("model-not-callable", ("'model'", "'math:pi'", "not callable (type float)"), base=", model: 'math:pi'"),
+    R("model-signature", ("'model'", "'math:sqrt'", "num_classes"), base=", model: 'math:sqrt'"),
+    R("model-returns-dict", ("'model'", "'builtins:dict'", "returned a dict", "torch.nn.Module"),
+      base=", model: 'builtins:dict'"),
+    R("model-output-shape", ("'model'", "'torch.nn:Identity'", "(2, 1, 8, 8)", "one logit per class"),
+      base=", model: 'torch.nn:Identity'"),
+    R("model-kwargs-unknown", ("'model_kwargs'", "'width'"), base=", model_kwargs: {width: 3}"),
+    R("model-kwargs-reserved", ("'model_kwargs'", "num_classes"), base=", model_kwargs: {num_classes: 3}"),
+    R("model-kwargs-nan", ("'model_kwargs'", "nan", "finite"), base=", model_kwargs: {w: .nan}"),
+    R("model-in-space", ("'model'", "'json:nope'", "no attribute"),
+      space=", model: {choice: [small_cnn, 'json:nope']}"),
+    R("dataset-not-found", ("'dataset'", "'nosuchpkg.data:build'", "not found"),
+      text=S().replace("dataset: digits", "dataset: 'nosuchpkg.data:build'")),
+    R("dataset-returns-dict", ("'dataset'", "'builtins:dict'", "returned a dict", "(train_pool, test)"),
+      text=S().replace("dataset: digits", "dataset: 'builtins:dict'")),
+    R("dataset-returns-empty-tuple", ("'dataset'", "'builtins:tuple'", "tuple of nothing"),
+      text=S().replace("dataset: digits", "dataset: 'builtins:tuple'")),
+    R("dataset-kwargs-unknown", ("'dataset_kwargs'", "'size'"), base=", dataset_kwargs: {size: 3}"),
+    R("dataset-data-dir", ("'data_dir'", "dataset_kwargs"),
+      text=S(base=", data_dir: /x").replace("dataset: digits", "dataset: 'my_pkg.data:build'")),
+    R("loss-not-found", ("'loss'", "'nosuchpkg:make'", "not found"), base=", loss: 'nosuchpkg:make'"),
+    R("loss-returns-dict", ("'loss'", "'builtins:dict'", "callable"), base=", loss: 'builtins:dict'"),
+    R("loss-not-scalar", ("'loss'", "'torch.nn:CrossEntropyLoss'", "shape (2,)", "0-dim"),
+      base=", loss: 'torch.nn:CrossEntropyLoss', loss_kwargs: {reduction: none}"),
+    R("loss-label-smoothing", ("'label_smoothing'", "loss_kwargs"),
+      base=", loss: 'torch.nn:CrossEntropyLoss', label_smoothing: 0.1"),
     # ---- run: options
     R("budget-0", ("--budget", "0", ">= 1"), "--budget", "0"),
     R("budget-negative", ("--budget", "-3", ">= 1"), "--budget", "-3"),
@@ -245,6 +278,14 @@ CASES = [
     T("address-dead", ("--address", "'127.0.0.1:{port}'"), "epochs: 1\n", "--address", "127.0.0.1:{port}"),
     T("launcher", ("--launcher", "'nope'", "inprocess"), "epochs: 1\n", "--launcher", "nope"),
     T("no-data", ("cifar10", "/nonexistent"), "dataset: cifar10\ndata_dir: /nonexistent\n"),
+    T("model-not-found", ("'model'", "'nosuchpkg.nets:build'", "not found"),
+      "epochs: 1\nmodel: 'nosuchpkg.nets:build'\n"),
+    T("set-model-no-attribute", ("'model'", "'json:nope'", "no attribute"), "epochs: 1\n", "--set",
+      "model=json:nope"),
+    T("dataset-returns-dict", ("'dataset'", "'builtins:dict'", "returned a dict"),
+      "epochs: 1\ndataset: 'builtins:dict'\n"),
+    T("loss-not-scalar", ("'loss'", "shape (2,)"),
+      "epochs: 1\nloss: 'torch.nn:CrossEntropyLoss'\nloss_kwargs: {reduction: none}\n"),
     # ---- resume
     case("resume-missing", ["resume", "nope"], ("'nope'", "not found")),
     case("extend-missing", ["extend", "nope", "--trials", "2"], ("'nope'", "not found")),
@@ -265,6 +306,7 @@ CASES = [
       files={"runs/fake/space.yaml": "methods: {}\n"}),
     F("resume", "address-dead", ("--address", "'127.0.0.1:{port}'"), "--address", "127.0.0.1:{port}"),
     F("resume", "no-experiment", ("'fake'", "no Tune experiment")),
+    case("resume-package-gone", ["resume", "gone"], ("'model'", "'nosuchpkg.nets:build'", "not found")),
     # ---- status
     case("status-missing", ["status", "nope"], ("'nope'", "not found")),
     case("status-name-space", ["status", "a b"], ("NAME", "'a b'")),
@@ -299,6 +341,7 @@ CASES = [
     F("confirm", "address-dead", ("--address", "'127.0.0.1:{port}'"), "--address", "127.0.0.1:{port}"),
     F("confirm", "tracking-differs", (*DIFF, DEAD), "--tracking-uri", DEAD),
     F("confirm", "meta-garbage", BAD_META, files=J("{")),
+    case("confirm-package-gone", ["confirm", "gone"], ("'model'", "'nosuchpkg.nets:build'", "not found")),
     case("confirm-storage-under-file", ["confirm", "x", "--storage", "f.txt/r"], ("--storage", "'f.txt/r'"),
          FILE),
     # ---- report
@@ -330,12 +373,12 @@ def _fill(text: str, tokens: dict[str, str]) -> str:
     return text
 
 
-def _fake_sweep(root: Path) -> None:
+def _fake_sweep(root: Path, name: str = "fake", text: str | None = None) -> None:
     from sweeps.store.sweep_dir import SweepMeta, sweep_dir
     from sweeps.study.study_file import parse_study
 
-    study = parse_study(S(), source="fake.yaml")
-    sweep_dir(root / "runs", "fake").write(study, SweepMeta.new(study, f"sqlite:///{root}/mlflow.db"))
+    study = parse_study(text or S(), source=f"{name}.yaml")
+    sweep_dir(root / "runs", name).write(study, SweepMeta.new(study, f"sqlite:///{root}/mlflow.db"))
 
 
 def _tree(root: Path) -> set[Path]:
@@ -369,6 +412,8 @@ def test_bad_input_exits_2_with_one_line_naming_it_and_starts_and_writes_nothing
     _guard(monkeypatch)
     if argv[1:2] == ["fake"] or "fake" in argv[2:]:
         _fake_sweep(tmp_path)
+    if argv[1:2] == ["gone"]:  # a sweep whose model's package is no longer importable
+        _fake_sweep(tmp_path, "gone", S(base=", model: 'nosuchpkg.nets:build'"))
     for rel, content in files.items():
         path = tmp_path / rel
         path.parent.mkdir(parents=True, exist_ok=True)

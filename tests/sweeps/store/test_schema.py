@@ -27,7 +27,10 @@ def test_tag_filter_quotes_values():
                 adaptive="both", gsam_alpha=0.2, perturbation="obf", obf_C=-1, obf_gamma=1e-6,
                 label_noise=0.4, train_subset=100, val_size=0.25, grad_clip=1.0, amp="bf16",
                 data_dir="/tmp/x y", seed=11),
-], ids=["defaults", "everything-set"])
+    TrainConfig(dataset="my_pkg.data:build", dataset_kwargs={"root": "/d", "n": 3, "eps": 1e-05},
+                model="my_pkg.nets:build", model_kwargs={"widths": [8, 16], "act": None, "bn": True},
+                loss="my_pkg.losses:make", loss_kwargs={"q": 0.7, "nested": {"a": "None"}}),
+], ids=["defaults", "everything-set", "own-components"])
 def test_a_train_config_written_as_params_reads_back_equal_field_by_field(cfg):
     raw = {p.key: p.value for p in param_values(cfg.model_dump(mode="json"))}
     assert set(raw) == set(TrainConfig.model_fields) and all(isinstance(v, str) for v in raw.values())

@@ -202,3 +202,16 @@ def test_non_finite_numbers_are_rejected(value):
 @pytest.mark.parametrize("name", ["../x", "a/b", ".hidden", "", "x" * 101, "sp ace"])
 def test_sweep_names_are_checked(name):
     assert "name: value" in err(BASE + f"name: '{name}'\nmethods: {{a: {{}}}}")
+
+
+def test_component_configs_cover_each_method_and_every_sampled_component():
+    from sweeps.study.spec import component_configs
+
+    s = parse_study("base: {dataset: digits, loss: 'tests.support.problem:scaled_ce'}\nmethods:\n"
+                    "  sgd: {fixed: {perturbation: none}}\n"
+                    "  sam: {space: {rho: {uniform: [0.01, 0.1]}, "
+                    "model: {choice: [small_cnn, 'tests.support.problem:pooled']}}}\n")
+    got = [(c.perturbation, c.model, c.loss) for c in component_configs(s)]
+    loss = "tests.support.problem:scaled_ce"
+    assert got == [("none", "small_cnn", loss), ("ascent", "small_cnn", loss),
+                   ("ascent", "small_cnn", loss), ("ascent", "tests.support.problem:pooled", loss)]
