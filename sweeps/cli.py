@@ -33,7 +33,8 @@ def _common(p: argparse.ArgumentParser, tracking: bool = True, address: bool = T
                    help=f"directory holding sweeps (default: ./{DEFAULT_STORAGE})")
     if tracking:
         p.add_argument("--tracking-uri", default=None,
-                       help="MLflow tracking URI (default: the sweep's, else sqlite:///$PWD/mlflow.db)")
+                       help="MLflow tracking URI (default: the sweep's, else $MLFLOW_TRACKING_URI, "
+                       "else sqlite:///$PWD/mlflow.db)")
     if address:
         p.add_argument("--address", default=None,
                        help="Ray cluster address (e.g. auto); default: start a local Ray")

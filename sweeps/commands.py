@@ -19,7 +19,7 @@ from typing import Any
 from sweeps.errors import SweepError
 from sweeps.execution.ray_cluster import check_address
 from sweeps.store.sweep_dir import SweepMeta, check_directory, check_storage, open_sweep
-from sweeps.store.tracking_uri import check_tracking_uri, default_tracking_uri
+from sweeps.store.tracking_uri import absolute_tracking_uri, check_tracking_uri, default_tracking_uri
 from sweeps.study.spec import check_name
 
 
@@ -29,16 +29,20 @@ def _positive(name: str, value: int | None) -> None:
 
 
 def _tracking_uri(args: argparse.Namespace, meta: SweepMeta | None = None) -> str:
-    """`--tracking-uri`, else the sweep's (from its sweep.json), else the default; checked."""
+    """`--tracking-uri`, else the sweep's (from its sweep.json: it wins over the environment),
+    else `$MLFLOW_TRACKING_URI`, else sqlite:///$PWD/mlflow.db; checked, sqlite paths absolute."""
     uri, key = getattr(args, "tracking_uri", None), "--tracking-uri"
-    if uri is not None and meta is not None and uri != meta.tracking_uri:
-        raise SweepError(f"--tracking-uri: value {uri!r} differs from the tracking URI of sweep "
-                         f"{args.name!r} ({meta.tracking_uri}, in its sweep.json); omit it")
-    if uri is None and meta is not None:
-        uri, key = meta.tracking_uri, f"tracking_uri of sweep {args.name!r} (its sweep.json)"
-    uri = default_tracking_uri() if uri is None else uri
+    if meta is not None:
+        if uri is not None and meta.tracking_uri not in (uri, absolute_tracking_uri(uri)):
+            raise SweepError(f"--tracking-uri: value {uri!r} differs from the tracking URI of "
+                             f"sweep {args.name!r} ({meta.tracking_uri}, in its sweep.json); omit it")
+        if uri is None:
+            key = f"tracking_uri of sweep {args.name!r} (its sweep.json)"
+        uri = meta.tracking_uri
+    elif uri is None:
+        uri, key = default_tracking_uri()
     check_tracking_uri(uri, key=key)
-    return uri
+    return absolute_tracking_uri(uri)
 
 
 def _address(args: argparse.Namespace) -> None:
