@@ -151,3 +151,17 @@ def test_m_sharpness_path_choice_is_reported_once_as_run_params():
     params = [h["run_params"] for h in s.history if "run_params" in h]
     assert len(params) == 1 and params[0]["msharp_path"] in ("loop", "batched")
     assert params[0]["msharp_loop_ms"] > 0 and params[0]["msharp_batched_ms"] > 0
+
+
+def test_the_first_epoch_a_process_trains_reports_what_it_trains_with(tmp_path):
+    crashed = CrashAfter(1, tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        run_training(digits(epochs=3, perturbation="none"), crashed)
+    resumed = LocalContext(resume_from=crashed.latest_checkpoint)
+    run_training(digits(epochs=3, perturbation="none"), resumed)
+    expected = {"torch_version": torch.__version__, "cuda_version": torch.version.cuda or "none",
+                "cuda_available": torch.cuda.is_available(), "device": "cpu"}
+    for s in (crashed, resumed):  # a resumed run reports them again (the writer keeps the first)
+        assert "run_params" in s.history[0] and all("run_params" not in h for h in s.history[1:])
+        facts = s.history[0]["run_params"]
+        assert {k: facts[k] for k in expected} == expected and facts["device_name"]
