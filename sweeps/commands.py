@@ -130,7 +130,7 @@ def cmd_best(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from samtrain.config import TrainConfig
     from samtrain.data import check_dataset
-    from sweeps.execution.runner import run_configs
+    from sweeps.execution.train import train_once
     from sweeps.study.spec import Resources
 
     cfg = TrainConfig.from_yaml(args.config, args.overrides)
@@ -143,14 +143,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         check_dataset(cfg)
     resources = Resources(workers=cfg.num_workers, gpus_per_worker=1.0 if cfg.use_gpu else 0.0)
     in_process = {"auto": None, "train": False, "inprocess": True}[args.launcher]
-    grid = run_configs(name, "train", args.storage, uri, [("train", cfg, "train")], resources,
-                       sweep_id=f"train:{name}", parent=False, log_checkpoints=True,
-                       address=args.address, in_process=in_process)
-    result = grid[0]
+    outcome = train_once(name, args.storage, uri, cfg, resources, args.address, in_process)
+    result = outcome.result
     if result.error:
         print(f"sweep train: run failed: {result.error}", file=sys.stderr)
         return 1
     m = result.metrics or {}
+    if outcome.reused:
+        print(f"sweep train: {name!r} already ran these values to the end (MLflow run "
+              f"train-{m.get('trial_id')}, {Path(args.storage) / name / outcome.experiment}): "
+              "reused it, nothing was trained; change a value (--set) for a new run")
     shown = " ".join(f"{k} {m[k]:.4f}" for k in ("val_acc", "val_loss", "test_acc", "test_loss",
                                                   "train_loss") if isinstance(m.get(k), float))
     print(f"final: epoch {m.get('epoch')} status {m.get('status')} {shown} "
