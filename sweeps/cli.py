@@ -77,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="TrainConfig YAML, e.g. configs/digits.yaml")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value (repeatable)")
-    p.add_argument("--name", help="run name (default: the config file's stem)")
+    p.add_argument("--name", help="MLflow experiment of the run (default: the config file's stem); "
+                   "other values under the same name add one more run, the same values reuse it")
     p.add_argument("--launcher", choices=["auto", "train", "inprocess"], default="train",
                    help="train: Ray Train TorchTrainer (default); inprocess: the Tune trial's process")
 
