@@ -18,8 +18,10 @@ and, when due, a checkpoint (model, optimizer, scheduler, RNG, forgetting state)
   `clean_fit`, `noisy_fit` (with label noise), `perturbed_flip`, `perturbed_kl` (SAM family);
 - sharpness (every `sharpness_every` epochs and at the last epoch, if on): `sharpness_adaptive`,
   `hessian_top_eig`, `hessian_trace`;
-- `run_params`: a dict of values to record once as run parameters (the m-sharpness path SAM
-  chose: `msharp_path`, `msharp_loop_ms`, `msharp_batched_ms`).
+- `run_params`: a dict of values to record once as run parameters: on the first epoch a
+  process trains, what it trains with (`torch_version`, `cuda_version`, `cuda_available`,
+  `device`, `device_name`: `samtrain.worker_context.runtime_facts`), and the m-sharpness path
+  SAM chose (`msharp_path`, `msharp_loop_ms`, `msharp_batched_ms`).
 
 Example:
     >>> from samtrain.config import TrainConfig
@@ -44,7 +46,7 @@ from samtrain.config import TrainConfig
 from samtrain.epoch import evaluate, train_one_epoch
 from samtrain.run_setup import Run, build_run
 from samtrain.run_status import RunStatus
-from samtrain.worker_context import RayTrainContext, WorkerContext, scratch_dir
+from samtrain.worker_context import RayTrainContext, WorkerContext, runtime_facts, scratch_dir
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
@@ -76,12 +78,15 @@ def run_training(cfg: TrainConfig, ctx: WorkerContext, threads: int | None = Non
         ctx.report(metrics, None)  # nothing left to train: repeat the last result
         return metrics
     checkpointed_at = time.time()
-    for epoch in range(run.epoch + 1, last_epoch + 1):
+    first = run.epoch + 1
+    for epoch in range(first, last_epoch + 1):
         startup = None if started_at is None else time.time() - started_at
         started_at = None
         metrics = run_epoch(run, epoch)
         if startup is not None:
             metrics["startup_seconds"] = startup
+        if epoch == first:  # a resumed run reports them again; the first values recorded stay
+            metrics["run_params"] = {**runtime_facts(run.device), **metrics.get("run_params", {})}
         if metrics["status"] == RunStatus.DIVERGED:
             ctx.report(metrics, None)
             return metrics

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import platform
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -107,6 +108,31 @@ class RayTrainContext(WorkerContext):
 
         ckpt = ray.train.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
         ray.train.report({**metrics, "node_id": node_id()}, checkpoint=ckpt)
+
+
+def runtime_facts(device: torch.device) -> dict[str, Any]:
+    """What this process trains with: torch's version and CUDA build ("none" for a CPU build),
+    whether CUDA is usable, the device and its name (the GPU's, else the CPU model's). The loop
+    reports them once per run as run parameters.
+
+    >>> facts = runtime_facts(torch.device("cpu"))
+    >>> sorted(facts), facts["device"], facts["torch_version"] == torch.__version__
+    (['cuda_available', 'cuda_version', 'device', 'device_name', 'torch_version'], 'cpu', True)
+    """
+    cuda = device.type == "cuda"
+    return {"torch_version": str(torch.__version__), "cuda_version": str(torch.version.cuda or "none"),
+            "cuda_available": torch.cuda.is_available(), "device": str(device),
+            "device_name": str(torch.cuda.get_device_name(device)) if cuda else _cpu_name()}
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"
 
 
 def node_id() -> str:

@@ -52,7 +52,8 @@ def _common(p: argparse.ArgumentParser, tracking: bool = True, address: bool = T
                    help=f"directory holding sweeps (default: ./{DEFAULT_STORAGE})")
     if tracking:
         p.add_argument("--tracking-uri", default=None,
-                       help="MLflow tracking URI (default: the sweep's, else sqlite:///$PWD/mlflow.db)")
+                       help="MLflow tracking URI (default: the sweep's, else $MLFLOW_TRACKING_URI, "
+                       "else sqlite:///$PWD/mlflow.db)")
     if address:
         p.add_argument("--address", default=None,
                        help="Ray cluster address (e.g. auto); default: start a local Ray")
@@ -104,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="TrainConfig YAML, e.g. configs/digits.yaml")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value (repeatable)")
-    p.add_argument("--name", help="run name (default: the config file's stem)")
+    p.add_argument("--name", help="MLflow experiment of the run (default: the config file's stem); "
+                   "other values under the same name add one more run, the same values reuse it")
     p.add_argument("--launcher", choices=["auto", "train", "inprocess"], default="train",
                    help="train: Ray Train TorchTrainer (default); inprocess: the Tune trial's process")
 

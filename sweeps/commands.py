@@ -19,7 +19,7 @@ from typing import Any
 from sweeps.errors import SweepError
 from sweeps.execution.ray_cluster import check_address
 from sweeps.store.sweep_dir import SweepMeta, check_directory, check_storage, open_sweep
-from sweeps.store.tracking_uri import check_tracking_uri, default_tracking_uri
+from sweeps.store.tracking_uri import absolute_tracking_uri, check_tracking_uri, default_tracking_uri
 from sweeps.study.spec import check_name
 
 
@@ -29,16 +29,20 @@ def _positive(name: str, value: int | None) -> None:
 
 
 def _tracking_uri(args: argparse.Namespace, meta: SweepMeta | None = None) -> str:
-    """`--tracking-uri`, else the sweep's (from its sweep.json), else the default; checked."""
+    """`--tracking-uri`, else the sweep's (from its sweep.json: it wins over the environment),
+    else `$MLFLOW_TRACKING_URI`, else sqlite:///$PWD/mlflow.db; checked, sqlite paths absolute."""
     uri, key = getattr(args, "tracking_uri", None), "--tracking-uri"
-    if uri is not None and meta is not None and uri != meta.tracking_uri:
-        raise SweepError(f"--tracking-uri: value {uri!r} differs from the tracking URI of sweep "
-                         f"{args.name!r} ({meta.tracking_uri}, in its sweep.json); omit it")
-    if uri is None and meta is not None:
-        uri, key = meta.tracking_uri, f"tracking_uri of sweep {args.name!r} (its sweep.json)"
-    uri = default_tracking_uri() if uri is None else uri
+    if meta is not None:
+        if uri is not None and meta.tracking_uri not in (uri, absolute_tracking_uri(uri)):
+            raise SweepError(f"--tracking-uri: value {uri!r} differs from the tracking URI of "
+                             f"sweep {args.name!r} ({meta.tracking_uri}, in its sweep.json); omit it")
+        if uri is None:
+            key = f"tracking_uri of sweep {args.name!r} (its sweep.json)"
+        uri = meta.tracking_uri
+    elif uri is None:
+        uri, key = default_tracking_uri()
     check_tracking_uri(uri, key=key)
-    return uri
+    return absolute_tracking_uri(uri)
 
 
 def _address(args: argparse.Namespace) -> None:
@@ -167,7 +171,7 @@ def cmd_best(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from samtrain.config import TrainConfig
     from samtrain.data import check_dataset
-    from sweeps.execution.runner import run_configs
+    from sweeps.execution.train import train_once
     from sweeps.study.spec import Resources
 
     cfg = TrainConfig.from_yaml(args.config, args.overrides)
@@ -181,14 +185,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     _check_components([cfg], args.address)
     resources = Resources(workers=cfg.num_workers, gpus_per_worker=1.0 if cfg.use_gpu else 0.0)
     in_process = {"auto": None, "train": False, "inprocess": True}[args.launcher]
-    grid = run_configs(name, "train", args.storage, uri, [("train", cfg, "train")], resources,
-                       sweep_id=f"train:{name}", parent=False, log_checkpoints=True,
-                       address=args.address, in_process=in_process)
-    result = grid[0]
+    outcome = train_once(name, args.storage, uri, cfg, resources, args.address, in_process)
+    result = outcome.result
     if result.error:
         print(f"sweep train: run failed: {result.error}", file=sys.stderr)
         return 1
     m = result.metrics or {}
+    if outcome.reused:
+        print(f"sweep train: {name!r} already ran these values to the end (MLflow run "
+              f"train-{m.get('trial_id')}, {Path(args.storage) / name / outcome.experiment}): "
+              "reused it, nothing was trained; change a value (--set) for a new run")
     shown = " ".join(f"{k} {m[k]:.4f}" for k in ("val_acc", "val_loss", "test_acc", "test_loss",
                                                   "train_loss") if isinstance(m.get(k), float))
     print(f"final: epoch {m.get('epoch')} status {m.get('status')} {shown} "

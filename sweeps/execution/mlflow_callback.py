@@ -1,8 +1,10 @@
 """`MLflowTrialCallback`: Tune events -> MLflow runs, through the sweep's outbox.
 
 All logging happens in the driver, from rank-0 results only: a child run per trial (created at
-its start, or at its first result), one log per reported epoch (every numeric value, step =
-epoch), tags `status` and `node_id`, and the run's final state. Writes go through
+its start, or at its first result, with the driver's provenance: `sweeps.store.provenance`), one
+log per reported epoch (every numeric value, step = epoch; the run parameters the loop reports
+once, such as the worker's torch, CUDA and device, as params), tags `status` and `node_id`, and
+the run's final state (completed: FINISHED, pruned: KILLED, diverged and failed: FAILED). Writes go through
 `sweeps.store.outbox.Outbox`, so a tracking-server outage never stops training and loses
 nothing. A retried trial (its process or node died) keeps its run: the epochs it re-runs after
 restoring its checkpoint are logged again at the same steps, and the run's latest value per
@@ -24,6 +26,7 @@ from ray import tune
 
 from samtrain.run_status import RunStatus
 from sweeps.search.trial_config import read_trial
+from sweeps.store.provenance import launch_environment
 from sweeps.store.schema import RUN_PARAMS, Tag, result_metrics
 from sweeps.store.writer import MLflowTarget
 
@@ -60,7 +63,8 @@ class MLflowTrialCallback(tune.Callback):
             from sweeps.store.outbox import Outbox
 
             self._outbox = Outbox(Path(self.outbox_dir), self.target.writer).start()
-            self._outbox.put("open_parent", source_file=self.target.source_file)
+            self._outbox.put("open_parent", source_file=self.target.source_file,
+                             environment=launch_environment())
         return self._outbox
 
     def setup(self, **info: Any) -> None:
@@ -69,7 +73,8 @@ class MLflowTrialCallback(tune.Callback):
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         t = read_trial(trial.config)
         self.outbox.put("child", key=trial.trial_id, method=t.method, phase=t.phase,
-                        train_config=t.train_config, group_key=t.group_key)
+                        train_config=t.train_config, group_key=t.group_key,
+                        environment=launch_environment())
         self._started.add(trial.trial_id)
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,

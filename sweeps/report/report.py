@@ -12,7 +12,6 @@ Example (on a finished, confirmed sweep)::
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,8 @@ from sweeps.results.rows import (
     metric_on_test_split,
     searched_keys,
 )
-from sweeps.store.schema import RunRecord
+from sweeps.store.provenance import git_commit
+from sweeps.store.schema import RunRecord, Tag
 from sweeps.study.spec import StudySpec
 
 __all__ = ["ReportResult", "build_report", "report_sweep", "git_commit"]
@@ -121,14 +121,19 @@ def _provenance_md(prov: dict[str, Any], records: Sequence[RunRecord]) -> str:
     return "\n".join(lines + ["", "</details>"]) + "\n"
 
 
-def git_commit() -> str:
-    """The commit of the code that writes the report ("unknown" outside git)."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             cwd=Path(__file__).resolve().parent, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() or "unknown"
+def runs_git_commits(records: Sequence[RunRecord]) -> str:
+    """The commits the runs were launched from (their `mlflow.source.git.commit` tags), with
+    `(dirty)` where a run's code differed from its commit.
+
+    >>> from sweeps.store.schema import RunRecord
+    >>> r = lambda c, d: RunRecord("r", "sgd", "search", "completed", "g", 0, {}, {},
+    ...                            tags={"mlflow.source.git.commit": c, "git_dirty": d})
+    >>> runs_git_commits([r("ab", "false"), r("ab", "true"), r("cd", "false")])
+    'ab, ab (dirty), cd'
+    """
+    seen = {r.tags.get(Tag.GIT_COMMIT, "unknown") + (" (dirty)" if r.tags.get(Tag.GIT_DIRTY) == "true"
+                                                       else "") for r in records}
+    return ", ".join(sorted(seen)) or "none"
 
 
 def report_sweep(name: str, storage: str, tracking_uri: str | None, out: str | None,
@@ -138,7 +143,8 @@ def report_sweep(name: str, storage: str, tracking_uri: str | None, out: str | N
 
     sweep = read_sweep(name, storage, tracking_uri)
     out_dir = Path(out) if out else sweep.dir.root / "report"
-    provenance = {"git_commit": git_commit(), "study_sha256": sweep.meta.source_sha256,
+    provenance = {"git_commit": git_commit(), "runs_git_commits": runs_git_commits(sweep.records),
+                  "study_sha256": sweep.meta.source_sha256,
                   "sweep_id": sweep.meta.sweep_id, "mlflow_parent_run": sweep.parent_run_id,
                   "tracking_uri": sweep.tracking_uri}
     result = build_report(sweep.records, sweep.study, out_dir, fmt, provenance)

@@ -1,11 +1,12 @@
 """`Outbox`: MLflow writes that survive a tracking-server outage, delivered in order, once.
 
-Every write the driver makes (open the parent, create a child, log an epoch, finish a run) is
-first appended to `journal.jsonl` in the sweep's `outbox/` directory, then delivered by a
-background thread through `SweepWriter`. While the server is unreachable training goes on and
-operations wait on disk; the thread retries with back-off and sends them in order once the
-server answers again. `delivered` records how many operations reached MLflow, so a restarted
-driver (`sweep resume`, or any later `sweep` command on the sweep) sends only the rest.
+Every write the driver makes (open the parent, create a child with its provenance, log an
+epoch, finish a run) is first appended to `journal.jsonl` in the sweep's `outbox/` directory,
+then delivered by a background thread through `SweepWriter`. While the server is unreachable
+training goes on and operations wait on disk; the thread retries with back-off and sends them
+in order once the server answers again. `delivered` records how many operations reached
+MLflow, so a restarted driver (`sweep resume`, or any later `sweep` command on the sweep) sends
+only the rest.
 Redelivery is harmless: runs are found by their tags before being created, and a metric logged
 again with its original step and timestamp is stored once.
 
@@ -227,12 +228,13 @@ class Outbox:
         """Perform one operation on MLflow (idempotent; see the module docstring)."""
         w, op = self.writer, e["op"]
         if op == "open_parent":  # a driver's first write: its predecessor's leftovers are failed
-            w.open_parent(e.get("source_file"), fail_leftovers=True)
+            w.open_parent(e.get("source_file"), fail_leftovers=True,
+                          environment=e.get("environment"))
         elif op == "child":
             if w.use_parent and w.parent_run_id is None:
-                w.open_parent(fail_leftovers=False)
+                w.open_parent(fail_leftovers=False, environment=e.get("environment"))
             self._runs[e["key"]] = w.child(e["key"], e["method"], e["phase"], e["train_config"],
-                                           e["group_key"], e.get("node_id"))
+                                           e["group_key"], e.get("node_id"), e.get("environment"))
         elif op == "log_epoch":
             w.log_epoch(self._run_id(e["key"]), e["result"], timestamp_ms=e["timestamp_ms"])
         elif op == "finish":

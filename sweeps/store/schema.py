@@ -8,10 +8,16 @@ the sweep's `sweep.json`, never by name alone); one child run per trial:
 - child: tags `mlflow.parentRunId`, `sweep.name`, `sweep.id`, `sweep.role=child`, `method`,
   `group_key` (config hash without the seed), `trial_id`, `phase`, `status`, `node_id` (and
   `worker_node_ids` for multi-worker trials); params =
-  every `TrainConfig` field plus the run parameters the loop reports (`run_params`); metrics =
-  every numeric value of every reported result except Tune's bookkeeping, with step = epoch.
+  every `TrainConfig` field plus the run parameters the loop reports (`run_params`: the
+  m-sharpness path, and the training process's torch, CUDA and device); metrics =
+  every numeric value of every reported result except Tune's bookkeeping, with step = epoch;
+- every run (parent, child, and a `sweep train` run, `sweep.role=single`): tags
+  `mlflow.source.git.commit` and `git_dirty` and the artifact `environment.json`, measured by
+  the driver that created it (`sweeps.store.provenance`).
 
-A child run read back is a `RunRecord` (its params typed again by `parse_params`).
+`status` is the precise outcome; MLflow's own run state follows it (`MLFLOW_STATE`): completed
+-> FINISHED, pruned -> KILLED, diverged and failed -> FAILED. A child run read back is a
+`RunRecord` (its params typed again by `parse_params`).
 
 Example:
     >>> tag_filter({Tag.ROLE: Role.CHILD, Tag.PHASE: Phase.SEARCH})
@@ -36,8 +42,8 @@ from samtrain.config import TrainConfig
 from samtrain.run_status import FINAL_STATUSES, RunStatus
 
 __all__ = ["Tag", "Role", "Phase", "RunStatus", "FINAL_STATUSES", "MLFLOW_STATE",
-           "RUN_PARAMS", "tag_filter", "result_metrics", "RunRecord", "parse_params",
-           "train_config_of"]
+           "ENVIRONMENT_ARTIFACT", "RUN_PARAMS", "tag_filter", "result_metrics", "RunRecord",
+           "parse_params", "train_config_of"]
 
 
 class _Str(str, Enum):
@@ -59,6 +65,8 @@ class Tag(_Str):
     STATUS = "status"
     NODE_ID = "node_id"
     WORKER_NODE_IDS = "worker_node_ids"  # multi-worker trials: every rank's node, rank order
+    GIT_COMMIT = "mlflow.source.git.commit"  # MLflow's standard tag: the launching code's commit
+    GIT_DIRTY = "git_dirty"  # "true" when tracked files differed from that commit
 
 
 class Role(_Str):
@@ -73,9 +81,11 @@ class Phase(_Str):
     TRAIN = "train"
 
 
-# MLflow's own run state for each final status
-MLFLOW_STATE = {RunStatus.COMPLETED: "FINISHED", RunStatus.PRUNED: "FINISHED",
-                RunStatus.DIVERGED: "FINISHED", RunStatus.FAILED: "FAILED"}
+# MLflow's own run state for each final status (the `status` tag keeps the precise word)
+MLFLOW_STATE = {RunStatus.COMPLETED: "FINISHED", RunStatus.PRUNED: "KILLED",
+                RunStatus.DIVERGED: "FAILED", RunStatus.FAILED: "FAILED"}
+
+ENVIRONMENT_ARTIFACT = "environment.json"  # every run: the launching driver's environment
 
 RUN_PARAMS = "run_params"  # result key: a dict of values the run records once as params
 

@@ -1,5 +1,9 @@
 """The MLflow tracking URI of a sweep: its default, and a check that it can be used at all.
 
+The default is MLflow's own convention: `$MLFLOW_TRACKING_URI` when it is set (and not empty),
+else `sqlite:///$PWD/mlflow.db` (`default_tracking_uri`). A relative sqlite path is made absolute
+(`absolute_tracking_uri`), so a sweep's recorded URI names the same file from any directory.
+
 Checked before anything starts, so an unusable URI is one line and exit code 2, not a hang:
 an `http(s)` server must answer `/health` within a few seconds (MLflow's own client would retry
 a dead server for minutes), a `sqlite:///` file must be in an existing directory and be an sqlite
@@ -14,17 +18,36 @@ Example:
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from sweeps.errors import SweepError
 
 HEALTH_TIMEOUT_S = 5.0
 SQLITE_HEADER = b"SQLite format 3\x00"
+ENV_VAR = "MLFLOW_TRACKING_URI"
 
 
-def default_tracking_uri() -> str:
-    """A sqlite file in the working directory (MLflow's file store is deprecated)."""
-    return f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+def default_tracking_uri() -> tuple[str, str]:
+    """`(uri, where it came from)`: `$MLFLOW_TRACKING_URI` when set and not blank, else a sqlite
+    file in the working directory (MLflow's file store is deprecated)."""
+    env = os.environ.get(ENV_VAR, "")
+    if env.strip():
+        return env, f"{ENV_VAR} (environment)"
+    return f"sqlite:///{Path.cwd() / 'mlflow.db'}", "default tracking URI"
+
+
+def absolute_tracking_uri(uri: str) -> str:
+    """`uri` with a relative sqlite path made absolute (from the working directory).
+
+    >>> absolute_tracking_uri("http://127.0.0.1:5000")
+    'http://127.0.0.1:5000'
+    >>> absolute_tracking_uri("sqlite:///m.db") == f"sqlite:///{Path.cwd() / 'm.db'}"
+    True
+    """
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_absolute():
+        return f"sqlite:///{Path.cwd() / uri.removeprefix('sqlite:///')}"
+    return uri
 
 
 def _head(path: Path) -> bytes:

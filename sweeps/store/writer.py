@@ -3,15 +3,18 @@
 Every call is idempotent where MLflow allows it, so that a retried call (after a crash, or from
 the tracking outbox) leaves no duplicate: the parent and each child are found by their tags
 before being created, tags and equal params may be set again, and a metric logged again with the
-same step and timestamp is stored once.
+same step and timestamp is stored once. Each run gets the launching driver's provenance
+(`environment`: `sweeps.store.provenance`) once: the tags `mlflow.source.git.commit` and
+`git_dirty` and the artifact `environment.json`; a run found again keeps what it has.
 
 Example:
     w = SweepWriter("sqlite:////tmp/doc-mlflow.db", "doc-sweep", sweep_id="0b5e...")
     parent = w.open_parent()
     cfg = TrainConfig()
-    run_id = w.child("t1", "sam", "search", cfg.model_dump(mode="json"), cfg.group_key())
+    run_id = w.child("t1", "sam", "search", cfg.model_dump(mode="json"), cfg.group_key(),
+                     environment=launch_environment())
     w.log_epoch(run_id, {"epoch": 1, "val_acc": 0.5}, timestamp_ms=1700000000000)
-    w.finish(run_id, "completed")
+    w.finish(run_id, "completed")    # MLflow state FINISHED; pruned: KILLED; diverged: FAILED
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from typing import Any
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from sweeps.store.provenance import provenance_tags
 from sweeps.store.schema import (
+    ENVIRONMENT_ARTIFACT,
     MLFLOW_STATE,
     RUN_PARAMS,
     Phase,
@@ -94,8 +99,21 @@ class SweepWriter:
         flt = tag_filter({Tag.SWEEP_ID: self.sweep_id, **tags})
         return self.client.search_runs([self.experiment_id], filter_string=flt, max_results=10000)
 
-    def open_parent(self, source_file: str | Path | None = None,
-                    fail_leftovers: bool = True) -> str | None:
+    def _provenance(self, run: Any, environment: dict[str, Any] | None, new: bool) -> None:
+        """Add what `run` (an MLflow `Run`; `new`: just created with the tags) lacks of
+        `environment`'s tags and artifact; what it has stays (a run created by another driver,
+        or before a crash, keeps that driver's commit and environment)."""
+        if environment is None:
+            return
+        run_id, have = run.info.run_id, run.data.tags
+        missing = {k: v for k, v in provenance_tags(environment).items() if k not in have}
+        if missing and not new:
+            self.set_tags(run_id, missing)
+        if new or not any(a.path == ENVIRONMENT_ARTIFACT for a in self.client.list_artifacts(run_id)):
+            self.client.log_dict(run_id, environment, ENVIRONMENT_ARTIFACT)
+
+    def open_parent(self, source_file: str | Path | None = None, fail_leftovers: bool = True,
+                    environment: dict[str, Any] | None = None) -> str | None:
         """Find or create the parent run; with `fail_leftovers` (at a driver's start: nothing of
         its own runs yet) mark children left RUNNING by a crashed driver as failed."""
         for run in self.find(**{Tag.ROLE: Role.CHILD}) if fail_leftovers else []:
@@ -108,12 +126,16 @@ class SweepWriter:
         if found:
             self.parent_run_id = found[0].info.run_id
             self.client.update_run(self.parent_run_id, status="RUNNING")
+            self._provenance(found[0], environment, new=False)
             return self.parent_run_id
-        run = self.client.create_run(self.experiment_id, run_name=self.sweep_name, tags={
-            Tag.SWEEP: self.sweep_name, Tag.SWEEP_ID: self.sweep_id, Tag.ROLE: Role.PARENT})
+        tags = {Tag.SWEEP: self.sweep_name, Tag.SWEEP_ID: self.sweep_id, Tag.ROLE: Role.PARENT,
+                **provenance_tags(environment or {})}
+        run = self.client.create_run(self.experiment_id, run_name=self.sweep_name,
+                                     tags={str(k): str(v) for k, v in tags.items()})
         self.parent_run_id = run.info.run_id
         if source_file is not None:
             self.client.log_artifact(self.parent_run_id, str(source_file))
+        self._provenance(run, environment, new=True)
         return self.parent_run_id
 
     def close(self, state: str = "FINISHED") -> None:
@@ -121,9 +143,10 @@ class SweepWriter:
             self.client.set_terminated(self.parent_run_id, state)
 
     def child(self, trial_id: str, method: str, phase: str, train_config: dict[str, Any],
-              group_key: str, node_id: str | None = None) -> str:
+              group_key: str, node_id: str | None = None,
+              environment: dict[str, Any] | None = None) -> str:
         """The run of this trial: reused when it exists (resume, retry), else created; the
-        `TrainConfig` (as JSON) becomes its params."""
+        `TrainConfig` (as JSON) becomes its params, `environment` its provenance (once)."""
         params = param_values(train_config)
         found = self.find(**{Tag.TRIAL_ID: trial_id})
         if found:  # params again too: equal values are a no-op, and a crash may have lost them
@@ -132,11 +155,12 @@ class SweepWriter:
             tags = {Tag.STATUS: RunStatus.RUNNING, **({Tag.NODE_ID: node_id} if node_id else {})}
             self.client.log_batch(run_id, params=params,
                                   tags=[RunTag(k, str(v)) for k, v in tags.items()])
+            self._provenance(found[0], environment, new=False)
             return run_id
         tags = {Tag.SWEEP: self.sweep_name, Tag.SWEEP_ID: self.sweep_id,
                 Tag.ROLE: Role.CHILD if self.use_parent else Role.SINGLE, Tag.METHOD: method,
                 Tag.GROUP_KEY: group_key, Tag.TRIAL_ID: trial_id, Tag.PHASE: phase,
-                Tag.STATUS: RunStatus.RUNNING}
+                Tag.STATUS: RunStatus.RUNNING, **provenance_tags(environment or {})}
         if node_id:
             tags[Tag.NODE_ID] = node_id
         if self.parent_run_id:
@@ -144,6 +168,7 @@ class SweepWriter:
         run = self.client.create_run(self.experiment_id, run_name=f"{method}-{trial_id}",
                                      tags={str(k): str(v) for k, v in tags.items()})
         self.client.log_batch(run.info.run_id, params=params)
+        self._provenance(run, environment, new=True)
         return run.info.run_id
 
     def delete_orphans(self, phase: Phase, known_trial_ids: set[str]) -> int:
@@ -172,6 +197,7 @@ class SweepWriter:
             self.client.log_batch(run_id, metrics=metrics, params=params)
 
     def finish(self, run_id: str, status: RunStatus | str, checkpoint_dir: str | None = None) -> None:
+        """Tag the final `status` and end the run in MLflow's matching state (`MLFLOW_STATE`)."""
         status = RunStatus(status)
         if checkpoint_dir and Path(checkpoint_dir).is_dir():
             self.client.log_artifacts(run_id, checkpoint_dir, artifact_path="checkpoint")

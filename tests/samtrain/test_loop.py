@@ -184,3 +184,17 @@ def test_a_researchers_dataset_model_and_loss_train_like_the_builtins():
         assert doubled[key] == pytest.approx(final[key], abs=1e-6), key
     for key in ("train_loss", "perturb_loss", "val_loss", "test_loss"):
         assert doubled[key] == pytest.approx(2 * final[key], rel=1e-4), key
+
+
+def test_the_first_epoch_a_process_trains_reports_what_it_trains_with(tmp_path):
+    crashed = CrashAfter(1, tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        run_training(digits(epochs=3, perturbation="none"), crashed)
+    resumed = LocalContext(resume_from=crashed.latest_checkpoint)
+    run_training(digits(epochs=3, perturbation="none"), resumed)
+    expected = {"torch_version": torch.__version__, "cuda_version": torch.version.cuda or "none",
+                "cuda_available": torch.cuda.is_available(), "device": "cpu"}
+    for s in (crashed, resumed):  # a resumed run reports them again (the writer keeps the first)
+        assert "run_params" in s.history[0] and all("run_params" not in h for h in s.history[1:])
+        facts = s.history[0]["run_params"]
+        assert {k: facts[k] for k in expected} == expected and facts["device_name"]

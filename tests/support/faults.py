@@ -26,6 +26,8 @@ from typing import Any
 import optuna
 from mlflow.tracking import MlflowClient
 
+# what each run records of its training process besides its TrainConfig (torch, CUDA, device)
+RUNTIME_PARAMS = frozenset({"torch_version", "cuda_version", "cuda_available", "device", "device_name"})
 # GCS notices a dead node in ~5 s instead of ~16 s; read by the process that starts the GCS
 FAST_NODE_DEATH = {"RAY_health_check_period_ms": "500", "RAY_health_check_failure_threshold": "2",
                    "RAY_health_check_timeout_ms": "500"}
@@ -245,7 +247,7 @@ def assert_like_a_local_sweep(uri: str, name: str, storage: Path, n_trials: int,
             "status", "node_id", "mlflow.parentRunId", "mlflow.runName"}
     for r in runs:
         assert tags <= set(r.data.tags), sorted(tags - set(r.data.tags))
-        assert set(r.data.params) == set(TrainConfig.model_fields)
+        assert set(r.data.params) == set(TrainConfig.model_fields) | RUNTIME_PARAMS
         assert r.info.status == "FINISHED" and r.data.tags["status"] == "completed", r.data.tags
         assert r.data.tags["mlflow.parentRunId"] == parent.info.run_id
     got = {m: sum(r.data.tags["method"] == m for r in runs) for m in methods}

@@ -454,6 +454,37 @@ def test_the_inputs_of_the_table_without_its_faults_get_past_validation(argv, tm
         main(argv)
 
 
+@pytest.mark.parametrize("argv", [["run", "s.yaml"], ["train", "c.yaml"]])
+@pytest.mark.parametrize("env, words", [(DEAD, ("no MLflow server",)),
+                                        ("file:///{t}/mlruns", ("file store",)), ("mlruns", ("file store",))])
+def test_an_unusable_MLFLOW_TRACKING_URI_is_one_line_naming_it(argv, env, words, tmp_path, monkeypatch,
+                                                               capsys, tokens):
+    """Without --tracking-uri a new sweep or `sweep train` uses $MLFLOW_TRACKING_URI: checked the
+    same way, and named as the culprit."""
+    monkeypatch.chdir(tmp_path)
+    _guard(monkeypatch)
+    (tmp_path / "s.yaml").write_text(S())
+    (tmp_path / "c.yaml").write_text("epochs: 1\n")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", _fill(env, tokens))
+    before = _tree(tmp_path)
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert len(err.splitlines()) == 1 and not out, (out, err)
+    for word in ("MLFLOW_TRACKING_URI (environment)", repr(_fill(env, tokens)), *words):
+        assert word in err, (word, err)
+    assert _tree(tmp_path) == before
+
+
+def test_an_existing_sweep_keeps_its_own_tracking_uri_whatever_the_environment_says(
+        tmp_path, monkeypatch, tokens):
+    monkeypatch.chdir(tmp_path)
+    _guard(monkeypatch)
+    _fake_sweep(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", _fill(DEAD, tokens))
+    with pytest.raises(Reached):  # got past the URI check: the sweep's sqlite store is used
+        main(["status", "fake"])
+
+
 COMMANDS = ("run", "resume", "extend", "status", "best", "train", "confirm", "report", "analyze")
 
 

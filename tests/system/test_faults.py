@@ -21,6 +21,7 @@ from mlflow.tracking import MlflowClient
 
 from sweeps.cli import main
 from sweeps.store.outbox import Outbox, unreachable
+from sweeps.store.provenance import git_commit
 from sweeps.store.writer import SweepWriter
 from tests.support.faults import (
     MlflowServer,
@@ -174,6 +175,11 @@ def test_tracking_outages_lose_nothing_and_duplicate_nothing(tmp_path, monkeypat
         for r in runs:  # every epoch once: nothing lost, nothing logged twice
             for key in ("epoch", "val_acc", "train_loss", "grad_evals"):
                 assert steps(server.uri, r, key) == list(range(1, epochs + 1)), (key, r.data.tags)
+        client = MlflowClient(server.uri)
+        for r in runs:  # provenance through the server's artifact proxy, once, outages or not
+            assert r.data.tags["mlflow.source.git.commit"] == git_commit()
+            assert [a.path for a in client.list_artifacts(r.info.run_id)
+                    if a.path != "checkpoint"] == ["environment.json"]
         journal = (box / "journal.jsonl").read_text().splitlines()
         assert _delivered(box) == len(journal) and not (box / "rejected.jsonl").exists()
     finally:

@@ -14,8 +14,10 @@ from mlflow.tracking import MlflowClient
 from samtrain.config import TrainConfig
 from sweeps.cli import main
 from sweeps.report.report import git_commit
-from sweeps.store.schema import parse_params
+from sweeps.store.provenance import launch_environment
+from sweeps.store.schema import parse_params, train_config_of
 from tests.support import ROOT
+from tests.support.faults import RUNTIME_PARAMS
 
 pytestmark = pytest.mark.ray
 TINY = ROOT / "search_spaces" / "tiny.yaml"
@@ -35,7 +37,7 @@ def test_tiny_sweep_end_to_end(ray_local, tmp_path, monkeypatch, capsys):
     parents = client.search_runs([exp.experiment_id], "tags.`sweep.role` = 'parent'")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     parent = parents[0]
-    assert [a.path for a in client.list_artifacts(parent.info.run_id)] == ["space.yaml"]
+    assert [a.path for a in client.list_artifacts(parent.info.run_id)] == ["environment.json", "space.yaml"]
     runs = children(client, "t1")
     assert len(runs) == 3  # sgd samples nothing: one search run; sam: budget 2
     assert sorted(r.data.tags["method"] for r in runs) == ["sam", "sam", "sgd"]
@@ -44,9 +46,9 @@ def test_tiny_sweep_end_to_end(ray_local, tmp_path, monkeypatch, capsys):
         assert tags["mlflow.parentRunId"] == parent.info.run_id
         assert tags["status"] == "completed" and r.info.status == "FINISHED"
         assert tags["phase"] == "search" and tags["trial_id"]
-        cfg = TrainConfig.build(parse_params(params))
+        cfg = train_config_of(parse_params(params))
         assert tags["group_key"] == cfg.group_key()
-        assert set(params) == set(TrainConfig.model_fields)
+        assert set(params) == set(TrainConfig.model_fields) | RUNTIME_PARAMS
         assert tags["sweep.id"] == json.loads((tmp_path / "runs" / "t1" / "sweep.json").read_text())[
             "sweep_id"] and tags["node_id"]
         assert params["perturbation"] == ("none" if tags["method"] == "sgd" else "ascent")
@@ -100,6 +102,7 @@ def test_tiny_sweep_end_to_end(ray_local, tmp_path, monkeypatch, capsys):
 
 def test_sweep_train_logs_params_metrics_and_checkpoint(ray_local, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the default: ./mlflow.db
     cfg = ROOT / "configs" / "digits.yaml"
     assert main(["train", str(cfg), "--set", "epochs=2", "--name", "d1", "--storage", "runs"]) == 0
     out = capsys.readouterr().out
@@ -113,10 +116,25 @@ def test_sweep_train_logs_params_metrics_and_checkpoint(ray_local, tmp_path, mon
     assert run.data.metrics["startup_seconds"] > 0
     assert [a.path for a in client.list_artifacts(run.info.run_id, "checkpoint")] == [
         "checkpoint/state.pt"]
-    # the same name with another config is refused, not silently answered with the old run
-    capsys.readouterr()
-    assert main(["train", str(cfg), "--set", "epochs=3", "--name", "d1", "--storage", "runs"]) == 2
-    assert "already holds other runs" in capsys.readouterr().err
+    assert run.data.params["device"] == "cpu" and run.data.params["torch_version"]
+    # the same name with other values: one more run in the same experiment
+    more = ["--name", "d1", "--storage", "runs", "--launcher", "inprocess"]
+    assert main(["train", str(cfg), "--set", "epochs=3", *more]) == 0
+    assert "final: epoch 3 status completed" in capsys.readouterr().out
+    runs = {r.data.params["epochs"]: r for r in client.search_runs([exp.experiment_id])}
+    assert sorted(runs) == ["2", "3"] and runs["2"].info.run_id == run.info.run_id
+    for r in runs.values():
+        assert r.data.tags["sweep.role"] == "single" and r.data.tags["sweep.id"] == "train:d1"
+        assert r.data.tags["mlflow.source.git.commit"] == git_commit()
+        assert "environment.json" in {a.path for a in client.list_artifacts(r.info.run_id)}
+    assert runs["2"].data.tags["trial_id"] != runs["3"].data.tags["trial_id"]
+    # the same values again: the finished run is reused, nothing is trained, and it says so
+    assert main(["train", str(cfg), "--set", "epochs=2", *more]) == 0
+    out = capsys.readouterr().out
+    assert "already ran these values to the end" in out and "nothing was trained" in out
+    assert f"train-{run.data.tags['trial_id']}" in out and "final: epoch 2 status completed" in out
+    assert len(client.search_runs([exp.experiment_id])) == 2
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "val_acc")] == [1, 2]
 
 
 def test_killed_driver_then_resume_finishes_every_trial_once(tmp_path):
@@ -173,7 +191,7 @@ def test_a_diverging_trial_reaches_optuna_infeasible_and_mlflow_diverged(ray_loc
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     assert main(["run", "boom.yaml", "--storage", "runs", "--tracking-uri", uri]) == 0
     (run,) = children(MlflowClient(uri), "boom")
-    assert run.data.tags["status"] == "diverged"
+    assert run.data.tags["status"] == "diverged" and run.info.status == "FAILED"
     study = optuna.load_study(study_name="boom", storage=f"sqlite:///{tmp_path}/runs/boom/optuna.db")
     (trial,) = study.trials
     assert trial.state == optuna.trial.TrialState.PRUNED and trial.constraints == {"diverged": 1.0}
@@ -181,3 +199,81 @@ def test_a_diverging_trial_reaches_optuna_infeasible_and_mlflow_diverged(ray_loc
     capsys.readouterr()
     assert main(["status", "boom", "--storage", "runs"]) == 0
     assert "diverged 1" in capsys.readouterr().out
+
+
+# Trials run one at a time (2 CPUs each), so the seeded TPE samples the same values every time:
+# with seed 17 (Optuna 5.0.0) SAM's first two trials get lr 0.032 and then 0.0056, which learns
+# far less by epoch 1, where ASHA (reduction factor 2) stops it.
+STATES = """name: tiny
+metric: val_acc
+mode: max
+budget: 3
+seed: 17
+scheduler: {type: asha, grace_period: 1, reduction_factor: 2}
+resources: {workers: 1, cpus_per_worker: 2.0}
+base: {dataset: digits, model: small_cnn, epochs: 2, batch_size: 64}
+methods:
+  sgd: {fixed: {perturbation: none, lr: 1.0e+8}}   # diverges in its first epoch
+  sam:
+    fixed: {perturbation: ascent, rho: 0.05}
+    space: {lr: {loguniform: [3.0e-3, 9.0]}}
+"""
+MLFLOW_STATE = {"completed": "FINISHED", "pruned": "KILLED", "diverged": "FAILED"}
+
+
+def readme_python_block(containing: str) -> str:
+    blocks = (ROOT / "README.md").read_text().split("```python\n")[1:]
+    (block,) = [b.split("```", 1)[0] for b in blocks if containing in b]
+    return block
+
+
+def test_run_states_provenance_environment_uri_and_the_readme_recipes(ray_local, tmp_path,
+                                                                      monkeypatch, capsys):
+    """A sweep with a completed, a pruned and a diverged trial, tracked where
+    $MLFLOW_TRACKING_URI says: MLflow's state per outcome, the commit tag and the environment
+    artifact on every run, the worker's torch and device as params; the README's recipes work."""
+    import torch
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "store").mkdir()
+    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    (tmp_path / "s.yaml").write_text(STATES)
+    assert main(["run", "s.yaml", "--storage", "runs"]) == 0
+    assert not (tmp_path / "mlflow.db").exists()
+    meta = json.loads((tmp_path / "runs" / "tiny" / "sweep.json").read_text())
+    assert meta["tracking_uri"] == uri
+    client = MlflowClient(uri)
+    runs = children(client, "tiny")
+    statuses = sorted((r.data.tags["method"], r.data.tags["status"]) for r in runs)
+    assert ("sgd", "diverged") in statuses and ("sam", "pruned") in statuses
+    assert ("sam", "completed") in statuses and len(runs) == 4
+    for r in runs:
+        assert r.info.status == MLFLOW_STATE[r.data.tags["status"]], r.data.tags
+    (parent,) = client.search_runs([runs[0].info.experiment_id], "tags.`sweep.role` = 'parent'")
+    env = launch_environment()
+    assert env["git_commit"] == git_commit() and len(git_commit()) == 40
+    for r in [parent, *runs]:
+        assert r.data.tags["mlflow.source.git.commit"] == env["git_commit"]
+        assert r.data.tags["git_dirty"] == str(env["git_dirty"]).lower()
+        with open(client.download_artifacts(r.info.run_id, "environment.json")) as f:
+            assert json.load(f) == env
+    for r in runs:  # measured by the training process, once
+        p = r.data.params
+        assert (p["torch_version"], p["cuda_version"], p["device"]) == (
+            torch.__version__, torch.version.cuda or "none", "cpu")
+        assert p["cuda_available"] == str(torch.cuda.is_available()) and p["device_name"]
+
+    capsys.readouterr()
+    ns: dict = {}
+    exec(readme_python_block("mlflow.search_runs("), ns)
+    sam_done = sorted(r.info.run_id for r in runs
+                      if (r.data.tags["method"], r.data.tags["status"]) == ("sam", "completed"))
+    assert sorted(ns["sam"]["run_id"]) == sam_done
+    assert list(ns["sam"]["metrics.val_acc"]) == sorted(ns["sam"]["metrics.val_acc"], reverse=True)
+    assert set(ns["pruned"]["tags.status"]) == {"pruned"} and set(ns["pruned"]["status"]) == {"KILLED"}
+    assert "sgd" in list(ns["diverged"]["tags.method"]) and set(ns["diverged"]["status"]) == {"FAILED"}
+    assert len(ns["same_code"]) >= 5   # this sweep's parent and four trials, at least
+    table = ns["table"]
+    assert len(table) == 4 and sorted(table["config/trial/method"]) == ["sam"] * 3 + ["sgd"]
+    assert sorted(table["trial_id"]) == sorted(r.data.tags["trial_id"] for r in runs)

@@ -1,5 +1,5 @@
 """`MLflowTrialCallback`: Tune events -> MLflow runs through the outbox; each trial outcome ends
-in its status tag and MLflow run state, under the sweep's parent."""
+in its status tag and MLflow run state, under the sweep's parent, with the driver's provenance."""
 
 from types import SimpleNamespace
 
@@ -9,6 +9,7 @@ from mlflow.tracking import MlflowClient
 from samtrain.config import TrainConfig
 from sweeps.execution.mlflow_callback import MLflowTrialCallback
 from sweeps.search.trial_config import trial_config
+from sweeps.store.provenance import launch_environment
 from sweeps.store.writer import MLflowTarget
 
 
@@ -34,11 +35,11 @@ def test_statuses_from_trial_outcomes(uri, tmp_path):
     cb = MLflowTrialCallback(MLflowTarget(uri, "s", "id1"), tmp_path / "outbox")
     cb.setup()
     outcomes = {
-        "done": ({"epoch": 4, "status": "completed", "val_acc": 0.9}, "completed"),
-        "asha": ({"epoch": 2, "status": "running", "val_acc": 0.5}, "pruned"),
-        "nan": ({"epoch": 1, "status": "diverged", "val_acc": 0.1}, "diverged"),
+        "done": ({"epoch": 4, "status": "completed", "val_acc": 0.9}, "completed", "FINISHED"),
+        "asha": ({"epoch": 2, "status": "running", "val_acc": 0.5}, "pruned", "KILLED"),
+        "nan": ({"epoch": 1, "status": "diverged", "val_acc": 0.1}, "diverged", "FAILED"),
     }
-    for tid, (last, _) in outcomes.items():
+    for tid, (last, _, _) in outcomes.items():
         t = trial(tid, cfg, last)
         cb.on_trial_start(0, [], t)
         cb.on_trial_result(0, [], t, {**last, "node_id": "n1", "run_params": {"msharp_path": "loop"}})
@@ -49,8 +50,8 @@ def test_statuses_from_trial_outcomes(uri, tmp_path):
     cb.on_experiment_end([err])
     assert cb.undelivered == 0
     runs = children(uri)
-    for tid, (last, status) in outcomes.items():
-        assert runs[tid].data.tags["status"] == status and runs[tid].info.status == "FINISHED"
+    for tid, (last, status, state) in outcomes.items():
+        assert runs[tid].data.tags["status"] == status and runs[tid].info.status == state
         assert runs[tid].data.metrics["val_acc"] == last["val_acc"]
         assert runs[tid].data.params["epochs"] == "4" and runs[tid].data.params["msharp_path"] == "loop"
         assert runs[tid].data.tags["node_id"] == "n1" and runs[tid].data.tags["sweep.id"] == "id1"
@@ -60,3 +61,9 @@ def test_statuses_from_trial_outcomes(uri, tmp_path):
                                    "tags.`sweep.role` = 'parent'")
     assert parent.info.status == "FAILED"  # one trial errored
     assert all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in runs.values())
+    commit = launch_environment()["git_commit"]
+    assert len(commit) == 40
+    for r in [parent, *runs.values()]:  # every run: the driver's commit, dirty flag, environment
+        assert r.data.tags["mlflow.source.git.commit"] == commit
+        assert r.data.tags["git_dirty"] == str(launch_environment()["git_dirty"]).lower()
+        assert "environment.json" in {a.path for a in client.list_artifacts(r.info.run_id)}

@@ -102,3 +102,28 @@ def test_a_busy_sqlite_store_is_an_outage_not_a_refusal():
 
     assert unreachable(MlflowException("(sqlite3.OperationalError) database is locked"))
     assert not unreachable(MlflowException("Changing param values is not allowed"))
+
+
+def test_a_run_created_after_an_outage_gets_its_provenance_exactly_once(uri, tmp_path):
+    """The environment travels in the journal (JSON) with the `child` operation; delivering the
+    journal again from the start (a crash before `delivered` was written) adds nothing."""
+    env = {"git_commit": "c" * 40, "git_dirty": False, "python": "3.11.7", "platform": "Linux",
+           "packages": ["mlflow==3.17.2"]}
+    SweepWriter(uri, "s", "id1")  # the store exists: the outage below is the server's only
+    state = {"down": True}
+    box = Outbox(tmp_path / "box", lambda: FlakyWriter(uri, state)).start()
+    box.put("open_parent", environment=env)
+    box.put("child", key="t1", environment=env, **CHILD)
+    assert box.close(timeout=1.5) == 2
+    state["down"] = False
+    assert deliver_pending(tmp_path / "box", lambda: FlakyWriter(uri, state), timeout=30) == 0
+    (tmp_path / "box" / "delivered").write_text("0")
+    assert deliver_pending(tmp_path / "box", lambda: FlakyWriter(uri, state), timeout=30) == 0
+    client = MlflowClient(uri)
+    (run,) = children(uri).values()
+    (parent,) = client.search_runs([run.info.experiment_id], "tags.`sweep.role` = 'parent'")
+    for r in (run, parent):
+        assert r.data.tags["mlflow.source.git.commit"] == "c" * 40 and r.data.tags["git_dirty"] == "false"
+        assert [a.path for a in client.list_artifacts(r.info.run_id)] == ["environment.json"]
+        with open(client.download_artifacts(r.info.run_id, "environment.json")) as f:
+            assert json.load(f) == env

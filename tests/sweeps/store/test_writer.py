@@ -1,5 +1,7 @@
 """`SweepWriter` on a real sqlite store: crash leftovers failed and reused, parents by sweep id,
-every call safe to repeat."""
+every call safe to repeat; MLflow states per status; provenance recorded once."""
+
+import json
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -62,3 +64,82 @@ def test_a_late_child_never_fails_the_runs_of_a_live_driver(uri):
     other.open_parent(fail_leftovers=False)   # e.g. delivering a later `child` after a restart
     child(other, "t2", cfg)
     assert MlflowClient(uri).get_run(live).info.status == "RUNNING"
+
+
+def test_each_final_status_ends_the_run_in_its_mlflow_state(uri):
+    """MLflow's own state says how a run ended; the `status` tag keeps the precise word."""
+    cfg = TrainConfig(epochs=2)
+    w = SweepWriter(uri, "s", "id1")
+    w.open_parent()
+    client = MlflowClient(uri)
+    expected = {"completed": "FINISHED", "pruned": "KILLED", "diverged": "FAILED", "failed": "FAILED"}
+    for status, state in expected.items():
+        run_id = child(w, status, cfg)
+        w.finish(run_id, status)
+        run = client.get_run(run_id)
+        assert (run.info.status, run.data.tags["status"]) == (state, status)
+    assert [r.status for r in load_records(uri, "s", "id1")[1]] == list(expected)  # read by tag
+
+
+ENV = {"git_commit": "a" * 40, "git_dirty": True, "python": "3.11.7", "platform": "Linux",
+       "packages": ["mlflow==3.17.2", "torch==2.14.1"]}
+
+
+def test_provenance_is_recorded_once_and_a_found_run_keeps_its_own(uri):
+    cfg = TrainConfig(epochs=2)
+    w = SweepWriter(uri, "s", "id1")
+    parent = w.open_parent(environment=ENV)
+    run_id = w.child("t1", "sam", "search", cfg.model_dump(mode="json"), cfg.group_key(),
+                     environment=ENV)
+    client = MlflowClient(uri)
+    for rid in (parent, run_id):
+        tags = client.get_run(rid).data.tags
+        assert tags["mlflow.source.git.commit"] == "a" * 40 and tags["git_dirty"] == "true"
+        assert [a.path for a in client.list_artifacts(rid) if a.path.endswith(".json")] == [
+            "environment.json"]
+    assert _environment(client, run_id) == ENV
+    # found again by a driver on other code (resume, outbox redelivery): nothing is replaced
+    other = {**ENV, "git_commit": "b" * 40, "git_dirty": False, "python": "3.12.0"}
+    again = SweepWriter(uri, "s", "id1")
+    assert again.open_parent(environment=other) == parent
+    assert again.child("t1", "sam", "search", cfg.model_dump(mode="json"), cfg.group_key(),
+                       environment=other) == run_id
+    for rid in (parent, run_id):
+        assert client.get_run(rid).data.tags["mlflow.source.git.commit"] == "a" * 40
+        assert _environment(client, rid) == ENV
+
+
+def test_a_run_created_before_a_crash_gets_its_missing_provenance(uri):
+    """The driver died between creating the run and logging its provenance: the redelivered
+    `child` adds the tags and the artifact, once."""
+    cfg = TrainConfig(epochs=2)
+    w = SweepWriter(uri, "s", "id1")
+    w.open_parent()
+    run_id = child(w, "t1", cfg)                     # no environment: as if cut off
+    client = MlflowClient(uri)
+    assert "mlflow.source.git.commit" not in client.get_run(run_id).data.tags
+    assert client.list_artifacts(run_id) == []
+    for _ in range(2):
+        w.child("t1", "sam", "search", cfg.model_dump(mode="json"), cfg.group_key(), environment=ENV)
+    assert client.get_run(run_id).data.tags["git_dirty"] == "true"
+    assert [a.path for a in client.list_artifacts(run_id)] == ["environment.json"]
+    assert _environment(client, run_id) == ENV
+
+
+def test_a_run_parameter_is_recorded_once(uri):
+    """The worker's facts come again after a restore (maybe from another node): the first stay."""
+    cfg = TrainConfig(epochs=2)
+    w = SweepWriter(uri, "s", "id1")
+    w.open_parent()
+    run_id = child(w, "t1", cfg)
+    w.log_epoch(run_id, {"epoch": 1, "run_params": {"device_name": "gpu-a", "torch_version": "2"}})
+    w.log_epoch(run_id, {"epoch": 2, "run_params": {"device_name": "gpu-b", "cuda_version": "13.0"}})
+    params = MlflowClient(uri).get_run(run_id).data.params
+    assert (params["device_name"], params["torch_version"], params["cuda_version"]) == (
+        "gpu-a", "2", "13.0")
+
+
+def _environment(client, run_id):
+    path = client.download_artifacts(run_id, "environment.json")
+    with open(path) as f:
+        return json.load(f)
