@@ -80,7 +80,7 @@ def build_report(records: Sequence[RunRecord], study: StudySpec, out_dir: Path, 
                f"Every config `sweep confirm --top K` re-ran on the fresh seeds; each method's pick "
                f"is the best confirm {study.metric} mean (the test split picks nothing).", "",
                *confirmed, ""]
-    section, extra = _analysis_md(records, out_dir) if analysis else ([], [])
+    section, extra = _analysis_md(records, study, out_dir) if analysis else ([], [])
     md += section + [f"![{p.stem}]({p.name})\n" for p in pngs]
     md.append(_provenance_md(provenance or {}, records))
     files = [out_dir / "report.md", out_dir / "report.csv", out_dir / "report.tex"]
@@ -89,12 +89,13 @@ def build_report(records: Sequence[RunRecord], study: StudySpec, out_dir: Path, 
     return ReportResult(tables[fmt], files + pngs + extra, rows, best, verdict)
 
 
-def _analysis_md(records: Sequence[RunRecord], out_dir: Path) -> tuple[list[str], list[Path]]:
+def _analysis_md(records: Sequence[RunRecord], study: StudySpec,
+                 out_dir: Path) -> tuple[list[str], list[Path]]:
     """The analysis section and its files, when any run has a diagnostic to rank; else none."""
     from sweeps.report.analysis import analysis_section, write_analysis
     from sweeps.results.correlation import analyze_records
 
-    result = analyze_records(records)
+    result = analyze_records(records, study=study)
     if not result.rows:
         return [], []
     written = write_analysis(result, out_dir)
