@@ -1,9 +1,10 @@
 """`sweep analyze`: the analysis of `sweeps.results.correlation` as tables, a generated sentence
 and files (analysis.md, analysis.csv, analysis_scatter.png), logged to the sweep's parent run.
 
-The sentence ranks the diagnostics on the most controlled τ that is defined for at least two
-of them (one, when only one diagnostic has values): granulated τ (Jiang et al. 2019: runs that
-differ in one searched key), else within-method τ (runs of one method), else pooled τ, and says
+The sentence ranks the diagnostics on the most controlled τ that ranks at least two of them
+(one, when only one diagnostic has values): granulated τ (Jiang et al. 2019: configs that
+differ in one searched key; counted when it compares 6+ pairs of configs, as many as the 4
+runs a pooled τ needs), else within-method τ (runs of one method), else pooled τ, and says
 which one and why.
 
 Example (on a sweep's records)::
@@ -35,6 +36,7 @@ __all__ = ["analysis_notes", "analysis_table_md", "within_table_md", "granulated
            "analysis_section", "write_analysis", "analyze_sweep"]
 
 _TARGET_WORDS = {"test_acc": "test accuracy", "val_acc": "validation accuracy"}
+MIN_PAIRS = math.comb(MIN_RUNS, 2)   # a granulated τ the sentence ranks on compares 6+ pairs
 BASES = ("granulated", "within", "pooled")
 _LABELS = {"pooled": "pooled tau", "within": "within-method tau",
            "granulated": "granulated tau"}
@@ -56,8 +58,9 @@ def analysis_notes(a: Analysis) -> list[str]:
              "methods has a stratified bootstrap CI (runs resampled within each method).",
              "Granulated τ (Jiang et al. 2019, arXiv 1912.02178): for each searched key, runs "
              "of one method whose other searched keys agree (a continuous key: the same one of "
-             f"{BINS} equal bins of its search range, log scale when log-sampled) form a group; "
-             "ψ = the mean τ over the groups with 2+ distinct values of the key, Ψ = the mean "
+             f"{BINS} equal bins of its search range, log scale when log-sampled) form a group, "
+             "in which runs with the same value of the key (a config's seeds) are averaged into "
+             "one point; ψ = the mean τ over the groups with 2+ values of the key, Ψ = the mean "
              "of ψ over the keys; CI: stratified bootstrap (runs resampled within each group)."
              + (f" Undefined here: {a.granulated_note}." if a.granulated_note else "")]
     if a.fallback:
@@ -107,12 +110,13 @@ def granulated_table_md(a: Analysis) -> str:
     axes = sorted({k for r in a.rows for k in r.granulated.by_axis})
     if not axes:
         return ""
-    lines = ["| Diagnostic | " + " | ".join(f"ψ {k} [95% CI] (groups, n)" for k in axes) + " |",
-             "|" + "---|" * (len(axes) + 1)]
+    lines = ["| Diagnostic | " + " | ".join(f"ψ {k} [95% CI] (groups, n)" for k in axes)
+             + " | pairs of configs |",
+             "|" + "---|" * (len(axes) + 2)]
     for r in a.rows:
         by = r.granulated.by_axis
         cells = [f"{by[k].fmt()} ({by[k].groups}, {by[k].n})" if k in by else "n/a" for k in axes]
-        lines.append(f"| {r.name} | " + " | ".join(cells) + " |")
+        lines.append(f"| {r.name} | " + " | ".join(cells) + f" | {r.granulated.pairs} |")
     return "\n".join(lines) + "\n"
 
 
@@ -126,7 +130,7 @@ def analysis_table_csv(a: Analysis) -> str:
     w.writerow(["diagnostic", "target", "n", "tau", "ci_low", "ci_high", "p", "dropped",
                 "n_gap", "tau_gap", "gap_ci_low", "gap_ci_high", "p_gap", "dropped_gap",
                 "tau_within", "within_ci_low", "within_ci_high", "within_methods",
-                "psi", "psi_ci_low", "psi_ci_high", "psi_keys"]
+                "psi", "psi_ci_low", "psi_ci_high", "psi_keys", "psi_pairs"]
                + [f"{c}_{m}" for m in methods for c in ("tau", "ci_low", "ci_high", "n")]
                + [f"psi_{k}{c}" for k in axes for c in ("", "_ci_low", "_ci_high", "_groups")])
     for r in a.rows:
@@ -134,7 +138,7 @@ def analysis_table_csv(a: Analysis) -> str:
         gap = [g.n, g.tau, g.ci_low, g.ci_high, g.p, g.dropped] if g else [0, "", "", "", "", ""]
         vals = [r.name, a.target, t.n, t.tau, t.ci_low, t.ci_high, t.p, t.dropped, *gap,
                 wm.tau, wm.ci_low, wm.ci_high, wm.groups, psi.tau, psi.ci_low, psi.ci_high,
-                psi.groups]
+                psi.groups, r.granulated.pairs]
         for m in methods:
             c = r.within.get(m)
             vals += [c.tau, c.ci_low, c.ci_high, c.n] if c else ["", "", "", ""]
@@ -150,18 +154,27 @@ def basis_of(r: DiagnosticRow, basis: str) -> Correlation:
     return {"pooled": r.vs_target, "within": r.within_mean, "granulated": r.granulated.psi}[basis]
 
 
+def _ranks_on(r: DiagnosticRow, basis: str) -> bool:
+    """Whether `r` can be ranked on `basis`: its τ there is defined, and a granulated τ compares
+    at least `MIN_PAIRS` pairs of configs (as many as the pooled τ's fewest runs give)."""
+    return basis_of(r, basis).defined and (basis != "granulated"
+                                           or r.granulated.pairs >= MIN_PAIRS)
+
+
 def sentence_basis(a: Analysis) -> tuple[str, str]:
     """The τ the sentence rests on, and why: the first of granulated, within-method, pooled
-    that is defined for 2+ diagnostics (for the one, when only one is analysed)."""
+    that ranks 2+ diagnostics (the one, when only one is analysed)."""
     scored = [r for r in a.rows if r.vs_target.defined]
     need = min(2, len(scored))
-    count = {b: sum(basis_of(r, b).defined for r in scored) for b in BASES}
+    count = {b: sum(_ranks_on(r, b) for r in scored) for b in BASES}
     k, g, wi = len(scored), count["granulated"], count["within"]
     if need and g >= need:
-        return "granulated", (f"defined for {g} of {k} diagnostics, it compares only runs that "
+        return "granulated", (f"defined for {g} of {k} diagnostics, it compares only configs that "
                               "differ in one searched key, the method and the method's other "
                               "keys held fixed, so neither can create the correlation")
-    gran = f"granulated tau is defined for {g} of {k}" + (
+    g_def = sum(r.granulated.psi.defined for r in scored)
+    gran = f"granulated tau is defined for {g_def} of {k}" + (
+        f" but compares {MIN_PAIRS}+ pairs of configs for {g}" if g_def > g else "") + (
         f" ({a.granulated_note})" if a.granulated_note else "")
     if need and wi >= need:
         return "within", (f"defined for {wi} of {k} diagnostics, it compares runs of one method "
@@ -170,6 +183,11 @@ def sentence_basis(a: Analysis) -> tuple[str, str]:
     return "pooled", (f"within-method tau is defined for {wi} of {k} diagnostics and {gran}, too "
                       "few to rank on; pooled tau mixes differences between methods with "
                       "differences within them")
+
+
+def _groups(r: DiagnosticRow) -> str:
+    n = sum(c.groups for c in r.granulated.by_axis.values())
+    return f"{n} group{'s' if n != 1 else ''} of runs"
 
 
 def best_sentence(a: Analysis) -> str:
@@ -182,14 +200,14 @@ def best_sentence(a: Analysis) -> str:
         return (f"No diagnostic has {MIN_RUNS}+ finite, non-constant final values paired with "
                 f"{a.target} over the {len(a.runs)} completed full-length runs: nothing to rank.")
     basis, why = sentence_basis(a)
-    ranked = [r for r in scored if basis_of(r, basis).defined]
+    ranked = [r for r in scored if _ranks_on(r, basis)]
     best = max(ranked, key=lambda r: abs(basis_of(r, basis).tau))
     c, p = basis_of(best, basis), best.vs_target
     g = f"{c.groups} method{'s' if c.groups != 1 else ''}" if basis == "within" else \
         f"{c.groups} searched key{'s' if c.groups != 1 else ''}"
     value = {"pooled": f"tau = {c.fmt()}, n = {c.n}",
              "within": f"mean tau over {g} = {c.fmt()}, n = {c.n}",
-             "granulated": f"Psi over {g} = {c.fmt()}, n = {c.n}"}[basis]
+             "granulated": f"Psi over {g} ({_groups(best)}) = {c.fmt()}, n = {c.n}"}[basis]
     if basis != "pooled":
         value += f"; pooled tau = {p.fmt()}, n = {p.n}"
     head = (f"{best.name} ranks runs by {word} best on {_LABELS[basis]} ({value})"

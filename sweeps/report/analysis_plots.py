@@ -82,8 +82,8 @@ def scatter_figure(a: Analysis) -> Figure | None:
         tag(p, m)
     fig.axes[0].legend(handles=proxies, fontsize=7)
     fig.suptitle(f"{a.target} vs diagnostics over {len(a.runs)} completed full-length runs"
-                 + (f"; {n_apart} off-scale point(s) on the panel edges, value printed"
-                    if n_apart else ""), fontsize=9)
+                 + ("; a run far out on an axis is drawn on the panel's edge, its value "
+                    "printed" if n_apart else ""), fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -9,7 +9,9 @@ past 18 methods, evenly spaced `turbo` colours. Every artist drawn for a method 
 **Off-scale values.** A collapsed run (test_acc 0.24 among ~0.75) must not set the axes. A value
 is drawn apart when it is far out twice: beyond Tukey's far-out fence (Q1 - 3 IQR, Q3 + 3 IQR)
 of all values on the axis (at least `MIN_POINTS` finite, IQR > 0) and beyond the same fence of
-its own method's other values on the axis (at least 2 of them). A method whose runs all sit far
+its own method's other values on the axis (at least 2 of them). In a figure of final values the
+fences come from completed full-length runs only; a pruned run's value (where it stopped) is
+held against them like any other. A method whose runs all sit far
 from the others is a result, not a collapse, and sets the axes. For a metric, only the side a
 collapse goes to counts (low for an accuracy, high for a loss). Apart values are drawn as
 triangles on the axis edge (pointing outward) with their value printed beside them, and the
@@ -98,23 +100,31 @@ def _beyond(v: float, lo: float, hi: float, side: Side) -> bool:
 
 
 def apart(values: Sequence[float], methods: Sequence[str], side: Side = "both",
-          k: float = FAR_OUT) -> list[bool]:
-    """Which values to draw apart (the module's rule); non-finite values are never apart
-    (callers leave them out)."""
+          k: float = FAR_OUT, reference: Sequence[bool] | None = None) -> list[bool]:
+    """Which values to draw apart (the module's rule). The fences come from the `reference`
+    values (default: all; a figure of final values passes its completed full-length runs, so
+    the values pruned runs stopped at neither widen nor hide a collapse); non-finite values are
+    never apart (callers leave them out).
+
+    >>> apart([0.47, 0.48, 0.46, 0.47, 0.46, 0.45, 0.17, 0.33], ["a"] * 3 + ["b"] * 4 + ["a"],
+    ...       "low", reference=[True] * 7 + [False])
+    [False, False, False, False, False, False, True, True]
+    """
     v = np.asarray(values, float)
     m = np.asarray(methods, object)
     finite = np.isfinite(v)
+    ref = finite & (np.ones(v.size, bool) if reference is None else np.asarray(reference, bool))
     out = [False] * v.size
-    if finite.sum() < MIN_POINTS:
+    if ref.sum() < MIN_POINTS:
         return out
-    q1, q3 = np.quantile(v[finite], [0.25, 0.75])
+    q1, q3 = np.quantile(v[ref], [0.25, 0.75])
     if q3 <= q1:
         return out
-    lo, hi = fence(v[finite], k)
+    lo, hi = fence(v[ref], k)
     for i in np.flatnonzero(finite):
         if not _beyond(v[i], lo, hi, side):
             continue
-        mine = finite & (m == m[i])
+        mine = ref & (m == m[i])
         mine[i] = False
         if mine.sum() >= 2:
             out[i] = bool(_beyond(v[i], *fence(v[mine], k), side))
@@ -147,7 +157,9 @@ def draw_apart(ax: Axes, points: Sequence[tuple[float, float, bool, bool]], colo
         marker = ("v" if py == y0 else "^") if ya else ("<" if px == x0 else ">")
         (pt,) = ax.plot([px], [py], marker, ms=8, color=color, clip_on=False, zorder=5)
         label = f"({x:.3g}, {y:.3g})" if xa and ya else f"{x if xa else y:.3g}"
+        right, top = xa and px == x1, ya and py == y1          # the text goes inward
         txt = ax.annotate(label, (px, py), textcoords="offset points",
-                          xytext=(4, 4 if py != y0 else -10), fontsize=6, color=color,
-                          annotation_clip=False)
+                          xytext=(-6 if right else 6, -4 if top else 4), fontsize=6,
+                          ha="right" if right else "left", va="top" if top else "bottom",
+                          color=color, annotation_clip=False)
         tag([pt, txt], method)

@@ -60,10 +60,12 @@ def report_colors(study: StudySpec, records: Sequence[RunRecord] = ()) -> dict[s
     return method_colors(method_order(study.methods, (r.method for r in records)))
 
 
-def _note_apart(ax: Axes, n: int) -> None:
-    if n:
-        ax.text(0.99, 0.01, f"{n} off-scale run{'s' if n > 1 else ''} on the edge (value printed)",
-                transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color=NEUTRAL)
+def _title(ax: Axes, text: str, n_apart: int) -> None:
+    """The axes title, with a line counting the runs drawn on the edge."""
+    if n_apart:
+        text += (f"\n{n_apart} off-scale run{'s' if n_apart > 1 else ''} drawn on the edge "
+                 "(▼, value printed): they do not set the axis")
+    ax.set_title(text, fontsize=9)
 
 
 def scores_figure(study: StudySpec, rows: dict[str, MethodRow],
@@ -118,10 +120,9 @@ def scores_figure(study: StudySpec, rows: dict[str, MethodRow],
     for label, m in zip(ax.get_xticklabels(), shown, strict=True):
         label.set_color(colors[m])
         tag(label, m)
-    _note_apart(ax, sum(off))
     ax.set_ylabel(f"{tmetric} (test split, confirm seeds)")
-    ax.set_title(f"{tmetric} of each method's pick: dots = seeds, bar = mean, "
-                 "whisker = 95% t-interval", fontsize=9)
+    _title(ax, f"{tmetric} of each method's pick: dots = seeds, bar = mean, "
+           "whisker = 95% t-interval", sum(off))
     fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", fontsize=7,
                ncols=min(3, len(shown) + 1))
     return fig
@@ -154,8 +155,9 @@ def learning_curves_figure(records: Sequence[RunRecord], study: StudySpec,
     tmetric, _ = metric_on_test_split(metric)
     fig = Figure(figsize=(7.0, 4.4))
     ax = fig.add_subplot()
-    drawn = False
-    for m in colors:
+    drawn, dodge = False, 0.008 * max([1.0, *(h.get("epoch", 1.0) for r in records
+                                               for h in r.history)])
+    for k, m in enumerate(colors):
         runs = _pick_runs(records, rows[m]) if m in rows else []
         epochs, val = _curve(runs, metric)
         if not epochs:
@@ -167,7 +169,8 @@ def learning_curves_figure(records: Sequence[RunRecord], study: StudySpec,
         t_epochs, test = _curve(runs, tmetric)
         if t_epochs:
             tsd = test.std(0, ddof=1) if len(runs) > 1 else None
-            tag(ax.errorbar(t_epochs, test.mean(0), yerr=tsd, fmt="D:", color=c, ms=6, capsize=3), m)
+            at = np.array(t_epochs) + (k - (len(colors) - 1) / 2) * dodge   # side by side
+            tag(ax.errorbar(at, test.mean(0), yerr=tsd, fmt="D:", color=c, ms=6, capsize=3), m)
         drawn = True
     if not drawn:
         return None
@@ -210,7 +213,8 @@ def metric_vs_rho_figure(records: Sequence[RunRecord], study: StudySpec,
     if not runs:
         return None
     flat = [(m, r.params.get("rho"), _value(r, metric), r.full_length) for m, r in runs]
-    off = apart([v for _, _, v, _ in flat], [m for m, *_ in flat], collapse_side(metric))
+    off = apart([v for _, _, v, _ in flat], [m for m, *_ in flat], collapse_side(metric),
+                reference=[full for *_, full in flat])
     fig = Figure(figsize=(7.0, 4.4))
     ax = fig.add_subplot()
     conf: dict[str, tuple[float, float, float]] = {}
@@ -249,11 +253,10 @@ def metric_vs_rho_figure(records: Sequence[RunRecord], study: StudySpec,
     for m in colors:
         draw_apart(ax, [(rho, v, False, True) for (mm, rho, v, _), a in zip(flat, off, strict=True)
                         if mm == m and a], colors.get(m, NEUTRAL), m)
-    _note_apart(ax, sum(off))
     ax.set_xlabel("rho")
     ax.set_ylabel(f"final {metric} (validation)")
-    ax.set_title(f"{metric} vs rho: o completed, x pruned, ring = search winner, "
-                 "square = pick's confirm mean ± std", fontsize=9)
+    _title(ax, f"{metric} vs rho: o completed, x pruned, ring = search winner, "
+           "square = pick's confirm mean ± std", sum(off))
     ax.legend(fontsize=7)
     return fig
 
@@ -269,7 +272,8 @@ def rho_m_figure(records: Sequence[RunRecord], study: StudySpec, rows: dict[str,
     if not panels:
         return None
     flat = [(m, r) for m in panels for r in by_method[m]]
-    off = apart([_value(r, metric) for _, r in flat], [m for m, _ in flat], collapse_side(metric))
+    off = apart([_value(r, metric) for _, r in flat], [m for m, _ in flat], collapse_side(metric),
+                reference=[r.full_length for _, r in flat])
     lo, hi = span([_value(r, metric) for (_, r), a in zip(flat, off, strict=True) if not a], 0.0)
     cmap = colormaps["viridis"].with_extremes(under="0.75", over="0.75")
     fig = Figure(figsize=(3.4 * len(panels) + 1.2, 3.6), layout="constrained")

@@ -3,10 +3,13 @@
 hyperparameter changes?
 
 For each hyperparameter axis i (a key some method searches), runs are grouped by everything
-else that defines their config: the method and the values of its other searched keys. ψ_i is
-the mean τ-b (diagnostic vs target) over the groups that vary axis i (at least 2 distinct
-values of it among runs with both values finite, and a defined τ-b); Ψ is the mean of ψ_i over
-the axes that have one. Seeds are not an axis: a config's seed replicates sit in its group.
+else that defines their config: the method and the values of its other searched keys. Within a
+group, the runs that share a value of axis i (a config's seeds) are averaged into one point
+(mean diagnostic, mean target), so τ-b compares only configs that differ in axis i, as on the
+grid of Jiang et al., where each config is one model. ψ_i is the mean τ-b (diagnostic vs
+target) over the groups that vary axis i (at least 2 distinct values of it among runs with both
+values finite, and a defined τ-b); Ψ is the mean of ψ_i over the axes that have one; `pairs`
+counts the pairs of configs compared. Seeds are not an axis.
 
 Sampled keys rarely repeat (TPE draws `rho` from a loguniform), so "the other keys held fixed"
 is approximate for continuous keys: a float, or an int with more than `BINS` values, counts as
@@ -16,8 +19,8 @@ exact values. Where no group varies an axis, ψ_i is undefined; where no axis ha
 and `why` says so; nothing is filled in.
 
 Interval: a stratified percentile bootstrap (`sweeps.results.kendall.grouped_tau`): within each
-axis, each group's runs are resampled within the group; the axes are resampled independently
-and Ψ* is the mean of their ψ_i*.
+axis, each group's runs are resampled within the group (and averaged per value again); the
+axes are resampled independently and Ψ* is the mean of their ψ_i*.
 
 Example (on a sweep's eligible runs)::
 
@@ -41,6 +44,7 @@ from sweeps.results.kendall import (
     SEED,
     UNDEFINED,
     Correlation,
+    config_means,
     grouped_tau,
     mean_of_resamples,
     percentile_ci,
@@ -74,6 +78,7 @@ class Granulated:
     psi: Correlation                               # groups: axes averaged over
     by_axis: dict[str, Correlation] = field(default_factory=dict)   # groups: groups averaged
     why: str = ""
+    pairs: int = 0                                 # pairs of configs compared, all axes
 
 
 def bin_value(dist: Any, value: Any, bins: int = BINS) -> Hashable:
@@ -136,19 +141,22 @@ def granulated_tau(x: Sequence[float], y: Sequence[float], groups: dict[str, lis
     missing), over `groups` from `axis_groups`."""
     xa, ya = np.asarray(x, float), np.asarray(y, float)
     by_axis: dict[str, Correlation] = {}
-    dists, counted = [], set()
+    dists, counted, pairs = [], set(), 0
     for k, (axis, gs) in enumerate(sorted(groups.items())):
         members = []
         for g in gs:
             keep = [j for j, i in enumerate(g.runs) if math.isfinite(xa[i]) and math.isfinite(ya[i])]
-            idx = [g.runs[j] for j in keep]
-            if len({repr(g.values[j]) for j in keep}) >= 2 and tau_b(xa[idx], ya[idx]) is not None:
-                members.append(idx)
-        c, dist = grouped_tau([(xa[idx], ya[idx]) for idx in members], n_resamples, [seed, k])
+            idx, values = [g.runs[j] for j in keep], [g.values[j] for j in keep]
+            if len({repr(v) for v in values}) >= 2 \
+                    and tau_b(*config_means(xa[idx], ya[idx], values)) is not None:
+                members.append((idx, values))
+        c, dist = grouped_tau([(xa[idx], ya[idx], values) for idx, values in members],
+                              n_resamples, [seed, k])
         if c.defined:
             by_axis[axis] = c
             dists.append(dist)
-            counted.update(i for idx in members for i in idx)
+            counted.update(i for idx, _ in members for i in idx)
+            pairs += sum(math.comb(len({repr(v) for v in values}), 2) for _, values in members)
     if not by_axis:
         why = ("no group varies a searched key with the diagnostic and the target finite and "
                "not constant") if any(groups.values()) else "no group varies a searched key"
@@ -156,4 +164,4 @@ def granulated_tau(x: Sequence[float], y: Sequence[float], groups: dict[str, lis
     lo, hi, dropped = percentile_ci(mean_of_resamples(dists))
     psi = float(np.mean([c.tau for c in by_axis.values()]))
     return Granulated(Correlation(len(counted), psi, lo, hi, math.nan, dropped, len(by_axis)),
-                      by_axis)
+                      by_axis, pairs=pairs)

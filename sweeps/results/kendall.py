@@ -23,12 +23,14 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats as _st
 
 __all__ = ["N_RESAMPLES", "SEED", "CONFIDENCE", "Correlation", "resampled_tau_b", "kendall_ci",
-           "percentile_ci", "tau_b", "mean_of_resamples", "grouped_tau", "UNDEFINED"]
+           "percentile_ci", "tau_b", "config_means", "mean_of_resamples", "grouped_tau",
+           "UNDEFINED"]
 
 N_RESAMPLES = 9999
 SEED = 0
@@ -143,13 +145,58 @@ def kendall_ci(x: Sequence[float], y: Sequence[float], n_resamples: int = N_RESA
     return Correlation(n, tau, lo, hi, p, dropped)
 
 
-def _group_resamples(x: np.ndarray, y: np.ndarray, n_resamples: int,
-                     rng: np.random.Generator) -> np.ndarray:
-    """τ-b of `n_resamples` resamples of one group's runs (with replacement, size kept)."""
+def _signs_tol(v: np.ndarray) -> np.ndarray:
+    """Pair signs of the last axis, NaN entries (absent points) as ties, and differences within
+    1e-9 relative as ties (means of equal values may differ in the last bits)."""
+    d = v[..., :, None] - v[..., None, :]
+    scale = np.maximum(np.abs(v[..., :, None]), np.abs(v[..., None, :]))
+    with np.errstate(invalid="ignore"):
+        return np.nan_to_num(np.sign(d) * (np.abs(d) > 1e-9 * scale))
+
+
+def config_means(x: Sequence[float], y: Sequence[float],
+                 labels: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """x and y averaged over the runs that share a label (one point per label, in the order
+    labels first appear): a config's seeds become one point.
+
+    >>> config_means([1.0, 3.0, 5.0], [2.0, 4.0, 6.0], ["a", "a", "b"])
+    (array([2., 5.]), array([3., 6.]))
+    """
+    codes, k = _codes(labels)
+    xa, ya = np.asarray(x, float), np.asarray(y, float)
+    count = np.bincount(codes, minlength=k)
+    return np.bincount(codes, xa, k) / count, np.bincount(codes, ya, k) / count
+
+
+def _codes(labels: Sequence[Any]) -> tuple[np.ndarray, int]:
+    first: dict[str, int] = {}
+    codes = np.array([first.setdefault(repr(v), len(first)) for v in labels], int)
+    return codes, len(first)
+
+
+def _resamples(x: np.ndarray, y: np.ndarray, labels: Sequence[Any] | None, n_resamples: int,
+               rng: np.random.Generator) -> np.ndarray:
+    """τ-b of `n_resamples` resamples of one group's runs (with replacement, size kept): over
+    the runs, or with `labels` over the label means of each resample's runs."""
     n = x.size
     step = max(1, _CELLS // n)
-    parts = [resampled_tau_b(x, y, rng.integers(0, n, (min(step, n_resamples - i), n)))
-             for i in range(0, n_resamples, step)]
+    parts = []
+    for i in range(0, n_resamples, step):
+        idx = rng.integers(0, n, (min(step, n_resamples - i), n))
+        if labels is None:
+            parts.append(resampled_tau_b(x, y, idx))
+            continue
+        codes, k = _codes(labels)
+        b = idx.shape[0]
+        c = np.bincount((np.arange(b)[:, None] * n + idx).ravel(), minlength=b * n)
+        c = c.reshape(b, n).astype(float)
+        onehot = (codes[:, None] == np.arange(k)[None, :]).astype(float)
+        w = c @ onehot
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mx, my = (c * x) @ onehot / w, (c * y) @ onehot / w   # NaN: a label not drawn
+        sx, sy = _signs_tol(mx), _signs_tol(my)
+        parts.append(_ratio((sx * sy).sum((1, 2)), np.abs(sx).sum((1, 2)),
+                            np.abs(sy).sum((1, 2))))
     return np.concatenate(parts)
 
 
@@ -177,26 +224,38 @@ def tau_b(x: Sequence[float], y: Sequence[float]) -> float | None:
     return None if math.isnan(t) else t
 
 
-def grouped_tau(groups: Sequence[tuple[Sequence[float], Sequence[float]]],
-                n_resamples: int = N_RESAMPLES, seed: int | Sequence[int] = SEED,
-                confidence: float = CONFIDENCE) -> tuple[Correlation, np.ndarray]:
-    """The mean over `groups` (x, y) of each group's τ-b, with a stratified bootstrap interval;
-    also the bootstrap distribution of the mean (for averaging further, e.g. over axes).
+Group = tuple[Sequence[float], Sequence[float]] | tuple[Sequence[float], Sequence[float], Sequence[Any]]
 
-    `n` counts the runs of the groups with a defined τ-b, `groups` those groups; the p-value is
-    NaN (no test of a mean of dependent τs).
+
+def grouped_tau(groups: Sequence[Group], n_resamples: int = N_RESAMPLES,
+                seed: int | Sequence[int] = SEED,
+                confidence: float = CONFIDENCE) -> tuple[Correlation, np.ndarray]:
+    """The mean over `groups` of each group's τ-b, with a stratified bootstrap interval; also
+    the bootstrap distribution of the mean (for averaging further, e.g. over axes).
+
+    A group is (x, y) of its runs, or (x, y, labels): then τ-b is taken over the label means
+    (`config_means`), in the bootstrap too. `n` counts the runs of the groups with a defined
+    τ-b, `groups` those groups; the p-value is NaN (no test of a mean of dependent τs).
 
     >>> c, _ = grouped_tau([([1, 2, 3], [1, 2, 3]), ([1, 2, 3], [3, 2, 1]), ([1, 2], [5, 5])])
     >>> c.tau, c.n, c.groups
     (0.0, 6, 2)
+    >>> g = ([1, 5, 3, 4], [1, 2, 3, 4])                 # τ-b over the runs: 1/3
+    >>> grouped_tau([(*g, ["a", "a", "b", "b"])], 100)[0].tau   # over the means of a and b
+    1.0
     """
-    pairs = [(np.asarray(x, float), np.asarray(y, float)) for x, y in groups]
-    kept = [(x, y, t) for x, y in pairs if (t := tau_b(x, y)) is not None]
+    kept = []
+    for g in groups:
+        x, y = np.asarray(g[0], float), np.asarray(g[1], float)
+        labels = g[2] if len(g) > 2 else None  # type: ignore[misc]
+        t = tau_b(*config_means(x, y, labels)) if labels is not None else tau_b(x, y)
+        if t is not None:
+            kept.append((x, y, labels, t))
     if not kept:
         return UNDEFINED, np.full(n_resamples, np.nan)
     rng = np.random.default_rng(seed)
-    dist = mean_of_resamples([_group_resamples(x, y, n_resamples, rng) for x, y, _ in kept])
+    dist = mean_of_resamples([_resamples(x, y, lab, n_resamples, rng) for x, y, lab, _ in kept])
     lo, hi, dropped = percentile_ci(dist, confidence)
-    n = sum(x.size for x, _, _ in kept)
+    n = sum(x.size for x, *_ in kept)
     tau = float(np.mean([t for *_, t in kept]))
     return Correlation(n, tau, lo, hi, math.nan, dropped, len(kept)), dist

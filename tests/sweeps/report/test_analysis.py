@@ -146,19 +146,33 @@ def test_sentence_rests_on_granulated_tau_when_runs_vary_one_key(make_record):
     sentence = best_sentence(a)
     assert sentence.startswith(
         "ever_forgotten ranks runs by test accuracy best on granulated tau (Psi over 2 searched "
-        "keys = -1.00 [-1.00, -1.00], n = 6; pooled tau = -1.00 [-1.00, -1.00], n = 6)")
+        "keys (5 groups of runs) = -1.00 [-1.00, -1.00], n = 6; pooled tau = -1.00 [-1.00, -1.00], "
+        "n = 6)")
     assert sentence.endswith(
-        "It rests on granulated tau: defined for 2 of 2 diagnostics, it compares only runs that "
-        "differ in one searched key, the method and the method's other keys held fixed, so "
+        "It rests on granulated tau: defined for 2 of 2 diagnostics, it compares only configs "
+        "that differ in one searched key, the method and the method's other keys held fixed, so "
         "neither can create the correlation.")
     assert granulated_table_md(a).splitlines()[0] == (
-        "| Diagnostic | ψ perturb_batch_size [95% CI] (groups, n) | ψ rho [95% CI] (groups, n) |")
-    assert "| ever_forgotten | -1.00 [-1.00, -1.00] (3, 6) | -1.00 [-1.00, -1.00] (2, 6) |" in \
-        granulated_table_md(a)
+        "| Diagnostic | ψ perturb_batch_size [95% CI] (groups, n) | ψ rho [95% CI] (groups, n) "
+        "| pairs of configs |")
+    # pairs: 3 of m (one per third of rho) + 2 x 3 of rho (within m = 16 and m = 32)
+    assert "| ever_forgotten | -1.00 [-1.00, -1.00] (3, 6) | -1.00 [-1.00, -1.00] (2, 6) | 9 |" \
+        in granulated_table_md(a)
     got = {r["diagnostic"]: r for r in csv.DictReader(io.StringIO(analysis_table_csv(a)))}
     assert float(got["ever_forgotten"]["psi"]) == pytest.approx(-1)
     assert float(got["ever_forgotten"]["psi_rho"]) == pytest.approx(-1)
-    assert got["ever_forgotten"]["psi_keys"] == "2" and got["ever_forgotten"]["tau_sam"] != ""
+    assert got["ever_forgotten"]["psi_keys"] == "2" and got["ever_forgotten"]["psi_pairs"] == "9"
+    assert got["ever_forgotten"]["tau_sam"] != ""
+    # with fewer than 6 pairs of configs (the first two thirds of rho only: 2 + 2 + 1 + 1),
+    # granulated τ is shown but the sentence ranks on within-method τ
+    few = analyze_records([r for r in recs if r.params["rho"] < 0.1], n_resamples=200,
+                          study=study)
+    assert row(few, "ever_forgotten").granulated.pairs == 4
+    assert row(few, "ever_forgotten").granulated.psi.defined
+    assert best_sentence(few).startswith("ever_forgotten ranks runs by test accuracy best on "
+                                         "within-method tau")
+    assert ("granulated tau is defined for 2 of 2 but compares 6+ pairs of configs for 0."
+            in best_sentence(few))
 
 
 def test_write_analysis_files(tmp_path):

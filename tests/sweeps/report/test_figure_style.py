@@ -58,6 +58,13 @@ def test_a_collapsed_run_is_apart_a_method_that_is_all_low_is_not():
     # too few values, or no spread (IQR 0): nothing is apart
     assert apart([0.75, 0.76, 0.24], ["a"] * 3, "low") == [False] * 3
     assert apart([0.5] * 6 + [0.1], ["a"] * 7, "low") == [False] * 7
+    # the fences from reference values only (completed runs): pruned runs that stopped low
+    # neither widen them (hiding the collapse) nor set them, and are held against them too
+    pruned = [0.30, 0.35, 0.38, 0.33]
+    values, ms = good + [0.24] + pruned, methods + ["a", "b", "b", "c", "c"]
+    ref = [True] * 10 + [False] * 4
+    assert not apart(values, ms, "low")[9]                         # IQR widened by the pruned
+    assert apart(values, ms, "low", reference=ref) == [False] * 9 + [True] * 5
     # non-finite values (diverged runs, which callers leave out) are never apart
     assert apart(good + [math.nan], methods + ["a"], "low") == [False] * 10
 

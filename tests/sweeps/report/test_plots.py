@@ -176,6 +176,9 @@ def _close_scores(make_record, collapsed: float) -> list:
         c = {**cfg[m], "rho": rho}
         val = 0.10 if (m, rho) == ("sam", 0.3) else 0.44 + rho / 10
         out.append(make_record(m, "search", "completed", 0, c, {"val_acc": val}, next(t)))
+    for m, rho, val in (("obf", 0.25, 0.30), ("obf", 0.06, 0.25)):
+        out.append(make_record(m, "search", "pruned", 0, {**cfg[m], "rho": rho}, {"val_acc": val},
+                               next(t), reached=1))          # stopped early, at lower values
     for m in cfg:
         out.append(make_record(m, "search", "completed", 0, cfg[m], {"val_acc": 0.47}, next(t)))
         for seed, v in enumerate(tests[m], start=1):
@@ -196,12 +199,18 @@ def test_a_collapsed_run_does_not_set_the_axes(make_record):
     assert len(edge) == 1 and edge[0].get_ydata()[0] == lo and 0.5 < edge[0].get_xdata()[0] < 1.5
     assert "0.24" in [t.get_text() for t in _by_gid(ax, "sam", Text)]
     assert rows["sam"].test.mean == pytest.approx((0.77 + 0.78 + 0.24) / 3)   # still in the mean
-    # the search landscape: the collapsed sam run (val 0.10) sits on the edge, grey in rho x m
+    # the search landscape: the completed runs set the axis (0.442-0.47); the collapsed sam run
+    # (val 0.10) and obf's pruned runs (0.25, 0.30: where they stopped) sit on the edge, values
+    # printed; in rho x m they are grey, off the colour scale
     ax = figs["metric_vs_rho.png"].axes[0]
-    assert ax.get_ylim()[0] > 0.3 and [ln.get_ydata()[0] for ln in _by_gid(ax, "sam")
-                                       if ln.get_marker() == "v"] == [ax.get_ylim()[0]]
+    lo = ax.get_ylim()[0]
+    assert 0.4 < lo < 0.442          # the lowest completed run: 0.442
+    edge = {m: sorted(t.get_text() for t in _by_gid(ax, m, Text)) for m in ("sam", "obf")}
+    assert edge == {"sam": ["0.1"], "obf": ["0.25", "0.3"]}
+    assert all(ln.get_ydata()[0] == lo for m in ("sam", "obf") for ln in _by_gid(ax, m)
+               if ln.get_marker() == "v")
     scales = [c.norm.vmin for c in figs["rho_m.png"].findobj(Collection) if c.get_array() is not None]
-    assert scales and min(scales) > 0.3
+    assert scales and min(scales) > 0.4
     # the analysis scatter: every panel's limits come from the other runs
     a = analyze_records(recs, n_resamples=200, study=study)
     for ax in scatter_figure(a).axes:

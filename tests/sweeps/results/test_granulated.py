@@ -67,16 +67,24 @@ def test_psi_is_the_mean_over_keys_of_the_mean_tau_over_groups(make_record):
     t = [x[2] for x in GRID]
     d = [x[3] for x in GRID]
 
-    def group_tau(idx):
-        return tau([d[i] for i in idx], [t[i] for i in idx])
+    def group_tau(idx, key):
+        """τ over the group's configs: runs sharing the key's value averaged into one point."""
+        by: dict = {}
+        for i in idx:
+            by.setdefault(GRID[i][key], []).append(i)
+        return tau([np.mean([d[i] for i in v]) for v in by.values()],
+                   [np.mean([t[i] for i in v]) for v in by.values()])
 
-    psi_rho = np.mean([group_tau([0, 1, 2]), group_tau([3, 4, 5, 6])])
-    psi_m = np.mean([group_tau([0, 3]), group_tau([1, 4]), group_tau([2, 5, 6])])
+    psi_rho = np.mean([group_tau([0, 1, 2], 1), group_tau([3, 4, 5, 6], 1)])
+    # m varies in the thirds of rho; runs 5 and 6 (m = 32, rho 0.2 and 0.19) are one point
+    psi_m = np.mean([group_tau([0, 3], 0), group_tau([1, 4], 0), group_tau([2, 5, 6], 0)])
+    assert group_tau([2, 5, 6], 0) == tau([d[2], (d[5] + d[6]) / 2], [t[2], (t[5] + t[6]) / 2])
     assert g.by_axis["rho"].tau == pytest.approx(psi_rho)
     assert g.by_axis["perturb_batch_size"].tau == pytest.approx(psi_m)
     assert (g.by_axis["rho"].groups, g.by_axis["perturb_batch_size"].groups) == (2, 3)
     assert g.psi.tau == pytest.approx((psi_rho + psi_m) / 2) and g.psi.groups == 2
     assert g.psi.n == 7 and g.why == ""                    # the sgd run is in no group
+    assert g.pairs == 3 + 6 + 1 + 1 + 1          # C(3, 2) + C(4, 2) rho pairs, one m pair a third
     assert g.psi.ci_low <= g.psi.tau <= g.psi.ci_high
     # the same seed gives the same interval
     again = analyze_records(recs, n_resamples=500, study=STUDY)
@@ -135,3 +143,25 @@ def test_granulated_tau_counts_only_groups_with_two_values_of_the_key():
     g = granulated_tau(x, y, groups, n_resamples=100)
     assert g.by_axis["rho"].groups == 1 and g.psi.tau == pytest.approx(1.0)
     assert resampled_tau_b(np.array(x[:3]), np.array(y[:3]), np.array([[0, 1, 2]]))[0] == 1.0
+
+
+def test_a_group_with_labels_is_ranked_on_its_label_means_in_the_bootstrap_too():
+    x, y = [1.0, 5.0, 3.0, 4.0, 2.0], [1.0, 2.0, 3.0, 4.0, 0.5]
+    labels = ["a", "a", "b", "b", "c"]          # a config's seeds share its value of the key
+    c, dist = grouped_tau([(x, y, labels)], n_resamples=300, seed=3)
+    means = {k: [i for i, v in enumerate(labels) if v == k] for k in "abc"}
+    assert c.tau == pytest.approx(tau([np.mean([x[i] for i in v]) for v in means.values()],
+                                      [np.mean([y[i] for i in v]) for v in means.values()]))
+    # replay: resample the runs, average each drawn label's runs, τ-b over the drawn labels
+    rng = np.random.default_rng(3)
+    want = []
+    for idx in rng.integers(0, 5, (300, 5)):
+        drawn = {}
+        for i in idx:
+            drawn.setdefault(labels[i], []).append(i)
+        px = [np.mean([x[i] for i in v]) for v in drawn.values()]
+        py = [np.mean([y[i] for i in v]) for v in drawn.values()]
+        want.append(tau(px, py) if len(drawn) > 1 else math.nan)
+    want = np.array(want, float)
+    assert np.array_equal(np.isnan(dist), np.isnan(want))
+    assert dist[~np.isnan(dist)] == pytest.approx(want[~np.isnan(want)])
