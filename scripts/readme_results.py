@@ -16,7 +16,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- demo-results:start -->", "<!-- demo-results:end -->"
-FIGURES = ("metric_vs_rho.png", "rho_m.png", "analysis_scatter.png")
+FIGURES = ("test_scores.png", "tradeoff.png", "learning_curves.png", "metric_vs_rho.png",
+           "analysis_scatter.png")
 
 
 def section(report_md: str, heading: str) -> str:

@@ -1,3 +1,3 @@
 """Layer `report`: what the commands print and write: status and best (`status`), the report
-(`report`) with its tables (`tables`) and figures (`plots`), the analysis output (`analysis`,
-`analysis_plots`)."""
+(`report`) with its tables (`tables`) and figures (`plots`, in the style of `figure_style`), the
+analysis output (`analysis`, `analysis_plots`)."""

@@ -1,9 +1,15 @@
 """`sweep analyze`: the analysis of `sweeps.results.correlation` as tables, a generated sentence
 and files (analysis.md, analysis.csv, analysis_scatter.png), logged to the sweep's parent run.
 
+The sentence ranks the diagnostics on the most controlled τ that ranks at least two of them
+(one, when only one diagnostic has values): granulated τ (Jiang et al. 2019: configs that
+differ in one searched key; counted when it compares 6+ pairs of configs, as many as the 4
+runs a pooled τ needs), else within-method τ (runs of one method), else pooled τ, and says
+which one and why.
+
 Example (on a sweep's records)::
 
-    a = analyze_records(records)
+    a = analyze_records(records, study=study)
     print(analysis_table_md(a)); print(best_sentence(a))
 """
 
@@ -15,18 +21,29 @@ import math
 from pathlib import Path
 
 from sweeps.results.correlation import (
+    BINS,
     MIN_RUNS,
     N_RESAMPLES,
     SEED,
     Analysis,
+    Correlation,
     DiagnosticRow,
     analyze_records,
 )
 
-__all__ = ["analysis_notes", "analysis_table_md", "analysis_table_csv", "best_sentence",
+__all__ = ["analysis_notes", "analysis_table_md", "within_table_md", "granulated_table_md",
+           "analysis_table_csv", "basis_of", "sentence_basis", "best_sentence",
            "analysis_section", "write_analysis", "analyze_sweep"]
 
 _TARGET_WORDS = {"test_acc": "test accuracy", "val_acc": "validation accuracy"}
+MIN_PAIRS = math.comb(MIN_RUNS, 2)   # a granulated τ the sentence ranks on compares 6+ pairs
+BASES = ("granulated", "within", "pooled")
+_LABELS = {"pooled": "pooled tau", "within": "within-method tau",
+           "granulated": "granulated tau"}
+
+
+def _nan_blank(vals: list) -> list:
+    return ["" if isinstance(v, float) and math.isnan(v) else v for v in vals]
 
 
 def analysis_notes(a: Analysis) -> list[str]:
@@ -35,7 +52,17 @@ def analysis_notes(a: Analysis) -> list[str]:
              f"gap {a.gap_label}) over {len(a.runs)} completed full-length runs "
              f"(search and confirm); 95% CI: paired percentile bootstrap over runs "
              f"({a.n_resamples:,} resamples, seed {a.seed}). Seeds of one config are "
-             "not independent draws: intervals are approximate."]
+             "not independent draws: intervals are approximate.",
+             f"Within-method τ: over one method's runs (its search configs and seeds), for "
+             f"methods with {MIN_RUNS}+ finite, non-constant values; their mean over those "
+             "methods has a stratified bootstrap CI (runs resampled within each method).",
+             "Granulated τ (Jiang et al. 2019, arXiv 1912.02178): for each searched key, runs "
+             "of one method whose other searched keys agree (a continuous key: the same one of "
+             f"{BINS} equal bins of its search range, log scale when log-sampled) form a group, "
+             "in which runs with the same value of the key (a config's seeds) are averaged into "
+             "one point; ψ = the mean τ over the groups with 2+ values of the key, Ψ = the mean "
+             "of ψ over the keys; CI: stratified bootstrap (runs resampled within each group)."
+             + (f" Undefined here: {a.granulated_note}." if a.granulated_note else "")]
     if a.fallback:
         lines.append(f"No run has test_acc: {a.target} (validation split) stands in for it.")
     if any(r.name == "clean_fit" and r.vs_gap for r in a.rows):
@@ -45,70 +72,180 @@ def analysis_notes(a: Analysis) -> list[str]:
     return lines
 
 
+def _counted(c: Correlation) -> str:
+    return f"{c.fmt()} ({c.groups})" if c.defined else "n/a"
+
+
 def analysis_table_md(a: Analysis) -> str:
-    """The Markdown table, one row per analysed diagnostic."""
-    head = ["Diagnostic", "n", f"τ vs {a.target} [95% CI]", "n (gap)",
-            f"τ vs gap ({a.gap_label}) [95% CI]"]
+    """The Markdown table, one row per analysed diagnostic: pooled, within-method and
+    granulated τ vs the target, pooled τ vs the gap."""
+    head = ["Diagnostic", "n", f"τ vs {a.target} pooled [95% CI]",
+            "τ within methods: mean (methods) [95% CI]", "Ψ granulated (keys) [95% CI]",
+            "n (gap)", f"τ vs gap ({a.gap_label}) [95% CI]"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in a.rows:
         g = r.vs_gap
         lines.append(f"| {r.name} | {r.vs_target.n} | {r.vs_target.fmt()} | "
+                     f"{_counted(r.within_mean)} | {_counted(r.granulated.psi)} | "
                      f"{g.n if g else 0} | {g.fmt() if g else 'n/a'} |")
     return "\n".join(lines) + "\n"
 
 
+def within_table_md(a: Analysis) -> str:
+    """τ vs the target within each method (a column per method with values), or ""."""
+    methods = [m for m in a.methods if any(m in r.within or m in r.within_skipped for r in a.rows)]
+    if not methods:
+        return ""
+    lines = ["| Diagnostic | " + " | ".join(methods) + " |", "|" + "---|" * (len(methods) + 1)]
+    for r in a.rows:
+        cells = [f"{r.within[m].fmt()} (n={r.within[m].n})" if m in r.within
+                 else f"n/a ({r.within_skipped[m]})" if m in r.within_skipped else "-"
+                 for m in methods]
+        lines.append(f"| {r.name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def granulated_table_md(a: Analysis) -> str:
+    """ψ of each searched key (its groups and runs), or "" when no diagnostic has one."""
+    axes = sorted({k for r in a.rows for k in r.granulated.by_axis})
+    if not axes:
+        return ""
+    lines = ["| Diagnostic | " + " | ".join(f"ψ {k} [95% CI] (groups, n)" for k in axes)
+             + " | pairs of configs |",
+             "|" + "---|" * (len(axes) + 2)]
+    for r in a.rows:
+        by = r.granulated.by_axis
+        cells = [f"{by[k].fmt()} ({by[k].groups}, {by[k].n})" if k in by else "n/a" for k in axes]
+        lines.append(f"| {r.name} | " + " | ".join(cells) + f" | {r.granulated.pairs} |")
+    return "\n".join(lines) + "\n"
+
+
 def analysis_table_csv(a: Analysis) -> str:
-    """The table as CSV, full precision, with the p-values and dropped resamples."""
+    """The tables as CSV, full precision, with the p-values and dropped resamples: one row per
+    diagnostic; within-method columns `tau_<method>`, granulated ones `psi_<key>`."""
+    methods = [m for m in a.methods if any(m in r.within for r in a.rows)]
+    axes = sorted({k for r in a.rows for k in r.granulated.by_axis})
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["diagnostic", "target", "n", "tau", "ci_low", "ci_high", "p", "dropped",
-                "n_gap", "tau_gap", "gap_ci_low", "gap_ci_high", "p_gap", "dropped_gap"])
+                "n_gap", "tau_gap", "gap_ci_low", "gap_ci_high", "p_gap", "dropped_gap",
+                "tau_within", "within_ci_low", "within_ci_high", "within_methods",
+                "psi", "psi_ci_low", "psi_ci_high", "psi_keys", "psi_pairs"]
+               + [f"{c}_{m}" for m in methods for c in ("tau", "ci_low", "ci_high", "n")]
+               + [f"psi_{k}{c}" for k in axes for c in ("", "_ci_low", "_ci_high", "_groups")])
     for r in a.rows:
-        t, g = r.vs_target, r.vs_gap
+        t, g, wm, psi = r.vs_target, r.vs_gap, r.within_mean, r.granulated.psi
         gap = [g.n, g.tau, g.ci_low, g.ci_high, g.p, g.dropped] if g else [0, "", "", "", "", ""]
-        vals = [r.name, a.target, t.n, t.tau, t.ci_low, t.ci_high, t.p, t.dropped, *gap]
-        w.writerow(["" if isinstance(v, float) and math.isnan(v) else v for v in vals])
+        vals = [r.name, a.target, t.n, t.tau, t.ci_low, t.ci_high, t.p, t.dropped, *gap,
+                wm.tau, wm.ci_low, wm.ci_high, wm.groups, psi.tau, psi.ci_low, psi.ci_high,
+                psi.groups, r.granulated.pairs]
+        for m in methods:
+            c = r.within.get(m)
+            vals += [c.tau, c.ci_low, c.ci_high, c.n] if c else ["", "", "", ""]
+        for k in axes:
+            c = r.granulated.by_axis.get(k)
+            vals += [c.tau, c.ci_low, c.ci_high, c.groups] if c else ["", "", "", ""]
+        w.writerow(_nan_blank(vals))
     return buf.getvalue()
 
 
+def basis_of(r: DiagnosticRow, basis: str) -> Correlation:
+    """A diagnostic's τ on `basis` ("pooled", "within" or "granulated")."""
+    return {"pooled": r.vs_target, "within": r.within_mean, "granulated": r.granulated.psi}[basis]
+
+
+def _ranks_on(r: DiagnosticRow, basis: str) -> bool:
+    """Whether `r` can be ranked on `basis`: its τ there is defined, and a granulated τ compares
+    at least `MIN_PAIRS` pairs of configs (as many as the pooled τ's fewest runs give)."""
+    return basis_of(r, basis).defined and (basis != "granulated"
+                                           or r.granulated.pairs >= MIN_PAIRS)
+
+
+def sentence_basis(a: Analysis) -> tuple[str, str]:
+    """The τ the sentence rests on, and why: the first of granulated, within-method, pooled
+    that ranks 2+ diagnostics (the one, when only one is analysed)."""
+    scored = [r for r in a.rows if r.vs_target.defined]
+    need = min(2, len(scored))
+    count = {b: sum(_ranks_on(r, b) for r in scored) for b in BASES}
+    k, g, wi = len(scored), count["granulated"], count["within"]
+    if need and g >= need:
+        return "granulated", (f"defined for {g} of {k} diagnostics, it compares only configs that "
+                              "differ in one searched key, the method and the method's other "
+                              "keys held fixed, so neither can create the correlation")
+    g_def = sum(r.granulated.psi.defined for r in scored)
+    gran = f"granulated tau is defined for {g_def} of {k}" + (
+        f" but compares {MIN_PAIRS}+ pairs of configs for {g}" if g_def > g else "") + (
+        f" ({a.granulated_note})" if a.granulated_note else "")
+    if need and wi >= need:
+        return "within", (f"defined for {wi} of {k} diagnostics, it compares runs of one method "
+                          "only, so differences between methods cannot create the correlation; "
+                          + gran)
+    return "pooled", (f"within-method tau is defined for {wi} of {k} diagnostics and {gran}, too "
+                      "few to rank on; pooled tau mixes differences between methods with "
+                      "differences within them")
+
+
+def _groups(r: DiagnosticRow) -> str:
+    n = sum(c.groups for c in r.granulated.by_axis.values())
+    return f"{n} group{'s' if n != 1 else ''} of runs"
+
+
 def best_sentence(a: Analysis) -> str:
-    """Which diagnostic ranks the runs best (largest |τ| vs the target), and whether its
-    interval (taken in magnitude) excludes the other diagnostics' |τ|; generated from `a`."""
+    """Which diagnostic ranks the runs best (largest |τ| vs the target on the basis of
+    `sentence_basis`), whether its interval (taken in magnitude) excludes the other
+    diagnostics' |τ|, and which τ it rests on and why; generated from `a`."""
     word = _TARGET_WORDS.get(a.target, a.target)
     scored = [r for r in a.rows if not math.isnan(r.vs_target.tau)]
     if not scored:
         return (f"No diagnostic has {MIN_RUNS}+ finite, non-constant final values paired with "
                 f"{a.target} over the {len(a.runs)} completed full-length runs: nothing to rank.")
-    best = max(scored, key=lambda r: abs(r.vs_target.tau))
-    c = best.vs_target
-    head = (f"{best.name} ranks runs by {word} best (tau = {c.fmt()}, n = {c.n})"
+    basis, why = sentence_basis(a)
+    ranked = [r for r in scored if _ranks_on(r, basis)]
+    best = max(ranked, key=lambda r: abs(basis_of(r, basis).tau))
+    c, p = basis_of(best, basis), best.vs_target
+    g = f"{c.groups} method{'s' if c.groups != 1 else ''}" if basis == "within" else \
+        f"{c.groups} searched key{'s' if c.groups != 1 else ''}"
+    value = {"pooled": f"tau = {c.fmt()}, n = {c.n}",
+             "within": f"mean tau over {g} = {c.fmt()}, n = {c.n}",
+             "granulated": f"Psi over {g} ({_groups(best)}) = {c.fmt()}, n = {c.n}"}[basis]
+    if basis != "pooled":
+        value += f"; pooled tau = {p.fmt()}, n = {p.n}"
+    head = (f"{best.name} ranks runs by {word} best on {_LABELS[basis]} ({value})"
             + (f", {a.target} standing in for test_acc" if a.fallback else ""))
-    others = [r for r in scored if r is not best]
+    tail = f" It rests on {_LABELS[basis]}: {why}."
+    others = [r for r in ranked if r is not best]
     if not others:
-        return head + "; it is the only diagnostic with enough values to rank."
+        return head + "; it is the only diagnostic with enough values to rank." + tail
     lo, hi = c.abs_interval()
     if math.isnan(lo):
-        return head + "; its interval is undefined (every resample was constant)."
-    out_ = [r for r in others if not lo <= abs(r.vs_target.tau) <= hi]
-    in_ = [r for r in others if lo <= abs(r.vs_target.tau) <= hi]
+        return head + "; its interval is undefined (every resample was constant)." + tail
 
     def names(rs: list[DiagnosticRow]) -> str:
-        return ", ".join(f"{r.name} ({abs(r.vs_target.tau):.2f})" for r in rs)
+        return ", ".join(f"{r.name} ({abs(basis_of(r, basis).tau):.2f})" for r in rs)
 
-    tail = f"its |tau| interval [{lo:.2f}, {hi:.2f}] "
+    out_ = [r for r in others if not lo <= abs(basis_of(r, basis).tau) <= hi]
+    in_ = [r for r in others if lo <= abs(basis_of(r, basis).tau) <= hi]
+    mid = f"its |tau| interval [{lo:.2f}, {hi:.2f}] "
     if out_ and in_:
-        tail += f"excludes the |tau| of {names(out_)} but not of {names(in_)}"
+        mid += f"excludes the |tau| of {names(out_)} but not of {names(in_)}"
     elif out_:
-        tail += f"excludes the |tau| of every other diagnostic: {names(out_)}"
+        mid += f"excludes the |tau| of every other diagnostic: {names(out_)}"
     else:
-        tail += f"excludes none of the others: {names(in_)}"
-    return f"{head}; {tail}."
+        mid += f"excludes none of the others: {names(in_)}"
+    return f"{head}; {mid}.{tail}"
 
 
 def analysis_section(a: Analysis, plot_name: str | None = None) -> list[str]:
     """Markdown lines of the report section "Generalization vs forgetting and sharpness"."""
     lines = ["## Generalization vs forgetting and sharpness", "", *analysis_notes(a), "",
-             analysis_table_md(a), best_sentence(a), ""]
+             analysis_table_md(a)]
+    within, gran = within_table_md(a), granulated_table_md(a)
+    if within:
+        lines += [f"τ vs {a.target} within each method (its search configs and seeds) "
+                  "[95% CI] (n):", "", within]
+    if gran:
+        lines += [f"Granulated τ vs {a.target} by searched key:", "", gran]
+    lines += [best_sentence(a), ""]
     if plot_name:
         lines += [f"![analysis_scatter]({plot_name})", ""]
     return lines
@@ -139,7 +276,7 @@ def analyze_sweep(name: str, storage: str, tracking_uri: str | None = None,
     from sweeps.store.records import log_to_parent, read_sweep
 
     sweep = read_sweep(name, storage, tracking_uri)
-    a = analyze_records(sweep.records, n_resamples, seed)
+    a = analyze_records(sweep.records, n_resamples, seed, study=sweep.study)
     files = write_analysis(a, Path(out) if out else sweep.dir.root / "report")
     log_to_parent(sweep, files, "analysis")
     return a, files

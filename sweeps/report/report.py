@@ -20,7 +20,6 @@ from typing import Any
 from sweeps.report import plots
 from sweeps.report.status import pareto_lines
 from sweeps.report.tables import confirmed_lines, noise_lines, render_tables, verdict_lines
-from sweeps.report.tradeoff_plots import plot_tradeoffs
 from sweeps.results.rows import (
     MethodRow,
     best_method,
@@ -61,8 +60,6 @@ def build_report(records: Sequence[RunRecord], study: StudySpec, out_dir: Path, 
     tables = render_tables(rows, best, study.metric, tmetric, study.baseline)
     verdict = verdict_lines(rows, study.baseline, tmetric, tmode)
     pngs = plots.all_plots(records, study, rows, out_dir)
-    tradeoff = plot_tradeoffs(rows, study, out_dir / "tradeoff.png")
-    pngs += [tradeoff] if tradeoff else []
     md = [f"# Sweep report: {study.name}", "",
           f"Selection: {study.metric} ({study.mode}) on the validation split, search runs only. "
           f"Scores: {tmetric} on the test split over fresh confirm seeds (mean ± std, 95% "
@@ -91,7 +88,7 @@ def build_report(records: Sequence[RunRecord], study: StudySpec, out_dir: Path, 
                f"Every config `sweep confirm --top K` re-ran on the fresh seeds; each method's pick "
                f"is the best confirm {study.metric} mean (the test split picks nothing).", "",
                *confirmed, ""]
-    section, extra = _analysis_md(records, out_dir) if analysis else ([], [])
+    section, extra = _analysis_md(records, study, out_dir) if analysis else ([], [])
     md += section + [f"![{p.stem}]({p.name})\n" for p in pngs]
     md.append(_provenance_md(provenance or {}, records))
     files = [out_dir / "report.md", out_dir / "report.csv", out_dir / "report.tex"]
@@ -100,12 +97,13 @@ def build_report(records: Sequence[RunRecord], study: StudySpec, out_dir: Path, 
     return ReportResult(tables[fmt], files + pngs + extra, rows, best, verdict)
 
 
-def _analysis_md(records: Sequence[RunRecord], out_dir: Path) -> tuple[list[str], list[Path]]:
+def _analysis_md(records: Sequence[RunRecord], study: StudySpec,
+                 out_dir: Path) -> tuple[list[str], list[Path]]:
     """The analysis section and its files, when any run has a diagnostic to rank; else none."""
     from sweeps.report.analysis import analysis_section, write_analysis
     from sweeps.results.correlation import analyze_records
 
-    result = analyze_records(records)
+    result = analyze_records(records, study=study)
     if not result.rows:
         return [], []
     written = write_analysis(result, out_dir)

@@ -3,36 +3,32 @@ over its fresh seeds) against what one of its runs spends (gradient evaluations;
 seconds), the Pareto front of the two drawn in each panel.
 
 Example:
-    path = plot_tradeoffs(rows, study, Path("report/tradeoff.png"))
+    fig = tradeoff_figure(rows, study, report_colors(study))   # None: nothing confirmed yet
 """
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from sweeps.report.figure_style import tag
 from sweeps.results.pareto import pareto_indices
 from sweeps.results.rows import ConfirmedConfig, MethodRow, metric_on_test_split
 from sweeps.study.spec import COSTS, StudySpec
 
-__all__ = ["tradeoff_figure", "plot_tradeoffs", "method_color"]
+__all__ = ["tradeoff_figure"]
 
 _LABELS = {"grad_evals": "gradient evaluations per run", "device_seconds": "device-seconds per run"}
-
-
-def method_color(study: StudySpec, method: str) -> str:
-    """One colour per method, by its place in the study (matplotlib's default cycle)."""
-    return f"C{list(study.methods).index(method) % 10}"
 
 
 def _points(rows: dict[str, MethodRow]) -> list[tuple[str, ConfirmedConfig]]:
     return [(m, c) for m, row in rows.items() for c in row.confirmed if c.test is not None]
 
 
-def tradeoff_figure(rows: dict[str, MethodRow], study: StudySpec) -> Figure | None:
-    """The figure (None when no confirmed config has a test score)."""
+def tradeoff_figure(rows: dict[str, MethodRow], study: StudySpec,
+                    colors: dict[str, str]) -> Figure | None:
+    """The figure, each method in its colour (None when no confirmed config has a test score)."""
     points = _points(rows)
     if not points:
         return None
@@ -43,10 +39,10 @@ def tradeoff_figure(rows: dict[str, MethodRow], study: StudySpec) -> Figure | No
         xs = [getattr(c, cost) for _, c in points]
         for method in dict.fromkeys(m for m, _ in points):
             mine = [(getattr(c, cost), c) for m, c in points if m == method]
-            ax.errorbar([x for x, _ in mine], [c.test.mean for _, c in mine],
+            tag(ax.errorbar([x for x, _ in mine], [c.test.mean for _, c in mine],
                         yerr=[0.0 if math.isnan(c.test.half_width) else c.test.half_width
                               for _, c in mine],
-                        fmt="o", capsize=3, color=method_color(study, method), label=method)
+                        fmt="o", capsize=3, color=colors[method], label=method), method)
         front = sorted(pareto_indices([(x, c.test.mean) for x, (_, c) in zip(xs, points,
                                                                              strict=True)],
                                       ["min", tmode]), key=lambda j: xs[j])
@@ -60,13 +56,3 @@ def tradeoff_figure(rows: dict[str, MethodRow], study: StudySpec) -> Figure | No
                  "beats on both", fontsize=9)
     fig.tight_layout()
     return fig
-
-
-def plot_tradeoffs(rows: dict[str, MethodRow], study: StudySpec, path: Path) -> Path | None:
-    """Write the figure to `path` (nothing, and None, when there is nothing to draw)."""
-    fig = tradeoff_figure(rows, study)
-    if fig is None:
-        return None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    return path

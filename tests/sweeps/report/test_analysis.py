@@ -4,6 +4,7 @@ analysis section, and the command end to end through MLflow."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 
@@ -11,13 +12,17 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 from PIL import Image
+from scipy import stats
 
 from samtrain.config import TrainConfig
 from sweeps.cli import main
 from sweeps.report.analysis import (
     analysis_notes,
+    analysis_table_csv,
     analysis_table_md,
     best_sentence,
+    granulated_table_md,
+    within_table_md,
     write_analysis,
 )
 from sweeps.report.report import build_report
@@ -44,36 +49,130 @@ def test_notes_and_table_say_what_was_skipped_and_the_fallback():
     fallback = analyze_records(runs(val_acc=TEST, clean_fit=INDEPENDENT, ever_forgotten=TEST[::-1]))
     assert any("No run has test_acc: val_acc" in line for line in analysis_notes(fallback))
     table = analysis_table_md(fallback)
-    assert "τ vs val_acc [95% CI]" in table and "clean_fit − val_acc" in table
+    assert "τ vs val_acc pooled [95% CI]" in table and "clean_fit − val_acc" in table
     sentence = best_sentence(fallback)
     assert "by validation accuracy best" in sentence and "val_acc standing in" in sentence
+
+
+def solo(records: list[RunRecord]) -> list[RunRecord]:
+    """The runs, each of its own method: no within-method τ."""
+    return [dataclasses.replace(r, method=f"m{i}") for i, r in enumerate(records)]
+
+
+POOLED_WHY = (" It rests on pooled tau: within-method tau is defined for 0 of 3 diagnostics and "
+              "granulated tau is defined for 0 of 3 (no study given: the searched keys are "
+              "unknown), too few to rank on; pooled tau mixes differences between methods with "
+              "differences within them.")
 
 
 def test_sentence_names_the_best_ranker_and_what_its_interval_excludes():
     rng = np.random.default_rng(0)
     weak = list(rng.permutation(TEST))
-    a = analyze_records(runs(test_acc=TEST, ever_forgotten=[1 - t for t in TEST],
-                             hessian_top_eig=weak, forget_events=INDEPENDENT))
+    a = analyze_records(solo(runs(test_acc=TEST, ever_forgotten=[1 - t for t in TEST],
+                                  hessian_top_eig=weak, forget_events=INDEPENDENT)))
     h, f = row(a, "hessian_top_eig").vs_target, row(a, "forget_events").vs_target
     assert abs(h.tau) < 0.1 and abs(f.tau) < 0.2
     assert best_sentence(a) == (
-        f"ever_forgotten ranks runs by test accuracy best (tau = -1.00 [-1.00, -1.00], n = {N}); "
-        f"its |tau| interval [1.00, 1.00] excludes the |tau| of every other diagnostic: "
-        f"forget_events ({abs(f.tau):.2f}), hessian_top_eig ({abs(h.tau):.2f}).")
+        f"ever_forgotten ranks runs by test accuracy best on pooled tau (tau = -1.00 [-1.00, "
+        f"-1.00], n = {N}); its |tau| interval [1.00, 1.00] excludes the |tau| of every other "
+        f"diagnostic: forget_events ({abs(f.tau):.2f}), hessian_top_eig ({abs(h.tau):.2f})."
+        + POOLED_WHY)
     # two close rankers: the best one's interval does not exclude the other
     near, nearer = TEST[:], TEST[:]
     nearer[0], nearer[1] = nearer[1], nearer[0]                    # tau 43/45
     near[4], near[5], near[7], near[8] = near[5], near[4], near[8], near[7]   # tau 41/45
-    b = analyze_records(runs(test_acc=TEST, unforgettable=nearer, perturbed_flip=INDEPENDENT,
-                             forget_events=[-t for t in near]))
+    b = analyze_records(solo(runs(test_acc=TEST, unforgettable=nearer, perturbed_flip=INDEPENDENT,
+                                  forget_events=[-t for t in near])))
     u = row(b, "unforgettable").vs_target
     assert u.tau == pytest.approx(43 / 45) and u.abs_interval()[0] < 41 / 45 < u.abs_interval()[1]
-    assert best_sentence(b).startswith(f"unforgettable ranks runs by test accuracy best (tau = {u.fmt()}")
+    assert best_sentence(b).startswith(
+        f"unforgettable ranks runs by test accuracy best on pooled tau (tau = {u.fmt()}")
     assert ("excludes the |tau| of perturbed_flip (0.16) but not of forget_events (0.91)"
             in best_sentence(b))
     assert "nothing to rank" in best_sentence(analyze_records(runs(test_acc=TEST)))
-    one = analyze_records(runs(test_acc=TEST, clean_fit=TEST))
-    assert best_sentence(one).endswith("it is the only diagnostic with enough values to rank.")
+    one = analyze_records(solo(runs(test_acc=TEST, clean_fit=TEST)))
+    assert "; it is the only diagnostic with enough values to rank. It rests on pooled tau" in \
+        best_sentence(one)
+
+
+def test_sentence_rests_on_within_method_tau_when_methods_confound_the_pooled_one():
+    # two methods 0.3 apart in test accuracy; hessian_top_eig only tells the methods apart (it
+    # is shuffled within each), ever_forgotten ranks the runs within each method perfectly
+    # but is offset the other way between methods, so the pooled τ favours hessian_top_eig
+    test = [0.50 + 0.01 * i + (0.3 if i % 2 else 0.0) for i in range(N)]
+    hess = [(5.0 if i % 2 else 1.0) + 0.1 * INDEPENDENT[i] for i in range(N)]
+    forgot = [-test[i] + (0.6 if i % 2 else 0.0) for i in range(N)]
+    a = analyze_records(runs(test_acc=test, hessian_top_eig=hess, ever_forgotten=forgot))
+    e, h = row(a, "ever_forgotten"), row(a, "hessian_top_eig")
+    assert abs(h.vs_target.tau) > abs(e.vs_target.tau)               # pooled: hessian
+    odd, even = [i for i in range(N) if i % 2], [i for i in range(N) if not i % 2]
+    for m, idx in (("sam", odd), ("sgd", even)):
+        assert e.within[m].tau == pytest.approx(-1) and e.within[m].n == 5
+        assert h.within[m].tau == pytest.approx(
+            stats.kendalltau([hess[i] for i in idx], [test[i] for i in idx]).statistic)
+    assert e.within_mean.tau == pytest.approx(-1) and e.within_mean.groups == 2
+    assert h.within_mean.tau == pytest.approx((h.within["sam"].tau + h.within["sgd"].tau) / 2)
+    sentence = best_sentence(a)
+    assert sentence.startswith(
+        "ever_forgotten ranks runs by test accuracy best on within-method tau (mean tau over 2 "
+        f"methods = -1.00 [-1.00, -1.00], n = {N}; pooled tau = {e.vs_target.fmt()}, n = {N})")
+    assert f"excludes the |tau| of every other diagnostic: hessian_top_eig " \
+           f"({abs(h.within_mean.tau):.2f})" in sentence
+    assert sentence.endswith(
+        "It rests on within-method tau: defined for 2 of 2 diagnostics, it compares runs of one "
+        "method only, so differences between methods cannot create the correlation; granulated "
+        "tau is defined for 0 of 2 (no study given: the searched keys are unknown).")
+    table = within_table_md(a)
+    assert table.splitlines()[0] == "| Diagnostic | sam | sgd |"
+    assert f"| ever_forgotten | {e.within['sam'].fmt()} (n=5) | {e.within['sgd'].fmt()} (n=5) |" \
+        in table
+
+
+def test_sentence_rests_on_granulated_tau_when_runs_vary_one_key(make_record):
+    study = parse_study("name: g\nmetric: val_acc\nmethods:\n"
+                        "  sam: {space: {rho: {loguniform: [0.01, 0.5]}, "
+                        "perturb_batch_size: {choice: [16, 32]}}}\n")
+    recs = []
+    for i, (m, rho) in enumerate([(16, 0.02), (16, 0.05), (16, 0.2), (32, 0.02), (32, 0.05),
+                                  (32, 0.2)]):
+        t = 0.7 + 0.01 * i
+        recs.append(make_record("sam", "search", "completed", i,
+                                {"rho": rho, "perturb_batch_size": m},
+                                {"val_acc": 0.5, "test_acc": t, "ever_forgotten": 1 - t,
+                                 "clean_fit": 0.9 + 0.01 * INDEPENDENT[i]}, i))
+    a = analyze_records(recs, n_resamples=500, study=study)
+    e = row(a, "ever_forgotten")
+    assert e.granulated.psi.tau == pytest.approx(-1) and e.granulated.psi.groups == 2
+    sentence = best_sentence(a)
+    assert sentence.startswith(
+        "ever_forgotten ranks runs by test accuracy best on granulated tau (Psi over 2 searched "
+        "keys (5 groups of runs) = -1.00 [-1.00, -1.00], n = 6; pooled tau = -1.00 [-1.00, -1.00], "
+        "n = 6)")
+    assert sentence.endswith(
+        "It rests on granulated tau: defined for 2 of 2 diagnostics, it compares only configs "
+        "that differ in one searched key, the method and the method's other keys held fixed, so "
+        "neither can create the correlation.")
+    assert granulated_table_md(a).splitlines()[0] == (
+        "| Diagnostic | ψ perturb_batch_size [95% CI] (groups, n) | ψ rho [95% CI] (groups, n) "
+        "| pairs of configs |")
+    # pairs: 3 of m (one per third of rho) + 2 x 3 of rho (within m = 16 and m = 32)
+    assert "| ever_forgotten | -1.00 [-1.00, -1.00] (3, 6) | -1.00 [-1.00, -1.00] (2, 6) | 9 |" \
+        in granulated_table_md(a)
+    got = {r["diagnostic"]: r for r in csv.DictReader(io.StringIO(analysis_table_csv(a)))}
+    assert float(got["ever_forgotten"]["psi"]) == pytest.approx(-1)
+    assert float(got["ever_forgotten"]["psi_rho"]) == pytest.approx(-1)
+    assert got["ever_forgotten"]["psi_keys"] == "2" and got["ever_forgotten"]["psi_pairs"] == "9"
+    assert got["ever_forgotten"]["tau_sam"] != ""
+    # with fewer than 6 pairs of configs (the first two thirds of rho only: 2 + 2 + 1 + 1),
+    # granulated τ is shown but the sentence ranks on within-method τ
+    few = analyze_records([r for r in recs if r.params["rho"] < 0.1], n_resamples=200,
+                          study=study)
+    assert row(few, "ever_forgotten").granulated.pairs == 4
+    assert row(few, "ever_forgotten").granulated.psi.defined
+    assert best_sentence(few).startswith("ever_forgotten ranks runs by test accuracy best on "
+                                         "within-method tau")
+    assert ("granulated tau is defined for 2 of 2 but compares 6+ pairs of configs for 0."
+            in best_sentence(few))
 
 
 def test_write_analysis_files(tmp_path):
@@ -115,7 +214,7 @@ def test_report_has_the_section_only_when_runs_have_diagnostics(make_record, tmp
     res = build_report(records(True), STUDY, tmp_path / "with", "md")
     md = (tmp_path / "with" / "report.md").read_text()
     assert "## Generalization vs forgetting and sharpness" in md
-    assert "ever_forgotten ranks runs by test accuracy best (tau = -1.00" in md
+    assert "ever_forgotten ranks runs by test accuracy best on pooled tau (tau = -1.00" in md
     assert "clean_fit (constant)" in md
     assert {"analysis.md", "analysis.csv", "analysis_scatter.png"} <= {p.name for p in res.files}
     res = build_report(records(False), STUDY, tmp_path / "without", "md")
@@ -148,8 +247,10 @@ def test_analyze_end_to_end_through_mlflow(tmp_path, capsys):
     w.finish(pruned, "pruned")
     assert main(["analyze", "s", "--storage", str(storage), "--tracking-uri", uri]) == 0
     out = capsys.readouterr().out
-    assert "| forget_events | 5 | -1.00 [-1.00, -1.00] | 5 | 1.00 [1.00, 1.00] |" in out
-    assert "forget_events ranks runs by test accuracy best (tau = -1.00" in out
+    assert ("| forget_events | 5 | -1.00 [-1.00, -1.00] | -1.00 [-1.00, -1.00] (1) | n/a | 5 | "
+            "1.00 [1.00, 1.00] |") in out
+    assert ("forget_events ranks runs by test accuracy best on within-method tau (mean tau over "
+            "1 method = -1.00 [-1.00, -1.00], n = 5; pooled tau = -1.00") in out
     assert "hessian_top_eig (constant)" in out and "clean_fit (constant)" in out
     report = storage / "s" / "report"
     assert {p.name for p in report.iterdir()} == {"analysis.md", "analysis.csv",

@@ -85,3 +85,29 @@ def test_falls_back_to_val_acc_without_a_test_metric_and_says_so():
     assert row(a, "ever_forgotten").vs_gap.tau == pytest.approx(
         stats.kendalltau(TEST[::-1], gap).statistic)
     assert a.gap_label == "clean_fit − val_acc"
+
+
+def test_within_method_tau_per_method_their_mean_and_why_a_method_has_none():
+    from sweeps.study.study_file import parse_study
+
+    third = [rec(10 + i, {"test_acc": 0.7, "ever_forgotten": 0.1 * i}, method="obf")
+             for i in range(5)]                                   # a constant target
+    fourth = [rec(20 + i, {"test_acc": 0.6 + 0.01 * i, "ever_forgotten": 0.1 * i},
+                  method="asam") for i in range(3)]               # too few runs
+    a = analyze_records(runs(test_acc=TEST, ever_forgotten=INDEPENDENT) + third + fourth)
+    e = row(a, "ever_forgotten")
+    assert a.methods == ["asam", "obf", "sam", "sgd"]             # no study: sorted
+    for m, parity in (("sam", 1), ("sgd", 0)):
+        idx = [i for i in range(N) if i % 2 == parity]
+        want = stats.kendalltau([INDEPENDENT[i] for i in idx], [TEST[i] for i in idx])
+        c = e.within[m]
+        assert (c.n, c.tau, c.p) == (5, pytest.approx(want.statistic), pytest.approx(want.pvalue))
+        assert c == kendall_ci([INDEPENDENT[i] for i in idx], [TEST[i] for i in idx])
+    assert e.within_skipped == {"obf": "constant test_acc", "asam": "3 finite values < 4"}
+    assert e.within_mean.tau == pytest.approx((e.within["sam"].tau + e.within["sgd"].tau) / 2)
+    assert (e.within_mean.groups, e.within_mean.n) == (2, N)
+    assert e.within_mean.ci_low <= e.within_mean.tau <= e.within_mean.ci_high
+    study = parse_study("name: s\nmetric: val_acc\nmethods:\n  sgd: {fixed: {perturbation: none}}\n"
+                        "  sam: {fixed: {rho: 0.05}}\n")
+    assert analyze_records(runs(test_acc=TEST, ever_forgotten=INDEPENDENT) + third,
+                           study=study).methods == ["sgd", "sam", "obf"]

@@ -1,0 +1,167 @@
+"""Granulated Kendall τ (Jiang et al. 2019, "Fantastic generalization measures", arXiv 1912.02178,
+§ "granulated Kendall's coefficient"): does a diagnostic track generalization when only one
+hyperparameter changes?
+
+For each hyperparameter axis i (a key some method searches), runs are grouped by everything
+else that defines their config: the method and the values of its other searched keys. Within a
+group, the runs that share a value of axis i (a config's seeds) are averaged into one point
+(mean diagnostic, mean target), so τ-b compares only configs that differ in axis i, as on the
+grid of Jiang et al., where each config is one model. ψ_i is the mean τ-b (diagnostic vs
+target) over the groups that vary axis i (at least 2 distinct values of it among runs with both
+values finite, and a defined τ-b); Ψ is the mean of ψ_i over the axes that have one; `pairs`
+counts the pairs of configs compared. Seeds are not an axis.
+
+Sampled keys rarely repeat (TPE draws `rho` from a loguniform), so "the other keys held fixed"
+is approximate for continuous keys: a float, or an int with more than `BINS` values, counts as
+fixed within the same one of `BINS` equal-width bins of its search range (log scale for
+log-sampled keys); choices and grid points are matched exactly. The axis itself keeps its
+exact values. Where no group varies an axis, ψ_i is undefined; where no axis has one, Ψ is NaN
+and `why` says so; nothing is filled in.
+
+Interval: a stratified percentile bootstrap (`sweeps.results.kendall.grouped_tau`): within each
+axis, each group's runs are resampled within the group (and averaged per value again); the
+axes are resampled independently and Ψ* is the mean of their ψ_i*.
+
+Example (on a sweep's eligible runs)::
+
+    groups = axis_groups(runs, study)              # {"rho": [AxisGroup(...), ...], ...}
+    g = granulated_tau(x, y, groups)               # x, y: one value per run (NaN: missing)
+    g.psi.fmt(), {k: c.fmt() for k, c in g.by_axis.items()}
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sweeps.results.kendall import (
+    N_RESAMPLES,
+    SEED,
+    UNDEFINED,
+    Correlation,
+    config_means,
+    grouped_tau,
+    mean_of_resamples,
+    percentile_ci,
+    tau_b,
+)
+from sweeps.store.schema import RunRecord
+from sweeps.study.distributions import Float, Int
+from sweeps.study.spec import StudySpec
+
+__all__ = ["BINS", "AxisGroup", "Granulated", "bin_value", "axis_groups", "granulated_tau",
+           "structure_note"]
+
+BINS = 3
+
+
+@dataclass(frozen=True)
+class AxisGroup:
+    """Runs (indices) of one method that agree on every searched key but `axis` (binned)."""
+
+    axis: str
+    method: str
+    held: tuple[Hashable, ...]
+    runs: tuple[int, ...]
+    values: tuple[Any, ...]         # each run's value of `axis`
+
+
+@dataclass(frozen=True)
+class Granulated:
+    """Ψ (mean over axes of ψ_i), each ψ_i, and why Ψ is undefined ("" when defined)."""
+
+    psi: Correlation                               # groups: axes averaged over
+    by_axis: dict[str, Correlation] = field(default_factory=dict)   # groups: groups averaged
+    why: str = ""
+    pairs: int = 0                                 # pairs of configs compared, all axes
+
+
+def bin_value(dist: Any, value: Any, bins: int = BINS) -> Hashable:
+    """The value a searched key is held fixed at: its bin (0..bins-1) in the search range for a
+    continuous key, else the value itself.
+
+    >>> d = Float(0.01, 1.0, log=True)
+    >>> bin_value(d, 0.02), bin_value(d, 0.05), bin_value(d, 0.9), bin_value(Int(1, 2), 2)
+    (0, 1, 2, 2)
+    """
+    continuous = isinstance(dist, Float) or (isinstance(dist, Int)
+                                             and dist.high - dist.low + 1 > bins)
+    if not continuous or dist.values is not None or not isinstance(value, (int, float)):
+        return value
+    lo, hi, v = float(dist.low), float(dist.high), float(value)
+    if dist.log:
+        lo, hi, v = math.log(lo), math.log(hi), math.log(max(v, dist.low))
+    return int(min(bins - 1, max(0, math.floor((v - lo) / (hi - lo) * bins))))
+
+
+def axis_groups(runs: Sequence[RunRecord], study: StudySpec,
+                bins: int = BINS) -> dict[str, list[AxisGroup]]:
+    """For each searched key (sorted), the groups of `runs` that vary it with the method and the
+    method's other searched keys (binned) fixed, and at least 2 distinct values of it."""
+    out: dict[str, list[AxisGroup]] = {}
+    keys = {m: sorted(spec.sampled) for m, spec in study.methods.items()}
+    for axis in sorted({k for ks in keys.values() for k in ks}):
+        members: dict[tuple, list[int]] = defaultdict(list)
+        for i, r in enumerate(runs):
+            ks = keys.get(r.method, [])
+            if axis not in ks:
+                continue
+            spec = study.methods[r.method].sampled
+            held = tuple(bin_value(spec[k], r.params.get(k), bins) for k in ks if k != axis)
+            members[(r.method, held)].append(i)
+        groups = [AxisGroup(axis, m, held, tuple(idx),
+                            tuple(runs[i].params.get(axis) for i in idx))
+                  for (m, held), idx in members.items()
+                  if len({repr(runs[i].params.get(axis)) for i in idx}) >= 2]
+        out[axis] = groups
+    return out
+
+
+def structure_note(study: StudySpec | None, groups: dict[str, list[AxisGroup]]) -> str:
+    """Why granulated τ cannot be defined from the sweep's configs ("" when some group can)."""
+    if study is None:
+        return "no study given: the searched keys are unknown"
+    if not groups:
+        return "no method searches a key"
+    if not any(groups.values()):
+        return ("no two runs of a method differ in one searched key with its other keys fixed "
+                f"(continuous keys binned into {BINS} bins of their range); a grid search or "
+                "more trials per method gives such groups")
+    return ""
+
+
+def granulated_tau(x: Sequence[float], y: Sequence[float], groups: dict[str, list[AxisGroup]],
+                   n_resamples: int = N_RESAMPLES, seed: int = SEED) -> Granulated:
+    """Ψ and each ψ_i of one diagnostic (`x`) vs the target (`y`), one value per run (NaN where
+    missing), over `groups` from `axis_groups`."""
+    xa, ya = np.asarray(x, float), np.asarray(y, float)
+    by_axis: dict[str, Correlation] = {}
+    dists, counted, pairs = [], set(), 0
+    for k, (axis, gs) in enumerate(sorted(groups.items())):
+        members = []
+        for g in gs:
+            keep = [j for j, i in enumerate(g.runs) if math.isfinite(xa[i]) and math.isfinite(ya[i])]
+            idx, values = [g.runs[j] for j in keep], [g.values[j] for j in keep]
+            if len({repr(v) for v in values}) >= 2 \
+                    and tau_b(*config_means(xa[idx], ya[idx], values)) is not None:
+                members.append((idx, values))
+        c, dist = grouped_tau([(xa[idx], ya[idx], values) for idx, values in members],
+                              n_resamples, [seed, k])
+        if c.defined:
+            by_axis[axis] = c
+            dists.append(dist)
+            counted.update(i for idx, _ in members for i in idx)
+            pairs += sum(math.comb(len({repr(v) for v in values}), 2) for _, values in members)
+    if not by_axis:
+        why = ("no group varies a searched key with the diagnostic and the target finite and "
+               "not constant") if any(groups.values()) else "no group varies a searched key"
+        return Granulated(UNDEFINED, {}, why)
+    lo, hi, dropped = percentile_ci(mean_of_resamples(dists))
+    psi = float(np.mean([c.tau for c in by_axis.values()]))
+    return Granulated(Correlation(len(counted), psi, lo, hi, math.nan, dropped, len(by_axis)),
+                      by_axis, pairs=pairs)
