@@ -20,7 +20,7 @@ SECTIONS: list[tuple[str, Callable[[list[str]], list[str]]]] = [
      "(benchmarks/slot_speed.py)", slot_speed.main),
     ("Diagnostics: forgetting/perturbed overhead per step, sharpness cost per epoch "
      "(benchmarks/diagnostics_cost.py)", diagnostics_cost.main),
-    ("Search efficiency: grid, random, TPE and TPE + ASHA on a tabular rho x m grid "
+    ("Search efficiency: samplers x Ray schedulers replayed on two tabular grids "
      "(benchmarks/search_efficiency.py)", search_efficiency.main),
 ]
 

@@ -1,258 +1,242 @@
-"""Search efficiency: how much compute TPE + ASHA saves on the demo problem, and whether it finds
-the grid's winner (a tabular benchmark, as HPOBench / NAS-Bench do).
+"""Search efficiency: which sampler and early-stopping scheduler `sweep run` should use by default,
+measured on tables of learning curves (a tabular benchmark, as HPOBench / NAS-Bench do).
 
-1. Table: every config of a rho x m grid of SAM on the demo setting (Fashion-MNIST, 2,000 training
-   images with 40 % label noise, small CNN, 40 epochs; `search_spaces/fashion_label_noise.yaml`)
-   is trained once (seed 0) with `samtrain.loop.run_training`, two configs at a time in separate
-   one-thread processes, keeping every epoch's `val_acc`, `epoch_seconds` and `grad_evals` and
-   the last epoch's `test_acc`. The table is cached as JSON (`--table`); training resumes (configs
-   already in the file are skipped); `--retrain` starts it afresh.
-2. Search: grid, random search, TPE and TPE + ASHA look their trials up in the table
-   (`benchmarks.tabular_search`), one trial after another, at equal trial budgets over several
-   search seeds. Printed per searcher and budget (mean ± std over the seeds): compute spent
-   (grad evals as % of the whole grid's, training minutes), trials pruned, compute until a
-   completed trial is within 0.5 point of the grid's best `val_acc`, the pick's (best completed
-   trial's) `val_acc` and `test_acc`, and how often the pick is the grid's best config.
+1. Tables (`benchmarks.landscapes`): two 24-config grids of SAM on the demo setting, each config
+   trained once with every epoch's `val_acc`, `epoch_seconds`, `grad_evals` and the last epoch's
+   `test_acc`: `demo` (rho x m, the demo's own space; flat top) and `lr` (rho x learning rate;
+   a sharper top). Missing configs are trained first (`--workers` processes; resumable).
+2. Searches (`benchmarks.replay`): every sampler (tpe, random, grid, qmc) with every scheduler
+   setting in `SCHEDULERS` (no stopping, ASHA, async HyperBand, median stopping), driven through
+   the Optuna and Ray classes themselves, 1 and 2 trials at a time, over `--seeds` search seeds.
+   Each scheduler setting gets the trial budget at which random search spends `--share` of the
+   grid's gradient evaluations on average (`calibrate`); every sampler uses that budget.
+3. Scores (`benchmarks.search_stats`), report and figure (`benchmarks.search_report`): compute
+   share, pick = validation winner (95 % CI), pick within 0.5 / 1 SE, validation regret, pick test
+   accuracy; paired differences against the current default (TPE + ASHA 5/3); the default chosen
+   from both landscapes by `search_stats.choose_default`.
 
-    python -m benchmarks.search_efficiency [--table PATH] [--retrain] [--budgets 6,12,24]
-        [--seeds 3] [--plot docs/search_efficiency.png]
+    python -m benchmarks.search_efficiency [--landscape demo|lr|all] [--table PATH] [--seeds 200]
+        [--first-seed 0] [--share 0.333] [--workers 1,2] [--jobs 2] [--json PATH]
+        [--plot docs/search_efficiency.png] [--quick]
+
+`--quick` replays a few strategies on a small synthetic table (seconds; what the tests run).
 """
 
 from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
-import datetime
 import json
-import multiprocessing
-import platform
-import statistics
+import random
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.tabular_search import SEARCHERS, Curve, Table, Trial, grid_best, run_search, summarize, trace
-
-Runs = tuple[list[Trial], dict[str, Any]]  # one search's trials and its `summarize` figures
-TOLERANCE = 0.005
+from benchmarks.landscapes import LANDSCAPES, Axis, Landscape, train_table
+from benchmarks.replay import SAMPLERS, SchedulerSpec, replay
+from benchmarks.search_stats import Outcome, score
+from benchmarks.tabular_search import Curve, Table
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_TABLE = HERE / "search_efficiency_table.json"
 DEFAULT_PLOT = HERE.parent / "docs" / "search_efficiency.png"
-BASE: dict[str, Any] = dict(
-    dataset="fashion_mnist", train_subset=2000, val_size=2000, label_noise=0.4, model="small_cnn",
-    epochs=40, batch_size=128, lr=0.05, momentum=0.9, weight_decay=5e-4, schedule="cosine",
-    perturbation="ascent")
-RHOS = [0.02, 0.0381, 0.0725, 0.138, 0.263, 0.5]  # 6 log-spaced values over [0.02, 0.5]
-MS = [16, 32, 64, 128]
+CURRENT = "tpe + ASHA 5/3"  # the default before this benchmark (search_spaces/*.yaml)
+SCHEDULERS = (SchedulerSpec("none"), SchedulerSpec("asha", 5, 3), SchedulerSpec("asha", 10, 3),
+              SchedulerSpec("asha", 10, 4), SchedulerSpec("asha", 20, 2),
+              SchedulerSpec("hyperband", 5, 3, brackets=3), SchedulerSpec("hyperband", 10, 3, 2),
+              SchedulerSpec("median", 5, min_samples=3), SchedulerSpec("median", 10, min_samples=3))
+Results = dict[str, dict[int, dict[str, list[Outcome]]]]  # landscape -> workers -> strategy -> runs
 
 
-def config_key(rho: float, m: int) -> str:
-    """The table key of one grid config."""
-    return f"rho={rho:g},m={m}"
+def strategy(sampler: str, spec: SchedulerSpec) -> str:
+    """A strategy's name, e.g. `tpe + ASHA 5/3`."""
+    return f"{sampler} + {spec.label}"
 
 
-def train_one(rho: float, m: int, seed: int = 0) -> dict[str, Any]:
-    """Train one grid config in this process (1 thread); return its learning curves."""
-    import torch
-
-    from samtrain.config import TrainConfig
-    from samtrain.loop import run_training
-    from samtrain.worker_context import LocalContext
-
-    torch.set_num_threads(1)
-    cfg = TrainConfig(**BASE, rho=rho, perturb_batch_size=m, seed=seed)
-    ctx = LocalContext()
-    t0 = time.time()
-    final = run_training(cfg, ctx, threads=1)
-    hist = ctx.history
-    return {"rho": rho, "m": m, "seed": seed, "status": final["status"],
-            "val_acc": [h["val_acc"] for h in hist],
-            "epoch_seconds": [round(h["epoch_seconds"], 3) for h in hist],
-            "grad_evals": [int(h["grad_evals"]) for h in hist],
-            "test_acc": final.get("test_acc"), "wall_seconds": round(time.time() - t0, 1)}
+def as_table(raw: dict[str, Any], land: Landscape) -> Table:
+    """A JSON table's completed entries as a `tabular_search.Table` keyed by grid point."""
+    return {land.point(e): Curve(tuple(e["val_acc"]), tuple(e["epoch_seconds"]),
+                                 tuple(e["grad_evals"]), e["test_acc"])
+            for e in raw["entries"].values() if e["status"] == "completed"}
 
 
-def load_table(path: Path) -> dict[str, Any]:
-    """The cached table at `path` (an empty one if the file does not exist)."""
-    if path.exists():
-        return json.loads(path.read_text())
-    return {"setting": BASE, "grid": {"rho": RHOS, "m": MS}, "entries": {}}
+def synthetic(epochs: int = 12, seed: int = 1) -> tuple[Landscape, Table]:
+    """A small 4 x 3 landscape of linear learning curves whose early ranks differ from the final
+    ones (for `--quick` and the tests)."""
+    rng = random.Random(seed)
+    axes = (Axis("rho", (0.02, 0.05, 0.1, 0.2), True), Axis("perturb_batch_size", (16, 32, 64), None))
+    land = Landscape("synthetic", "synthetic 4 x 3", {"val_size": 2000}, axes, HERE / "none.json")
+    table = {}
+    for rho in axes[0].values:
+        for m in axes[1].values:
+            final, early = 0.5 + 0.3 * rng.random(), 0.1 + 0.3 * rng.random()
+            val = tuple(early + (final - early) * e / (epochs - 1) for e in range(epochs))
+            table[(rho, m)] = Curve(val, (0.05 * m,) * epochs,
+                                    tuple(30 * (e + 1) for e in range(epochs)), final + 0.2)
+    return land, table
 
 
-def save_table(table: dict[str, Any], path: Path) -> None:
-    """Write the table (entries sorted by rho, then m) atomically."""
-    table["entries"] = dict(sorted(table["entries"].items(),
-                                   key=lambda kv: (kv[1]["rho"], kv[1]["m"])))
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(table, indent=1) + "\n")
-    tmp.replace(path)
-
-
-def train_table(path: Path, retrain: bool = False, workers: int = 2) -> dict[str, Any]:
-    """Train every grid config missing from the table at `path` (`workers` processes at a time,
-    'spawn'), saving after each; return the table."""
-    table = {"setting": BASE, "grid": {"rho": RHOS, "m": MS}, "entries": {}} if retrain \
-        else load_table(path)
-    todo = [(r, m) for r in RHOS for m in MS if config_key(r, m) not in table["entries"]]
-    if not todo:
-        return table
-    print(f"training {len(todo)} grid configs, {workers} at a time ...", flush=True)
-    t0 = time.time()
-    table.setdefault("machine", machine())
-    ctx = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-        futures = {pool.submit(train_one, r, m): (r, m) for r, m in todo}
-        for fut in cf.as_completed(futures):
-            entry = fut.result()
-            table["entries"][config_key(entry["rho"], entry["m"])] = entry
-            save_table(table, path)
-            print(f"  [{time.time() - t0:6.0f} s] {config_key(entry['rho'], entry['m'])}: "
-                  f"val {entry['val_acc'][-1]:.4f} test {entry['test_acc']:.4f} "
-                  f"({entry['wall_seconds']:.0f} s)", flush=True)
-    table["grid_wall_seconds"] = round(table.get("grid_wall_seconds", 0.0) + time.time() - t0, 1)
-    save_table(table, path)
-    return table
-
-
-def machine() -> str:
-    """A one-line description of this machine."""
-    import os
-
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    info = Path("/proc/cpuinfo")
-    if info.exists():
-        names = [ln.split(":", 1)[1].strip() for ln in info.read_text().splitlines()
-                 if ln.startswith("model name")]
-        cpu = names[0] if names else cpu
-    return (f"{cpu}, {os.cpu_count()} CPUs, "
-            f"torch {torch.__version__}, {datetime.date.today().isoformat()}")
-
-
-def as_table(table: dict[str, Any]) -> Table:
-    """The JSON table's entries as a `tabular_search.Table`."""
-    return {(e["rho"], e["m"]): Curve(tuple(e["val_acc"]), tuple(e["epoch_seconds"]),
-                                      tuple(e["grad_evals"]), e["test_acc"])
-            for e in table["entries"].values() if e["status"] == "completed"}
-
-
-def run_all(table: Table, budgets: list[int], seeds: int) -> dict[tuple[str, int], list[Runs]]:
-    """Every searcher at every budget over `seeds` search seeds: its trials and summary."""
-    return {(s, b): [(ts := run_search(table, s, b, seed), summarize(table, ts, TOLERANCE))
-                     for seed in range(seeds)]
-            for b in budgets for s in SEARCHERS}
-
-
-def pm(xs: list[float], fmt: str) -> str:
-    """`mean ± std` (population std) of `xs` in `fmt`."""
-    return f"{format(statistics.fmean(xs), fmt)} ± {format(statistics.pstdev(xs), fmt)}"
-
-
-def table_row(searcher: str, budget: int, runs: list[Runs], table: Table) -> str:
-    """One markdown row: compute spent, compute to reach the target, the pick's accuracies."""
+def calibrate(table: Table, space: tuple[Axis, ...], spec: SchedulerSpec, share: float,
+              seeds: int = 100, most: int = 72) -> int:
+    """The trial budget at which random search, one trial at a time, spends `share` of the grid's
+    gradient evaluations on average (the first n trials of a longer random search are the
+    search with budget n: the sampler and the scheduler see only the past)."""
     full = sum(c.cost(c.epochs)[0] for c in table.values())
-    sums = [s for _, s in runs]
-    reached = [s for s in sums if s["reach_grad_evals"] is not None]
-    to_reach = "not reached" if not reached else (
-        f"{pm([100 * s['reach_grad_evals'] / full for s in reached], '.0f')} % / "
-        f"{pm([s['reach_seconds'] / 60 for s in reached], '.1f')} min")
-    spent = (f"{pm([100 * s['grad_evals'] / full for s in sums], '.0f')} % / "
-             f"{pm([s['seconds'] / 60 for s in sums], '.1f')} min")
-    same = sum(s["pick"] == grid_best(table)[0] for s in sums)
-    cells = [searcher, str(budget), spent, pm([s["pruned"] for s in sums], ".1f"),
-             f"{len(reached)}/{len(sums)}", to_reach, pm([100 * s["pick_val"] for s in sums], ".2f"),
-             pm([100 * s["pick_test"] for s in sums], ".2f"), f"{same}/{len(sums)}"]
-    return "| " + " | ".join(cells) + " |"
+    sums = [0.0] * most
+    for seed in range(seeds):
+        spent = 0
+        for i, t in enumerate(replay(table, space, "random", spec, most, seed)):
+            spent += t.grad_evals
+            sums[i] += spent / full
+    means = [s / seeds for s in sums]
+    return 1 + min(range(most), key=lambda i: abs(means[i] - share))
 
 
-def report(table: Table, results: dict[tuple[str, int], list[Runs]]) -> list[str]:
-    """The markdown block: the grid's reference figures, then one row per searcher and budget."""
-    best_cfg, best = grid_best(table)
-    ge = sum(c.cost(c.epochs)[0] for c in table.values())
-    secs = sum(c.cost(c.epochs)[1] for c in table.values())
-    oracle_cfg, oracle = max(sorted(table.items()), key=lambda kv: kv[1].test_acc)
-    lines = [
-        f"Grid: {len(table)} configs, {ge} grad evals, {secs / 60:.1f} min of training epochs "
-        f"(1 thread each). Best by validation: rho={best_cfg[0]:g}, m={best_cfg[1]}: val "
-        f"{100 * best.val_acc[-1]:.2f} %, test {100 * best.test_acc:.2f} % (best test in the "
-        f"grid: {100 * oracle.test_acc:.2f} %, rho={oracle_cfg[0]:g}, m={oracle_cfg[1]}). Target: "
-        f"val >= {100 * (best.val_acc[-1] - TOLERANCE):.2f} %.", "",
-        "| searcher | trials | compute spent (% of grid / training min) | pruned | reached target "
-        "| compute to reach (% of grid / training min) | pick val acc (%) | pick test acc (%) "
-        "| pick = grid best |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    lines += [table_row(s, b, results[(s, b)], table) for (s, b) in results]
-    return lines
+def _run_chunk(job: tuple[Table, tuple[Axis, ...], str, SchedulerSpec, int, int, range, int]
+               ) -> list[Outcome]:
+    """One strategy over the search seeds `seeds` (a process-pool task)."""
+    table, space, sampler, spec, budget, workers, seeds, n_val = job
+    return [score(table, replay(table, space, sampler, spec, budget, seed, workers), n_val)
+            for seed in seeds]
 
 
-COLORS = {"grid": "tab:gray", "random": "tab:blue", "tpe": "tab:orange", "tpe_asha": "tab:green"}
+def budgets(table: Table, space: tuple[Axis, ...], share: float,
+            schedulers: tuple[SchedulerSpec, ...] = SCHEDULERS,
+            seeds: int = 100) -> dict[SchedulerSpec, int]:
+    """Each scheduler setting's trial budget at `share` of the grid's compute."""
+    return {spec: calibrate(table, space, spec, share, seeds, most=2 * len(table))
+            for spec in schedulers}
 
 
-def mean_curve(runs: list[Runs]) -> tuple[list[float], list[float]]:
-    """Best-so-far validation accuracy against grad evals spent, mean over the seeds' searches
-    (from the compute where every seed has a completed trial)."""
-    traces = [trace(ts) for ts, _ in runs]
-    xs = sorted({ge for tr in traces for ge, _, _ in tr})
-    out_x, out_y = [], []
-    for x in xs:
-        bests = [max((b for ge, _, b in tr if ge <= x and b is not None), default=None)
-                 for tr in traces]
-        if all(b is not None for b in bests):
-            out_x.append(x)
-            out_y.append(statistics.fmean(bests))  # type: ignore[arg-type]
-    return out_x, out_y
+def run_all(tables: dict[str, tuple[Landscape, Table]], budget: dict[str, dict[SchedulerSpec, int]],
+            seeds: range, workers: tuple[int, ...], jobs: int = 1,
+            samplers: tuple[str, ...] = SAMPLERS) -> Results:
+    """Every sampler x scheduler setting on every landscape and worker count, over the search
+    seeds `seeds` (the same seeds for every strategy, so that differences are paired)."""
+    keys, tasks = [], []
+    for name, (land, table) in tables.items():
+        n_val = int(land.base.get("val_size", 2000))
+        for w in workers:
+            for spec, n in budget[name].items():
+                for s in samplers:
+                    keys.append((name, w, strategy(s, spec)))
+                    tasks.append((table, land.axes, s, spec, min(n, len(table)) if s == "grid"
+                                  else n, w, seeds, n_val))
+    if jobs > 1:
+        with cf.ProcessPoolExecutor(jobs) as pool:
+            outs = list(pool.map(_run_chunk, tasks))
+    else:
+        outs = [_run_chunk(t) for t in tasks]
+    results: Results = {}
+    for (name, w, strat), out in zip(keys, outs, strict=True):
+        results.setdefault(name, {}).setdefault(w, {})[strat] = out
+    return results
 
 
-def plot(table: Table, results: dict[tuple[str, int], list[Runs]], budgets: list[int],
-         path: Path) -> None:
-    """One panel per budget: mean best-so-far val_acc against grad evals, per searcher."""
-    from matplotlib.figure import Figure
+def curves(tables: dict[str, tuple[Landscape, Table]], strategies: list[tuple[str, SchedulerSpec]],
+           shares: list[float], seeds: range, workers: int, jobs: int = 1,
+           calib: int = 100) -> dict[str, Any]:
+    """For the figure: `{landscape: {strategy: [(share aimed at, budget, runs)]}}`, each
+    strategy's budget calibrated for each share."""
+    specs = tuple(dict.fromkeys(spec for _, spec in strategies))
+    samplers = tuple(dict.fromkeys(s for s, _ in strategies))
+    out: dict[str, Any] = {}
+    for name, (land, table) in tables.items():
+        for sh in shares:
+            b = budgets(table, land.axes, sh, specs, calib)
+            res = run_all({name: (land, table)}, {name: b}, seeds, (workers,), jobs, samplers)
+            for s, spec in strategies:
+                out.setdefault(name, {}).setdefault(strategy(s, spec), []).append(
+                    (sh, b[spec], res[name][workers][strategy(s, spec)]))
+    return out
 
-    best = grid_best(table)[1].val_acc[-1]
-    full = sum(c.cost(c.epochs)[0] for c in table.values())
-    fig = Figure(figsize=(4.2 * len(budgets), 3.6), layout="constrained")
-    axes = fig.subplots(1, len(budgets), sharey=True, squeeze=False)[0]
-    for ax, budget in zip(axes, budgets, strict=True):
-        for s in SEARCHERS:
-            x, y = mean_curve(results[(s, budget)])
-            ax.step([100 * v / full for v in x], [100 * v for v in y], where="post", color=COLORS[s],
-                    ls="--" if s == "random" else "-", label=s, marker=".", markersize=3)
-        ax.axhline(100 * best, color="k", lw=0.8, ls="--", label="grid best")
-        ax.axhline(100 * (best - TOLERANCE), color="k", lw=0.6, ls=":", label="target")
-        ax.set_title(f"budget {budget} trials")
-        ax.set_xlabel("compute: grad evals, % of the full grid")
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("best validation accuracy so far (%)")
-    axes[-1].legend(loc="lower right", fontsize=8)
-    fig.suptitle(f"Search efficiency on the demo ({len(table)}-config rho x m grid of SAM; "
-                 "mean over search seeds)", fontsize=10)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+
+def demo_budget(tables: dict[str, tuple[Landscape, Table]], strategies: list[tuple[str, SchedulerSpec]],
+                seeds: range, workers: int, budget: int = 3) -> list[str]:
+    """What the strategies spend at the demo's budget (3 trials per method, each method with its
+    own scheduler), so that `make demo` keeps its time with the default: one markdown line."""
+    parts = []
+    for name, (land, table) in tables.items():
+        n_val = int(land.base.get("val_size", 2000))
+        for s, spec in dict.fromkeys(strategies):
+            runs = _run_chunk((table, land.axes, s, spec, budget, workers, seeds, n_val))
+            share = sum(r.share for r in runs) / len(runs)
+            mins = sum(r.minutes for r in runs) / len(runs)
+            parts.append(f"{name}, {strategy(s, spec)}: {100 * share:.1f} % of the grid "
+                         f"({mins:.1f} training min)")
+    return ["", f"At the demo's budget ({budget} trials per method, {workers} at a time), compute "
+                f"per method: " + "; ".join(parts) + "."]
+
+
+def load(names: list[str], table_path: Path | None, train_workers: int) -> dict[str, tuple[Landscape, Table]]:
+    """The landscapes' tables (configs missing from a table are trained first)."""
+    out = {}
+    for name in names:
+        land = LANDSCAPES[name]
+        raw = train_table(land, table_path, workers=train_workers)
+        out[name] = (land, as_table(raw, land))
+        print(f"table {name}: {table_path or land.path} ({len(out[name][1])} configs; trained on "
+              f"{raw.get('machine', '?')}; wall {raw.get('grid_wall_seconds', 0) / 60:.1f} min)",
+              flush=True)
+    return out
 
 
 def main(argv: list[str] | None = None) -> list[str]:
+    """Run the benchmark; print and return the markdown report."""
+    from benchmarks.search_report import plot, report
+
     p = argparse.ArgumentParser(prog="python -m benchmarks.search_efficiency")
-    p.add_argument("--table", type=Path, default=DEFAULT_TABLE, help="the cached table (JSON)")
-    p.add_argument("--retrain", action="store_true", help="train the whole grid afresh")
-    p.add_argument("--train-only", action="store_true", help="train missing configs and stop")
-    p.add_argument("--budgets", default="6,12,24", help="trial budgets (comma-separated)")
-    p.add_argument("--seeds", type=int, default=3, help="search seeds per searcher and budget")
+    p.add_argument("--landscape", default="all", choices=["all", *LANDSCAPES])
+    p.add_argument("--table", type=Path, default=None, help="the table (JSON) of one landscape")
+    p.add_argument("--seeds", type=int, default=200, help="search seeds per strategy")
+    p.add_argument("--first-seed", type=int, default=0, help="the first search seed")
+    p.add_argument("--share", type=float, default=1 / 3, help="compute share the budgets aim at")
+    p.add_argument("--workers", default="1,2", help="trials at a time (comma-separated)")
+    p.add_argument("--jobs", type=int, default=1, help="replay processes")
+    p.add_argument("--train-workers", type=int, default=2, help="training processes for a table")
     p.add_argument("--plot", type=Path, default=DEFAULT_PLOT, help="where to write the figure")
-    args, _ = p.parse_known_args(argv)
-    raw = train_table(args.table, args.retrain)
-    if args.train_only:
-        return []
-    table = as_table(raw)
-    budgets = [int(b) for b in args.budgets.split(",")]
-    print(f"table: {args.table} ({len(table)} configs; trained on {raw.get('machine', '?')}; "
-          f"grid wall time {raw.get('grid_wall_seconds', 0) / 60:.1f} min)", flush=True)
-    results = run_all(table, budgets, args.seeds)
-    lines = report(table, results)
+    p.add_argument("--json", type=Path, default=None, help="write the summaries as JSON here")
+    p.add_argument("--quick", action="store_true", help="a synthetic table, few strategies")
+    args, _ = p.parse_known_args(argv)  # `python -m benchmarks` passes every section the same argv
+    t0 = time.time()
+    workers = tuple(int(w) for w in args.workers.split(","))
+    if args.quick:
+        land, table = synthetic()
+        tables = {"synthetic": (land, table)}
+        specs: tuple[SchedulerSpec, ...] = (SchedulerSpec("none"), SchedulerSpec("asha", 2, 3),
+                                            SchedulerSpec("median", 3, min_samples=2))
+        samplers: tuple[str, ...] = ("tpe", "random")
+        current = strategy("tpe", specs[1])
+    else:
+        if args.table and args.landscape == "all":
+            p.error("--table needs one --landscape")
+        tables = load(list(LANDSCAPES) if args.landscape == "all" else [args.landscape],
+                      args.table, args.train_workers)
+        specs, samplers, current = SCHEDULERS, SAMPLERS, CURRENT
+    calib = 10 if args.quick else 100
+    budget = {name: budgets(table, land.axes, args.share, specs, calib)
+              for name, (land, table) in tables.items()}
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    results = run_all(tables, budget, seeds, workers, args.jobs, samplers)
+    main_w = max(workers)
+    lines, choice = report(tables, budget, results, current, main_w, args.seeds)
+    named = {strategy(s, spec): (s, spec) for s in samplers for spec in specs}
+    lines += demo_budget(tables, [named[current], named[choice.strategy]], seeds, main_w)
+    if not args.quick or args.plot != DEFAULT_PLOT:
+        key = list(dict.fromkeys([current, choice.strategy, strategy("tpe", specs[0]),
+                                  strategy("random", specs[0])]))
+        figs = curves(tables, [named[k] for k in key], [1 / 6, 1 / 3, 1 / 2, 2 / 3],
+                      seeds if args.quick else seeds[:max(30, args.seeds // 2)], main_w, args.jobs,
+                      calib)
+        plot(tables, figs, args.plot)
+        lines.append(f"\nplot: {args.plot}")
+    if args.json:
+        from benchmarks.search_stats import summary
+
+        args.json.write_text(json.dumps(
+            {n: {str(w): {s: summary(r) for s, r in rw.items()} for w, rw in rn.items()}
+             for n, rn in results.items()}, indent=1) + "\n")
+    lines.append(f"\n(replayed in {time.time() - t0:.0f} s)")
     print("\n".join(lines), flush=True)
-    plot(table, results, budgets, args.plot)
-    print(f"\nplot: {args.plot}", flush=True)
     return lines
 
 

@@ -1,5 +1,8 @@
-"""Searchers replayed on a table of learning curves (no training): the pure logic behind
-`benchmarks.search_efficiency`.
+"""The first search-efficiency benchmark's searchers on a table of learning curves (no training),
+kept as a reference: `benchmarks.replay` (the sweep's samplers and Ray schedulers themselves)
+replaced it in `benchmarks.search_efficiency` and is checked against it where both should agree
+(random search and TPE without stopping, one trial at a time). Its `Curve` and `Table` are the
+table types of both.
 
 A `Table` maps each grid config `(rho, m)` to its `Curve`. A searcher runs `budget` trials one
 after another; each trial looks its curve up (exact: the searchers sample only the grid's values)
