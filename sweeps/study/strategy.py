@@ -3,8 +3,8 @@
     sampler: tpe                   # or random | grid | qmc, or a mapping with options:
     sampler: {type: tpe, multivariate: true, group: true, constant_liar: null,
               n_startup_trials: null}
-    scheduler: {type: asha, grace_period: null, reduction_factor: 4}   # one per method
-    scheduler: {type: hyperband, grace_period: null, reduction_factor: 4, brackets: 3}
+    scheduler: {type: asha, grace_period: null, reduction_factor: 3}   # one per method
+    scheduler: {type: hyperband, grace_period: null, reduction_factor: 3, brackets: 3}
     scheduler: {type: median, grace_period: null, min_samples_required: 3}
     scheduler: none
     objectives:                    # a multi-objective search (Optuna's multi-objective TPE)
@@ -23,13 +23,13 @@
 - Schedulers stop trials on `epoch`, one instance per method (a method is compared only with
   itself): `asha` is Ray's `ASHAScheduler`, `hyperband` Ray's `AsyncHyperBandScheduler`,
   `median` Ray's `MedianStoppingRule`. `grace_period: null` is a quarter of the method's epochs
-  (at least 1). The defaults come from `benchmarks/search_efficiency.py` (README, "Search").
+  (at least 1). The defaults come from `benchmarks/search_efficiency.py` (README, "Search efficiency").
 
 Example:
     >>> parse_sampler("random")
     Random(type='random')
     >>> parse_scheduler({"type": "asha"}).reduction_factor
-    4.0
+    3.0
     >>> grace_period(parse_scheduler("asha"), max_t=40)
     10
 """
@@ -47,7 +47,7 @@ __all__ = ["TPE", "Random", "Grid", "QMC", "Sampler", "ASHA", "Hyperband", "Medi
            "Scheduler", "ObjectiveSpec", "parse_sampler", "parse_scheduler", "grace_period",
            "DEFAULT_REDUCTION_FACTOR", "DEFAULT_GRACE_FRACTION"]
 
-DEFAULT_REDUCTION_FACTOR = 4.0
+DEFAULT_REDUCTION_FACTOR = 3.0  # benchmarks/search_efficiency.py: ASHA 10/3 at 40 epochs
 DEFAULT_GRACE_FRACTION = 0.25  # of the method's epochs: no rung before a quarter of max_t
 
 

@@ -163,7 +163,7 @@ def test_scheduler_validation():
         BASE + "scheduler: {type: hyperband, reduction_factor: 1}\nmethods: {a: {}}")
     assert parse_study(BASE + "scheduler: none\nmethods: {a: {}}").scheduler is None
     h = parse_study(BASE + "scheduler: {type: hyperband, brackets: 2}\nmethods: {a: {}}").scheduler
-    assert (h.type, h.brackets, h.grace_period, h.reduction_factor) == ("hyperband", 2, None, 4.0)
+    assert (h.type, h.brackets, h.grace_period, h.reduction_factor) == ("hyperband", 2, None, 3.0)
     assert parse_study(BASE + "scheduler: {grace_period: 1}\nmethods: {a: {}}").scheduler.type == "asha"
 
 
