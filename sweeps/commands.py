@@ -19,7 +19,12 @@ from typing import Any
 from sweeps.errors import SweepError
 from sweeps.execution.ray_cluster import check_address
 from sweeps.store.sweep_dir import SweepMeta, check_directory, check_storage, open_sweep
-from sweeps.store.tracking_uri import check_tracking_uri, default_tracking_uri
+from sweeps.store.tracking_uri import (
+    check_tracking_uri,
+    default_tracking_uri,
+    public_uri,
+    remember_secrets,
+)
 from sweeps.study.spec import check_name
 
 
@@ -29,16 +34,21 @@ def _positive(name: str, value: int | None) -> None:
 
 
 def _tracking_uri(args: argparse.Namespace, meta: SweepMeta | None = None) -> str:
-    """`--tracking-uri`, else the sweep's (from its sweep.json), else the default; checked."""
+    """`--tracking-uri`, else the sweep's (from its sweep.json), else the default; checked.
+
+    Returns the URI without its password (`public_uri`): this process keeps the password for its
+    MLflow clients, nothing writes it (see `sweeps.store.tracking_uri`)."""
     uri, key = getattr(args, "tracking_uri", None), "--tracking-uri"
-    if uri is not None and meta is not None and uri != meta.tracking_uri:
-        raise SweepError(f"--tracking-uri: value {uri!r} differs from the tracking URI of sweep "
-                         f"{args.name!r} ({meta.tracking_uri}, in its sweep.json); omit it")
+    if uri is not None and meta is not None and public_uri(uri) != public_uri(meta.tracking_uri):
+        raise SweepError(f"--tracking-uri: value {public_uri(uri)!r} differs from the tracking URI "
+                         f"of sweep {args.name!r} ({public_uri(meta.tracking_uri)}, in its "
+                         "sweep.json); omit it")
     if uri is None and meta is not None:
         uri, key = meta.tracking_uri, f"tracking_uri of sweep {args.name!r} (its sweep.json)"
     uri = default_tracking_uri() if uri is None else uri
-    check_tracking_uri(uri, key=key)
-    return uri
+    public = remember_secrets(uri)
+    check_tracking_uri(public, key=key)
+    return public
 
 
 def _address(args: argparse.Namespace) -> None:
