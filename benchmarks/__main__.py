@@ -9,7 +9,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from benchmarks import diagnostics_cost, search_efficiency, slot_speed, step_overhead, sweep_share
+from benchmarks import (
+    diagnostics_cost,
+    search_efficiency,
+    slot_speed,
+    step_overhead,
+    sweep_share,
+    tracking_load,
+)
 
 SECTIONS: list[tuple[str, Callable[[list[str]], list[str]]]] = [
     ("P1/P2: SAM-family step overhead and m-sharpness (benchmarks/step_overhead.py)",
@@ -22,6 +29,8 @@ SECTIONS: list[tuple[str, Callable[[list[str]], list[str]]]] = [
      "(benchmarks/diagnostics_cost.py)", diagnostics_cost.main),
     ("Search efficiency: samplers x Ray schedulers replayed on two tabular grids "
      "(benchmarks/search_efficiency.py)", search_efficiency.main),
+    ("Tracking load: N trials logging every epoch to sqlite and to MLflow on PostgreSQL "
+     "(benchmarks/tracking_load.py)", tracking_load.main),
 ]
 
 

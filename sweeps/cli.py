@@ -154,14 +154,21 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     from sweeps import commands
+    from sweeps.store.tracking_uri import redact  # a URI in a message never shows its password
+
+    # Ray records the driver's command line (its job's entrypoint, in the dashboard and its logs):
+    # a password given in --tracking-uri stays out of it (`ps` still shows the real one)
+    if argv is None:
+        sys.argv[1:] = [redact(a) for a in sys.argv[1:]]
 
     try:
         return getattr(commands, args.func)(args) or 0
     except _loaded(_USER_ERRORS) as e:
         # one line even when a message quotes a key holding a line break
-        print(f"sweep {args.command}: error: {' '.join(str(e).splitlines())}", file=sys.stderr)
+        print(f"sweep {args.command}: error: {redact(' '.join(str(e).splitlines()))}",
+              file=sys.stderr)
         return 2
     except _loaded(_MLFLOW_ERRORS) as e:  # the tracking server failed while reading or writing
-        print(f"sweep {args.command}: MLflow error: {' '.join(str(e).split())[:500]}",
+        print(f"sweep {args.command}: MLflow error: {redact(' '.join(str(e).split()))[:500]}",
               file=sys.stderr)
         return 1

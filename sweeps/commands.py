@@ -19,7 +19,13 @@ from typing import Any
 from sweeps.errors import SweepError
 from sweeps.execution.ray_cluster import check_address
 from sweeps.store.sweep_dir import SweepMeta, check_directory, check_storage, open_sweep
-from sweeps.store.tracking_uri import absolute_tracking_uri, check_tracking_uri, default_tracking_uri
+from sweeps.store.tracking_uri import (
+    absolute_tracking_uri,
+    check_tracking_uri,
+    default_tracking_uri,
+    public_uri,
+    remember_secrets,
+)
 from sweeps.study.spec import check_name
 
 
@@ -30,19 +36,24 @@ def _positive(name: str, value: int | None) -> None:
 
 def _tracking_uri(args: argparse.Namespace, meta: SweepMeta | None = None) -> str:
     """`--tracking-uri`, else the sweep's (from its sweep.json: it wins over the environment),
-    else `$MLFLOW_TRACKING_URI`, else sqlite:///$PWD/mlflow.db; checked, sqlite paths absolute."""
+    else `$MLFLOW_TRACKING_URI`, else sqlite:///$PWD/mlflow.db; checked, sqlite paths absolute.
+
+    Returns the URI without its password (`public_uri`): this process keeps the password for its
+    MLflow clients, nothing writes it (see `sweeps.store.tracking_uri`)."""
     uri, key = getattr(args, "tracking_uri", None), "--tracking-uri"
     if meta is not None:
-        if uri is not None and meta.tracking_uri not in (uri, absolute_tracking_uri(uri)):
-            raise SweepError(f"--tracking-uri: value {uri!r} differs from the tracking URI of "
-                             f"sweep {args.name!r} ({meta.tracking_uri}, in its sweep.json); omit it")
+        if uri is not None and public_uri(meta.tracking_uri) not in (
+                public_uri(uri), public_uri(absolute_tracking_uri(uri))):
+            raise SweepError(f"--tracking-uri: value {public_uri(uri)!r} differs from the tracking "
+                             f"URI of sweep {args.name!r} ({public_uri(meta.tracking_uri)}, in its "
+                             "sweep.json); omit it")
         if uri is None:
-            key = f"tracking_uri of sweep {args.name!r} (its sweep.json)"
-        uri = meta.tracking_uri
+            uri, key = meta.tracking_uri, f"tracking_uri of sweep {args.name!r} (its sweep.json)"
     elif uri is None:
         uri, key = default_tracking_uri()
-    check_tracking_uri(uri, key=key)
-    return absolute_tracking_uri(uri)
+    public = remember_secrets(absolute_tracking_uri(uri))
+    check_tracking_uri(public, key=key)
+    return public
 
 
 def _address(args: argparse.Namespace) -> None:

@@ -1,7 +1,8 @@
 """Joining or starting Ray.
 
 `connect_ray` fails within seconds, with one line naming the address, when a cluster address
-does not answer (Ray itself would wait for minutes).
+does not answer (Ray itself would wait for minutes). It also keeps the driver's cloud
+credentials out of the trials' runtime environment (`withhold_credentials`).
 
 Example (starts Ray)::
 
@@ -16,6 +17,23 @@ import socket
 from sweeps.errors import SweepError
 
 CONNECT_TIMEOUT_S = 5.0
+# what Ray Tune copies from the driver's environment into every trial actor's runtime_env
+CREDENTIALS = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN",
+                         "AWS_SESSION_TOKEN"})
+
+
+def withhold_credentials() -> None:
+    """Stop Ray Tune from copying the driver's AWS_* variables into each trial actor's
+    runtime_env: Ray logs every runtime_env in plain text (`runtime_env_agent.log` on each node)
+    and shows it in the dashboard. A trial never needs them from the driver: MLflow writes happen
+    in the driver, and a worker that reads object storage uses its node's own credentials (the
+    environment `ray start` ran in, which a local Ray inherits from the driver, or an instance
+    role)."""
+    from ray.tune.execution import class_cache
+
+    kept = getattr(class_cache, "ENV_VARS_TO_PROPAGATE", None)
+    if kept is not None:
+        class_cache.ENV_VARS_TO_PROPAGATE = set(kept) - CREDENTIALS
 
 
 def check_address(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
@@ -41,6 +59,7 @@ def connect_ray(address: str | None = None) -> dict[str, float]:
     import ray
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    withhold_credentials()
     if address is not None:
         check_address(address)
     if not ray.is_initialized():

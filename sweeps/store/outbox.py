@@ -10,6 +10,12 @@ only the rest.
 Redelivery is harmless: runs are found by their tags before being created, and a metric logged
 again with its original step and timestamp is stored once.
 
+When writes arrive faster than MLflow takes them (many trials, short epochs), the epochs a run
+has waiting go as one request: the thread sends the oldest operation and, if it logs an epoch,
+the later epochs of the same run up to that run's next other operation (`MERGE_POINTS` metrics at
+most). Each run's operations stay in order; `delivered` stays the count of operations before
+the first one not yet sent (one sent ahead of its turn is sent again after a crash: harmless).
+
 Example::
 
     box = Outbox(sweep.outbox, lambda: SweepWriter(uri, "tiny", sweep_id))
@@ -32,6 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sweeps.store.tracking_uri import redact
 from sweeps.store.writer import SweepWriter
 
 log = logging.getLogger(__name__)
@@ -39,6 +46,8 @@ log = logging.getLogger(__name__)
 JOURNAL, DELIVERED, REJECTED, LOCK = "journal.jsonl", "delivered", "rejected.jsonl", "lock"
 RETRY_S = (1.0, 2.0, 5.0, 10.0)
 HTTP_TIMEOUT_S = 15  # one MLflow request to a server that accepts but does not answer
+MERGE_POINTS = 900  # metrics in one request of merged epochs (MLflow's log_batch takes 1,000)
+MERGE_SCAN = 5000  # journal entries looked through for more epochs of the same run
 
 
 def unreachable(e: BaseException) -> bool:
@@ -77,7 +86,8 @@ class Outbox:
         self._runs: dict[str, str] = {}  # key (trial id) -> MLflow run id
         self._cond = threading.Condition()
         self._ops: list[dict[str, Any]] = []
-        self._next = 0  # index in the journal of the next operation to deliver
+        self._next = 0  # index in the journal of the first operation not yet delivered
+        self._done: set[int] = set()  # operations after it delivered ahead of their turn
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._lock: Any = None
@@ -96,6 +106,7 @@ class Outbox:
         self._ops = [json.loads(line) for line in data.decode().splitlines()]
         delivered = self.dir / DELIVERED
         self._next = int(delivered.read_text() or 0) if delivered.is_file() else 0
+        self._done = set()
 
     def put(self, op: str, **args: Any) -> None:
         """Append an operation (JSON-serializable arguments) and wake the delivering thread."""
@@ -171,25 +182,50 @@ class Outbox:
             self._lock = None
         return left
 
+    def _batch(self, first: int) -> list[int]:
+        """`first` and, when it logs an epoch, the later epochs of the same run still waiting, up
+        to that run's next other operation or a driver's start or end (one request for all)."""
+        entry = self._ops[first]
+        if entry["op"] != "log_epoch":
+            return [first]
+        batch, points = [first], len(entry["result"])
+        for k in range(first + 1, min(len(self._ops), first + MERGE_SCAN)):
+            e = self._ops[k]
+            if "key" not in e or (e["key"] == entry["key"] and e["op"] != "log_epoch"):
+                break
+            if e["key"] != entry["key"] or k in self._done:
+                continue
+            points += len(e["result"])
+            if points > MERGE_POINTS:
+                break
+            batch.append(k)
+        return batch
+
     def _deliver_loop(self) -> None:
         failures = 0
+        alone = -1  # a merged request starting here was refused: send its first operation alone
         while True:
             with self._cond:
                 while self._next >= len(self._ops) and not self._stopping:
                     self._cond.wait()
                 if self._next >= len(self._ops):
                     return
-                entry = self._ops[self._next]
+                batch = [self._next] if alone == self._next else self._batch(self._next)
+                entries = [self._ops[k] for k in batch]
             try:
-                self.apply(entry)
+                self.deliver(entries)
             except Exception as e:  # noqa: BLE001 - classified below
                 if not unreachable(e):
-                    self._reject(entry, e)
+                    if len(batch) > 1:  # which one MLflow refuses: each in turn, alone
+                        alone = batch[0]
+                        continue
+                    self._reject(entries[0], e)
                 else:
                     # the writer is kept: its client needs no reconnecting, and a new writer would
                     # forget the parent run, so its next `child` would re-open the parent and mark
                     # the trials still running as failed
-                    self.last_error = f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
+                    text = redact(' '.join(str(e).split()))
+                    self.last_error = f"{type(e).__name__}: {text[:200]}"
                     wait = RETRY_S[min(failures, len(RETRY_S) - 1)]
                     failures += 1
                     with self._cond:
@@ -199,15 +235,18 @@ class Outbox:
                     continue
             failures = 0
             with self._cond:
-                self._next += 1
+                self._done.update(batch)
+                while self._next in self._done:
+                    self._done.discard(self._next)
+                    self._next += 1
                 self._mark_delivered()
                 self._cond.notify_all()
 
     def _reject(self, entry: dict[str, Any], e: Exception) -> None:
         """A request MLflow refused (not an outage): keep it aside, never block the queue."""
-        log.warning("MLflow refused %s: %s", entry.get("op"), e)
+        log.warning("MLflow refused %s: %s", entry.get("op"), redact(str(e)))
         with (self.dir / REJECTED).open("a") as f:
-            f.write(json.dumps({**entry, "error": str(e)}, default=str) + "\n")
+            f.write(json.dumps({**entry, "error": redact(str(e))}, default=str) + "\n")
 
     # ---- operations ----
     @property
@@ -223,6 +262,14 @@ class Outbox:
                 raise LookupError(f"no MLflow run for trial {key!r}")
             self._runs[key] = found[0].info.run_id
         return self._runs[key]
+
+    def deliver(self, entries: list[dict[str, Any]]) -> None:
+        """Perform one operation, or several epochs of one run as one request (`_batch`)."""
+        if len(entries) == 1:
+            self.apply(entries[0])
+        else:
+            self.writer.log_epochs(self._run_id(entries[0]["key"]),
+                                   [(e["result"], e["timestamp_ms"]) for e in entries])
 
     def apply(self, e: dict[str, Any]) -> None:
         """Perform one operation on MLflow (idempotent; see the module docstring)."""

@@ -37,7 +37,7 @@ def deliver(meta: SweepMeta, d: SweepDir, timeout: float = 60.0) -> int:
     target = MLflowTarget(meta.tracking_uri, meta.name, meta.sweep_id)
     left = deliver_pending(d.outbox, target.writer, timeout)
     if left:
-        print(f"MLflow: {left} record(s) still undelivered ({meta.tracking_uri} does not answer); "
+        print(f"MLflow: {left} record(s) still undelivered ({target.tracking_uri} does not answer); "
               f"they stay in {d.outbox}", file=sys.stderr)
     return left
 
@@ -47,9 +47,10 @@ def read_sweep(name: str, storage: str, tracking_uri: str | None = None, history
     """Open sweep `name`, deliver its pending records, read its runs (`history`: per-epoch
     metric histories too, one request per run and metric)."""
     from sweeps.store.reader import load_records
+    from sweeps.store.tracking_uri import remember_secrets
 
     study, meta, d = open_sweep(name, storage)
-    uri = tracking_uri or meta.tracking_uri
+    uri = remember_secrets(tracking_uri or meta.tracking_uri)  # the report shows it: no password
     deliver(meta, d, deliver_timeout)
     parent_id, records = load_records(uri, name, meta.sweep_id, history=history)
     return SweepRecords(study, meta, d, uri, parent_id, records)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from sweeps.errors import SpaceError, SweepError
+from sweeps.store.tracking_uri import public_uri
 from sweeps.study.spec import StudySpec, check_name
 from sweeps.study.study_file import load_study
 
@@ -31,7 +32,7 @@ __all__ = ["SweepDir", "SweepMeta", "sweep_dir", "check_storage", "check_directo
 
 @dataclass(frozen=True)
 class SweepMeta:
-    """What `sweep.json` records about a sweep."""
+    """What `sweep.json` records about a sweep (the tracking URI never with its password)."""
 
     name: str
     sweep_id: str
@@ -41,7 +42,8 @@ class SweepMeta:
 
     @staticmethod
     def new(study: StudySpec, tracking_uri: str) -> SweepMeta:
-        return SweepMeta(study.name, uuid.uuid4().hex, study.budget, tracking_uri,
+        """A new sweep's record; its tracking URI without a password (`public_uri`)."""
+        return SweepMeta(study.name, uuid.uuid4().hex, study.budget, public_uri(tracking_uri),
                          study.source_sha256)
 
 

@@ -1,4 +1,5 @@
-"""The MLflow tracking URI of a sweep: its default, and a check that it can be used at all.
+"""The MLflow tracking URI of a sweep: its default, a check that it can be used at all, and
+the one place its secrets are kept out of everything the project writes.
 
 The default is MLflow's own convention: `$MLFLOW_TRACKING_URI` when it is set (and not empty),
 else `sqlite:///$PWD/mlflow.db` (`default_tracking_uri`). A relative sqlite path is made absolute
@@ -6,19 +7,31 @@ else `sqlite:///$PWD/mlflow.db` (`default_tracking_uri`). A relative sqlite path
 
 Checked before anything starts, so an unusable URI is one line and exit code 2, not a hang:
 an `http(s)` server must answer `/health` within a few seconds (MLflow's own client would retry
-a dead server for minutes), a `sqlite:///` file must be in an existing directory and be an sqlite
-database (or not exist yet), and an empty URI or a `file:` store (in maintenance mode since
-MLflow 3) is refused.
+a dead server for minutes), a `postgresql://` database must accept a connection within a few
+seconds, a `sqlite:///` file must be in an existing directory and be an sqlite database (or not
+exist yet), and an empty URI or a `file:` store (in maintenance mode since MLflow 3) is refused.
+
+Secrets: a password in a URI (`postgresql://user:PASSWORD@host/db`, `https://user:PASSWORD@host`,
+`?password=...`) is used by the process that was given it and written nowhere. `public_uri`
+drops it: `sweep.json`, Tune's experiment state (the pickled MLflow callback), the report and
+every message hold the URI without it; `redact` masks it in any text (error messages). Only the
+two places that open an MLflow client (`SweepWriter`, `load_records`) call `connect_uri`, which
+puts back the password this process was given (`remember_secrets`). A later command on the sweep
+gets it again from its own `--tracking-uri`, or from the environment: `PGPASSWORD` or
+`~/.pgpass` (libpq), `MLFLOW_TRACKING_USERNAME`/`MLFLOW_TRACKING_PASSWORD` (an http server).
 
 Example:
     >>> check_tracking_uri("sqlite:////nonexistent-dir/mlflow.db")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     sweeps.errors.SweepError: --tracking-uri: value ...: directory /nonexistent-dir does not exist
+    >>> public_uri("postgresql://mlflow:s3cret@db.lan:5432/mlflow")
+    'postgresql://mlflow@db.lan:5432/mlflow'
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from sweeps.errors import SweepError
@@ -26,6 +39,60 @@ from sweeps.errors import SweepError
 HEALTH_TIMEOUT_S = 5.0
 SQLITE_HEADER = b"SQLite format 3\x00"
 ENV_VAR = "MLFLOW_TRACKING_URI"
+MASK = "***"
+# `scheme://user:SECRET@`: the user part stops at the first `:`, the secret at the first `@`
+# (a raw `/` or `:` in a database password included, as SQLAlchemy parses it; not in an http URL,
+# where `http://host:5000/path@x` has no password)
+_USERINFO = re.compile(r"(\b([A-Za-z][A-Za-z0-9+.\-]*)://[^:/?#@\s'\"]*):([^@\s'\"]*)@")
+_SECRET_PARAMS = ("password", "passwd", "pwd", "sslpassword", "secret", "token", "access_token",
+                  "secret_key", "aws_secret_access_key", "x-amz-signature", "sig")
+_QUERY_SECRET = re.compile(r"(?i)([?&;](?:" + "|".join(re.escape(k) for k in _SECRET_PARAMS)
+                           + r")=)([^&;\s'\"#]*)")
+_secrets: dict[str, str] = {}  # public URI -> the URI with its secrets (this process only)
+
+
+def redact(text: str) -> str:
+    """`text` with every URI password and secret query value in it replaced by `***`.
+
+    >>> redact("could not reach postgresql+psycopg://mlflow:pa:ss/w0rd@db:5432/m?password=x&a=1")
+    'could not reach postgresql+psycopg://mlflow:***@db:5432/m?password=***&a=1'
+    >>> redact("http://127.0.0.1:5000/a@b stays as it is")
+    'http://127.0.0.1:5000/a@b stays as it is'
+    """
+    text = _USERINFO.sub(lambda m: f"{m[1]}:{MASK}@" if _is_userinfo(m) else m[0], text)
+    return _QUERY_SECRET.sub(lambda m: f"{m[1]}{MASK}", text)
+
+
+def _is_userinfo(m: re.Match) -> bool:
+    return not (m[2].lower() in ("http", "https") and re.search(r"[/?#]", m[3]))
+
+
+def public_uri(uri: str) -> str:
+    """`uri` without its password and secret query values: what the project writes and shows.
+
+    >>> public_uri("https://alice:pw@mlflow.lan/?token=abc&x=1")
+    'https://alice@mlflow.lan/?x=1'
+    >>> public_uri("postgresql://u@db/m?password=x")
+    'postgresql://u@db/m'
+    """
+    uri = _USERINFO.sub(lambda m: f"{m[1]}@" if _is_userinfo(m) else m[0], uri)
+    base, sep, query = uri.partition("?")
+    kept = [p for p in re.split(r"[&;]", query)
+            if p and p.split("=", 1)[0].lower() not in _SECRET_PARAMS]
+    return base + (sep + "&".join(kept) if kept else "")
+
+
+def remember_secrets(uri: str) -> str:
+    """Keep `uri` (secrets included) in this process for `connect_uri`; return `public_uri(uri)`."""
+    public = public_uri(uri)
+    if public != uri:
+        _secrets[public] = uri
+    return public
+
+
+def connect_uri(uri: str) -> str:
+    """The URI to open a client with: `uri` with the secrets `remember_secrets` kept for it."""
+    return _secrets.get(uri, uri)
 
 
 def default_tracking_uri() -> tuple[str, str]:
@@ -57,8 +124,9 @@ def _head(path: Path) -> bytes:
 
 def check_tracking_uri(uri: str, timeout: float = HEALTH_TIMEOUT_S,
                        key: str = "--tracking-uri") -> None:
-    """Raise `SweepError` (one line naming `key` and the URI) unless `uri` can be used right now."""
-    where = f"{key}: value {uri!r}"
+    """Raise `SweepError` (one line naming `key` and the URI, its password masked) unless `uri`
+    can be used right now."""
+    where = f"{key}: value {redact(uri)!r}"
     if not uri.strip():
         raise SweepError(f"{where}: it is empty; use sqlite:///PATH/mlflow.db or an http(s) "
                          "tracking server")
@@ -70,6 +138,8 @@ def check_tracking_uri(uri: str, timeout: float = HEALTH_TIMEOUT_S,
         except requests.RequestException as e:
             raise SweepError(f"{where}: no MLflow server answers ({type(e).__name__}); start it "
                              "or pass another --tracking-uri") from None
+    elif re.match(r"postgres(ql)?(\+\w+)?://", uri):
+        _check_database(connect_uri(uri), where, timeout)
     elif uri.startswith("sqlite:///"):
         db = Path(uri.removeprefix("sqlite:///"))
         if not db.parent.is_dir():
@@ -81,3 +151,22 @@ def check_tracking_uri(uri: str, timeout: float = HEALTH_TIMEOUT_S,
     elif uri.startswith("file:") or "://" not in uri:
         raise SweepError(f"{where}: MLflow's file store is in maintenance mode; use "
                          "sqlite:///PATH/mlflow.db or an http(s) tracking server")
+
+
+def _check_database(uri: str, where: str, timeout: float) -> None:
+    """Open and close one connection (the password from the URI, `PGPASSWORD` or `~/.pgpass`)."""
+    import sqlalchemy
+
+    try:
+        engine = sqlalchemy.create_engine(uri, connect_args={"connect_timeout": max(1, round(timeout))})
+        with engine.connect():
+            pass
+        engine.dispose()
+    except ImportError as e:
+        raise SweepError(f"{where}: its database driver is not installed ({e}); pip install "
+                         "'psycopg[binary]'") from None
+    except Exception as e:  # noqa: BLE001 - any refusal is the same one line
+        # the driver's message (first line): refused, unknown host, password authentication failed
+        first = str(getattr(e, "orig", None) or e).strip().splitlines()[0][:300]
+        raise SweepError(f"{where}: the database does not accept a connection ({redact(first)}); "
+                         "start it, or give the password in PGPASSWORD or ~/.pgpass") from None

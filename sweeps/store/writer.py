@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ from sweeps.store.schema import (
     result_metrics,
     tag_filter,
 )
+from sweeps.store.tracking_uri import connect_uri, remember_secrets
 
 
 def param_values(train_config: dict[str, Any]) -> list[Param]:
@@ -65,13 +67,17 @@ def sqlite_artifact_root(tracking_uri: str) -> str | None:
 @dataclass(frozen=True)
 class MLflowTarget:
     """Where a sweep's runs go: tracking URI, experiment (= sweep) name, sweep id; `writer()`
-    makes the `SweepWriter` (in the process that writes: it holds a client)."""
+    makes the `SweepWriter` (in the process that writes: it holds a client). It holds the URI
+    without its password (Tune pickles it with the MLflow callback into the experiment state)."""
 
     tracking_uri: str
     sweep_name: str
     sweep_id: str
     parent: bool = True
     source_file: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tracking_uri", remember_secrets(self.tracking_uri))
 
     def writer(self) -> SweepWriter:
         return SweepWriter(self.tracking_uri, self.sweep_name, self.sweep_id, parent=self.parent)
@@ -81,8 +87,14 @@ class SweepWriter:
     """Parent/child MLflow runs of one sweep (`parent=False`: lone runs, e.g. `sweep train`)."""
 
     def __init__(self, tracking_uri: str, sweep_name: str, sweep_id: str, parent: bool = True):
-        self.client = MlflowClient(tracking_uri)
-        self.tracking_uri, self.sweep_name, self.sweep_id = tracking_uri, sweep_name, sweep_id
+        self.tracking_uri = remember_secrets(tracking_uri)  # the password stays in the client
+        # MLflow prints "View run ... at: <server URL>" for every run a server ends: two lines per
+        # trial in the sweep's output, and the URL as given, password included
+        if connect_uri(self.tracking_uri) != self.tracking_uri:
+            os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+        self.client = MlflowClient(connect_uri(self.tracking_uri))
+        self.sweep_name, self.sweep_id = sweep_name, sweep_id
         self.use_parent = parent
         self.experiment_id = self._experiment()
         self.parent_run_id: str | None = None
@@ -186,13 +198,22 @@ class SweepWriter:
         A run parameter is recorded once: a restored run reports its own (e.g. a new timing) and
         the first value stays (MLflow params are immutable).
         """
-        step = int(result.get("epoch", 0))
-        now = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
-        metrics = [Metric(k, v, now, step) for k, v in result_metrics(result).items()]
+        self.log_epochs(run_id, [(result, timestamp_ms)])
+
+    def log_epochs(self, run_id: str, epochs: list[tuple[dict[str, Any], int | None]]) -> None:
+        """`log_epoch` of several `(result, timestamp_ms)` of one run, in one request."""
+        metrics: list[Metric] = []
+        run_params: dict[str, Any] = {}
+        for result, timestamp_ms in epochs:
+            step = int(result.get("epoch", 0))
+            now = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
+            metrics += [Metric(k, v, now, step) for k, v in result_metrics(result).items()]
+            for k, v in (result.get(RUN_PARAMS) or {}).items():
+                run_params.setdefault(k, v)
         params: list[Param] = []
-        if result.get(RUN_PARAMS):
+        if run_params:
             have = self.client.get_run(run_id).data.params
-            params = [Param(k, str(v)) for k, v in result[RUN_PARAMS].items() if k not in have]
+            params = [Param(k, str(v)) for k, v in run_params.items() if k not in have]
         if metrics or params:
             self.client.log_batch(run_id, metrics=metrics, params=params)
 

@@ -13,18 +13,18 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import optuna
 from mlflow.tracking import MlflowClient
+
+from tests.support.services import MlflowServer, free_port  # noqa: F401 - the fault tests' too
 
 # what each run records of its training process besides its TrainConfig (torch, CUDA, device)
 RUNTIME_PARAMS = frozenset({"torch_version", "cuda_version", "cuda_available", "device", "device_name"})
@@ -160,44 +160,6 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str, sweep: Sweep |
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}"
                          + (f"\n{sweep.tail()}" if sweep else ""))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class MlflowServer:
-    """`mlflow server` on 127.0.0.1 over a sqlite store; stopped and restarted on the same store."""
-
-    def __init__(self, root: Path) -> None:
-        self.root, self.port = root, free_port()
-        self.uri = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self, timeout: float = 90) -> None:
-        cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
-               f"sqlite:///{self.root / 'server.db'}", "--default-artifact-root",
-               str(self.root / "artifacts"), "--host", "127.0.0.1", "--port", str(self.port),
-               "--workers", "1"]
-        env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-        with (self.root / "server.log").open("a") as log:
-            self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log,
-                                         start_new_session=True)
-        wait_for(self.healthy, timeout, f"the MLflow server on port {self.port} to answer")
-
-    def healthy(self) -> bool:
-        with urllib.request.urlopen(f"{self.uri}/health", timeout=2) as r:
-            return r.status == 200
-
-    def stop(self) -> None:
-        """Kill the server and its workers at once (an outage, not a clean shutdown)."""
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        self.proc = None
 
 
 # ---------------------------------------------------------------- records

@@ -127,3 +127,56 @@ def test_a_run_created_after_an_outage_gets_its_provenance_exactly_once(uri, tmp
         assert [a.path for a in client.list_artifacts(r.info.run_id)] == ["environment.json"]
         with open(client.download_artifacts(r.info.run_id, "environment.json")) as f:
             assert json.load(f) == env
+
+
+def _history(uri, key="val_acc"):
+    client = MlflowClient(uri)
+    return {tid: [(m.step, m.value) for m in sorted(client.get_metric_history(r.info.run_id, key),
+                                                    key=lambda m: m.step)]
+            for tid, r in children(uri).items()}
+
+
+def test_a_backlog_of_epochs_goes_one_request_per_run_in_order(uri, tmp_path):
+    state = {"down": True}
+    box = Outbox(tmp_path / "box", lambda: FlakyWriter(uri, state)).start()
+    box.put("open_parent")
+    for t in ("t1", "t2"):
+        box.put("child", key=t, **CHILD)
+    for epoch in range(1, 7):
+        for t in ("t1", "t2"):
+            box.put("log_epoch", key=t, result={"epoch": epoch, "val_acc": epoch / 8},
+                    timestamp_ms=1_700_000_000_000 + epoch)
+        if epoch == 3:  # a run's other operation ends its merge: its epochs stay in order
+            box.put("set_tags", key="t1", tags={"node_id": "n2"})
+    assert box.close(timeout=1.5) == 16
+    state["down"] = False
+    requests = []
+    box = Outbox(tmp_path / "box", lambda: FlakyWriter(uri, state))
+    deliver = box.deliver
+    box.deliver = lambda entries: (deliver(entries), requests.append(
+        [(e["op"], e.get("key"), e.get("result", {}).get("epoch")) for e in entries]))
+    box.start()
+    assert box.close(timeout=60) == 0
+    assert requests[3:] == [  # after the parent and the two children
+        [("log_epoch", "t1", e) for e in (1, 2, 3)], [("log_epoch", "t2", e) for e in range(1, 7)],
+        [("set_tags", "t1", None)], [("log_epoch", "t1", e) for e in (4, 5, 6)]]
+    assert _history(uri) == {t: [(e, e / 8) for e in range(1, 7)] for t in ("t1", "t2")}
+    assert children(uri)["t1"].data.tags["node_id"] == "n2"
+    assert int((tmp_path / "box" / "delivered").read_text()) == 16
+
+
+def test_a_refused_epoch_in_a_merged_request_is_set_aside_alone(uri, tmp_path):
+    state = {"down": True}
+    box = Outbox(tmp_path / "box", lambda: FlakyWriter(uri, state)).start()
+    box.put("open_parent")
+    box.put("child", key="t1", **CHILD)
+    for epoch in range(1, 5):
+        bad = {"bad?key": 1.0} if epoch == 3 else {}  # a metric name MLflow refuses
+        box.put("log_epoch", key="t1", result={"epoch": epoch, "val_acc": epoch / 8, **bad},
+                timestamp_ms=1_700_000_000_000 + epoch)
+    assert box.close(timeout=1.5) == 6
+    state["down"] = False
+    assert deliver_pending(tmp_path / "box", lambda: FlakyWriter(uri, state), timeout=60) == 0
+    assert _history(uri) == {"t1": [(1, 0.125), (2, 0.25), (4, 0.5)]}
+    rejected = [json.loads(x) for x in (tmp_path / "box" / "rejected.jsonl").read_text().splitlines()]
+    assert [r["result"]["epoch"] for r in rejected] == [3]
