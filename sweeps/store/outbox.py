@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 JOURNAL, DELIVERED, REJECTED, LOCK = "journal.jsonl", "delivered", "rejected.jsonl", "lock"
 RETRY_S = (1.0, 2.0, 5.0, 10.0)
 HTTP_TIMEOUT_S = 15  # one MLflow request to a server that accepts but does not answer
+JOIN_S = 5.0  # close(): how long the delivery thread gets to return after the flush
 MERGE_POINTS = 900  # metrics in one request of merged epochs (MLflow's log_batch takes 1,000)
 MERGE_SCAN = 5000  # journal entries looked through for more epochs of the same run
 
@@ -90,6 +91,8 @@ class Outbox:
         self._done: set[int] = set()  # operations after it delivered ahead of their turn
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._exited = True      # the delivery thread has returned (or never started)
+        self._unlock_on_exit = False
         self._lock: Any = None
         self.last_error: str | None = None
 
@@ -155,6 +158,7 @@ class Outbox:
         with self._cond:
             self._load()
             self._stopping = False
+            self._exited, self._unlock_on_exit = False, False
         self._thread = threading.Thread(target=self._deliver_loop, name="mlflow-outbox",
                                         daemon=True)
         self._thread.start()
@@ -176,11 +180,18 @@ class Outbox:
             self._stopping = True
             self._cond.notify_all()
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=JOIN_S)
+        with self._cond:
+            if not self._exited:  # a request still in flight: the thread unlocks when it returns,
+                self._unlock_on_exit = True   # so no other process delivers the journal meanwhile
+                return left
+        self._unlock()
+        return left
+
+    def _unlock(self) -> None:
         if self._lock is not None:
             self._lock.close()  # releases the flock
             self._lock = None
-        return left
 
     def _batch(self, first: int) -> list[int]:
         """`first` and, when it logs an epoch, the later epochs of the same run still waiting, up
@@ -202,13 +213,22 @@ class Outbox:
         return batch
 
     def _deliver_loop(self) -> None:
+        try:
+            self._deliver_until_stopped()
+        finally:
+            with self._cond:
+                self._exited = True
+                if self._unlock_on_exit:
+                    self._unlock()
+
+    def _deliver_until_stopped(self) -> None:
         failures = 0
         alone = -1  # a merged request starting here was refused: send its first operation alone
         while True:
             with self._cond:
                 while self._next >= len(self._ops) and not self._stopping:
                     self._cond.wait()
-                if self._next >= len(self._ops):
+                if self._next >= len(self._ops) or self._stopping:  # close() flushed already
                     return
                 batch = [self._next] if alone == self._next else self._batch(self._next)
                 entries = [self._ops[k] for k in batch]

@@ -83,6 +83,50 @@ def test_a_second_process_never_delivers_an_outbox_a_driver_holds(uri, tmp_path)
     assert again.close(timeout=5) == 0  # released at close
 
 
+class SlowWriter:
+    """A SweepWriter whose `open_parent` waits until `release` is set (a server slow to answer)."""
+
+    def __init__(self, uri, started, release):
+        self.real, self.started, self.release = SweepWriter(uri, "s", "id1"), started, release
+
+    def __getattr__(self, name):
+        attr = getattr(self.real, name)
+        if name != "open_parent":
+            return attr
+
+        def slow(*a, **k):
+            self.started.set()
+            self.release.wait(timeout=60)
+            return attr(*a, **k)
+        return slow
+
+
+def test_close_keeps_the_lock_while_a_request_is_in_flight(uri, tmp_path, monkeypatch):
+    """A request still running when close() gives up keeps the outbox locked until it returns,
+    so no other process delivers the same journal meanwhile (and writes a run twice)."""
+    import threading
+
+    from sweeps.store import outbox as outbox_module
+    from sweeps.store.outbox import OutboxBusy
+
+    monkeypatch.setattr(outbox_module, "JOIN_S", 0.2)
+    started, release = threading.Event(), threading.Event()
+    box = Outbox(tmp_path / "box", lambda: SlowWriter(uri, started, release)).start()
+    box.put("open_parent")
+    box.put("child", key="t1", **CHILD)
+    assert started.wait(timeout=30)
+    assert box.close(timeout=0.3) == 2                  # nothing delivered yet
+    with pytest.raises(OutboxBusy):                     # ... and still locked
+        Outbox(tmp_path / "box", lambda: SweepWriter(uri, "s", "id1")).start(wait=False)
+    release.set()                                       # the request returns: the thread stops
+    box._thread.join(timeout=30)
+    assert not box._thread.is_alive()
+    assert int((tmp_path / "box" / "delivered").read_text()) == 1   # that request only
+    assert deliver_pending(tmp_path / "box", lambda: SweepWriter(uri, "s", "id1"),
+                           timeout=30) == 0             # unlocked: the rest delivered once
+    assert set(children(uri)) == {"t1"}
+
+
 def test_a_journal_line_cut_by_a_crash_is_dropped_and_the_next_write_is_kept(uri, tmp_path):
     box_dir = tmp_path / "box"
     box_dir.mkdir()
