@@ -49,7 +49,8 @@ class _Version(argparse.Action):
 
 def _common(p: argparse.ArgumentParser, tracking: bool = True, address: bool = True) -> None:
     p.add_argument("--storage", default=DEFAULT_STORAGE,
-                   help=f"directory holding sweeps (default: ./{DEFAULT_STORAGE})")
+                   help=f"directory holding sweeps (default: ./{DEFAULT_STORAGE}), or object "
+                   "storage: s3://BUCKET/PREFIX (credentials from the environment: AWS_*)")
     if tracking:
         p.add_argument("--tracking-uri", default=None,
                        help="MLflow tracking URI (default: the sweep's, else $MLFLOW_TRACKING_URI, "

@@ -183,6 +183,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from samtrain.config import TrainConfig
     from samtrain.data import check_dataset
     from sweeps.execution.train import train_once
+    from sweeps.store.sweep_dir import sweep_dir
     from sweeps.study.spec import Resources
 
     cfg = TrainConfig.from_yaml(args.config, args.overrides)
@@ -203,8 +204,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 1
     m = result.metrics or {}
     if outcome.reused:
+        where = sweep_dir(args.storage, name).at(outcome.experiment)
         print(f"sweep train: {name!r} already ran these values to the end (MLflow run "
-              f"train-{m.get('trial_id')}, {Path(args.storage) / name / outcome.experiment}): "
+              f"train-{m.get('trial_id')}, {where}): "
               "reused it, nothing was trained; change a value (--set) for a new run")
     shown = " ".join(f"{k} {m[k]:.4f}" for k in ("val_acc", "val_loss", "test_acc", "test_loss",
                                                   "train_loss") if isinstance(m.get(k), float))

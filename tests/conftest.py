@@ -63,3 +63,22 @@ def fresh_path_decisions():
     path_choice.clear_decisions()
     yield
     path_choice.clear_decisions()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """`moto_server` on 127.0.0.1 with the bucket `team` (tests/support/services.py)."""
+    from tests.support.services import S3Server
+
+    server = S3Server(tmp_path_factory.mktemp("s3"), bucket="team").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(s3_server, monkeypatch):
+    """The S3 server, its credentials and endpoint in this process's environment, as a user's
+    cluster gives them (`AWS_*`, `AWS_ENDPOINT_URL`)."""
+    for key, value in {**s3_server.env, "AWS_ENDPOINT_URL": s3_server.endpoint}.items():
+        monkeypatch.setenv(key, value)
+    return s3_server

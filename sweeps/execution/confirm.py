@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from pathlib import Path
 
 from samtrain.config import TrainConfig
 from sweeps.results.selection import scoring_runs, winners
 from sweeps.store.schema import Phase, RunRecord, RunStatus, train_config_of
+from sweeps.store.sweep_dir import SweepDir
 from sweeps.study.spec import StudySpec
 
 
@@ -67,10 +67,10 @@ def confirm_sweep(name: str, storage: str, tracking_uri: str | None, top: int,
                             max_failures=study.max_failures,
                             checkpoint_interval_s=study.checkpoint_interval_s)
     results = []
-    interrupted = _interrupted_confirm(d.root)
+    interrupted = _interrupted_confirm(d)
     if interrupted is not None:  # an earlier `confirm` that did not finish: resume it first
-        print(f"sweep {name!r}: resuming the unfinished {interrupted.name}")
-        results += list(run(experiment=interrupted.name, trials=stored_trials(str(interrupted))))
+        print(f"sweep {name!r}: resuming the unfinished {interrupted}")
+        results += list(run(experiment=interrupted, trials=stored_trials(d.at(interrupted))))
     records = sweep.records
     if interrupted is not None:  # what the resumed runs added
         _, records = load_records(uri, name, meta.sweep_id, history=False)
@@ -78,18 +78,18 @@ def confirm_sweep(name: str, storage: str, tracking_uri: str | None, top: int,
     if not trials:
         print(f"sweep {name!r}: every confirm cell is filled ({top} config(s) x {seeds} seeds)")
         return results
-    k = len(list(d.root.glob("confirm-*")))
+    k = len(d.experiments("confirm-"))
     print(f"sweep {name!r}: running {len(trials)} confirm runs (fresh seeds "
           f"{', '.join(str(s) for s in sorted({c.seed for _, c, _ in trials}))})")
     return results + list(run(experiment=f"confirm-{k}", trials=trials))
 
 
-def _interrupted_confirm(root: Path) -> Path | None:
+def _interrupted_confirm(d: SweepDir) -> str | None:
     """The latest `confirm-K` experiment if some of its trials never finished."""
     from ray import tune
 
-    made = sorted(root.glob("confirm-*"), key=lambda p: int(p.name.split("-")[1]))
-    if not made or not tune.Tuner.can_restore(str(made[-1])):
+    made = sorted(d.experiments("confirm-"), key=lambda n: int(n.split("-")[1]))
+    if not made or not tune.Tuner.can_restore(d.at(made[-1])):
         return None
-    trials = tune.ExperimentAnalysis(str(made[-1])).trials
+    trials = tune.ExperimentAnalysis(d.at(made[-1])).trials
     return made[-1] if any(t.status != "TERMINATED" for t in trials) else None

@@ -12,8 +12,12 @@ epoch is the one MLflow shows.
 
 Example::
 
-    callback = MLflowTrialCallback(MLflowTarget(uri, "tiny", sweep_id), outbox_dir)
+    callback = MLflowTrialCallback(MLflowTarget(uri, "tiny", sweep_id), "outbox", sweep=d)
     tune.RunConfig(callbacks=[callback])
+
+The outbox folder is named relative to the sweep's folder (`sweep`, a `SweepDir`): restored by
+`Tuner.restore` in another process, on another machine for a sweep on object storage, the
+callback writes to that process's working copy (`sweeps.store.remote`).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from samtrain.run_status import RunStatus
 from sweeps.search.trial_config import read_trial
 from sweeps.store.provenance import launch_environment
 from sweeps.store.schema import RUN_PARAMS, Tag, result_metrics
+from sweeps.store.sweep_dir import SweepDir
 from sweeps.store.writer import MLflowTarget
 
 FLUSH_AT_END_S = 30.0  # how long the end of a sweep waits for an unreachable tracking server
@@ -45,9 +50,12 @@ def _loggable(result: dict[str, Any]) -> dict[str, Any]:
 class MLflowTrialCallback(tune.Callback):
     """Driver-side MLflow logging of a Tune experiment (picklable: Tune stores it for restore)."""
 
+    sweep: SweepDir | None = None  # callbacks pickled before it existed restore without it
+
     def __init__(self, target: MLflowTarget, outbox_dir: str | Path,
-                 log_checkpoints: bool = False) -> None:
-        self.target, self.outbox_dir = target, str(outbox_dir)
+                 log_checkpoints: bool = False, *, sweep: SweepDir | None = None) -> None:
+        """`outbox_dir`: a folder, or, with `sweep`, the name of one in the sweep's folder."""
+        self.target, self.outbox_dir, self.sweep = target, str(outbox_dir), sweep
         self.log_checkpoints = log_checkpoints
         self._outbox: Any = None
         self._started: set[str] = set()
@@ -62,10 +70,14 @@ class MLflowTrialCallback(tune.Callback):
         if self._outbox is None:
             from sweeps.store.outbox import Outbox
 
-            self._outbox = Outbox(Path(self.outbox_dir), self.target.writer).start()
+            self._outbox = Outbox(self.outbox_path, self.target.writer).start()
             self._outbox.put("open_parent", source_file=self.target.source_file,
                              environment=launch_environment())
         return self._outbox
+
+    @property
+    def outbox_path(self) -> Path:
+        return self.sweep.root / self.outbox_dir if self.sweep else Path(self.outbox_dir)
 
     def setup(self, **info: Any) -> None:
         self.outbox  # noqa: B018 - opens the store in the outbox thread while trials start
@@ -122,4 +134,5 @@ class MLflowTrialCallback(tune.Callback):
                      f"the next `sweep train ... --name {self.target.sweep_name}`")
             print(f"MLflow: {self.undelivered} record(s) could not be delivered "
                   f"({self.target.tracking_uri} does not answer); they are kept in "
-                  f"{self.outbox_dir} and sent by {later}")
+                  f"{self.sweep.at(self.outbox_dir) if self.sweep else self.outbox_dir} and sent "
+                  f"by {later}")

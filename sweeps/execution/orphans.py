@@ -42,7 +42,7 @@ def forget_orphans(study: StudySpec, meta: SweepMeta, d: SweepDir) -> int:
 
     known: dict[str, dict] = {}
     for experiment in d.search_experiments():
-        known.update(restored_trials(str(experiment)))
+        known.update(restored_trials(d.at(experiment)))
     numbers = {read_trial(c).optuna_trial for c in known.values()}
     ot = optuna.load_study(study_name=study.name, storage=d.optuna_url)
     listed = set(ot.user_attrs.get(ORPHANS, []))

@@ -22,6 +22,7 @@ from sweeps.errors import SweepError
 from sweeps.execution.mlflow_callback import MLflowTrialCallback
 from sweeps.execution.ray_cluster import connect_ray
 from sweeps.execution.resources import ResourcePlan, concurrency, trial_plan
+from sweeps.execution.storage_sync import StorageSync
 from sweeps.search.trial_config import KEY, read_trial, trial_entry, trial_method
 from sweeps.store.sweep_dir import SweepDir, sweep_dir
 from sweeps.store.writer import MLflowTarget
@@ -60,9 +61,11 @@ def run_config(name: str, d: SweepDir, callback: Any, max_failures: int) -> Any:
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
     reporter = tune.CLIReporter(metric_columns=METRIC_COLUMNS, parameter_columns=PARAMETER_COLUMNS,
                                 max_report_frequency=15)
+    # a sweep on object storage uploads its working copy after the MLflow callback's writes
+    upload = [StorageSync(d)] if d.mirror else []
     return tune.RunConfig(
-        name=name, storage_path=str(d.root),
-        callbacks=[callback, CSVLoggerCallback(), JsonLoggerCallback()],
+        name=name, storage_path=d.location,
+        callbacks=[callback, CSVLoggerCallback(), JsonLoggerCallback(), *upload],
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
         failure_config=tune.FailureConfig(max_failures=max_failures), progress_reporter=reporter,
         verbose=1)
@@ -80,10 +83,10 @@ def run_configs(name: str, experiment: str, storage: str, tracking_uri: str,
     from ray import tune
 
     d = sweep_dir(storage, name)
-    path = d.root / experiment
+    path = d.at(experiment)
     space = [trial_entry(m, ph, c) for m, c, ph in trials]
-    restore = tune.Tuner.can_restore(str(path))
-    if restore and stored_trials(str(path)) != sorted(trials, key=_trial_order):
+    restore = tune.Tuner.can_restore(path)
+    if restore and stored_trials(path) != sorted(trials, key=_trial_order):
         raise SweepError(f"{path} already holds other runs; use another --name (or delete that "
                          "directory)")
     cluster = connect_ray(address)
@@ -91,13 +94,13 @@ def run_configs(name: str, experiment: str, storage: str, tracking_uri: str,
     trainable = trainable_for(plan, in_process, d, max_failures if not in_process else 0,
                            checkpoint_interval_s)
     if restore:
-        return tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True,
-                                  resume_errored=True).fit()
+        return fit(tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True,
+                                      resume_errored=True), d)
     d.root.mkdir(parents=True, exist_ok=True)
     target = MLflowTarget(tracking_uri, name, sweep_id, parent=parent)
     # a sweep's runs share its outbox; lone runs (`sweep train`) keep theirs beside their experiment
-    outbox = d.outbox if parent else d.root / f"{experiment}-outbox"
-    callback = MLflowTrialCallback(target, outbox, log_checkpoints=log_checkpoints)
+    outbox = "outbox" if parent else f"{experiment}-outbox"
+    callback = MLflowTrialCallback(target, outbox, log_checkpoints=log_checkpoints, sweep=d)
     tuner = tune.Tuner(
         trainable, param_space={KEY: tune.grid_search(space)},
         tune_config=tune.TuneConfig(max_concurrent_trials=concurrency(resources, plan),
@@ -105,7 +108,16 @@ def run_configs(name: str, experiment: str, storage: str, tracking_uri: str,
                                     reuse_actors=True),
         run_config=run_config(experiment, d, callback, max_failures),
     )
-    return tuner.fit()
+    return fit(tuner, d)
+
+
+def fit(tuner: Any, d: SweepDir) -> Any:
+    """`tuner.fit()`, then the sweep's working copy uploaded (on object storage), even if it
+    raised."""
+    try:
+        return tuner.fit()
+    finally:
+        d.push()
 
 
 def stored_trials(experiment_path: str) -> list[tuple[str, TrainConfig, str]]:

@@ -18,14 +18,13 @@ Example (starts Ray)::
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from sweeps.errors import SweepError
 from sweeps.execution.mlflow_callback import MLflowTrialCallback
 from sweeps.execution.ray_cluster import connect_ray
 from sweeps.execution.resources import ResourcePlan, concurrency, trial_plan
-from sweeps.execution.runner import run_config, trainable_for, trial_name
+from sweeps.execution.runner import fit, run_config, trainable_for, trial_name
 from sweeps.search.plan import PlannedTrial, enqueue, plan_extension, plan_trials
 from sweeps.search.sampling import define_by_run, make_sampler
 from sweeps.store.sweep_dir import SweepDir, SweepMeta, open_sweep, sweep_dir
@@ -60,16 +59,15 @@ def _scheduler(study: StudySpec, prior: list[Any]) -> Any:
 
 
 def _searcher(study: StudySpec, d: SweepDir, concurrent: int) -> Any:
-    import optuna
-
     from sweeps.search.searcher import SweepSearch
+    from sweeps.store.optuna_storage import SweepOptunaStorage
 
     metrics, modes = _objectives(study)
     many = len(metrics) > 1  # a multi-objective search: Optuna's multi-objective TPE
     return SweepSearch(space=define_by_run(study), metric=metrics if many else metrics[0],
                        mode=modes if many else modes[0], study_name=study.name,
                        sampler=make_sampler(study, concurrent),
-                       storage=optuna.storages.RDBStorage(d.optuna_url))
+                       storage=SweepOptunaStorage(d))
 
 
 def _tuner(study: StudySpec, d: SweepDir, meta: SweepMeta, experiment: str, n_trials: int,
@@ -87,7 +85,7 @@ def _tuner(study: StudySpec, d: SweepDir, meta: SweepMeta, experiment: str, n_tr
                                     max_concurrent_trials=concurrent,
                                     trial_name_creator=trial_name, trial_dirname_creator=trial_name,
                                     reuse_actors=True),
-        run_config=run_config(experiment, d, MLflowTrialCallback(target, d.outbox),
+        run_config=run_config(experiment, d, MLflowTrialCallback(target, "outbox", sweep=d),
                               study.max_failures),
     )
 
@@ -106,14 +104,14 @@ def run_sweep(study: StudySpec, storage: str, tracking_uri: str, address: str | 
     enqueue(_optuna_study(study, d), planned)
     tuner = _tuner(study, d, meta, "search", len(planned), plan, in_process, [], str(d.space))
     d.write(study, meta)  # from here on the sweep exists (and `sweep resume` can continue it)
-    return tuner.fit()
+    return fit(tuner, d)
 
 
-def unfinished(experiment: Path) -> bool:
-    """Whether a Tune experiment on disk has a trial that did not end as TERMINATED."""
+def unfinished(experiment: str) -> bool:
+    """Whether a Tune experiment (a path or URI) has a trial that did not end as TERMINATED."""
     from ray import tune
 
-    return any(t.status != "TERMINATED" for t in tune.ExperimentAnalysis(str(experiment)).trials)
+    return any(t.status != "TERMINATED" for t in tune.ExperimentAnalysis(experiment).trials)
 
 
 def _restore(study: StudySpec, meta: SweepMeta, d: SweepDir, plan: ResourcePlan,
@@ -132,16 +130,16 @@ def _restore(study: StudySpec, meta: SweepMeta, d: SweepDir, plan: ResourcePlan,
               "the crash will run again under new ids; their partial runs were removed")
     trainable = trainable_for(plan, in_process, d, study.max_failures if not in_process else 0,
                               study.checkpoint_interval_s)
-    return tune.Tuner.restore(str(experiment), trainable=trainable, resume_unfinished=True,
-                              resume_errored=True).fit()
+    return fit(tune.Tuner.restore(d.at(experiment), trainable=trainable, resume_unfinished=True,
+                                  resume_errored=True), d)
 
 
-def _search_experiments(d: SweepDir, name: str) -> list[Path]:
+def _search_experiments(d: SweepDir, name: str) -> list[str]:
     from ray import tune
 
-    found = [p for p in d.search_experiments() if tune.Tuner.can_restore(str(p))]
+    found = [e for e in d.search_experiments() if tune.Tuner.can_restore(d.at(e))]
     if not found:
-        raise SweepError(f"sweep {name!r} has no Tune experiment in {d.root / 'search'} to resume")
+        raise SweepError(f"sweep {name!r} has no Tune experiment in {d.at('search')} to resume")
     return found
 
 
@@ -165,10 +163,10 @@ def extend_sweep(name: str, storage: str, trials: int, address: str | None = Non
     cluster = connect_ray(address)
     plan, in_process = trial_plan(study.resources, cluster)
     results: list[Any] = []
-    if unfinished(experiments[-1]):
-        print(f"sweep {name!r}: resuming its unfinished {experiments[-1].name} first")
+    if unfinished(d.at(experiments[-1])):
+        print(f"sweep {name!r}: resuming its unfinished {experiments[-1]} first")
         results += list(_restore(study, meta, d, plan, in_process))
-    prior = [t for p in experiments for t in tune.ExperimentAnalysis(str(p)).trials]
+    prior = [t for e in experiments for t in tune.ExperimentAnalysis(d.at(e)).trials]
     grown = SweepMeta(meta.name, meta.sweep_id, (study.budget or 1) + trials, meta.tracking_uri,
                       meta.source_sha256)
     experiment = f"search-{len(experiments) + 1}"
@@ -177,4 +175,4 @@ def extend_sweep(name: str, storage: str, trials: int, address: str | None = Non
     print(f"sweep {name!r}: {len(extension)} more trial(s) ({trials} per searched method) in "
           f"{experiment}")
     tuner = _tuner(study, d, grown, experiment, len(extension), plan, in_process, prior, None)
-    return results + list(tuner.fit())
+    return results + list(fit(tuner, d))

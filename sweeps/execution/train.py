@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from samtrain.config import TrainConfig
@@ -50,23 +49,23 @@ def train_experiment(d: SweepDir, cfg: TrainConfig) -> str:
     >>> train_experiment(sweep_dir("/tmp/doc-runs", "d1"), cfg) == f"train-{cfg.group_key()}-s3"
     True
     """
-    legacy = d.root / LEGACY
-    if _exists(legacy) and stored_trials(str(legacy)) == [(PHASE, cfg, PHASE)]:
+    legacy = d.at(LEGACY)
+    if _exists(legacy) and stored_trials(legacy) == [(PHASE, cfg, PHASE)]:
         return LEGACY  # written by an earlier version: the same values reuse it
     return f"train-{cfg.group_key()}-s{cfg.seed}"
 
 
-def _exists(path: Path) -> bool:
+def _exists(path: str) -> bool:
     from ray import tune
 
-    return path.is_dir() and tune.Tuner.can_restore(str(path))
+    return tune.Tuner.can_restore(path)
 
 
-def _finished(path: Path) -> bool:
-    """Whether the experiment at `path` exists and its trial ended normally."""
+def _finished(path: str) -> bool:
+    """Whether the experiment at `path` (a path or URI) exists and its trial ended normally."""
     from ray.tune import ExperimentAnalysis
 
-    return _exists(path) and all(t.status == "TERMINATED" for t in ExperimentAnalysis(str(path)).trials)
+    return _exists(path) and all(t.status == "TERMINATED" for t in ExperimentAnalysis(path).trials)
 
 
 def _deliver_earlier(name: str, d: SweepDir, target: MLflowTarget) -> None:
@@ -78,7 +77,7 @@ def _deliver_earlier(name: str, d: SweepDir, target: MLflowTarget) -> None:
                for box in sorted(d.root.glob("train*-outbox")) if box.is_dir())
     if left:
         print(f"MLflow: {left} record(s) of earlier `sweep train --name {name}` runs are still "
-              f"undelivered ({target.tracking_uri} does not answer); they stay in {d.root}",
+              f"undelivered ({target.tracking_uri} does not answer); they stay in {d.location}",
               file=sys.stderr)
 
 
@@ -90,7 +89,7 @@ def train_once(name: str, storage: str, tracking_uri: str, cfg: TrainConfig, res
     if d.root.is_dir():
         _deliver_earlier(name, d, target)
     experiment = train_experiment(d, cfg)
-    reused = _finished(d.root / experiment)
+    reused = _finished(d.at(experiment))
     grid = run_configs(name, experiment, storage, tracking_uri, [(PHASE, cfg, PHASE)], resources,
                        sweep_id=target.sweep_id, parent=False, log_checkpoints=True,
                        address=address, in_process=in_process)

@@ -279,4 +279,6 @@ def analyze_sweep(name: str, storage: str, tracking_uri: str | None = None,
     a = analyze_records(sweep.records, n_resamples, seed, study=sweep.study)
     files = write_analysis(a, Path(out) if out else sweep.dir.root / "report")
     log_to_parent(sweep, files, "analysis")
+    if not out:  # a sweep on object storage: the files go there too
+        sweep.dir.push("report")
     return a, files

@@ -147,4 +147,7 @@ def report_sweep(name: str, storage: str, tracking_uri: str | None, out: str | N
                   "tracking_uri": sweep.tracking_uri}
     result = build_report(sweep.records, sweep.study, out_dir, fmt, provenance)
     log_to_parent(sweep, result.files, "report")
-    return result.table_text + "\n" + "\n".join(result.verdict) + f"\n\nReport files: {out_dir}"
+    if not out:  # a sweep on object storage: the report goes there too
+        sweep.dir.push("report")
+    where = out_dir if out else sweep.dir.at("report")
+    return result.table_text + "\n" + "\n".join(result.verdict) + f"\n\nReport files: {where}"

@@ -1,10 +1,12 @@
-"""A sweep on disk: `STORAGE/NAME/` and its `sweep.json`, the record that lets it be resumed.
+"""A sweep's folder: `STORAGE/NAME/` and its `sweep.json`, the record that lets it be resumed.
 
-`STORAGE/NAME/` holds `space.yaml` (the study as given), `sweep.json` (`SweepMeta`: the sweep id
-that finds its MLflow parent run, the budget, the tracking URI), `optuna.db` (the Optuna study),
-`search/` (the Tune experiment; `search-2/`, ... for trials `sweep extend` added), `confirm-*/`
-(seed re-runs), `train/` (Ray Train runs of multi-worker trials), `outbox/` (MLflow records not
-yet delivered) and `report/`.
+`STORAGE` is a local folder or a URI on object storage (`s3://bucket/prefix`: see
+`sweeps.store.remote`: the Tune experiments live there, the small files below are mirrored in a
+local working copy, `SweepDir.root`). `STORAGE/NAME/` holds `space.yaml` (the study as given),
+`sweep.json` (`SweepMeta`: the sweep id that finds its MLflow parent run, the budget, the
+tracking URI), `optuna.db` (the Optuna study), `search/` (the Tune experiment; `search-2/`, ...
+for trials `sweep extend` added), `confirm-*/` (seed re-runs), `train/` (Ray Train runs of
+multi-worker trials), `outbox/` (MLflow records not yet delivered) and `report/`.
 
 Example:
     >>> d = sweep_dir("/tmp/doc-runs", "tiny")
@@ -14,14 +16,19 @@ Example:
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
+import tempfile
 import uuid
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 from sweeps.errors import SpaceError, SweepError
+from sweeps.store.remote import RemoteMirror, check_remote, is_remote, join
 from sweeps.store.tracking_uri import public_uri
 from sweeps.study.spec import StudySpec, check_name
 from sweeps.study.study_file import load_study
@@ -49,7 +56,39 @@ class SweepMeta:
 
 @dataclass(frozen=True)
 class SweepDir:
+    """A sweep's folder: `root` itself, or, for a sweep on object storage, `mirror.uri` with
+    `root` the local working copy of its small files (`sweeps.store.remote`)."""
+
     root: Path
+    mirror: RemoteMirror | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def location(self) -> str:
+        """Where the sweep's Tune experiments live: a local path or a URI."""
+        return self.mirror.uri if self.mirror else str(self.root)
+
+    def at(self, name: str) -> str:
+        """The path or URI of `name` in the sweep's folder (a Tune experiment, `train`, ...)."""
+        return join(self.mirror.uri, name) if self.mirror else str(self.root / name)
+
+    def experiments(self, prefix: str) -> list[str]:
+        """Names of the sweep's folders starting with `prefix` (Tune experiments), sorted."""
+        if self.mirror:
+            return self.mirror.list_dirs(prefix)
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.glob(f"{prefix}*") if p.is_dir())
+
+    def __reduce__(self) -> tuple:  # Tune pickles callbacks holding it: a remote sweep's
+        if self.mirror:             # working copy is the unpickling process's own
+            return (_reopen, (self.mirror.uri,))
+        return (SweepDir, (self.root,))
+
+    def push(self, *only: str) -> None:
+        """Upload the working copy's changed files (those under `only`) to object storage; a
+        no-op for a local sweep."""
+        if self.mirror:
+            self.mirror.push(*only)
 
     @property
     def space(self) -> Path:
@@ -65,7 +104,7 @@ class SweepDir:
 
     @property
     def train_storage(self) -> str:
-        return str(self.root / "train")
+        return self.at("train")
 
     @property
     def outbox(self) -> Path:
@@ -74,13 +113,13 @@ class SweepDir:
     def exists(self) -> bool:
         return self.meta_file.is_file()
 
-    def search_experiments(self) -> list[Path]:
-        """The search phase's Tune experiments in order: `search`, `search-2`, ... (those on disk)."""
-        def index(p: Path) -> int:
-            return 1 if p.name == "search" else int(p.name.removeprefix("search-"))
+    def search_experiments(self) -> list[str]:
+        """The search phase's Tune experiments in order: `search`, `search-2`, ... (those there)."""
+        def index(name: str) -> int:
+            return 1 if name == "search" else int(name.removeprefix("search-"))
 
-        found = [p for p in self.root.glob("search*") if p.is_dir()
-                 and (p.name == "search" or p.name.removeprefix("search-").isdigit())]
+        found = [n for n in self.experiments("search")
+                 if n == "search" or n.removeprefix("search-").isdigit()]
         return sorted(found, key=index)
 
     def write(self, study: StudySpec, meta: SweepMeta) -> None:
@@ -90,10 +129,11 @@ class SweepDir:
         self.write_meta(meta)
 
     def write_meta(self, meta: SweepMeta) -> None:
-        """Write `sweep.json` atomically."""
+        """Write `sweep.json` atomically (on object storage: after the files written before it)."""
         tmp = self.meta_file.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(asdict(meta), indent=1))
         os.replace(tmp, self.meta_file)
+        self.push()
 
     def read_meta(self) -> SweepMeta:
         try:
@@ -128,15 +168,49 @@ def check_directory(key: str, value: str | Path) -> Path:
     return path.resolve()
 
 
-def check_storage(storage: str | Path) -> Path:
-    """The storage directory (resolved); see `check_directory`."""
-    return check_directory("--storage", storage)
+_checked: set[str] = set()
+_opened: dict[str, SweepDir] = {}  # URI -> the working copy this process uses
+
+
+def check_storage(storage: str | Path) -> Path | str:
+    """The storage directory (resolved; see `check_directory`), or a URI on object storage that
+    answers (`sweeps.store.remote.check_remote`; checked once per process)."""
+    if not is_remote(storage):
+        text = str(storage)
+        local = text[len("file://"):] if text.lower().startswith("file://") else storage
+        return check_directory("--storage", local)
+    if storage not in _checked:
+        check_remote(str(storage))
+        _checked.add(str(storage))
+    return str(storage)
 
 
 def sweep_dir(storage: str | Path, name: str) -> SweepDir:
-    """`STORAGE/NAME` for a checked sweep name (letters, digits, `._-`: never a path)."""
+    """`STORAGE/NAME` for a checked sweep name (letters, digits, `._-`: never a path). On object
+    storage: its small files pulled into a working copy, once per process."""
     check_name("name", name)
-    return SweepDir(check_storage(storage) / name)
+    where = check_storage(storage)
+    if isinstance(where, Path):
+        return SweepDir(where / name)
+    return _reopen(join(where, name))
+
+
+def _reopen(uri: str) -> SweepDir:
+    """The sweep at `uri` on object storage, its small files pulled into this process's working
+    copy (once)."""
+    if uri not in _opened:
+        name = PurePosixPath(urlsplit(uri).path).name
+        mirror = RemoteMirror(uri, Path(tempfile.mkdtemp(prefix=f"sweep-{name}-")))
+        mirror.pull()
+        atexit.register(_discard, mirror)
+        _opened[uri] = SweepDir(mirror.root, mirror)
+    return _opened[uri]
+
+
+def _discard(mirror: RemoteMirror) -> None:
+    """Remove a working copy at exit, unless its last upload failed (then it is kept)."""
+    if not mirror.failed:
+        shutil.rmtree(mirror.root, ignore_errors=True)
 
 
 def open_sweep(name: str, storage: str | Path) -> tuple[StudySpec, SweepMeta, SweepDir]:

@@ -45,7 +45,8 @@ MASK = "***"
 # where `http://host:5000/path@x` has no password)
 _USERINFO = re.compile(r"(\b([A-Za-z][A-Za-z0-9+.\-]*)://[^:/?#@\s'\"]*):([^@\s'\"]*)@")
 _SECRET_PARAMS = ("password", "passwd", "pwd", "sslpassword", "secret", "token", "access_token",
-                  "secret_key", "aws_secret_access_key", "x-amz-signature", "sig")
+                  "secret_key", "aws_secret_access_key", "session_token", "aws_session_token",
+                  "x-amz-signature", "x-amz-security-token", "sig")
 _QUERY_SECRET = re.compile(r"(?i)([?&;](?:" + "|".join(re.escape(k) for k in _SECRET_PARAMS)
                            + r")=)([^&;\s'\"#]*)")
 _secrets: dict[str, str] = {}  # public URI -> the URI with its secrets (this process only)

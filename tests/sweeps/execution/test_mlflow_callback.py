@@ -67,3 +67,18 @@ def test_statuses_from_trial_outcomes(uri, tmp_path):
         assert r.data.tags["mlflow.source.git.commit"] == commit
         assert r.data.tags["git_dirty"] == str(launch_environment()["git_dirty"]).lower()
         assert "environment.json" in {a.path for a in client.list_artifacts(r.info.run_id)}
+
+
+def test_the_outbox_is_found_in_the_sweep_of_the_process_that_unpickles_it(uri, tmp_path):
+    import pickle
+
+    from sweeps.store.sweep_dir import sweep_dir
+
+    d = sweep_dir(tmp_path / "runs", "s")
+    cb = MLflowTrialCallback(MLflowTarget(uri, "s", "id1"), "outbox", sweep=d)
+    assert pickle.loads(pickle.dumps(cb)).outbox_path == tmp_path / "runs" / "s" / "outbox"
+    old = MLflowTrialCallback(MLflowTarget(uri, "s", "id1"), tmp_path / "box")
+    state = {k: v for k, v in old.__getstate__().items() if k != "sweep"}  # pickled before `sweep`
+    restored = MLflowTrialCallback.__new__(MLflowTrialCallback)
+    restored.__dict__.update(state)
+    assert restored.outbox_path == tmp_path / "box"

@@ -19,7 +19,7 @@ def test_the_legacy_experiment_serves_only_the_values_it_holds(tmp_path, monkeyp
     d = sweep_dir(tmp_path, "d1")
     (d.root / "train").mkdir(parents=True)
     held = TrainConfig(epochs=2)
-    monkeypatch.setattr(train, "_exists", lambda path: path == d.root / "train")
+    monkeypatch.setattr(train, "_exists", lambda path: path == d.at("train"))
     monkeypatch.setattr(train, "stored_trials", lambda path: [("train", held, "train")])
     assert train.train_experiment(d, TrainConfig(epochs=2)) == "train"
     other = TrainConfig(epochs=3)
