@@ -14,6 +14,7 @@ from benchmarks import (
     search_efficiency,
     slot_speed,
     step_overhead,
+    storage_overhead,
     sweep_share,
     tracking_load,
 )
@@ -31,6 +32,8 @@ SECTIONS: list[tuple[str, Callable[[list[str]], list[str]]]] = [
      "(benchmarks/search_efficiency.py)", search_efficiency.main),
     ("Tracking load: N trials logging every epoch to sqlite and to MLflow on PostgreSQL "
      "(benchmarks/tracking_load.py)", tracking_load.main),
+    ("Object storage: the same sweep on a local folder and on S3 "
+     "(benchmarks/storage_overhead.py)", storage_overhead.main),
 ]
 
 

@@ -38,7 +38,7 @@ def deliver(meta: SweepMeta, d: SweepDir, timeout: float = 60.0) -> int:
     left = deliver_pending(d.outbox, target.writer, timeout)
     if left:
         print(f"MLflow: {left} record(s) still undelivered ({target.tracking_uri} does not answer); "
-              f"they stay in {d.outbox}", file=sys.stderr)
+              f"they stay in {d.at('outbox')}", file=sys.stderr)
     return left
 
 

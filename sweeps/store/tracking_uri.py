@@ -60,12 +60,16 @@ def redact(text: str) -> str:
     >>> redact("http://127.0.0.1:5000/a@b stays as it is")
     'http://127.0.0.1:5000/a@b stays as it is'
     """
-    text = _USERINFO.sub(lambda m: f"{m[1]}:{MASK}@" if _is_userinfo(m) else m[0], text)
-    return _QUERY_SECRET.sub(lambda m: f"{m[1]}{MASK}", text)
+    return _QUERY_SECRET.sub(lambda m: f"{m[1]}{MASK}", _replace_passwords(text, f":{MASK}"))
 
 
-def _is_userinfo(m: re.Match) -> bool:
-    return not (m[2].lower() in ("http", "https") and re.search(r"[/?#]", m[3]))
+def _replace_passwords(text: str, by: str) -> str:
+    """`text` with the `:PASSWORD` of every `scheme://user:PASSWORD@` in it replaced by `by`."""
+    def one(m: re.Match) -> str:
+        http_path = m[2].lower() in ("http", "https") and re.search(r"[/?#]", m[3])
+        return m[0] if http_path else f"{m[1]}{by}@"  # `http://host:5000/a@b` has no password
+
+    return _USERINFO.sub(one, text)
 
 
 def public_uri(uri: str) -> str:
@@ -76,8 +80,7 @@ def public_uri(uri: str) -> str:
     >>> public_uri("postgresql://u@db/m?password=x")
     'postgresql://u@db/m'
     """
-    uri = _USERINFO.sub(lambda m: f"{m[1]}@" if _is_userinfo(m) else m[0], uri)
-    base, sep, query = uri.partition("?")
+    base, sep, query = _replace_passwords(uri, "").partition("?")
     kept = [p for p in re.split(r"[&;]", query)
             if p and p.split("=", 1)[0].lower() not in _SECRET_PARAMS]
     return base + (sep + "&".join(kept) if kept else "")
