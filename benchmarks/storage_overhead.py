@@ -3,12 +3,14 @@
 of a network), alternating, in one run.
 
 Each sweep: `--trials` single-worker trials on digits (small CNN), two at a time, a checkpoint
-every epoch (`checkpoint_interval_s: 0`: the most uploads a sweep makes). Printed per sweep:
+every epoch (`--checkpoint-interval-s 0`: the most uploads a sweep makes; a study's default is
+30 s, plus the last epoch). Printed per sweep:
 wall time of `run_sweep`, the share of it spent in training epochs (as `sweep_share`), the
 uploads of the sweep's working copy (`RemoteMirror.push`: count, total seconds) and the objects
 written; then the ratio of the S3 sweeps' mean wall time to the local ones'.
 
     python -m benchmarks.storage_overhead [--trials 4] [--epochs 8] [--repeats 2]
+                                          [--checkpoint-interval-s 0]
 """
 
 from __future__ import annotations
@@ -21,12 +23,12 @@ import time
 from pathlib import Path
 
 
-def study_text(name: str, trials: int, epochs: int) -> str:
+def study_text(name: str, trials: int, epochs: int, checkpoint_interval_s: float) -> str:
     return f"""
 name: {name}
 budget: {trials}
 scheduler: none
-checkpoint_interval_s: 0
+checkpoint_interval_s: {checkpoint_interval_s}
 resources: {{workers: 1, cpus_per_worker: 1.0}}
 base: {{dataset: digits, model: small_cnn, epochs: {epochs}, batch_size: 16, lr: 0.05}}
 methods:
@@ -41,10 +43,11 @@ def main(argv: list[str] | None = None) -> list[str]:
     parser.add_argument("--trials", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--checkpoint-interval-s", type=float, default=0.0)
     args, _ = parser.parse_known_args(argv)
 
     from sweeps.execution.ray_cluster import connect_ray
-    from sweeps.execution.runner import run_sweep
+    from sweeps.execution.search_phase import run_sweep
     from sweeps.store import remote
     from sweeps.store.reader import load_records
     from sweeps.store.sweep_dir import sweep_dir
@@ -76,7 +79,8 @@ def main(argv: list[str] | None = None) -> list[str]:
             for kind in ("local", "s3") if rep % 2 == 0 else ("s3", "local"):
                 name = f"so-{kind}-{rep}"
                 storage = str(root / "runs") if kind == "local" else "s3://bench/runs"
-                study = parse_study(study_text(name, args.trials, args.epochs), source=name)
+                study = parse_study(study_text(name, args.trials, args.epochs,
+                                              args.checkpoint_interval_s), source=name)
                 pushes.clear()
                 before = len(s3.keys())
                 t0 = time.time()
@@ -94,7 +98,8 @@ def main(argv: list[str] | None = None) -> list[str]:
         s3.stop()
     ratio = statistics.mean(walls["s3"]) / statistics.mean(walls["local"])
     lines.append(f"\n**S3 / local wall time: {ratio:.3f}** ({args.repeats} sweeps each, "
-                 f"{args.trials} trials x {args.epochs} epochs, {concurrency} at a time)")
+                 f"{args.trials} trials x {args.epochs} epochs, {concurrency} at a time, "
+                 f"checkpoint_interval_s {args.checkpoint_interval_s:g})")
     print("\n".join(lines[:2] + lines[-1:]))
     return lines
 

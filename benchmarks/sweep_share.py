@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> list[str]:
 
     from samtrain.config import TrainConfig
     from sweeps.execution.ray_cluster import connect_ray
-    from sweeps.execution.runner import run_configs, run_sweep
+    from sweeps.execution.runner import run_configs
+    from sweeps.execution.search_phase import run_sweep
     from sweeps.store.reader import load_records
     from sweeps.store.sweep_dir import sweep_dir
     from sweeps.study.spec import Resources
