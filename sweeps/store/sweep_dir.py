@@ -140,14 +140,14 @@ class SweepDir:
             raw: dict[str, Any] = json.loads(self.meta_file.read_text(encoding="utf-8"))
             meta = SweepMeta(**raw)
         except (ValueError, TypeError) as e:
-            raise SweepError(f"{self.meta_file} is not a sweep record ({e})") from None
+            raise SweepError(f"{self.at('sweep.json')} is not a sweep record ({e})") from None
         for key, value in asdict(meta).items():
             if key == "budget" and (value is None or type(value) is int):
                 continue
             if key != "budget" and type(value) is str:
                 continue
             want = "an integer or null" if key == "budget" else "a string"
-            raise SweepError(f"{self.meta_file}: key {key!r}: value {value!r} is invalid: "
+            raise SweepError(f"{self.at('sweep.json')}: key {key!r}: value {value!r} is invalid: "
                              f"must be {want}")
         return meta
 
@@ -220,14 +220,17 @@ def open_sweep(name: str, storage: str | Path) -> tuple[StudySpec, SweepMeta, Sw
     except SpaceError as e:
         raise SweepError(str(e)) from None
     if not d.exists():
-        raise SweepError(f"sweep {name!r} not found: no {d.meta_file}; start it with `sweep run`")
+        raise SweepError(f"sweep {name!r} not found: no {d.at('sweep.json')}; start it with "
+                         "`sweep run`")
     meta = d.read_meta()
     try:
         study = load_study(d.space, budget=meta.budget, name=name)
     except SpaceError as e:  # the sweep's own copy of its study was edited or damaged
-        raise SweepError(str(e) if str(d.space) in str(e) else f"{d.space}: {e}") from None
+        shown = d.at("space.yaml")
+        raise SweepError(str(e).replace(str(d.space), shown) if str(d.space) in str(e)
+                         else f"{shown}: {e}") from None
     if meta.source_sha256 and study.source_sha256 != meta.source_sha256:
-        raise SweepError(f"{d.space} was edited after the sweep started (sha256 "
+        raise SweepError(f"{d.at('space.yaml')} was edited after the sweep started (sha256 "
                          f"{study.source_sha256[:12]}, recorded {meta.source_sha256[:12]}); "
                          "restore it, or start a new sweep with the edited study")
     return study, meta, d

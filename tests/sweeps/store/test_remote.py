@@ -147,5 +147,5 @@ def test_a_sweep_on_s3_is_one_working_copy_per_process_and_pickles_as_a_referenc
     again = pickle.loads(pickle.dumps(storage))
     fresh = sweep_dir("s3://team/runs", "m4")
     assert fresh.root != d.root and again.url == f"sqlite:///{fresh.root / 'optuna.db'}"
-    with pytest.raises(SweepError, match="sweep 'm4' not found: no .*sweep.json"):
+    with pytest.raises(SweepError, match="sweep 'm4' not found: no s3://team/runs/m4/sweep.json"):
         open_sweep("m4", "s3://team/runs")
