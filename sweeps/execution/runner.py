@@ -14,6 +14,7 @@ Example (starts Ray)::
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -31,6 +32,7 @@ from sweeps.study.spec import Resources
 # Trials checkpoint at most every `checkpoint_interval_s` (study key, default 30 s) and at their
 # last epoch: per-epoch checkpoints of short trials cost a visible share of a sweep's time
 # (benchmarks/RESULTS.md, P3), and a retried trial loses at most that much work.
+SNAPSHOT_WINDOW_S = 60.0  # see `checkpoints_to_keep`
 METRIC_COLUMNS = ["epoch", "train_loss", "val_loss", "val_acc", "rho", "status"]
 PARAMETER_COLUMNS = {f"{KEY}/method": "method"}
 
@@ -50,7 +52,23 @@ def trainable_for(plan: ResourcePlan, in_process: bool, d: SweepDir, max_failure
     return tune.with_resources(fn, resources)
 
 
-def run_config(name: str, d: SweepDir, callback: Any, max_failures: int) -> Any:
+def checkpoints_to_keep(on_object_storage: bool, checkpoint_interval_s: float) -> int:
+    """Checkpoints Tune keeps per trial: 2 in a local folder. On object storage, enough that a
+    checkpoint outlives its successor by `SNAPSHOT_WINDOW_S` or more: Tune's experiment snapshot,
+    which names each trial's latest checkpoint, reaches storage seconds after Tune deletes older
+    checkpoints, so a driver killed in between left a snapshot naming a deleted one (measured:
+    `sweep resume` then failed the trial; checkpoints every 0.6 s, 2 kept).
+
+    >>> checkpoints_to_keep(False, 0.0), checkpoints_to_keep(True, 30.0), checkpoints_to_keep(True, 0.0)
+    (2, 2, 60)
+    """
+    if not on_object_storage:
+        return 2
+    return max(2, math.ceil(SNAPSHOT_WINDOW_S / max(checkpoint_interval_s, 1.0)))
+
+
+def run_config(name: str, d: SweepDir, callback: Any, max_failures: int,
+               checkpoint_interval_s: float) -> Any:
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
@@ -66,7 +84,8 @@ def run_config(name: str, d: SweepDir, callback: Any, max_failures: int) -> Any:
     return tune.RunConfig(
         name=name, storage_path=d.location,
         callbacks=[callback, CSVLoggerCallback(), JsonLoggerCallback(), *upload],
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+        checkpoint_config=tune.CheckpointConfig(
+            num_to_keep=checkpoints_to_keep(d.mirror is not None, checkpoint_interval_s)),
         failure_config=tune.FailureConfig(max_failures=max_failures), progress_reporter=reporter,
         verbose=1)
 
@@ -106,7 +125,7 @@ def run_configs(name: str, experiment: str, storage: str, tracking_uri: str,
         tune_config=tune.TuneConfig(max_concurrent_trials=concurrency(resources, plan),
                                     trial_name_creator=trial_name, trial_dirname_creator=trial_name,
                                     reuse_actors=True),
-        run_config=run_config(experiment, d, callback, max_failures),
+        run_config=run_config(experiment, d, callback, max_failures, checkpoint_interval_s),
     )
     return fit(tuner, d)
 

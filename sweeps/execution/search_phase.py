@@ -86,7 +86,7 @@ def _tuner(study: StudySpec, d: SweepDir, meta: SweepMeta, experiment: str, n_tr
                                     trial_name_creator=trial_name, trial_dirname_creator=trial_name,
                                     reuse_actors=True),
         run_config=run_config(experiment, d, MLflowTrialCallback(target, "outbox", sweep=d),
-                              study.max_failures),
+                              study.max_failures, study.checkpoint_interval_s),
     )
 
 

@@ -28,9 +28,11 @@ def test_driver_modules_do_not_import_torch():
 
 def test_tune_gets_csv_and_json_loggers_but_no_tensorboard(tmp_path, monkeypatch):
     monkeypatch.setenv("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "0")  # restored after the test
-    rc = run_config("search", sweep_dir(tmp_path, "s"), callback=object(), max_failures=2)
+    rc = run_config("search", sweep_dir(tmp_path, "s"), callback=object(), max_failures=2,
+                    checkpoint_interval_s=30.0)
     callbacks = _create_default_callbacks(list(rc.callbacks))  # what Tune adds at fit()
     kinds = [type(c) for c in callbacks]
     assert kinds.count(CSVLoggerCallback) == 1 and kinds.count(JsonLoggerCallback) == 1
     assert not any(issubclass(k, TBXLoggerCallback) for k in kinds)
     assert rc.failure_config.max_failures == 2
+    assert rc.checkpoint_config.num_to_keep == 2 and rc.storage_path == str(tmp_path / "s")

@@ -149,3 +149,18 @@ def test_a_sweep_on_s3_is_one_working_copy_per_process_and_pickles_as_a_referenc
     assert fresh.root != d.root and again.url == f"sqlite:///{fresh.root / 'optuna.db'}"
     with pytest.raises(SweepError, match="sweep 'm4' not found: no s3://team/runs/m4/sweep.json"):
         open_sweep("m4", "s3://team/runs")
+
+
+def test_on_s3_tune_keeps_checkpoints_for_a_minute_of_snapshot_lag(env, tmp_path):
+    from sweeps.execution.runner import run_config
+    from sweeps.execution.storage_sync import StorageSync
+
+    d = sweep_dir("s3://team/runs", "m5")
+    for interval, kept in ((30.0, 2), (10.0, 6), (0.0, 60)):
+        rc = run_config("search", d, callback=object(), max_failures=2,
+                        checkpoint_interval_s=interval)
+        assert rc.checkpoint_config.num_to_keep == kept
+        # a checkpoint outlives its successor by 60 s at least (interval floored at 1 s)
+        assert (kept - 1) * max(interval, 1.0) < 60.0 <= kept * max(interval, 1.0)
+    assert rc.storage_path == "s3://team/runs/m5"
+    assert isinstance(rc.callbacks[-1], StorageSync) and rc.callbacks[-1].sweep is d
