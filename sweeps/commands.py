@@ -250,12 +250,13 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         best_sentence,
     )
 
-    _, meta, _ = _existing(args)
+    _, meta, d = _existing(args)
     if args.out is not None:
         check_directory("--out", args.out)
     uri = _tracking_uri(args, meta)
     analysis, files = analyze_sweep(args.name, args.storage, uri, args.out)
+    where = files[0].parent if args.out is not None else d.at("report")  # a URI on object storage
     print("\n".join([*analysis_notes(analysis), "", analysis_table_md(analysis),
                      best_sentence(analysis), "",
-                     f"Analysis files: {files[0].parent} (also in MLflow, parent run: analysis/)"]))
+                     f"Analysis files: {where} (also in MLflow, parent run: analysis/)"]))
     return 0

@@ -210,6 +210,11 @@ def test_a_sweep_on_s3_survives_a_lost_node_and_is_resumed_and_reported_from_els
     assert rc == 0, err[-3000:]
     assert f"Report files: {storage}/{name}/report" in out
     assert {f"sweeps/{name}/report/report.{x}" for x in ("md", "csv", "tex")} <= set(keys := s3.keys())
+    analyze = Sweep(["analyze", name, "--storage", storage], env, third, tmp_path / "logs")
+    rc, out, err = analyze.wait(timeout=180)
+    assert rc == 0, err[-3000:]
+    assert f"Analysis files: {storage}/{name}/report (also in MLflow" in out
+    assert f"sweeps/{name}/report/analysis.md" in (keys := s3.keys())
     assert not any(third.iterdir())
 
     secret = s3.env["AWS_SECRET_ACCESS_KEY"]
