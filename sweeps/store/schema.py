@@ -77,7 +77,8 @@ class Role(_Str):
 
 class Phase(_Str):
     SEARCH = "search"
-    CONFIRM = "confirm"
+    SELECT = "select"    # `confirm --top K > 1`: seeds that choose among a method's K configs
+    CONFIRM = "confirm"  # fresh seeds that report the chosen config's test score
     TRAIN = "train"
 
 
