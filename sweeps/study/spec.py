@@ -108,6 +108,7 @@ class StudySpec:
     sampler: Sampler = field(default_factory=lambda: parse_sampler(None))
     objectives: tuple[ObjectiveSpec, ...] = ()  # a multi-objective search (the first: metric)
     confirm_seeds: int = 0
+    test: Literal["permutation", "t"] = "permutation"  # paired test of the report's comparisons
     baseline: str | None = None
     max_failures: int = 2
     checkpoint_interval_s: float = 30.0

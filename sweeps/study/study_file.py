@@ -10,6 +10,7 @@ Format (only `methods` is required)::
     seed: 0                     # sampler seed (and the order of a grid)
     sampler: tpe                # tpe | random | grid | qmc (see `sweeps.study.strategy`)
     confirm_seeds: 3            # default --seeds of `sweep confirm` (0: its own default, 3)
+    test: permutation           # the report's paired test: permutation (exact sign-flip) | t
     baseline: sgd               # method others are compared with (default: the one without a
                                 # perturbation, if any)
     compute_matched: false      # add the baseline trained as long as each method computes
@@ -101,6 +102,7 @@ class _StudyFile(Strict):
     seed: int = 0
     sampler: Any = None
     confirm_seeds: int = Field(0, ge=0)
+    test: Literal["permutation", "t"] = "permutation"
     baseline: str | None = None
     compute_matched: bool = False
     objectives: list[ObjectiveSpec] | None = None
@@ -319,7 +321,7 @@ def parse_study(text: str, source: str = "<string>", budget: int | None = None,
         objectives=tuple(f.objectives or ()),
         budget=f.budget, scheduler=_check_grace(scheduler, configs), resources=f.resources,
         seed=f.seed, sampler=sampler,
-        confirm_seeds=f.confirm_seeds, baseline=baseline, matched=matched, arms=arms,
+        confirm_seeds=f.confirm_seeds, test=f.test, baseline=baseline, matched=matched, arms=arms,
         max_failures=f.max_failures, checkpoint_interval_s=f.checkpoint_interval_s, source_text=text,
         source_sha256=hashlib.sha256(text.encode()).hexdigest())
     _check_plan(study)
