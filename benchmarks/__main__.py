@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from benchmarks import (
     diagnostics_cost,
+    eval_layout,
     search_efficiency,
     slot_speed,
     step_overhead,
@@ -28,6 +29,8 @@ SECTIONS: list[tuple[str, Callable[[list[str]], list[str]]]] = [
      "(benchmarks/slot_speed.py)", slot_speed.main),
     ("Diagnostics: forgetting/perturbed overhead per step, sharpness cost per epoch "
      "(benchmarks/diagnostics_cost.py)", diagnostics_cost.main),
+    ("Scoring a split in channels-last vs the default layout (benchmarks/eval_layout.py)",
+     eval_layout.main),
     ("Search efficiency: samplers x Ray schedulers replayed on two tabular grids "
      "(benchmarks/search_efficiency.py)", search_efficiency.main),
     ("Tracking load: N trials logging every epoch to sqlite and to MLflow on PostgreSQL "
