@@ -14,7 +14,7 @@ from typing import Any
 
 from sweeps.results.rows import MethodRow
 from sweeps.results.selection import ConfigScore
-from sweeps.results.stats import Comparison
+from sweeps.results.paired import Comparison
 
 ALPHA = 0.05
 

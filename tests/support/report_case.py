@@ -13,6 +13,14 @@ methods:
   sam: {space: {rho: {loguniform: [0.01, 0.5]}, perturb_batch_size: {choice: [16, 32]}}}
   obf: {fixed: {perturbation: obf}, space: {rho: {loguniform: [0.01, 0.5]}}}
 """)
+STUDY_T = parse_study("""name: s
+metric: val_acc
+test: t
+methods:
+  sgd: {fixed: {perturbation: none}}
+  sam: {space: {rho: {loguniform: [0.01, 0.5]}, perturb_batch_size: {choice: [16, 32]}}}
+  obf: {fixed: {perturbation: obf}, space: {rho: {loguniform: [0.01, 0.5]}}}
+""")  # the same study with the paired t-test
 SGD, SAM_A, SAM_B = {"perturbation": "none"}, {"rho": 0.05, "perturb_batch_size": 16}, {
     "rho": 0.1, "perturb_batch_size": 32}
 OBF = {"perturbation": "obf", "rho": 0.05}
