@@ -18,11 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from sweeps.report import plots
+from sweeps.report.pairwise_table import pairwise_lines
 from sweeps.report.status import pareto_lines
 from sweeps.report.tables import confirmed_lines, noise_lines, render_tables, verdict_lines
+from sweeps.results.budget import budget_note
 from sweeps.results.rows import (
     MethodRow,
     best_method,
+    method_pairs,
     method_rows,
     metric_on_test_split,
     searched_keys,
@@ -56,19 +59,17 @@ def build_report(records: Sequence[RunRecord], study: StudySpec, out_dir: Path, 
     out_dir.mkdir(parents=True, exist_ok=True)
     tmetric, tmode = metric_on_test_split(study.metric)
     rows = method_rows(records, study)
-    best = best_method(rows, tmode)
+    best = best_method(rows, study.mode)
     tables = render_tables(rows, best, study.metric, tmetric, study.baseline)
     verdict = verdict_lines(rows, study.baseline, tmetric, tmode)
+    budget = budget_note({m: r.budget for m, r in rows.items()})
     pngs = plots.all_plots(records, study, rows, out_dir)
-    md = [f"# Sweep report: {study.name}", "",
-          f"Selection: {study.metric} ({study.mode}) on the validation split, search runs only. "
-          f"Scores: {tmetric} on the test split over fresh confirm seeds (mean ± std, 95% "
-          f"Student-t CI; seeds that diverged or failed are named beside n). Δ vs baseline "
-          f"({study.baseline or 'none'}): difference of test means with its 95% CI; p: paired "
-          "t-test over the seeds both ran (Welch when fewer than 2 are shared), Holm-corrected "
-          "across methods. Bold: the highest test mean (not by itself a significance claim). "
-          "Grad evals, device time and runs: all runs.", "",
-          tables["md"], "", "## Verdict", "", *[f"- {v}" for v in verdict], ""]
+    md = [f"# Sweep report: {study.name}", "", _legend(study, tmetric), "",
+          tables["md"], "", "## Verdict", "", *[f"- {v}" for v in verdict],
+          *([f"- {budget}"] if budget else []), ""]
+    pairs = pairwise_lines(method_pairs(rows, study), rows, tmetric, tmode)
+    if pairs:
+        md += ["## The compared methods among themselves", "", *pairs, ""]
     keys = {m: searched_keys(study, m) for m in study.methods}
     md += ["## Validation noise: configs within 1 SE of each method's search best", "",
            "SE: across seeds for a config with several search runs, else binomial for an "
@@ -95,6 +96,24 @@ def build_report(records: Sequence[RunRecord], study: StudySpec, out_dir: Path, 
     for path, text in zip(files, ["\n".join(md), tables["csv"], tables["latex"]], strict=True):
         path.write_text(text)
     return ReportResult(tables[fmt], files + pngs + extra, rows, best, verdict)
+
+
+def _legend(study: StudySpec, tmetric: str) -> str:
+    """How to read the table (docs/verdicts.md has the long form)."""
+    test = ("the exact paired sign-flip permutation test (Monte Carlo beyond 16 pairs), its "
+            "interval by inverting the test" if study.test == "permutation"
+            else "the paired t-test and its t-interval")
+    return (f"Selection: {study.metric} ({study.mode}) on the validation split: search runs "
+            "choose each method's configs, SELECT seeds (`confirm --top K > 1`) choose among "
+            f"them. Scores: {tmetric} on the test split over fresh CONFIRM seeds only (mean ± "
+            "std, 95% Student-t CI cut to the metric's range). A seed that diverged or failed "
+            "is named beside n and counts in the comparisons at the worst confirm score. Δ vs "
+            f"baseline ({study.baseline or 'none'}): mean paired difference of test scores with "
+            f"its 95% CI; test: {test} (Welch's t when fewer than 2 seeds are paired), "
+            "Holm-corrected across methods; the cell names the test and n. Bold: the best "
+            "validation score (the test set names nothing). Tuning: search trials, gradient "
+            "evaluations and device-seconds of the search phase; Grad evals, device time and "
+            "runs: all runs.")
 
 
 def _analysis_md(records: Sequence[RunRecord], study: StudySpec,

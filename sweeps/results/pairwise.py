@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import math
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import combinations
 
 from sweeps.results.paired import UNBOUNDED, Comparison, compare
+from sweeps.results.power import holm_alpha, n_for_power
 from sweeps.results.stats import holm
 
 __all__ = ["Pairwise", "pairwise_comparisons", "ALPHA"]
@@ -33,12 +34,14 @@ ALPHA = 0.05
 @dataclass(frozen=True)
 class Pairwise:
     """The compared methods best first, each pair's comparison (first minus second, the pair
-    in `order`) with its Holm-adjusted p, and the groups of indistinguishable methods."""
+    in `order`) with its Holm-adjusted p, the groups of indistinguishable methods, and for each
+    pair that is not significant the paired seeds 80 % power would need."""
 
     order: tuple[str, ...]
     comparisons: dict[tuple[str, str], Comparison | None]
     p_holm: dict[tuple[str, str], float]
     groups: tuple[tuple[str, ...], ...]
+    n_needed: dict[tuple[str, str], int | None] = field(default_factory=dict)  # not significant
 
     def distinct(self, a: str, b: str) -> bool:
         """Whether `a` and `b` differ at Holm-adjusted p < ALPHA."""
@@ -83,4 +86,7 @@ def pairwise_comparisons(scores: dict[str, dict[int, float]], mode: str,
     adjusted = holm({f"{a}\t{b}": c.p for (a, b), c in comparisons.items() if c is not None})
     p_holm = {(a, b): adjusted.get(f"{a}\t{b}", math.nan) for a, b in comparisons}
     pw = Pairwise(order, comparisons, p_holm, ())
-    return Pairwise(order, comparisons, p_holm, _groups(order, pw.distinct))
+    level = holm_alpha(ALPHA, len(adjusted))
+    needed = {k: n_for_power(c.diff, c.sd, level, test if c.paired else "t")
+              for k, c in comparisons.items() if c is not None and not pw.distinct(*k)}
+    return Pairwise(order, comparisons, p_holm, _groups(order, pw.distinct), needed)
