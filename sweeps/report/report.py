@@ -72,9 +72,14 @@ def build_report(records: Sequence[RunRecord], study: StudySpec, out_dir: Path, 
         md += ["## The compared methods among themselves", "", *pairs, ""]
     keys = {m: searched_keys(study, m) for m in study.methods}
     md += ["## Validation noise: configs within 1 SE of each method's search best", "",
-           "SE: across seeds for a config with several search runs, else binomial for an "
-           "accuracy (sqrt(p(1-p)/n) over the validation examples); n/a for a loss from one run. "
-           "These configs cannot be told apart on the validation split.", "",
+           "Every config is scored on the same validation images, so a config is within 1 SE "
+           "of the best when the difference is within the SE of the PAIRED difference: "
+           "McNemar's, from the images only one of the two got right (the runs' `val_correct` "
+           "bitmasks), plus the seed variance where configs have several runs. Runs without "
+           "the bitmask (older runs, loss metrics) fall back to the best's own SE: across seeds "
+           "for several search runs, else binomial for an accuracy (sqrt(p(1-p)/n)); n/a for a "
+           "loss from one run. Each line says which was used. These configs cannot be told "
+           "apart on the validation split.", "",
            *noise_lines(rows, keys, study.metric), ""]
     if study.objectives:
         objectives, _, lines = pareto_lines(study, records)

@@ -220,7 +220,9 @@ def noise_lines(rows: dict[str, MethodRow], keys: dict[str, list[str]], metric: 
         if row.winner is None:
             continue
         se = f"{row.se:.4f}" if math.isfinite(row.se) else "n/a"
-        out.append(f"- **{m}**: best {metric} {row.winner.score:.4f}, SE {se}; "
+        rule = ("paired SE of each difference (val_correct)" if row.se_kind == "paired"
+                else "the best's SE (no val_correct bitmasks: binomial or across seeds)")
+        out.append(f"- **{m}**: best {metric} {row.winner.score:.4f}, SE {se}; by {rule}, "
                    f"{len(row.indistinguishable)} of {row.n_configs} configs within 1 SE: "
                    + "; ".join(f"{_keys_text(s, keys[m])} ({s.score:.4f}, n={s.n})"
                                for s in row.indistinguishable))

@@ -93,6 +93,7 @@ class MethodRow:
     budget: Budget = Budget(0, 0.0, 0.0)  # the search phase's spending
     n_needed: int | None = None           # seeds for 80 % power vs the baseline (not significant)
     matched_n_needed: int | None = None
+    se_kind: str = "own"                  # "paired": within 1 SE by the paired SE (bitmasks)
 
 
 def searched_keys(study: StudySpec, method: str) -> list[str]:
@@ -205,7 +206,7 @@ def method_rows(records: Sequence[RunRecord], study: StudySpec) -> dict[str, Met
             matched_p_holm=matched.p_holm.get(m, math.nan), matched_reference=refs.get(m),
             matched_note=notes.get(m), scores_by_seed=scores[m], val_score=val[m],
             budget=tuning_budget(records, m), n_needed=equal.n_needed.get(m),
-            matched_n_needed=matched.n_needed.get(m))
+            matched_n_needed=matched.n_needed.get(m), se_kind=nb.se_kind if nb else "own")
     return rows
 
 
