@@ -13,7 +13,7 @@ Comparisons (`sweeps.results.paired`) use the study's `test` (sign-flip permutat
 paired t as the option; Welch when fewer than 2 seeds are paired), intervals cut to the metric's
 range. Family 1: each method vs the baseline at equal epochs, Holm-corrected. Family 2, with
 `compute_matched`: each method vs its equal-compute reference, Holm-corrected: the arm trained
-with the method's budget (`study.matched`), unless the arm scores below the cheaper baseline on
+with the method's budget (`study.matched`), unless the arm scores worse than the cheaper baseline on
 validation (its confirm validation mean, else its search score): then the better of the two,
 the baseline, and `matched_note` says so. For a comparison that is not significant, `n_needed`
 is the number of paired seeds the observed SD of the differences would need for 80 % power at
@@ -156,11 +156,11 @@ def _references(study: StudySpec, val: dict[str, float]) -> tuple[dict[str, str]
     sign = 1.0 if study.mode == "max" else -1.0
     for m, arm in study.matched.items():
         refs[m] = arm
-        if base and math.isfinite(val.get(base, math.nan)) and not (
-                sign * val.get(arm, math.nan) >= sign * val[base]):
+        arm_val, base_val = val.get(arm, math.nan), val.get(base or "", math.nan)
+        if math.isfinite(arm_val) and math.isfinite(base_val) and sign * arm_val < sign * base_val:
             refs[m] = base
-            notes[m] = (f"{arm} (given {m}'s compute) scores below the cheaper {base} on "
-                        f"validation ({val.get(arm, math.nan):.4f} vs {val[base]:.4f}), so the "
+            notes[m] = (f"{arm} (given {m}'s compute) scores worse than the cheaper {base} on "
+                        f"validation ({arm_val:.4f} vs {base_val:.4f}), so the "
                         f"equal-compute reference is the better of the two, {base}")
     return refs, notes
 

@@ -61,7 +61,7 @@ def test_the_equal_compute_verdict_names_the_better_reference(records):
     assert rows["sam"].matched_reference == "sgd"
     line = next(v for v in verdict_lines(rows, "sgd", "test_acc", "max") if "equal compute" in v
                 and "sam" in v[:40])
-    assert line.startswith("sgd_x2 (given sam's compute) scores below the cheaper sgd on "
+    assert line.startswith("sgd_x2 (given sam's compute) scores worse than the cheaper sgd on "
                            "validation (0.6000 vs 0.6200), so the equal-compute reference is the "
                            "better of the two, sgd. sam beats sgd at equal compute")
 

@@ -68,7 +68,7 @@ def test_an_arm_worse_than_its_cheaper_baseline_is_not_the_equal_compute_referen
     study = parse_study(MATCHED)
     worse = method_rows(_matched_records(make_record, 0.55), study)["sam"]
     assert worse.matched_arm == "sgd_x2" and worse.matched_reference == "sgd"
-    assert "sgd_x2 (given sam's compute) scores below the cheaper sgd on validation" in \
+    assert "sgd_x2 (given sam's compute) scores worse than the cheaper sgd on validation" in \
         worse.matched_note
     assert worse.matched_comparison.diff == pytest.approx(worse.comparison.diff)  # vs sgd
     better = method_rows(_matched_records(make_record, 0.65), study)["sam"]
