@@ -91,8 +91,10 @@ def build_report(records: Sequence[RunRecord], study: StudySpec, out_dir: Path, 
     confirmed = confirmed_lines(rows, keys, study.metric, tmetric)
     if confirmed:
         md += ["## Confirmed configs", "",
-               f"Every config `sweep confirm --top K` re-ran on the fresh seeds; each method's pick "
-               f"is the best confirm {study.metric} mean (the test split picks nothing).", "",
+               "Every config `sweep confirm --top K` re-ran. With K > 1 each method's pick is "
+               f"the best {study.metric} mean over its SELECT seeds, and its test score comes "
+               "from fresh CONFIRM seeds that chose nothing; with K = 1 the one confirmed "
+               "config is the pick. The test split picks nothing.", "",
                *confirmed, ""]
     section, extra = _analysis_md(records, study, out_dir) if analysis else ([], [])
     md += section + [f"![{p.stem}]({p.name})\n" for p in pngs]

@@ -20,6 +20,7 @@ from typing import Any
 from sweeps.results.paired import Comparison
 from sweeps.results.rows import MethodRow
 from sweeps.results.selection import ConfigScore
+from sweeps.results.stats import Summary
 
 ALPHA = 0.05
 
@@ -229,17 +230,22 @@ def noise_lines(rows: dict[str, MethodRow], keys: dict[str, list[str]], metric: 
     return out
 
 
+def _mean_n(s: Summary | None) -> str:
+    return f"{s.mean:.4f} ({s.n})" if s is not None and math.isfinite(s.mean) else "-"
+
+
 def confirmed_lines(rows: dict[str, MethodRow], keys: dict[str, list[str]], metric: str,
                     tmetric: str) -> list[str]:
-    """Markdown table: every confirmed config of every method, the pick of each marked."""
-    head = ["Method", "Config", f"Search {metric} (n)", f"Confirm {metric} mean (n)",
-            f"{tmetric} mean ± std", "95% CI", "n", "Pick"]
+    """Markdown table: every confirmed config of every method (its SELECT mean, which picks,
+    and its CONFIRM scores, which report), the pick of each marked."""
+    head = ["Method", "Config", f"Search {metric} (n)", f"Select {metric} mean (n)",
+            f"Confirm {metric} mean (n)", f"{tmetric} mean ± std", "95% CI", "n", "Pick"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for m, row in rows.items():
         for i, c in enumerate(row.confirmed):
             t = c.test
             lines.append("| " + " | ".join([
                 m, _keys_text(c.score, keys[m]), f"{c.score.score:.4f} ({c.score.n})",
-                f"{c.confirm_val.mean:.4f} ({c.confirm_val.n})", t.fmt() if t else "n/a",
+                _mean_n(c.select_val), _mean_n(c.confirm_val), t.fmt() if t else "n/a",
                 t.fmt_ci() if t else "n/a", str(t.n if t else 0), "pick" if i == 0 else ""]) + " |")
     return lines if len(lines) > 2 else []

@@ -78,3 +78,18 @@ def test_the_report_has_the_groups_and_says_when_tuning_budgets_differ(records, 
     more[-1] = type(more[-1])(**{**more[-1].__dict__, "run_id": "x", "trial_id": "t-extra"})
     md = (build_report(more, STUDY, tmp_path / "b", "md", analysis=False).files[0]).read_text()
     assert "- Tuning budgets differ: sgd 1 trial" in md and "sam 2 trials" in md
+
+
+def test_the_confirmed_table_shows_the_select_means_that_picked(make_record, tmp_path):
+    r, t = make_record, iter(range(100))
+    a, b = {"rho": 0.05}, {"rho": 0.1}
+    recs = [r("sam", "search", "completed", 0, a, {"val_acc": 0.80}, next(t)),
+            r("sam", "search", "completed", 0, b, {"val_acc": 0.78}, next(t))]
+    recs += [r("sam", "select", "completed", s, cfg, {"val_acc": v, "test_acc": 0.99}, next(t))
+             for s in (11, 12) for cfg, v in ((a, 0.70), (b, 0.75))]
+    recs += [r("sam", "confirm", "completed", s, b, {"val_acc": 0.74, "test_acc": 0.7}, next(t))
+             for s in (1, 2)]
+    study = parse_study("methods:\n  sam: {space: {rho: {loguniform: [0.01, 0.5]}}}\n")
+    md = build_report(recs, study, tmp_path, "md", analysis=False).files[0].read_text()
+    assert "| sam | rho=0.1 | 0.7800 (1) | 0.7500 (2) | 0.7400 (2) | 0.7000 ± 0.0000 |" in md
+    assert "| sam | rho=0.05 | 0.8000 (1) | 0.7000 (2) | - | n/a | n/a | 0 |  |" in md
