@@ -18,6 +18,7 @@ from benchmarks import (
     storage_overhead,
     sweep_share,
     tracking_load,
+    verdict_calibration,
 )
 
 SECTIONS: list[tuple[str, Callable[[list[str]], list[str]]]] = [
@@ -37,6 +38,8 @@ SECTIONS: list[tuple[str, Callable[[list[str]], list[str]]]] = [
      "(benchmarks/tracking_load.py)", tracking_load.main),
     ("Object storage: the same sweep on a local folder and on S3 "
      "(benchmarks/storage_overhead.py)", storage_overhead.main),
+    ("Verdict calibration: false 'beats' and detection vs stated power on simulated studies "
+     "(benchmarks/verdict_calibration.py)", verdict_calibration.main),
 ]
 
 

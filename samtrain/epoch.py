@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -104,19 +105,30 @@ def eval_layout(model: nn.Module) -> Any:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: DataLoader, loss_fn: LossFn, cfg: TrainConfig,
-             device: torch.device) -> dict[str, float]:
-    """Loss, accuracy and example count over a whole split (each worker scores its own share)."""
+             device: torch.device, keep_correct: bool = False) -> dict[str, Any]:
+    """Loss, accuracy and example count over a whole split (each worker scores its own share).
+
+    `keep_correct`: also `correct`, which examples of the split (in its order, every worker's
+    share gathered) were classified correctly, as `correct_bitmask` text."""
     model.eval()
     with eval_layout(model) as channels_last:
-        sums = _score(model, loader, loss_fn, cfg, device, channels_last)
+        sums, hits = _score(model, loader, loss_fn, cfg, device, channels_last, keep_correct)
     loss_sum, correct, count = all_reduce_sum(sums).tolist()
-    return {"loss": loss_sum / max(count, 1.0), "acc": correct / max(count, 1.0), "count": count}
+    out: dict[str, Any] = {"loss": loss_sum / max(count, 1.0), "acc": correct / max(count, 1.0),
+                           "count": count}
+    if keep_correct:
+        out["correct"] = correct_bitmask(_gather_shares(torch.cat(hits) if hits else
+                                                        torch.zeros(0, dtype=torch.bool)))
+    return out
 
 
 def _score(model: nn.Module, loader: DataLoader, loss_fn: LossFn, cfg: TrainConfig,
-           device: torch.device, channels_last: bool) -> torch.Tensor:
-    """Summed loss, correct count and example count of `loader` on this worker."""
+           device: torch.device, channels_last: bool, keep_correct: bool
+           ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Summed loss, correct count and example count of `loader` on this worker, and (when
+    `keep_correct`) which of its examples were classified correctly, batch by batch."""
     sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss, correct, count
+    hits: list[torch.Tensor] = []
     for x, y in loader:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         if channels_last and x.dim() == 4:
@@ -125,9 +137,34 @@ def _score(model: nn.Module, loader: DataLoader, loss_fn: LossFn, cfg: TrainConf
             logits = model(x)
             loss = loss_fn(logits.float(), y)
         n = y.numel()
-        sums += torch.stack([loss.double() * n, (logits.argmax(1) == y).sum().double(),
+        hit = logits.argmax(1) == y
+        if keep_correct:
+            hits.append(hit.cpu())
+        sums += torch.stack([loss.double() * n, hit.sum().double(),
                              torch.tensor(n, dtype=torch.float64, device=device)])
-    return sums
+    return sums, hits
+
+
+def _gather_shares(local: torch.Tensor) -> np.ndarray:
+    """Every worker's share (rank r scored examples r, r + W, ...) back in the split's order."""
+    if not _distributed():
+        return local.numpy()
+    shares: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(shares, local.numpy())
+    out = np.zeros(sum(len(s) for s in shares), dtype=bool)
+    for rank, share in enumerate(shares):
+        out[rank::len(shares)] = share
+    return out
+
+
+def correct_bitmask(correct: np.ndarray) -> str:
+    """`n<count>:<hex>`: one bit per example, 1 = classified correctly, first example in the
+    highest bit of the first byte (`numpy.packbits`); what `val_correct` records.
+
+    >>> correct_bitmask(np.array([True, False, True, True, False, False, False, False, True]))
+    'n9:b080'
+    """
+    return f"n{correct.size}:{np.packbits(correct.astype(np.uint8)).tobytes().hex()}"
 
 
 def autocast(cfg: TrainConfig, device: torch.device) -> contextlib.AbstractContextManager[Any]:

@@ -21,7 +21,10 @@ and, when due, a checkpoint (model, optimizer, scheduler, RNG, forgetting state)
 - `run_params`: a dict of values to record once as run parameters: on the first epoch a
   process trains, what it trains with (`torch_version`, `cuda_version`, `cuda_available`,
   `device`, `device_name`: `samtrain.worker_context.runtime_facts`), and the m-sharpness path
-  SAM chose (`msharp_path`, `msharp_loop_ms`, `msharp_batched_ms`).
+  SAM chose (`msharp_path`, `msharp_loop_ms`, `msharp_batched_ms`); at the last epoch
+  `val_correct`, which validation examples the final model classifies correctly
+  (`samtrain.epoch.correct_bitmask`; left out past MLflow's 6,000-character param limit, i.e.
+  past about 24,000 validation examples): the paired validation noise of `sweeps.results.noise`.
 
 Example:
     >>> from samtrain.config import TrainConfig
@@ -47,6 +50,8 @@ from samtrain.epoch import evaluate, train_one_epoch
 from samtrain.run_setup import Run, build_run
 from samtrain.run_status import RunStatus
 from samtrain.worker_context import RayTrainContext, WorkerContext, runtime_facts, scratch_dir
+
+VAL_CORRECT_MAX_CHARS = 6000  # MLflow's limit on a param value
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
@@ -104,7 +109,8 @@ def run_epoch(run: Run, epoch: int) -> dict[str, Any]:
     lr = run.base.param_groups[0]["lr"]
     train = train_one_epoch(run, epoch)
     train_seconds = time.perf_counter() - t0
-    val = evaluate(run.model, run.val_loader, run.loss_fn, cfg, run.device)
+    val = evaluate(run.model, run.val_loader, run.loss_fn, cfg, run.device,
+                   keep_correct=epoch == cfg.epochs)
     run.epoch, run.grad_evals = epoch, run.grad_evals + run.steps_per_epoch * run.passes_per_step
     metrics: dict[str, Any] = {
         "epoch": epoch, "train_loss": train.pop("loss"), "train_acc": train.pop("acc"),
@@ -125,6 +131,8 @@ def run_epoch(run: Run, epoch: int) -> dict[str, Any]:
     if run.sam is not None and run.sam.msharp_choice is not None and not run.run_params_reported:
         metrics["run_params"] = dict(run.sam.msharp_choice)  # recorded once, as run parameters
         run.run_params_reported = True
+    if "correct" in val and len(val["correct"]) <= VAL_CORRECT_MAX_CHARS:
+        metrics.setdefault("run_params", {})["val_correct"] = val["correct"]
     return _timed(run, metrics, t0)
 
 

@@ -9,6 +9,8 @@
   (`sweeps.report.tradeoff_plots`), the Pareto front drawn.
 - `metric_vs_rho.png`, `rho_m.png`: the search landscape, on the validation metric that drove
   it: every search run (o completed, x pruned at the value it reached), the winner ringed.
+- `method_groups.png`: the compared methods' mean test scores and bars joining those that
+  cannot be told apart (`sweeps.report.groups_plot`).
 
 One colour per method in every figure, and runs that collapsed are drawn on the axis edge
 instead of setting the limits (`sweeps.report.figure_style`).
@@ -44,6 +46,7 @@ from sweeps.report.figure_style import (
     span,
     tag,
 )
+from sweeps.report.groups_plot import groups_figure
 from sweeps.report.tradeoff_plots import tradeoff_figure
 from sweeps.results.rows import MethodRow, metric_on_test_split
 from sweeps.results.stats import summarize
@@ -321,7 +324,8 @@ def report_figures(records: Sequence[RunRecord], study: StudySpec,
             "learning_curves.png": learning_curves_figure(records, study, rows, colors),
             "tradeoff.png": tradeoff_figure(rows, study, colors),
             "metric_vs_rho.png": metric_vs_rho_figure(records, study, rows, colors),
-            "rho_m.png": rho_m_figure(records, study, rows, colors)}
+            "rho_m.png": rho_m_figure(records, study, rows, colors),
+            "method_groups.png": groups_figure(rows, study, colors)}
     return {name: fig for name, fig in made.items() if fig is not None}
 
 

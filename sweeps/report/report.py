@@ -18,11 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from sweeps.report import plots
+from sweeps.report.pairwise_table import pairwise_lines
 from sweeps.report.status import pareto_lines
 from sweeps.report.tables import confirmed_lines, noise_lines, render_tables, verdict_lines
+from sweeps.results.budget import budget_note
 from sweeps.results.rows import (
     MethodRow,
     best_method,
+    method_pairs,
     method_rows,
     metric_on_test_split,
     searched_keys,
@@ -56,24 +59,27 @@ def build_report(records: Sequence[RunRecord], study: StudySpec, out_dir: Path, 
     out_dir.mkdir(parents=True, exist_ok=True)
     tmetric, tmode = metric_on_test_split(study.metric)
     rows = method_rows(records, study)
-    best = best_method(rows, tmode)
+    best = best_method(rows, study.mode)
     tables = render_tables(rows, best, study.metric, tmetric, study.baseline)
     verdict = verdict_lines(rows, study.baseline, tmetric, tmode)
+    budget = budget_note({m: r.budget for m, r in rows.items()})
     pngs = plots.all_plots(records, study, rows, out_dir)
-    md = [f"# Sweep report: {study.name}", "",
-          f"Selection: {study.metric} ({study.mode}) on the validation split, search runs only. "
-          f"Scores: {tmetric} on the test split over fresh confirm seeds (mean ± std, 95% "
-          f"Student-t CI; seeds that diverged or failed are named beside n). Δ vs baseline "
-          f"({study.baseline or 'none'}): difference of test means with its 95% CI; p: paired "
-          "t-test over the seeds both ran (Welch when fewer than 2 are shared), Holm-corrected "
-          "across methods. Bold: the highest test mean (not by itself a significance claim). "
-          "Grad evals, device time and runs: all runs.", "",
-          tables["md"], "", "## Verdict", "", *[f"- {v}" for v in verdict], ""]
+    md = [f"# Sweep report: {study.name}", "", _legend(study, tmetric), "",
+          tables["md"], "", "## Verdict", "", *[f"- {v}" for v in verdict],
+          *([f"- {budget}"] if budget else []), ""]
+    pairs = pairwise_lines(method_pairs(rows, study), rows, tmetric, tmode)
+    if pairs:
+        md += ["## The compared methods among themselves", "", *pairs, ""]
     keys = {m: searched_keys(study, m) for m in study.methods}
     md += ["## Validation noise: configs within 1 SE of each method's search best", "",
-           "SE: across seeds for a config with several search runs, else binomial for an "
-           "accuracy (sqrt(p(1-p)/n) over the validation examples); n/a for a loss from one run. "
-           "These configs cannot be told apart on the validation split.", "",
+           "Every config is scored on the same validation images, so a config is within 1 SE "
+           "of the best when the difference is within the SE of the PAIRED difference: "
+           "McNemar's, from the images only one of the two got right (the runs' `val_correct` "
+           "bitmasks), plus the seed variance where configs have several runs. Runs without "
+           "the bitmask (older runs, loss metrics) fall back to the best's own SE: across seeds "
+           "for several search runs, else binomial for an accuracy (sqrt(p(1-p)/n)); n/a for a "
+           "loss from one run. Each line says which was used. These configs cannot be told "
+           "apart on the validation split.", "",
            *noise_lines(rows, keys, study.metric), ""]
     if study.objectives:
         objectives, _, lines = pareto_lines(study, records)
@@ -85,8 +91,10 @@ def build_report(records: Sequence[RunRecord], study: StudySpec, out_dir: Path, 
     confirmed = confirmed_lines(rows, keys, study.metric, tmetric)
     if confirmed:
         md += ["## Confirmed configs", "",
-               f"Every config `sweep confirm --top K` re-ran on the fresh seeds; each method's pick "
-               f"is the best confirm {study.metric} mean (the test split picks nothing).", "",
+               "Every config `sweep confirm --top K` re-ran. With K > 1 each method's pick is "
+               f"the best {study.metric} mean over its SELECT seeds, and its test score comes "
+               "from fresh CONFIRM seeds that chose nothing; with K = 1 the one confirmed "
+               "config is the pick. The test split picks nothing.", "",
                *confirmed, ""]
     section, extra = _analysis_md(records, study, out_dir) if analysis else ([], [])
     md += section + [f"![{p.stem}]({p.name})\n" for p in pngs]
@@ -95,6 +103,24 @@ def build_report(records: Sequence[RunRecord], study: StudySpec, out_dir: Path, 
     for path, text in zip(files, ["\n".join(md), tables["csv"], tables["latex"]], strict=True):
         path.write_text(text)
     return ReportResult(tables[fmt], files + pngs + extra, rows, best, verdict)
+
+
+def _legend(study: StudySpec, tmetric: str) -> str:
+    """How to read the table (docs/verdicts.md has the long form)."""
+    test = ("the exact paired sign-flip permutation test (Monte Carlo beyond 16 pairs), its "
+            "interval by inverting the test" if study.test == "permutation"
+            else "the paired t-test and its t-interval")
+    return (f"Selection: {study.metric} ({study.mode}) on the validation split: search runs "
+            "choose each method's configs, SELECT seeds (`confirm --top K > 1`) choose among "
+            f"them. Scores: {tmetric} on the test split over fresh CONFIRM seeds only (mean ± "
+            "std, 95% Student-t CI cut to the metric's range). A seed that diverged or failed "
+            "is named beside n and counts in the comparisons at the worst confirm score. Δ vs "
+            f"baseline ({study.baseline or 'none'}): mean paired difference of test scores with "
+            f"its 95% CI; test: {test} (Welch's t when fewer than 2 seeds are paired), "
+            "Holm-corrected across methods; the cell names the test and n. Bold: the best "
+            "validation score (the test set names nothing). Tuning: search trials, gradient "
+            "evaluations and device-seconds of the search phase; Grad evals, device time and "
+            "runs: all runs.")
 
 
 def _analysis_md(records: Sequence[RunRecord], study: StudySpec,

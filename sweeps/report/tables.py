@@ -1,5 +1,10 @@
 """The report's table (Markdown, CSV, LaTeX) and its generated verdict sentences.
 
+The table names each comparison's test and n, the failed seeds counted in it, and each
+method's tuning budget. A verdict says "beats" only when the Holm-adjusted p < 0.05; otherwise
+"not distinguishable at n = k", with the paired seeds 80 % power would need
+(`sweeps.results.rows`, `sweeps.results.power`).
+
 Example:
     text = render_tables(rows, best="obf", metric="val_acc", tmetric="test_acc", baseline="sgd")["md"]
 """
@@ -12,9 +17,10 @@ import math
 from collections import Counter
 from typing import Any
 
+from sweeps.results.paired import Comparison
 from sweeps.results.rows import MethodRow
 from sweeps.results.selection import ConfigScore
-from sweeps.results.stats import Comparison
+from sweeps.results.stats import Summary
 
 ALPHA = 0.05
 
@@ -41,10 +47,11 @@ def _runs_text(row: MethodRow) -> str:
 
 
 def _headers(metric: str, tmetric: str, matched: bool) -> list[str]:
-    equal = ["Δ vs equal-compute baseline [95% CI]", "p (Holm)"] if matched else []
+    equal = ["Δ vs equal-compute reference [95% CI] (test, n)", "p (Holm)"] if matched else []
     return ["Method", "Pick", f"Search best {metric} ± SE (n)", "Within 1 SE",
-            f"{tmetric} mean ± std", "95% CI", "n", "Δ vs baseline [95% CI]", "p (Holm)",
-            *equal, "Grad evals", "Device s", "Runs"]
+            f"{tmetric} mean ± std", "95% CI (t)", "n", "Δ vs baseline [95% CI] (test, n)",
+            "p (Holm)", *equal, "Tuning: trials / grad evals / device s", "Grad evals",
+            "Device s", "Runs"]
 
 
 def _se_text(score: float, se: float, n: int) -> str:
@@ -52,7 +59,12 @@ def _se_text(score: float, se: float, n: int) -> str:
 
 
 def _delta(c: Comparison | None, p_holm: float) -> list[str]:
-    return [f"{c.fmt()} ({c.test})" if c else "n/a", _p_text(p_holm)]
+    return [f"{c.fmt()} ({c.test}, n = {c.n})" if c else "n/a", _p_text(p_holm)]
+
+
+def _budget_text(row: MethodRow) -> str:
+    b = row.budget
+    return f"{b.trials} / {b.grad_evals:,.0f} / {b.device_seconds:,.1f}"
 
 
 def _cells(row: MethodRow, baseline: str | None, matched: bool) -> list[str]:
@@ -60,24 +72,25 @@ def _cells(row: MethodRow, baseline: str | None, matched: bool) -> list[str]:
     delta = ["baseline", "-"] if row.method == baseline else _delta(row.comparison, row.p_holm)
     if matched and row.matched_arm:
         d, p = _delta(row.matched_comparison, row.matched_p_holm)
-        delta += [f"{d} vs {row.matched_arm}", p]
+        delta += [f"{d} vs {row.matched_reference or row.matched_arm}", p]
     elif matched:
         delta += ["-", "-"]
     return [row.method, config_text(row.config),
             _se_text(w.score, row.se, w.n) if w else "no winner",
             f"{len(row.indistinguishable)} of {row.n_configs}" if w else "-",
             t.fmt() if t else "n/a (no confirm runs)", t.fmt_ci() if t else "n/a",
-            _n_text(row), *delta, f"{row.grad_evals:,.0f}",
+            _n_text(row), *delta, _budget_text(row), f"{row.grad_evals:,.0f}",
             f"{row.device_seconds:,.1f}", _runs_text(row)]
 
 
 def _n_text(row: MethodRow) -> str:
-    """n, and the confirm seeds that are not in it: `3 (+1 diverged)`."""
+    """n, and the confirm seeds that are not in it: `3 (+1 diverged, counted as failures)`."""
     n = str(row.test.n if row.test else 0)
     if not row.lost_seeds:
         return n
     lost = Counter(row.lost_seeds.values())
-    return n + " (" + ", ".join(f"+{k} {status}" for status, k in sorted(lost.items())) + ")"
+    return (n + " (" + ", ".join(f"+{k} {status}" for status, k in sorted(lost.items()))
+            + ", counted as failures)")
 
 
 def _markdown(rows: dict[str, MethodRow], best: str | None, head: list[str],
@@ -87,7 +100,7 @@ def _markdown(rows: dict[str, MethodRow], best: str | None, head: list[str],
     for name, row in rows.items():
         c = _cells(row, baseline, matched)
         if name == best:
-            c[0], c[4] = f"**{c[0]}**", f"**{c[4]}**"
+            c[0] = f"**{c[0]}**"
         lines.append("| " + " | ".join(x.replace("|", "\\|") for x in c) + " |")
     return "\n".join(lines) + "\n"
 
@@ -106,7 +119,7 @@ def _latex(rows: dict[str, MethodRow], best: str | None, head: list[str],
     for name, row in rows.items():
         c = [_tex(x) for x in _cells(row, baseline, _matched(rows))]
         if name == best:
-            c[0], c[4] = rf"\textbf{{{c[0]}}}", rf"\textbf{{{c[4]}}}"
+            c[0] = rf"\textbf{{{c[0]}}}"
         lines.append(" & ".join(c) + r" \\")
     return "\n".join(lines + [r"\hline", r"\end{tabular}"]) + "\n"
 
@@ -118,8 +131,9 @@ def _csv(rows: dict[str, MethodRow], best: str | None) -> str:
                 "selection_se", "within_1se", "configs", "pick_group_key", "n", "mean", "std",
                 "ci_low", "ci_high", "delta", "delta_ci_low", "delta_ci_high", "test", "p",
                 "p_holm", "matched_arm", "matched_delta", "matched_ci_low", "matched_ci_high",
-                "matched_test", "matched_p", "matched_p_holm", "grad_evals", "device_seconds",
-                "runs", "best"])
+                "matched_test", "matched_p", "matched_p_holm", "matched_reference", "n_pairs",
+                "failures", "n_needed", "tuning_trials", "tuning_grad_evals",
+                "tuning_device_seconds", "grad_evals", "device_seconds", "runs", "best"])
     for name, r in rows.items():
         s, c, win, pick = r.test, r.comparison, r.winner, r.pick
         stats = [s.n, s.mean, s.std, s.ci_low, s.ci_high] if s else [0, "", "", "", ""]
@@ -129,7 +143,9 @@ def _csv(rows: dict[str, MethodRow], best: str | None) -> str:
         vals = [name, win.group_key if win else "", config_text(r.config),
                 win.score if win else "", win.n if win else 0, r.se, len(r.indistinguishable),
                 r.n_configs, pick.group_key if pick else "", *stats, *comp, r.p_holm,
-                r.matched_arm or "", *equal, r.matched_p_holm, r.grad_evals, r.device_seconds,
+                r.matched_arm or "", *equal, r.matched_p_holm, r.matched_reference or "",
+                c.n if c else "", c.failures if c else "", r.n_needed or "", r.budget.trials,
+                r.budget.grad_evals, r.budget.device_seconds, r.grad_evals, r.device_seconds,
                 r.runs, name == best]
         w.writerow(["" if isinstance(v, float) and math.isnan(v) else v for v in vals])
     return buf.getvalue()
@@ -147,40 +163,49 @@ def _matched(rows: dict[str, MethodRow]) -> bool:
     return any(r.matched_arm for r in rows.values())
 
 
-def _sentence(m: str, other: str, c: Comparison | None, p_holm: float, lost: int, tmetric: str,
-              tmode: str, at: str) -> str:
+def _failures_text(c: Comparison) -> str:
+    if not c.failures:
+        return ""
+    return (f"; {c.failures} diverged or failed seed(s) in the pairs, counted as failures at the "
+            "worst confirm score")
+
+
+def verdict_sentence(m: str, other: str, c: Comparison | None, p_holm: float, n_needed: int | None,
+              tmetric: str, tmode: str, at: str) -> str:
     """One generated verdict: `m` vs `other` (`at`: "equal epochs" or "equal compute")."""
     if c is None or math.isnan(p_holm):
         return (f"{m} vs {other} ({at}): not enough confirm runs to compare (need 2+ seeds "
-                "each).")
+                "each, with some spread).")
     better = c.diff > 0 if tmode == "max" else c.diff < 0
     pairs = f" ({c.unpaired} unpaired seed(s) left out)" if c.unpaired else ""
-    lost_text = (f"; {lost} of its confirm seed(s) diverged or failed and are not in the mean"
-                 if lost else "")
     stat = (f"Δ {tmetric} = {c.fmt()} (95% CI), {c.test} over n = {c.n}{pairs}, "
-            f"p = {_p_text(c.p)}, Holm-corrected p = {_p_text(p_holm)}{lost_text}")
+            f"p = {_p_text(c.p)}, Holm-corrected p = {_p_text(p_holm)}{_failures_text(c)}")
     if p_holm < ALPHA:
         return f"{m} {'beats' if better else 'is worse than'} {other} at {at} on {tmetric}: {stat}."
-    return (f"{m} vs {other} at {at}: no significant difference at α = {ALPHA} (after Holm "
-            f"correction): {stat}.")
+    need = (f"80 % power at the observed difference and spread would need n = {n_needed} "
+            "paired seeds" if n_needed else "no seed count would give 80 % power (no observed "
+            "difference, or no spread to size it by)")
+    return (f"{m} vs {other} at {at}: not distinguishable at n = {c.n} (Holm-corrected p = "
+            f"{_p_text(p_holm)} ≥ {ALPHA}): {stat}; {need}.")
 
 
 def verdict_lines(rows: dict[str, MethodRow], baseline: str | None, tmetric: str,
                   tmode: str) -> list[str]:
     """Generated sentences: each method vs the baseline at equal epochs and, with
-    `compute_matched`, vs the baseline arm trained as long as it computes (Holm-corrected p)."""
+    `compute_matched`, vs its equal-compute reference (Holm-corrected p, each family apart)."""
     if baseline is None:
         return ["No baseline method (set `baseline:` in the study): no comparisons."]
     out = []
     for m, r in rows.items():
         if m == baseline:
             continue
-        lost = len(r.lost_seeds)
-        out.append(_sentence(m, baseline, r.comparison, r.p_holm, lost, tmetric, tmode,
+        out.append(verdict_sentence(m, baseline, r.comparison, r.p_holm, r.n_needed, tmetric, tmode,
                              "equal epochs"))
         if r.matched_arm:
-            out.append(_sentence(m, r.matched_arm, r.matched_comparison, r.matched_p_holm, lost,
-                                 tmetric, tmode, "equal compute"))
+            note = f"{r.matched_note}. " if r.matched_note else ""
+            out.append(note + verdict_sentence(m, r.matched_reference or r.matched_arm,
+                                        r.matched_comparison, r.matched_p_holm,
+                                        r.matched_n_needed, tmetric, tmode, "equal compute"))
     return out
 
 
@@ -196,24 +221,31 @@ def noise_lines(rows: dict[str, MethodRow], keys: dict[str, list[str]], metric: 
         if row.winner is None:
             continue
         se = f"{row.se:.4f}" if math.isfinite(row.se) else "n/a"
-        out.append(f"- **{m}**: best {metric} {row.winner.score:.4f}, SE {se}; "
+        rule = ("paired SE of each difference (val_correct)" if row.se_kind == "paired"
+                else "the best's SE (no val_correct bitmasks: binomial or across seeds)")
+        out.append(f"- **{m}**: best {metric} {row.winner.score:.4f}, SE {se}; by {rule}, "
                    f"{len(row.indistinguishable)} of {row.n_configs} configs within 1 SE: "
                    + "; ".join(f"{_keys_text(s, keys[m])} ({s.score:.4f}, n={s.n})"
                                for s in row.indistinguishable))
     return out
 
 
+def _mean_n(s: Summary | None) -> str:
+    return f"{s.mean:.4f} ({s.n})" if s is not None and math.isfinite(s.mean) else "-"
+
+
 def confirmed_lines(rows: dict[str, MethodRow], keys: dict[str, list[str]], metric: str,
                     tmetric: str) -> list[str]:
-    """Markdown table: every confirmed config of every method, the pick of each marked."""
-    head = ["Method", "Config", f"Search {metric} (n)", f"Confirm {metric} mean (n)",
-            f"{tmetric} mean ± std", "95% CI", "n", "Pick"]
+    """Markdown table: every confirmed config of every method (its SELECT mean, which picks,
+    and its CONFIRM scores, which report), the pick of each marked."""
+    head = ["Method", "Config", f"Search {metric} (n)", f"Select {metric} mean (n)",
+            f"Confirm {metric} mean (n)", f"{tmetric} mean ± std", "95% CI", "n", "Pick"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for m, row in rows.items():
         for i, c in enumerate(row.confirmed):
             t = c.test
             lines.append("| " + " | ".join([
                 m, _keys_text(c.score, keys[m]), f"{c.score.score:.4f} ({c.score.n})",
-                f"{c.confirm_val.mean:.4f} ({c.confirm_val.n})", t.fmt() if t else "n/a",
+                _mean_n(c.select_val), _mean_n(c.confirm_val), t.fmt() if t else "n/a",
                 t.fmt_ci() if t else "n/a", str(t.n if t else 0), "pick" if i == 0 else ""]) + " |")
     return lines if len(lines) > 2 else []

@@ -1,17 +1,27 @@
 """Per-method rows of a report: each method's search winner and the noise around it, its
-confirmed configs, its pick with the test score over fresh seeds, and the comparison with the
-baseline (pure computation on run records; `sweeps.report` renders them).
+confirmed configs, its pick with the test score over fresh seeds, its tuning budget and the
+comparison with the baseline (pure computation on run records; `sweeps.report` renders them).
 
 Per method: the search winner (`sweeps.results.selection`: search phase, validation metric),
 the standard error of its score and the configs within one SE of it (`sweeps.results.noise`);
-every config `sweep confirm --top K` re-ran on the fresh seeds, and among them the method's pick:
-the best mean validation metric over its confirm runs (the test set picks nothing). The pick's
-test metric (`test_acc` for an accuracy study, `test_loss` for a loss study) over its confirm
-runs, which never include a selecting run; the difference to the baseline's pick with its CI and
-a t-test p-value (paired by seed when both ran the same seeds, Welch otherwise), Holm-corrected
-across methods; with `compute_matched`, also the difference to the pick of the baseline arm
-trained as long as the method computes (`sweeps.study.compute`), Holm-corrected as a second
-family. Compute (grad evals, device seconds, runs) counts all of a method's runs.
+every config `sweep confirm --top K` re-ran and the pick among them, chosen on SELECT seeds and
+scored on CONFIRM seeds only (`sweeps.results.confirmed`). A CONFIRM seed that diverged or
+failed counts in every comparison at the worst test score any completed confirm run of the
+study reached (`worst_score`), and is named beside n: never dropped.
+
+Comparisons (`sweeps.results.paired`) use the study's `test` (sign-flip permutation by default,
+paired t as the option; Welch when fewer than 2 seeds are paired), intervals cut to the metric's
+range. Family 1: each method vs the baseline at equal epochs, Holm-corrected. Family 2, with
+`compute_matched`: each method vs its equal-compute reference, Holm-corrected: the arm trained
+with the method's budget (`study.matched`), unless the arm scores worse than the cheaper baseline on
+validation (its confirm validation mean, else its search score): then the better of the two,
+the baseline, and `matched_note` says so. For a comparison that is not significant, `n_needed`
+is the number of paired seeds the observed SD of the differences would need for 80 % power at
+the observed difference (`sweeps.results.power`, at Holm's first-step level alpha / m).
+
+The best method is named on validation (the pick's confirm validation mean, else its search
+score), never on test. Compute (grad evals, device seconds, runs) counts all of a method's
+runs; the tuning budget (`sweeps.results.budget`) its search phase only.
 
 Example (records read back from MLflow)::
 
@@ -22,63 +32,49 @@ Example (records read back from MLflow)::
 from __future__ import annotations
 
 import math
-import statistics
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from sweeps.results.budget import Budget, tuning_budget
+from sweeps.results.confirmed import (
+    ConfirmedConfig,
+    confirmed_configs,
+    failure_scores,
+    metric_on_test_split,
+    worst_score,
+)
 from sweeps.results.noise import noisy_best
-from sweeps.results.pareto import run_value
-from sweeps.results.selection import ConfigScore, rank_configs, scoring_runs
-from sweeps.results.stats import Comparison, Summary, compare, holm, summarize
-from sweeps.store.schema import Phase, RunRecord, RunStatus
+from sweeps.results.paired import ACCURACY_BOUNDS, UNBOUNDED, Comparison, compare
+from sweeps.results.pairwise import ALPHA, Pairwise, pairwise_comparisons
+from sweeps.results.power import holm_alpha, n_for_power
+from sweeps.results.selection import ConfigScore, rank_configs
+from sweeps.results.stats import Summary, holm
+from sweeps.store.schema import RunRecord
 from sweeps.study.distributions import Fixed
-from sweeps.study.spec import COSTS, StudySpec
+from sweeps.study.spec import StudySpec
 
 __all__ = ["ConfirmedConfig", "MethodRow", "metric_on_test_split", "confirmed_configs",
-           "searched_keys", "method_rows", "best_method"]
-
-
-def metric_on_test_split(metric: str) -> tuple[str, str]:
-    """The test-set metric reported for a study's validation metric, and its mode.
-
-    >>> metric_on_test_split("val_acc"), metric_on_test_split("val_loss")
-    (('test_acc', 'max'), ('test_loss', 'min'))
-    """
-    return ("test_acc", "max") if metric.endswith("_acc") else ("test_loss", "min")
-
-
-@dataclass(frozen=True)
-class ConfirmedConfig:
-    """A config re-run on the fresh confirm seeds: its search score, the mean of the selection
-    metric over its confirm runs (what picks a method's config among its confirmed ones) and its
-    test scores by seed (the latest run of each seed)."""
-
-    score: ConfigScore
-    confirm_val: Summary
-    test: Summary | None
-    test_by_seed: dict[int, float]
-    lost_seeds: dict[int, str]     # confirm seeds that diverged or failed
-    grad_evals: float = math.nan   # mean over its completed confirm runs: what one run spends
-    device_seconds: float = math.nan
+           "searched_keys", "method_rows", "best_method", "compared_methods", "method_pairs",
+           "difference_bounds"]
 
 
 @dataclass(frozen=True)
 class MethodRow:
     """One table row: the search winner and the validation noise around it, every confirmed
-    config, the method's pick with its test score over the confirm seeds, the comparison with
-    the baseline."""
+    config, the method's pick with its test score over the confirm seeds, the comparisons with
+    the baseline and the equal-compute reference, the tuning budget."""
 
     method: str
     winner: ConfigScore | None            # best search score (`sweeps.results.selection`)
     se: float                             # the winner's score's standard error
     indistinguishable: tuple[ConfigScore, ...]  # within 1 SE of the winner, the winner first
     n_configs: int                        # configs of the method with a search score
-    confirmed: tuple[ConfirmedConfig, ...]  # best confirm validation mean first
+    confirmed: tuple[ConfirmedConfig, ...]  # the pick first
     pick: ConfigScore | None              # the first confirmed config, else the winner
     config: dict[str, Any]                # the pick's value of every searched key
-    test: Summary | None
+    test: Summary | None                  # over the pick's completed CONFIRM seeds
     test_by_seed: dict[int, float]
     lost_seeds: dict[int, str]            # the pick's confirm seeds that diverged or failed
     comparison: Comparison | None
@@ -88,49 +84,16 @@ class MethodRow:
     grad_evals: float
     device_seconds: float
     matched_arm: str | None = None        # the baseline trained as long as this method computes
-    matched_comparison: Comparison | None = None   # vs that arm's pick (equal compute)
+    matched_comparison: Comparison | None = None   # vs the equal-compute reference's pick
     matched_p_holm: float = math.nan
-
-
-def _confirm_runs(records: Sequence[RunRecord], score: ConfigScore, metric: str,
-                  value: str) -> dict[int, float]:
-    """`value` by seed of the config's completed full-length confirm runs (latest per seed)."""
-    runs = [r for r in scoring_runs(records, metric, Phase.CONFIRM)
-            if r.method == score.method and r.group_key == score.group_key
-            and math.isfinite(run_value(r, value)) and r.seed is not None]
-    return {r.seed: run_value(r, value) for r in sorted(runs, key=lambda r: r.start_time)}
-
-
-def _lost_seeds(records: Sequence[RunRecord], score: ConfigScore,
-                scored: dict[int, float]) -> dict[int, str]:
-    """Confirm seeds of the config without a test score, and their final status (latest run):
-    shown beside n, so a method whose seeds diverge does not look better than it is."""
-    last = {r.seed: r.status for r in sorted(records, key=lambda r: r.start_time)
-            if r.phase == Phase.CONFIRM and r.method == score.method
-            and r.group_key == score.group_key and r.seed is not None}
-    return {seed: status for seed, status in last.items()
-            if seed not in scored and status in (RunStatus.DIVERGED, RunStatus.FAILED)}
-
-
-def confirmed_configs(records: Sequence[RunRecord], ranked: Sequence[ConfigScore], metric: str,
-                      mode: str) -> tuple[ConfirmedConfig, ...]:
-    """The configs of `ranked` (one method's search scores) with confirm runs, best confirm mean
-    of `metric` first (ties: the better search rank)."""
-    tmetric, _ = metric_on_test_split(metric)
-    out = []
-    for score in ranked:
-        val = _confirm_runs(records, score, metric, metric)
-        if not val:
-            continue
-        test = _confirm_runs(records, score, metric, tmetric)
-        costs = [statistics.fmean(_confirm_runs(records, score, metric, c).values() or [math.nan])
-                 for c in COSTS]
-        out.append(ConfirmedConfig(score, summarize(list(val.values())),
-                                   summarize(list(test.values())) if test else None, test,
-                                   _lost_seeds(records, score, test), *costs))
-    sign = -1.0 if mode == "max" else 1.0
-    order = {id(s): i for i, s in enumerate(ranked)}
-    return tuple(sorted(out, key=lambda c: (sign * c.confirm_val.mean, order[id(c.score)])))
+    matched_reference: str | None = None  # the arm, or the baseline when the arm is worse
+    matched_note: str | None = None       # why the reference is not the arm
+    scores_by_seed: dict[int, float] = field(default_factory=dict)  # failed seeds at the worst
+    val_score: float = math.nan           # the pick's validation score: what names the best
+    budget: Budget = Budget(0, 0.0, 0.0)  # the search phase's spending
+    n_needed: int | None = None           # seeds for 80 % power vs the baseline (not significant)
+    matched_n_needed: int | None = None
+    se_kind: str = "own"                  # "paired": within 1 SE by the paired SE (bitmasks)
 
 
 def searched_keys(study: StudySpec, method: str) -> list[str]:
@@ -138,25 +101,91 @@ def searched_keys(study: StudySpec, method: str) -> list[str]:
     return sorted(k for k, d in study.methods[method].space.items() if not isinstance(d, Fixed))
 
 
+def difference_bounds(tmetric: str) -> tuple[float, float]:
+    """The range of a difference of two `tmetric` values: [-1, 1] for accuracies."""
+    return ACCURACY_BOUNDS if tmetric.endswith("_acc") else UNBOUNDED
+
+
+def compared_methods(study: StudySpec) -> list[str]:
+    """The methods compared pairwise: neither the baseline nor an equal-compute arm."""
+    arms = set(study.matched.values())
+    return [m for m in study.methods if m != study.baseline and m not in arms]
+
+
+def _val_score(conf: tuple[ConfirmedConfig, ...], winner: ConfigScore | None) -> float:
+    if conf and math.isfinite(conf[0].confirm_val.mean):
+        return conf[0].confirm_val.mean
+    return winner.score if winner else math.nan
+
+
+@dataclass(frozen=True)
+class _Family:
+    """One Holm family: comparisons, adjusted p, seeds needed where not significant."""
+
+    comparisons: dict[str, Comparison | None]
+    p_holm: dict[str, float]
+    n_needed: dict[str, int | None]
+
+
+def _failures(a: str, b: str, scores: dict[str, dict[int, float]],
+              lost: dict[str, set[int]]) -> int:
+    """Failed seeds in the comparison of `a` with `b`: in the pairs, or all when unpaired."""
+    common = set(scores[a]) & set(scores[b])
+    if len(common) >= 2:
+        return len((lost[a] | lost[b]) & common)
+    return len(lost[a]) + len(lost[b])
+
+
+def _family(pairs: dict[str, str], scores: dict[str, dict[int, float]],
+            lost: dict[str, set[int]], study: StudySpec,
+            bounds: tuple[float, float]) -> _Family:
+    comps = {m: compare(scores[m], scores[ref], study.test, bounds=bounds,
+                        failures=_failures(m, ref, scores, lost)) if scores[m] else None
+             for m, ref in pairs.items()}
+    adjusted = holm({m: c.p for m, c in comps.items() if c is not None})
+    level = holm_alpha(ALPHA, sum(c is not None for c in comps.values()))
+    needed = {m: n_for_power(c.diff, c.sd, level, study.test if c.paired else "t")
+              for m, c in comps.items()
+              if c is not None and not adjusted.get(m, math.nan) < ALPHA}
+    return _Family(comps, adjusted, needed)
+
+
+def _references(study: StudySpec, val: dict[str, float]) -> tuple[dict[str, str], dict[str, str]]:
+    """Each method's equal-compute reference, and a note where the arm lost to the baseline."""
+    refs, notes, base = {}, {}, study.baseline
+    sign = 1.0 if study.mode == "max" else -1.0
+    for m, arm in study.matched.items():
+        refs[m] = arm
+        arm_val, base_val = val.get(arm, math.nan), val.get(base or "", math.nan)
+        if math.isfinite(arm_val) and math.isfinite(base_val) and sign * arm_val < sign * base_val:
+            refs[m] = base
+            notes[m] = (f"{arm} (given {m}'s compute) scores worse than the cheaper {base} on "
+                        f"validation ({arm_val:.4f} vs {base_val:.4f}), so the "
+                        f"equal-compute reference is the better of the two, {base}")
+    return refs, notes
+
+
 def method_rows(records: Sequence[RunRecord], study: StudySpec) -> dict[str, MethodRow]:
     """A `MethodRow` per method of the study (in the study's order)."""
     metric, mode = study.metric, study.mode
+    tmetric, tmode = metric_on_test_split(metric)
     noisy = noisy_best(records, metric, mode)
     ranked: dict[str, list[ConfigScore]] = {m: [] for m in study.methods}
     for s in rank_configs(records, metric, mode):
         ranked.setdefault(s.method, []).append(s)
     confirmed = {m: confirmed_configs(records, ranked[m], metric, mode) for m in study.methods}
-    picks = {m: c[0].test_by_seed if c else {} for m, c in confirmed.items()}
-
-    def versus(m: str, other: str) -> Comparison | None:
-        return compare(picks[m], picks[other]) if confirmed[m] else None
-
-    # two families, each Holm-corrected: vs the equal-epoch baseline, vs the equal-compute arm
-    comparisons = {m: versus(m, study.baseline) for m in study.methods
-                   if study.baseline and m != study.baseline}
-    matched = {m: versus(m, arm) for m, arm in study.matched.items()}
-    adjusted = holm({m: c.p for m, c in comparisons.items() if c is not None})
-    matched_adjusted = holm({m: c.p for m, c in matched.items() if c is not None})
+    worst = worst_score(records, tmetric, tmode)
+    scores = {m: failure_scores(c[0] if c else None, worst) for m, c in confirmed.items()}
+    lost = {m: set(c[0].lost_seeds) if c and math.isfinite(worst) else set()
+            for m, c in confirmed.items()}
+    val = {m: _val_score(confirmed[m], noisy[m].best if m in noisy else None)
+           for m in study.methods}
+    bounds = difference_bounds(tmetric)
+    base = study.baseline
+    equal = _family({m: base for m in study.methods if base and m != base}, scores, lost, study,
+                    bounds)
+    refs, notes = _references(study, val)
+    matched = _family(refs, scores, lost, study, bounds)
     rows = {}
     for m in study.methods:
         runs = [r for r in records if r.method == m]
@@ -168,20 +197,33 @@ def method_rows(records: Sequence[RunRecord], study: StudySpec) -> dict[str, Met
             confirmed=conf, pick=pick,
             config={k: pick.params.get(k) for k in searched_keys(study, m)} if pick else {},
             test=conf[0].test if conf else None, test_by_seed=conf[0].test_by_seed if conf else {},
-            lost_seeds=conf[0].lost_seeds if conf else {}, comparison=comparisons.get(m),
-            p_holm=adjusted.get(m, math.nan), runs=len(runs),
+            lost_seeds=conf[0].lost_seeds if conf else {}, comparison=equal.comparisons.get(m),
+            p_holm=equal.p_holm.get(m, math.nan), runs=len(runs),
             statuses=dict(Counter(r.status for r in runs)),
             grad_evals=sum(r.grad_evals for r in runs),
             device_seconds=sum(r.device_seconds for r in runs),
-            matched_arm=study.matched.get(m), matched_comparison=matched.get(m),
-            matched_p_holm=matched_adjusted.get(m, math.nan))
+            matched_arm=study.matched.get(m), matched_comparison=matched.comparisons.get(m),
+            matched_p_holm=matched.p_holm.get(m, math.nan), matched_reference=refs.get(m),
+            matched_note=notes.get(m), scores_by_seed=scores[m], val_score=val[m],
+            budget=tuning_budget(records, m), n_needed=equal.n_needed.get(m),
+            matched_n_needed=matched.n_needed.get(m), se_kind=nb.se_kind if nb else "own")
     return rows
 
 
+def method_pairs(rows: dict[str, MethodRow], study: StudySpec) -> Pairwise:
+    """The compared methods (`compared_methods`) pairwise, Holm over the pairs, and groups."""
+    tmetric, tmode = metric_on_test_split(study.metric)
+    names = compared_methods(study)
+    return pairwise_comparisons({m: rows[m].scores_by_seed for m in names if m in rows}, tmode,
+                                study.test, difference_bounds(tmetric),
+                                {m: len(rows[m].lost_seeds) for m in names if m in rows})
+
+
 def best_method(rows: dict[str, MethodRow], mode: str) -> str | None:
-    """The method with the best test mean in `mode` (None when no method has test scores)."""
-    scored = [r for r in rows.values() if r.test is not None]
+    """The method with the best validation score in `mode` (the study's: the test set names
+    nothing), None when no method has one."""
+    scored = [r for r in rows.values() if math.isfinite(r.val_score)]
     if not scored:
         return None
     pick = max if mode == "max" else min
-    return pick(scored, key=lambda r: r.test.mean).method  # type: ignore[union-attr]
+    return pick(scored, key=lambda r: r.val_score).method

@@ -1,4 +1,8 @@
-"""Summary statistics over seeds: mean, sample std and a 95 % Student-t confidence interval.
+"""Summary statistics over seeds: mean, sample std and a 95 % Student-t confidence interval,
+and Holm's correction of a family of p-values. (Comparisons of two methods: `paired`.)
+
+The interval respects the metric's range when given one (`bounds`): the mean accuracy of a few
+seeds never gets an interval past 1 (`ACCURACY_RANGE`); a loss is unbounded above.
 
 Example:
     >>> s = summarize([1, 2, 3, 4])
@@ -15,7 +19,18 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as _st
 
-__all__ = ["Summary", "summarize", "t_quantile", "Comparison", "compare", "holm"]
+__all__ = ["Summary", "summarize", "t_quantile", "holm", "ACCURACY_RANGE", "metric_range"]
+
+ACCURACY_RANGE = (0.0, 1.0)
+
+
+def metric_range(metric: str) -> tuple[float, float]:
+    """The values `metric` can take: [0, 1] for an accuracy, [0, inf) for a loss.
+
+    >>> metric_range("test_acc"), metric_range("test_loss")
+    ((0.0, 1.0), (0.0, inf))
+    """
+    return ACCURACY_RANGE if metric.endswith("_acc") else (0.0, math.inf)
 
 
 @dataclass(frozen=True)
@@ -49,11 +64,14 @@ def t_quantile(p: float, df: int) -> float:
     return float(_st.t.ppf(p, df))
 
 
-def summarize(values: Sequence[float], confidence: float = 0.95) -> Summary:
-    """Mean, sample std and the two-sided Student-t CI of the mean.
+def summarize(values: Sequence[float], confidence: float = 0.95,
+              bounds: tuple[float, float] = (-math.inf, math.inf)) -> Summary:
+    """Mean, sample std and the two-sided Student-t CI of the mean, cut to `bounds`.
 
     >>> summarize([0.5]).std, summarize([0.5]).fmt_ci()
     (0.0, 'n/a')
+    >>> summarize([0.95, 0.99], bounds=ACCURACY_RANGE).fmt_ci()
+    '[0.7159, 1.0000]'
     """
     x = np.asarray(values, dtype=float)
     n = int(x.size)
@@ -64,62 +82,7 @@ def summarize(values: Sequence[float], confidence: float = 0.95) -> Summary:
         return Summary(1, mean, 0.0, math.nan, math.nan)
     std = float(x.std(ddof=1))
     half = t_quantile(0.5 + confidence / 2, n - 1) * std / math.sqrt(n)
-    return Summary(n, mean, std, mean - half, mean + half)
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """Method minus baseline: difference of means, its 95 % CI, the t-test's p-value."""
-
-    diff: float
-    ci_low: float
-    ci_high: float
-    p: float
-    test: str          # "paired t" (seeds both ran) or "Welch t"
-    n: int             # pairs (paired) or the method's runs (Welch)
-    n_baseline: int
-    unpaired: int = 0  # seeds only one side ran, left out of a paired test
-
-    def fmt(self, digits: int = 4) -> str:
-        """`"+0.0123 [+0.0040, +0.0206]"`."""
-        if math.isnan(self.ci_low):
-            return f"{self.diff:+.{digits}f}"
-        return f"{self.diff:+.{digits}f} [{self.ci_low:+.{digits}f}, {self.ci_high:+.{digits}f}]"
-
-
-def compare(values: dict[int, float], baseline: dict[int, float],
-            confidence: float = 0.95) -> Comparison | None:
-    """Compare per-seed `values` with per-seed `baseline` values.
-
-    Paired t-test on the per-seed differences over the seeds both ran (when at least 2; seeds
-    only one side ran are left out and counted in `unpaired`), Welch's t-test on all values
-    otherwise; None when either side has fewer than 2 values.
-
-    >>> c = compare({1: 0.80, 2: 0.82, 3: 0.81}, {1: 0.70, 2: 0.73, 3: 0.71})
-    >>> c.test, round(c.diff, 4), round(c.p, 5)
-    ('paired t', 0.0967, 0.00119)
-    >>> compare({1: 0.80, 2: 0.82, 4: 0.9}, {1: 0.70, 2: 0.73, 3: 0.71}).unpaired
-    2
-    """
-    if len(values) < 2 or len(baseline) < 2:
-        return None
-    common = sorted(set(values) & set(baseline))
-    if len(common) >= 2:
-        a = np.array([values[s] for s in common])
-        b = np.array([baseline[s] for s in common])
-        res = _st.ttest_rel(a, b)
-        test, n = "paired t", len(common)
-    else:
-        a, b = np.array(list(values.values())), np.array(list(baseline.values()))
-        res = _st.ttest_ind(a, b, equal_var=False)
-        test, n = "Welch t", len(a)
-    diff = float(a.mean() - b.mean())
-    unpaired = len(set(values) ^ set(baseline)) if test == "paired t" else 0
-    if not math.isfinite(float(res.pvalue)):  # no variance at all: nothing to test
-        return Comparison(diff, math.nan, math.nan, math.nan, test, n, len(b), unpaired)
-    ci = res.confidence_interval(confidence)
-    return Comparison(diff, float(ci.low), float(ci.high), float(res.pvalue), test, n, len(b),
-                      unpaired)
+    return Summary(n, mean, std, max(mean - half, bounds[0]), min(mean + half, bounds[1]))
 
 
 def holm(pvalues: dict[str, float]) -> dict[str, float]:

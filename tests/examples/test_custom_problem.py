@@ -75,7 +75,8 @@ def test_an_outside_package_is_swept_confirmed_and_reported(tmp_path):
     assert set(rows) == {"sam", "obf"}
     for row in rows.values():  # each method's winner scored on the test set over 2 fresh seeds
         assert row["n"] == "2" and 0.0 < float(row["mean"]) <= 1.0 and float(row["std"]) >= 0.0
-    assert rows["sam"]["delta"] == "" and rows["obf"]["test"] == "paired t"  # baseline: sam
+    assert rows["sam"]["delta"] == "" and rows["obf"]["test"] == (
+        "sign-flip permutation (exact)")  # baseline: sam; the default test
     assert abs(float(rows["obf"]["delta"]) - (float(rows["obf"]["mean"]) - float(rows["sam"]["mean"]))) < 1e-9
     md = (report / "report.md").read_text()
     rows_md = [line.split(" | ")[0].strip("|* ") for line in md.splitlines() if line.startswith("| ")]

@@ -4,6 +4,7 @@ import pytest
 
 from samtrain.config import TrainConfig
 from samtrain.launch import make_torch_trainer
+from sweeps.results.noise import correct_mask
 
 pytestmark = pytest.mark.ray
 
@@ -22,6 +23,10 @@ def test_digits_two_epochs(ray_local, tmp_path, workers):
     assert result.error is None
     assert result.metrics["epoch"] == 2 and result.metrics["val_acc"] >= 0.85
     assert result.checkpoint is not None
+    # every worker's share of the validation split gathered back into one bitmask, in order
+    mask = correct_mask(result.metrics["run_params"]["val_correct"])
+    assert mask.size == result.metrics["val_examples"]
+    assert mask.sum() == pytest.approx(result.metrics["val_acc"] * mask.size)
 
 
 def test_restart_with_the_same_name_resumes(ray_local, tmp_path):

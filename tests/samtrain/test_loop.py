@@ -154,7 +154,7 @@ def test_diagnostics_follow_the_config():
 def test_m_sharpness_path_choice_is_reported_once_as_run_params():
     s = LocalContext()
     run_training(digits(epochs=2, perturb_batch_size=16), s)
-    params = [h["run_params"] for h in s.history if "run_params" in h]
+    params = [h["run_params"] for h in s.history if "msharp_path" in h.get("run_params", {})]
     assert len(params) == 1 and params[0]["msharp_path"] in ("loop", "batched")
     assert params[0]["msharp_loop_ms"] > 0 and params[0]["msharp_batched_ms"] > 0
 
@@ -195,6 +195,22 @@ def test_the_first_epoch_a_process_trains_reports_what_it_trains_with(tmp_path):
     expected = {"torch_version": torch.__version__, "cuda_version": torch.version.cuda or "none",
                 "cuda_available": torch.cuda.is_available(), "device": "cpu"}
     for s in (crashed, resumed):  # a resumed run reports them again (the writer keeps the first)
-        assert "run_params" in s.history[0] and all("run_params" not in h for h in s.history[1:])
+        assert "run_params" in s.history[0]
+        assert all("torch_version" not in h.get("run_params", {}) for h in s.history[1:])
         facts = s.history[0]["run_params"]
         assert {k: facts[k] for k in expected} == expected and facts["device_name"]
+
+
+def test_the_last_epoch_records_which_validation_examples_it_got_right():
+    """`val_correct`: one bit per validation example, as many set as `val_acc` counts; recorded
+    once, at the last epoch, and read back by `sweeps.results.noise.correct_mask`."""
+    from sweeps.results.noise import correct_mask
+
+    s = LocalContext()
+    final = run_training(digits(epochs=2, perturbation="none"), s)
+    recorded = [h["run_params"]["val_correct"] for h in s.history
+                if "val_correct" in h.get("run_params", {})]
+    assert len(recorded) == 1 and recorded[0] == final["run_params"]["val_correct"]
+    mask = correct_mask(recorded[0])
+    assert mask.size == final["val_examples"]
+    assert mask.sum() == pytest.approx(final["val_acc"] * final["val_examples"])

@@ -13,12 +13,21 @@ methods:
   sam: {space: {rho: {loguniform: [0.01, 0.5]}, perturb_batch_size: {choice: [16, 32]}}}
   obf: {fixed: {perturbation: obf}, space: {rho: {loguniform: [0.01, 0.5]}}}
 """)
+STUDY_T = parse_study("""name: s
+metric: val_acc
+test: t
+methods:
+  sgd: {fixed: {perturbation: none}}
+  sam: {space: {rho: {loguniform: [0.01, 0.5]}, perturb_batch_size: {choice: [16, 32]}}}
+  obf: {fixed: {perturbation: obf}, space: {rho: {loguniform: [0.01, 0.5]}}}
+""")  # the same study with the paired t-test
 SGD, SAM_A, SAM_B = {"perturbation": "none"}, {"rho": 0.05, "perturb_batch_size": 16}, {
     "rho": 0.1, "perturb_batch_size": 32}
 OBF = {"perturbation": "obf", "rho": 0.05}
 SGD_TEST = {1: 0.60, 2: 0.62, 3: 0.64}
 SAM_TEST = {1: 0.70, 2: 0.74, 3: 0.72}   # paired with sgd: differences 0.10, 0.12, 0.08
 OBF_TEST = {4: 0.80, 5: 0.86}            # no seed in common with sgd's: Welch
+CONFIRM_VAL = {"sgd": 0.6, "sam": 0.7, "obf": 0.75}   # obf: the best on validation
 
 
 def report_records(make_record) -> list:
@@ -32,8 +41,9 @@ def report_records(make_record) -> list:
             r("obf", "search", "completed", 0, OBF, {"val_acc": 0.81, "test_acc": 0.99}, next(t))]
     out.append(r("sam", "confirm", "completed", 2, SAM_A, {"val_acc": 0.7, "test_acc": 0.10}, next(t)))
     for method, cfg, tests in (("sgd", SGD, SGD_TEST), ("sam", SAM_A, SAM_TEST), ("obf", OBF, OBF_TEST)):
+        val = CONFIRM_VAL[method]
         for seed, v in tests.items():  # the later run of a seed supersedes the one above
-            out.append(r(method, "confirm", "completed", seed, cfg, {"val_acc": 0.7, "test_acc": v},
+            out.append(r(method, "confirm", "completed", seed, cfg, {"val_acc": val, "test_acc": v},
                          next(t)))
     out.append(r("sam", "confirm", "completed", 1, SAM_B, {"val_acc": 0.65, "test_acc": 0.95}, next(t)))
     out.append(r("sam", "confirm", "diverged", 4, SAM_A, {"val_acc": math.nan}, next(t)))

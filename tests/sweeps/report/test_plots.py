@@ -89,13 +89,14 @@ def records(make_record):
 def test_every_figure_draws_each_method_in_its_one_colour(records, tmp_path):
     figs = report_figures(records, STUDY, method_rows(records, STUDY))
     assert list(figs) == ["test_scores.png", "learning_curves.png", "tradeoff.png",
-                          "metric_vs_rho.png", "rho_m.png"]
+                          "metric_vs_rho.png", "rho_m.png", "method_groups.png"]
     drawn = {name: _check_method_colours(fig, EXPECTED) for name, fig in figs.items()}
     assert drawn == {"test_scores.png": {"sgd", "sam", "obf"},
                      "learning_curves.png": {"sgd", "sam", "obf"},
                      "tradeoff.png": {"sgd", "sam", "obf"},
                      "metric_vs_rho.png": {"sgd", "sam", "obf"},   # sgd: its reference line
-                     "rho_m.png": {"sam", "obf"}}                  # a panel per perturbed method
+                     "rho_m.png": {"sam", "obf"},                  # a panel per perturbed method
+                     "method_groups.png": {"sam", "obf"}}          # the compared methods
     a = analyze_records(with_diagnostics(records), n_resamples=200, study=STUDY)
     assert a.methods == ["sgd", "sam", "obf"]
     assert _check_method_colours(scatter_figure(a), EXPECTED) == {"sgd", "sam", "obf"}
@@ -111,7 +112,8 @@ def test_every_figure_draws_each_method_in_its_one_colour(records, tmp_path):
 def test_all_plots_writes_every_figure(records, tmp_path):
     paths = all_plots(records, STUDY, method_rows(records, STUDY), tmp_path / "r")
     assert [p.name for p in paths] == ["test_scores.png", "learning_curves.png",
-                                       "tradeoff.png", "metric_vs_rho.png", "rho_m.png"]
+                                       "tradeoff.png", "metric_vs_rho.png", "rho_m.png",
+                                       "method_groups.png"]
     for p in paths:
         with Image.open(p) as im:
             im.verify()

@@ -60,3 +60,65 @@ def test_within_one_se_of_the_best_counts_in_both_directions_and_nothing_beyond(
     low = noisy_best(_runs(make_record, {0.01: [0.3], 0.02: [0.3 + 0.5 * se]},
                            metric="val_loss", n_val=None), "val_loss", "min")["sam"]
     assert [s.params["rho"] for s in low.indistinguishable] == [0.01]  # a loss: no SE, alone
+
+
+def _masked(make_record, masks: dict[float, list[list[bool]]]):
+    """Search runs of sam whose params carry `val_correct` (one list of hits per seed)."""
+    import numpy as np
+
+    from samtrain.epoch import correct_bitmask
+
+    out, t = [], iter(range(1000))
+    for rho, seeds in masks.items():
+        for seed, hits in enumerate(seeds):
+            rec = make_record("sam", "search", "completed", seed, {"rho": rho},
+                              {"val_acc": sum(hits) / len(hits), "val_examples": len(hits)},
+                              next(t))
+            rec.params["val_correct"] = correct_bitmask(np.array(hits))
+            out.append(rec)
+    return out
+
+
+def test_the_paired_se_comes_from_the_discordant_counts():
+    import numpy as np
+
+    from sweeps.results.noise import correct_mask, paired_difference_se
+
+    a = np.array([1, 1, 1, 1, 0, 0, 1, 0, 1, 1], dtype=bool)
+    b = np.array([1, 1, 0, 1, 0, 1, 1, 0, 0, 1], dtype=bool)   # b_only = 1, a_only = 2
+    n, only_a, only_b = 10, 2, 1
+    expected = math.sqrt((only_a + only_b - (only_a - only_b) ** 2 / n) / n ** 2)
+    assert paired_difference_se(a, b) == pytest.approx(expected)
+    d = a.astype(float) - b.astype(float)                        # the same: SE of a mean
+    assert expected == pytest.approx(d.std(ddof=0) / math.sqrt(n))
+    assert math.isnan(paired_difference_se(a, b[:5]))
+    assert correct_mask("n3:e0").tolist() == [True, True, True]
+    assert correct_mask(None) is None and correct_mask("n9:zz") is None
+
+
+def test_configs_within_one_paired_se_use_the_bitmasks(make_record):
+    """Two configs that agree on almost every image differ by 2 images in 200: the paired SE is
+    sqrt(2 - 4/200)/200 = 0.0070, far below the binomial SE 0.035: the 1 % gap is beyond it,
+    though the binomial rule would call the two indistinguishable."""
+    best = [True] * 100 + [False] * 100
+    other = [True] * 98 + [False] * 102                          # 2 discordant images
+    nb = noisy_best(_masked(make_record, {0.05: [best], 0.1: [other]}), "val_acc", "max")["sam"]
+    assert nb.se_kind == "paired"
+    key = nb.indistinguishable[0].group_key
+    diff_key = next(k for k in nb.diff_se if k != key)
+    assert nb.diff_se[diff_key] == pytest.approx(math.sqrt(2 - 4 / 200) / 200)
+    assert [s.params["rho"] for s in nb.indistinguishable] == [0.05]
+    assert nb.se == pytest.approx(math.sqrt(0.25 / 200))          # the best's own SE, shown
+
+
+def test_seed_variance_adds_to_the_paired_se_and_old_runs_fall_back(make_record):
+    best = [[True] * 60 + [False] * 40, [True] * 62 + [False] * 38]
+    other = [[True] * 59 + [False] * 41]
+    nb = noisy_best(_masked(make_record, {0.05: best, 0.1: other}), "val_acc", "max")["sam"]
+    seed_var = statistics.variance([0.60, 0.62]) / 2
+    mcnemar = (1 - 1 / 100) / 100 ** 2                             # first runs: 1 discordant
+    assert list(nb.diff_se.values()) == [pytest.approx(math.sqrt(mcnemar + seed_var))]
+    records = _runs(make_record, {0.05: [0.5], 0.1: [0.49]}, n_val=2000)   # no bitmask
+    old = noisy_best(records, "val_acc", "max")["sam"]
+    assert old.se_kind == "own" and old.diff_se == {}
+    assert [s.params["rho"] for s in old.indistinguishable] == [0.05, 0.1]   # binomial SE

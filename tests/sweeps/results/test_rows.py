@@ -1,5 +1,5 @@
 """Report rows on known numbers: each winner's test score over fresh seeds only, Δ vs the
-baseline (paired t by seed, Welch otherwise) and Holm, to the formula."""
+baseline (the study's paired test by seed, Welch otherwise) and Holm, to the formula."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from sweeps.results.rows import best_method, method_rows, metric_on_test_split
-from tests.support.report_case import OBF_TEST, SAM_TEST, STUDY, report_records
+from tests.support.report_case import SAM_TEST, STUDY, STUDY_T, report_records
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,7 @@ def records(make_record):
 
 
 def test_rows_score_the_winner_on_the_test_set_over_fresh_seeds_only(records):
-    rows = method_rows(records, STUDY)
+    rows = method_rows(records, STUDY_T)
     sam = rows["sam"]
     assert sam.winner.score == pytest.approx(0.80) and sam.winner.n == 1   # selected on val
     assert sam.test_by_seed == SAM_TEST       # not the selecting run's 0.99, not SAM_B's run
@@ -56,37 +56,68 @@ def test_the_test_metric_follows_the_validation_metric():
     assert metric_on_test_split("val_loss") == ("test_loss", "min")
 
 
-def test_best_method_is_the_best_test_mean(records):
+def test_the_default_test_is_the_exact_sign_flip_test(records):
+    c = method_rows(records, STUDY)["sam"].comparison
+    assert (c.test, c.n, c.p) == ("sign-flip permutation (exact)", 3, 0.25)   # 2 / 2^3
+    assert (c.ci_low, c.ci_high) == (-1.0, 1.0)   # n = 3 cannot reject: the whole range
+
+
+def test_best_method_is_named_on_validation_not_test(make_record):
+    r, t, records = make_record, iter(range(100)), []
+    val = {"sgd": 0.60, "sam": 0.75, "obf": 0.70}
+    test = {"sgd": 0.60, "sam": 0.70, "obf": 0.90}            # obf best on test only
+    for m, cfg in (("sgd", {"perturbation": "none"}), ("sam", {"rho": 0.1}),
+                   ("obf", {"perturbation": "obf", "rho": 0.1})):
+        records.append(r(m, "search", "completed", 0, cfg, {"val_acc": val[m] + 0.1}, next(t)))
+        for seed in (1, 2):
+            records.append(r(m, "confirm", "completed", seed, cfg,
+                             {"val_acc": val[m], "test_acc": test[m]}, next(t)))
     rows = method_rows(records, STUDY)
-    assert rows["obf"].test.mean == pytest.approx(sum(OBF_TEST.values()) / 2)
-    assert best_method(rows, "max") == "obf" and best_method(rows, "min") == "sgd"
+    assert rows["sam"].val_score == pytest.approx(0.75)       # the confirm validation mean
+    assert best_method(rows, "max") == "sam" and best_method(rows, "min") == "sgd"
     assert best_method({}, "max") is None
 
 
-def test_the_pick_among_confirmed_configs_is_the_best_confirm_validation_mean(make_record):
-    """`confirm --top 2`: the search winner A confirms worse on validation than B; B is the pick
-    (its test scores make the row), every confirmed config is listed, the test picks nothing."""
-    study = STUDY
+def test_top_k_picks_on_select_seeds_and_reports_confirm_seeds_only(make_record):
+    """`confirm --top 2`: SELECT seeds choose B over the search winner A; B's test score comes
+    from its CONFIRM seeds only, never from the SELECT seeds that chose it (winner's curse)."""
     r, t = make_record, iter(range(100))
     A, B = {"rho": 0.05, "perturb_batch_size": 16}, {"rho": 0.1, "perturb_batch_size": 32}
     records = [r("sgd", "search", "completed", 0, {"perturbation": "none"}, {"val_acc": 0.6}, next(t)),
                r("sam", "search", "completed", 0, A, {"val_acc": 0.80}, next(t)),
                r("sam", "search", "completed", 0, B, {"val_acc": 0.78}, next(t))]
-    for seed in (1, 2, 3):
+    for seed in (11, 12):          # SELECT seeds: B wins on validation; lucky test scores
+        records += [r("sam", "select", "completed", seed, A, {"val_acc": 0.70, "test_acc": 0.95},
+                      next(t)),
+                    r("sam", "select", "completed", seed, B, {"val_acc": 0.75, "test_acc": 0.99},
+                      next(t))]
+    for seed in (1, 2, 3):         # fresh CONFIRM seeds of the pick only
         records += [r("sgd", "confirm", "completed", seed, {"perturbation": "none"},
                       {"val_acc": 0.6, "test_acc": {1: 0.60, 2: 0.615, 3: 0.62}[seed]}, next(t)),
-                    r("sam", "confirm", "completed", seed, A,
-                      {"val_acc": 0.70, "test_acc": 0.90}, next(t)),     # best test: not picked
                     r("sam", "confirm", "completed", seed, B,
-                      {"val_acc": 0.75, "test_acc": 0.70 + 0.01 * seed}, next(t))]
-    sam = method_rows(records, study)["sam"]
+                      {"val_acc": 0.74, "test_acc": 0.70 + 0.01 * seed}, next(t))]
+    sam = method_rows(records, STUDY)["sam"]
     assert sam.winner.params["rho"] == 0.05 and sam.pick.params["rho"] == 0.1
     assert [c.score.params["rho"] for c in sam.confirmed] == [0.1, 0.05]
-    assert sam.confirmed[0].confirm_val.mean == pytest.approx(0.75)
-    assert sam.test_by_seed == pytest.approx({1: 0.71, 2: 0.72, 3: 0.73})
+    assert sam.confirmed[0].select_val.mean == pytest.approx(0.75)
+    assert sam.confirmed[1].test is None                  # A: SELECT runs only, no test score
+    assert sam.test_by_seed == pytest.approx({1: 0.71, 2: 0.72, 3: 0.73})   # no 0.99
+    assert sam.test.mean == pytest.approx(0.72)
     assert sam.config == {"perturb_batch_size": 32, "rho": 0.1}   # every searched key
-    assert sam.comparison.test == "paired t"                      # vs sgd's pick, by seed
+    assert sam.comparison.test == "sign-flip permutation (exact)"  # vs sgd's pick, by seed
     assert sam.comparison.diff == pytest.approx((0.11 + 0.105 + 0.11) / 3)
+
+
+def test_with_top_1_the_single_confirmed_config_is_the_pick(make_record):
+    r, t = make_record, iter(range(100))
+    A, B = {"rho": 0.05, "perturb_batch_size": 16}, {"rho": 0.1, "perturb_batch_size": 32}
+    records = [r("sam", "search", "completed", 0, A, {"val_acc": 0.80}, next(t)),
+               r("sam", "search", "completed", 0, B, {"val_acc": 0.78}, next(t))]
+    records += [r("sam", "confirm", "completed", s, A, {"val_acc": 0.6, "test_acc": 0.7}, next(t))
+                for s in (1, 2)]
+    sam = method_rows(records, STUDY)["sam"]
+    assert sam.pick.params["rho"] == 0.05 and len(sam.confirmed) == 1
+    assert sam.confirmed[0].select_val is None
 
 
 def test_the_row_shows_every_searched_key_even_when_all_runs_share_its_value(make_record):
@@ -101,7 +132,8 @@ def test_equal_compute_comparisons_are_against_the_matched_arm_in_their_own_holm
     """sam (2 gradient evaluations a step) vs sgd at equal epochs and vs sgd_x2 (2x epochs)."""
     from sweeps.study.study_file import parse_study
 
-    study = parse_study("compute_matched: true\nbase: {dataset: digits, epochs: 3}\nmethods:\n"
+    study = parse_study("compute_matched: true\ntest: t\nbase: {dataset: digits, epochs: 3}\n"
+                        "methods:\n"
                         "  sgd: {fixed: {perturbation: none}}\n"
                         "  sam: {space: {rho: {loguniform: [0.01, 0.5]}}}\n")
     assert study.matched == {"sam": "sgd_x2"}

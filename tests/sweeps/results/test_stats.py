@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from sweeps.results.stats import compare, holm, summarize, t_quantile
+from sweeps.results.stats import ACCURACY_RANGE, holm, metric_range, summarize, t_quantile
 
 
 def test_known_values():
@@ -51,22 +51,16 @@ def test_empty():
         summarize([])
 
 
-def test_compare_pairs_over_the_seeds_both_ran_and_falls_back_to_welch():
-    from scipy import stats as st
-
-    a, b = {1: 0.80, 2: 0.83, 3: 0.81, 7: 0.5}, {1: 0.70, 2: 0.72, 3: 0.74, 9: 0.9}
-    c = compare(a, b)
-    d = [0.10, 0.11, 0.07]
-    assert (c.test, c.n, c.unpaired) == ("paired t", 3, 2)
-    assert c.diff == pytest.approx(sum(d) / 3)
-    assert c.p == pytest.approx(st.ttest_rel([0.80, 0.83, 0.81], [0.70, 0.72, 0.74]).pvalue)
-    w = compare({1: 0.8, 2: 0.9}, {3: 0.6, 4: 0.65, 5: 0.7})
-    assert (w.test, w.n, w.unpaired) == ("Welch t", 2, 0)
-    assert w.p == pytest.approx(st.ttest_ind([0.8, 0.9], [0.6, 0.65, 0.7], equal_var=False).pvalue)
-    assert compare({1: 0.8}, b) is None
-
-
 def test_holm_known_values():
     assert holm({"a": 0.01, "b": 0.04, "c": 0.03}) == {"a": 0.03, "b": 0.06, "c": 0.06}
     out = holm({"a": 0.5, "b": math.nan})
     assert out["a"] == 0.5 and math.isnan(out["b"])
+
+
+def test_an_accuracy_interval_is_cut_to_0_1():
+    free = summarize([0.95, 0.99])
+    cut = summarize([0.95, 0.99], bounds=ACCURACY_RANGE)
+    assert free.ci_high > 1 and cut.ci_high == 1.0 and cut.ci_low == pytest.approx(free.ci_low)
+    low = summarize([0.01, 0.05], bounds=metric_range("test_acc"))
+    assert low.ci_low == 0.0 and low.ci_high < 1
+    assert metric_range("val_loss") == (0.0, math.inf)
