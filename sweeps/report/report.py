@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sweeps.report import plots
+from sweeps.report.shift_tables import shift_section
 from sweeps.report.status import pareto_lines
 from sweeps.report.tables import confirmed_lines, noise_lines, render_tables, verdict_lines
 from sweeps.results.rows import (
@@ -88,6 +89,7 @@ def build_report(records: Sequence[RunRecord], study: StudySpec, out_dir: Path, 
                f"Every config `sweep confirm --top K` re-ran on the fresh seeds; each method's pick "
                f"is the best confirm {study.metric} mean (the test split picks nothing).", "",
                *confirmed, ""]
+    md += shift_section(records, study, rows)  # eval_sets: per set, mCA, mCE
     section, extra = _analysis_md(records, study, out_dir) if analysis else ([], [])
     md += section + [f"![{p.stem}]({p.name})\n" for p in pngs]
     md.append(_provenance_md(provenance or {}, records))
