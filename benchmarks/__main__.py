@@ -12,6 +12,7 @@ from collections.abc import Callable
 from benchmarks import (
     diagnostics_cost,
     search_efficiency,
+    shift_cost,
     slot_speed,
     step_overhead,
     storage_overhead,
@@ -34,6 +35,8 @@ SECTIONS: list[tuple[str, Callable[[list[str]], list[str]]]] = [
      "(benchmarks/tracking_load.py)", tracking_load.main),
     ("Object storage: the same sweep on a local folder and on S3 "
      "(benchmarks/storage_overhead.py)", storage_overhead.main),
+    ("Shifted test sets: corruption generation, end-of-run scoring over a training epoch "
+     "(benchmarks/shift_cost.py)", shift_cost.main),
 ]
 
 

@@ -43,14 +43,18 @@ from pydantic import (
 
 from samtrain.components import IMPORT_STRING
 
-__all__ = ["CORRUPTIONS", "CorruptionSet", "EVAL_SETS", "EvalSetSpec", "FolderSet", "ImportSet",
-           "SEVERITIES", "corruption_of", "check_unique_names"]
+__all__ = ["CORRUPTIONS", "PUBLISHED_CORRUPTIONS", "CorruptionSet", "EVAL_SETS", "EvalSetSpec",
+           "FolderSet", "ImportSet", "SEVERITIES", "corruption_of", "check_unique_names"]
 
 # CIFAR-10-C's names (Hendrycks & Dietterich 2019), the weather-free ones numpy and PIL can make
 CORRUPTIONS = ("gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "defocus_blur",
                "gaussian_blur", "contrast", "brightness", "jpeg_compression", "pixelate",
                "elastic_transform")
 SEVERITIES = (1, 2, 3, 4, 5)
+# every corruption of ImageNet-C / CIFAR-10-C: a folder set named `<one of these>_<severity>` (e.g.
+# ImageNet-C's `fog/3` folder as `fog_3`) counts in the report's mean corruption accuracy and mCE
+PUBLISHED_CORRUPTIONS = (*CORRUPTIONS, "glass_blur", "motion_blur", "zoom_blur", "snow", "frost",
+                         "fog", "spatter", "saturate")
 _SET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _FORBID = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
 
@@ -163,12 +167,12 @@ def check_unique_names(sets: list[Any]) -> list[Any]:
 
 
 def corruption_of(set_name: str) -> tuple[str, int] | None:
-    """`(corruption, severity)` of a generated set's name, else None.
+    """`(corruption, severity)` of a corruption set's name (`PUBLISHED_CORRUPTIONS`), else None.
 
     >>> corruption_of("elastic_transform_4"), corruption_of("sketch")
     (('elastic_transform', 4), None)
     """
     head, _, tail = set_name.rpartition("_")
-    if head in CORRUPTIONS and tail.isdigit() and int(tail) in SEVERITIES:
+    if head in PUBLISHED_CORRUPTIONS and tail.isdigit() and int(tail) in SEVERITIES:
         return head, int(tail)
     return None

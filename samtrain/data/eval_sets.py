@@ -35,7 +35,7 @@ from samtrain.components import call, resolve
 from samtrain.data.bundle import DataSource
 from samtrain.data.corruptions import corrupt
 from samtrain.data.views import RelabeledSubset, TensorImageDataset
-from samtrain.eval_set_spec import CorruptionSet, FolderSet, ImportSet
+from samtrain.eval_set_spec import CorruptionSet, FolderSet, ImportSet, corruption_of
 from samtrain.validation import ConfigError
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ class EvalSet:
     name: str
     make: Callable[[], Dataset]
     classes: tuple[int, ...] | None = None
-    corruption: tuple[str, int] | None = None  # (name, severity) of a generated set
+    corruption: tuple[str, int] | None = None  # (name, severity) of a corruption set
 
 
 def _images(ds: Dataset, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -111,8 +111,8 @@ def _folder_set(spec: FolderSet, src: DataSource) -> EvalSet:
     size = src.image_size
     low, high = pixel_range(src.test)
     transform = transforms.Compose([  # ImageFolder reads RGB
-        *([transforms.Grayscale(1)] if grey else []), transforms.Resize((size, size)),
-        transforms.ToTensor(), _ToRange(low, high)])
+        *([transforms.Grayscale(1)] if grey else []), transforms.Resize(size),
+        transforms.CenterCrop(size), transforms.ToTensor(), _ToRange(low, high)])
 
     def make() -> Dataset:
         ds = datasets.ImageFolder(spec.folder, transform=transform)
@@ -126,7 +126,8 @@ def _folder_set(spec: FolderSet, src: DataSource) -> EvalSet:
                                torch.as_tensor([mapped[int(folder_targets[i])] for i in keep]))
 
     classes = None if spec.class_map is None else tuple(sorted(set(spec.class_map.values())))
-    return EvalSet(spec.set_names()[0], make, classes)
+    name = spec.set_names()[0]  # ImageNet-C's fog/3 named fog_3 counts as a corruption
+    return EvalSet(name, make, classes, corruption_of(name))
 
 
 def _import_set(spec: ImportSet, i: int) -> EvalSet:
