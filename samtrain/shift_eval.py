@@ -3,8 +3,8 @@
 For every set (`samtrain.data.eval_sets`): `shift_acc/<set>` and `shift_loss/<set>`; with
 corruption sets (generated, or folders named `<corruption>_<severity>`) also
 `shift_acc/corruption_mean`, their mean accuracy (the run's mean corruption accuracy). A set
-mapped onto some training classes is scored on those classes' logits only. These are reported, never selected on: search, pruning and selection read the validation
-split alone.
+mapped onto some training classes is scored on those classes' logits only. These are reported,
+never selected on: search, pruning and selection read the validation split alone.
 
 Example:
     >>> from samtrain.config import TrainConfig
