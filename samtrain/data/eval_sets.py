@@ -131,8 +131,9 @@ def _folder_set(spec: FolderSet, src: DataSource) -> EvalSet:
 
 
 def _import_set(spec: ImportSet, i: int) -> EvalSet:
-    fn = _resolved(spec, i)
-    return EvalSet(spec.set_names()[0], lambda: call("kwargs", spec.import_, fn, {}, spec.kwargs))
+    fn, name = _resolved(spec, i), spec.set_names()[0]
+    return EvalSet(name, lambda: call("kwargs", spec.import_, fn, {}, spec.kwargs), None,
+                   corruption_of(name))
 
 
 def build_eval_sets(cfg: TrainConfig, src: DataSource) -> list[EvalSet]:

@@ -141,3 +141,25 @@ def test_bad_sets_are_one_line_errors_before_anything_starts(tmp_path, spec, wor
         check_dataset(TrainConfig(dataset="digits", eval_sets=[spec]))
     msg = str(e.value)
     assert "\n" not in msg and all(w in msg for w in words), msg
+
+
+def test_cifar_c_files_give_one_severity_block_normalized_like_cifar(tmp_path):
+    from samtrain.data.cifar import STATS
+    from samtrain.data.cifar_c import load_cifar_c
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (5 * 4, 32, 32, 3), dtype=np.uint8)
+    labels = np.tile(np.array([3, 1, 4, 1], dtype=np.uint8), 5)
+    np.save(tmp_path / "fog.npy", images)
+    np.save(tmp_path / "labels.npy", labels)
+    ds = load_cifar_c(str(tmp_path), "fog", 3, examples=3)
+    mean, std = (torch.tensor(v).view(3, 1, 1) for v in STATS["cifar10"])
+    assert len(ds) == 3 and ds.targets.tolist() == [3, 1, 4]
+    want = torch.from_numpy(images[8]).permute(2, 0, 1).float() / 255
+    assert torch.allclose(ds[0][0], (want - mean) / std)
+    cfg = TrainConfig(dataset="digits", eval_sets=[{
+        "import": "samtrain.data.cifar_c:load_cifar_c", "name": "fog_3",
+        "kwargs": {"root": str(tmp_path), "corruption": "fog", "severity": 3}}])
+    check_dataset(cfg)
+    [s] = build_eval_sets(cfg, load_source(cfg))
+    assert s.name == "fog_3" and len(s.make()) == 4
