@@ -155,29 +155,50 @@ def elastic_transform(x: np.ndarray, severity: int, rng: Rng) -> np.ndarray:
     side = min(x.shape[1:3])
     c0, c1, c2 = (side * f for f in [(0, 0, 0.08), (0.05, 0.2, 0.07), (0.08, 0.06, 0.06),
                                      (0.1, 0.04, 0.05), (0.1, 0.03, 0.03)][severity - 1])
-    out = np.empty_like(x)
-    for i, img in enumerate(x):
-        out[i] = _elastic_one(img, c0, c1, c2, rng)
-    return out
+    return _elastic(x, c0, c1, c2, rng)
 
 
-def _elastic_one(img: np.ndarray, c0: float, c1: float, c2: float, rng: Rng) -> np.ndarray:
-    h, w, _ = img.shape
+def _fold(i: np.ndarray, n: int, mode: str) -> np.ndarray:
+    """Indices folded into 0..n-1: "mirror" (reflect-101: 2 1 | 0 1 2) or "reflect" (1 0 | 0 1)."""
+    if n == 1:
+        return np.zeros_like(i)
+    if mode == "mirror":
+        i = np.abs(i) % (2 * n - 2)
+        return np.where(i >= n, 2 * n - 2 - i, i)
+    i = i % (2 * n)
+    return np.where(i >= n, 2 * n - 1 - i, i)
+
+
+def _sample(x: np.ndarray, rows: np.ndarray, cols: np.ndarray, mode: str) -> np.ndarray:
+    """`x` (N x H x W x C) read at `(rows, cols)` (N x H x W each), bilinear, the borders
+    continued by `mode` (`_fold`)."""
+    n, h, w, _ = x.shape
+    r0, c0 = np.floor(rows).astype(np.int64), np.floor(cols).astype(np.int64)
+    fr, fc = (rows - r0)[..., None], (cols - c0)[..., None]
+    img = np.arange(n)[:, None, None]
+    ra, rb = _fold(r0, h, mode), _fold(r0 + 1, h, mode)
+    ca, cb = _fold(c0, w, mode), _fold(c0 + 1, w, mode)
+    top = x[img, ra, ca] * (1 - fc) + x[img, ra, cb] * fc
+    bottom = x[img, rb, ca] * (1 - fc) + x[img, rb, cb] * fc
+    return top * (1 - fr) + bottom * fr
+
+
+def _elastic(x: np.ndarray, c0: float, c1: float, c2: float, rng: Rng) -> np.ndarray:
+    n, h, w, _ = x.shape
     center, half = np.float64([h, w]) // 2, min(h, w) // 3
     src = np.array([center + half, [center[0] + half, center[1] - half], center - half])
-    dst = src + rng.uniform(-c2, c2, size=src.shape)
-    # the affine map taking src to dst; the output at p samples the input at its inverse image
-    forward = np.linalg.solve(np.c_[src, np.ones(3)], dst).T  # 2 x 3, on (row, col) points
-    inverse = np.linalg.inv(np.r_[forward, [[0, 0, 1]]])
-    warped = np.stack([ndimage.affine_transform(img[:, :, k], inverse[:2, :2], inverse[:2, 2],
-                                                order=1, mode="mirror")
-                       for k in range(img.shape[2])], axis=2)
-    dx, dy = (ndimage.gaussian_filter(rng.uniform(-1, 1, size=(h, w)), c1, mode="reflect",
-                                      truncate=3) * c0 for _ in range(2))
+    dst = src + rng.uniform(-c2, c2, size=(n, *src.shape))
+    # per image, the affine map taking src to dst (on (row, col) points); the output at p
+    # samples the input at its inverse image (OpenCV `warpAffine`, border reflect-101)
+    forward = np.linalg.solve(np.c_[src, np.ones(3)][None], dst).transpose(0, 2, 1)
+    inverse = np.linalg.inv(np.concatenate([forward, np.tile([[[0, 0, 1]]], (n, 1, 1))], axis=1))
     rows, cols = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
-    coords = [rows + dy, cols + dx]
-    return np.stack([ndimage.map_coordinates(warped[:, :, k], coords, order=1, mode="reflect")
-                     for k in range(img.shape[2])], axis=2)
+    grid = np.stack([rows, cols, np.ones_like(rows)]).reshape(3, -1)
+    at = (inverse[:, :2] @ grid).reshape(n, 2, h, w)
+    warped = _sample(x, at[:, 0], at[:, 1], "mirror")
+    dx, dy = (ndimage.gaussian_filter(rng.uniform(-1, 1, size=(n, h, w)), (0, c1, c1),
+                                      mode="reflect", truncate=3) * c0 for _ in range(2))
+    return _sample(warped, rows + dy, cols + dx, "reflect")
 
 
 _FUNCTIONS: dict[str, Callable[[np.ndarray, int, Rng], np.ndarray]] = {
