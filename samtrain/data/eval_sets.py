@@ -41,7 +41,7 @@ from samtrain.validation import ConfigError
 if TYPE_CHECKING:
     from samtrain.config import TrainConfig
 
-__all__ = ["EvalSet", "build_eval_sets", "check_eval_sets", "pixel_range"]
+__all__ = ["EvalSet", "build_eval_sets", "check_eval_sets", "pixel_range", "resolve_import_set"]
 
 RANGE_EXAMPLES = 1000
 
@@ -131,7 +131,7 @@ def _folder_set(spec: FolderSet, src: DataSource) -> EvalSet:
 
 
 def _import_set(spec: ImportSet, i: int) -> EvalSet:
-    fn, name = _resolved(spec, i), spec.set_names()[0]
+    fn, name = resolve_import_set(spec, i), spec.set_names()[0]
     return EvalSet(name, lambda: call("kwargs", spec.import_, fn, {}, spec.kwargs), None,
                    corruption_of(name))
 
@@ -149,7 +149,9 @@ def build_eval_sets(cfg: TrainConfig, src: DataSource) -> list[EvalSet]:
     return out
 
 
-def _resolved(spec: ImportSet, i: int) -> Callable[..., Any]:
+def resolve_import_set(spec: ImportSet, i: int) -> Callable[..., Any]:
+    """The function `spec` names (entry `i` of `eval_sets`); one-line `ConfigError` if it
+    cannot be imported."""
     try:
         return resolve("dataset", spec.import_)
     except ConfigError as e:
@@ -203,4 +205,4 @@ def check_eval_sets(cfg: TrainConfig, num_classes: Callable[[], int]) -> None:
         if isinstance(spec, FolderSet):
             _check_folder(spec, i, num_classes())
         elif isinstance(spec, ImportSet):
-            _resolved(spec, i)
+            resolve_import_set(spec, i)

@@ -163,3 +163,13 @@ def test_cifar_c_files_give_one_severity_block_normalized_like_cifar(tmp_path):
     check_dataset(cfg)
     [s] = build_eval_sets(cfg, load_source(cfg))
     assert s.name == "fog_3" and len(s.make()) == 4
+
+
+def test_a_remote_cluster_still_resolves_the_import_strings_of_its_sets():
+    """`sweep run --address` cannot read the workers' folders, but imports what it names."""
+    from samtrain.component_check import resolve_components
+
+    resolve_components(TrainConfig(eval_sets=[{"import": "samtrain.data.cifar_c:load_cifar_c"}]))
+    with pytest.raises(ConfigError, match=r"key 'eval_sets.1.import': value 'samtrain.data:nope'"):
+        resolve_components(TrainConfig(eval_sets=[{"corruption": "contrast"},
+                                                  {"import": "samtrain.data:nope"}]))
