@@ -79,7 +79,7 @@ def shift_section(records: Sequence[RunRecord], study: StudySpec,
           f"baseline ({result.baseline or 'none'}) and p as in the main table, Holm-corrected "
           "across methods for each row key.", ""]
     if aggregates:
-        md += [f"mCA: mean accuracy over the {n_corr} generated corruption sets. mCE "
+        md += [f"mCA: mean accuracy over the {n_corr} corruption sets (`<corruption>_<severity>`). mCE "
                "(Hendrycks & Dietterich 2019): CE_f = Σ_s E(s,f) / Σ_s E_base(s,f) per "
                "corruption f over its severities s, E_base the baseline's mean error over its "
                "seeds, averaged over the corruptions (the baseline's is 1 on average; lower is "
