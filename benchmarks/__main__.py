@@ -13,6 +13,7 @@ from benchmarks import (
     diagnostics_cost,
     eval_layout,
     search_efficiency,
+    shift_cost,
     slot_speed,
     step_overhead,
     storage_overhead,
@@ -40,6 +41,8 @@ SECTIONS: list[tuple[str, Callable[[list[str]], list[str]]]] = [
      "(benchmarks/storage_overhead.py)", storage_overhead.main),
     ("Verdict calibration: false 'beats' and detection vs stated power on simulated studies "
      "(benchmarks/verdict_calibration.py)", verdict_calibration.main),
+    ("Shifted test sets: corruption generation, end-of-run scoring over a training epoch "
+     "(benchmarks/shift_cost.py)", shift_cost.main),
 ]
 
 

@@ -38,6 +38,8 @@ from samtrain.components import check_call, is_builtin, resolve
 from samtrain.config import TrainConfig
 from samtrain.data.build import builtin_kwargs, builtin_shapes, check_split, load_source
 from samtrain.data.bundle import DataSource
+from samtrain.data.eval_sets import resolve_import_set
+from samtrain.eval_set_spec import ImportSet
 from samtrain.losses import build_loss
 from samtrain.models import build_model
 from samtrain.validation import ConfigError
@@ -50,10 +52,13 @@ _FIELDS = (*_DATA_FIELDS, "model", "model_kwargs", "loss", "loss_kwargs", "label
 
 
 def resolve_components(cfg: TrainConfig) -> None:
-    """Import the builders of `cfg.model`, `cfg.dataset` and `cfg.loss` (`ConfigError` if one
-    cannot be found or is not callable); calls nothing."""
+    """Import the builders of `cfg.model`, `cfg.dataset` and `cfg.loss`, and the functions of
+    `cfg.eval_sets` (`ConfigError` if one cannot be found or is not callable); calls nothing."""
     for kind in ("model", "dataset", "loss"):
         resolve(kind, getattr(cfg, kind))
+    for i, spec in enumerate(cfg.eval_sets):
+        if isinstance(spec, ImportSet):
+            resolve_import_set(spec, i)
 
 
 def _key(cfg: TrainConfig, fields: tuple[str, ...]) -> str:

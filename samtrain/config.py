@@ -34,6 +34,7 @@ from pydantic import (
 )
 
 from samtrain.components import check_spec, is_builtin
+from samtrain.eval_set_spec import EvalSetSpec, check_unique_names
 from samtrain.sam_hparams import SAMHParams
 from samtrain.strict_yaml import load_yaml, read_text
 from samtrain.validation import ConfigError, format_validation_error
@@ -84,6 +85,7 @@ class TrainConfig(SAMHParams):
     sharpness_m: int = Field(128, ge=1)
     sharpness_rho: float = Field(0.002, gt=0)
     sharpness_steps: int = Field(10, ge=1)
+    eval_sets: list[EvalSetSpec] = Field(default_factory=list)  # shifted sets, scored with test
     # run
     seed: int = 0
     num_workers: int = Field(1, ge=1)
@@ -110,6 +112,11 @@ class TrainConfig(SAMHParams):
         if info.field_name == "model_kwargs" and set(v) & set(MODEL_GIVEN):
             raise ValueError(f"must not set {', '.join(MODEL_GIVEN)}: the dataset gives them")
         return v
+
+    @field_validator("eval_sets")
+    @classmethod
+    def _eval_sets(cls, v: list[Any]) -> list[Any]:
+        return check_unique_names(v)
 
     @field_validator("data_dir")
     @classmethod
@@ -210,7 +217,7 @@ class TrainConfig(SAMHParams):
 SAM_FIELDS: tuple[str, ...] = SAMHParams.names()
 # fields added after sweeps were first run, with their defaults (see `TrainConfig.group_key`)
 _LATER_FIELDS: dict[str, Any] = {"loss": "cross_entropy", "loss_kwargs": {}, "model_kwargs": {},
-                                 "dataset_kwargs": {}}
+                                 "dataset_kwargs": {}, "eval_sets": []}
 FIELD_NAMES = frozenset(TrainConfig.model_fields)
 
 

@@ -13,7 +13,8 @@ and, when due, a checkpoint (model, optimizer, scheduler, RNG, forgetting state)
   epoch seconds so far times its workers), `images_per_second`;
 - validation split (every epoch; what search and selection use): `val_loss`, `val_acc`,
   `val_examples` (how many it scored: the n of an accuracy's binomial standard error);
-- test split (last epoch, and every `test_every` epochs): `test_loss`, `test_acc`;
+- test split (last epoch, and every `test_every` epochs): `test_loss`, `test_acc`; with
+  `eval_sets`, `shift_acc/<set>`, `shift_loss/<set>` (`samtrain.shift_eval`);
 - forgetting (`samtrain.diagnostics`): `forget_events`, `ever_forgotten`, `unforgettable`,
   `clean_fit`, `noisy_fit` (with label noise), `perturbed_flip`, `perturbed_kl` (SAM family);
 - sharpness (every `sharpness_every` epochs and at the last epoch, if on): `sharpness_adaptive`,
@@ -49,6 +50,7 @@ from samtrain.config import TrainConfig
 from samtrain.epoch import evaluate, train_one_epoch
 from samtrain.run_setup import Run, build_run
 from samtrain.run_status import RunStatus
+from samtrain.shift_eval import score_eval_sets
 from samtrain.worker_context import RayTrainContext, WorkerContext, runtime_facts, scratch_dir
 
 VAL_CORRECT_MAX_CHARS = 6000  # MLflow's limit on a param value
@@ -125,7 +127,7 @@ def run_epoch(run: Run, epoch: int) -> dict[str, Any]:
         return _timed(run, metrics, t0)
     if epoch == cfg.epochs or (cfg.test_every and epoch % cfg.test_every == 0):
         test = evaluate(run.model, run.test_loader, run.loss_fn, cfg, run.device)
-        metrics.update(test_loss=test["loss"], test_acc=test["acc"])
+        metrics.update(test_loss=test["loss"], test_acc=test["acc"], **score_eval_sets(run))
     if run.sharpness_batch is not None and (epoch == cfg.epochs or epoch % cfg.sharpness_every == 0):
         metrics.update(measure_sharpness_of(run))
     if run.sam is not None and run.sam.msharp_choice is not None and not run.run_params_reported:

@@ -139,7 +139,7 @@ def check_dataset(cfg: TrainConfig) -> None:
 
     Used by launchers before anything starts: it locates files (`DatasetNotFound`) and, where the
     training pool's size is known without loading it, checks `val_size`, `train_subset` and the
-    batch against it (`ConfigError`).
+    batch against it (`ConfigError`); so are the folders and imports of `eval_sets`.
 
     Example:
         >>> from samtrain.config import TrainConfig
@@ -153,6 +153,11 @@ def check_dataset(cfg: TrainConfig) -> None:
     pool = pool_size(cfg)
     if pool is not None:
         check_split(cfg, pool)
+    if cfg.eval_sets:  # folders found, class maps and import strings checked
+        from samtrain.data.eval_sets import check_eval_sets
+
+        check_eval_sets(cfg, lambda: builtin_shapes(cfg)[0] if is_builtin("dataset", cfg.dataset)
+                        else load_source(cfg).num_classes)
 
 
 def check_split(cfg: TrainConfig, pool: int) -> None:

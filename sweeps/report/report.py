@@ -19,6 +19,7 @@ from typing import Any
 
 from sweeps.report import plots
 from sweeps.report.pairwise_table import pairwise_lines
+from sweeps.report.shift_tables import shift_section
 from sweeps.report.status import pareto_lines
 from sweeps.report.tables import confirmed_lines, noise_lines, render_tables, verdict_lines
 from sweeps.results.budget import budget_note
@@ -96,6 +97,7 @@ def build_report(records: Sequence[RunRecord], study: StudySpec, out_dir: Path, 
                "from fresh CONFIRM seeds that chose nothing; with K = 1 the one confirmed "
                "config is the pick. The test split picks nothing.", "",
                *confirmed, ""]
+    md += shift_section(records, study, rows)  # eval_sets: per set, mCA, mCE
     section, extra = _analysis_md(records, study, out_dir) if analysis else ([], [])
     md += section + [f"![{p.stem}]({p.name})\n" for p in pngs]
     md.append(_provenance_md(provenance or {}, records))
