@@ -6,7 +6,7 @@ The sentence ranks the diagnostics on the most controlled τ that ranks at least
 differ in one searched key; counted when it compares 6+ pairs of configs, as many as the 4
 configs a pooled τ needs), else within-method τ (configs of one method), else pooled τ, and
 says which one and why. It names a diagnostic that "ranks runs best" only when its |τ|
-interval lies above every other diagnostic's |τ| interval; otherwise it says that none does,
+interval lies above every other diagnostic's |τ| interval; otherwise it says it is undecided,
 and how many independent configs would give intervals narrow enough to separate the leading
 two (`sweeps.results.power_plan.configs_for_tau`).
 
@@ -263,7 +263,7 @@ def best_sentence(a: Analysis) -> str:
                f"{c.why_no_interval or 'no interval'}" if not c.has_interval else
                f"the |tau| interval of {best.name} ({_value(a, best, basis)}) overlaps "
                + ", ".join(f"{r.name}'s ({_abs_fmt(basis_of(r, basis))})" for r in overlap))
-    return (f"No diagnostic ranks runs by {word} best on {label}: {against}; "
+    return (f"Which diagnostic tracks {word} most closely is undecided on {label}: {against}; "
             f"{decide_budget(c, basis_of(order[1], basis), basis)}." + tail)
 
 

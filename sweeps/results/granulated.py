@@ -44,6 +44,7 @@ from sweeps.results.kendall import (
     SEED,
     UNDEFINED,
     Correlation,
+    checked_interval,
     config_means,
     grouped_tau,
     mean_of_resamples,
@@ -152,6 +153,7 @@ def granulated_tau(x: Sequence[float], y: Sequence[float], groups: dict[str, lis
                "not constant") if any(groups.values()) else "no group varies a searched key"
         return Granulated(UNDEFINED, {}, why)
     lo, hi, dropped = percentile_ci(mean_of_resamples(dists))
+    lo, hi, no_interval = checked_interval(lo, hi, len(counted))
     psi = float(np.mean([c.tau for c in by_axis.values()]))
-    return Granulated(Correlation(len(counted), psi, lo, hi, math.nan, dropped, len(by_axis)),
-                      by_axis, pairs=pairs)
+    return Granulated(Correlation(len(counted), psi, lo, hi, math.nan, dropped, len(by_axis),
+                                  no_interval), by_axis, pairs=pairs)
