@@ -20,6 +20,7 @@ from typing import Any
 from sweeps.report import plots
 from sweeps.report.status import pareto_lines
 from sweeps.report.tables import confirmed_lines, noise_lines, render_tables, verdict_lines
+from sweeps.report.tuning import tuning_section
 from sweeps.results.rows import (
     MethodRow,
     best_method,
@@ -89,7 +90,10 @@ def build_report(records: Sequence[RunRecord], study: StudySpec, out_dir: Path, 
                f"is the best confirm {study.metric} mean (the test split picks nothing).", "",
                *confirmed, ""]
     section, extra = _analysis_md(records, study, out_dir) if analysis else ([], [])
-    md += section + [f"![{p.stem}]({p.name})\n" for p in pngs]
+    tuning, tuning_files = tuning_section(records, study, out_dir,
+                                          plots.report_colors(study, records), tmetric)
+    md += tuning + section + [f"![{p.stem}]({p.name})\n" for p in pngs]
+    extra = tuning_files + extra
     md.append(_provenance_md(provenance or {}, records))
     files = [out_dir / "report.md", out_dir / "report.csv", out_dir / "report.tex"]
     for path, text in zip(files, ["\n".join(md), tables["csv"], tables["latex"]], strict=True):

@@ -44,7 +44,7 @@ from sweeps.store.schema import Phase, RunRecord, RunStatus
 from sweeps.study.spec import StudySpec
 
 __all__ = ["N_BOOT", "N_DRAWS", "SEED", "TuningCurve", "expected_max", "max_weights",
-           "trial_pool", "tuning_curve", "prob_best", "tuning_curves", "iid_note"]
+           "trial_pool", "filled", "tuning_curve", "prob_best", "tuning_curves", "iid_note"]
 
 N_BOOT = 2000
 N_DRAWS = 4000
@@ -119,13 +119,32 @@ def trial_pool(records: Sequence[RunRecord], method: str,
     return runs, scores, pruned, diverged
 
 
+def filled(scores: np.ndarray, mode: str) -> np.ndarray:
+    """Scores with each NaN (a diverged trial without a finite value) set to the pool's worst;
+    empty when no score is finite.
+
+    >>> filled(np.array([0.2, np.nan, 0.5]), "max").tolist(), filled(np.array([np.nan]), "max").size
+    ([0.2, 0.2, 0.5], 0)
+    """
+    finite = scores[np.isfinite(scores)]
+    if not finite.size:
+        return finite
+    worst = finite.min() if mode == "max" else finite.max()
+    return np.where(np.isfinite(scores), scores, worst)
+
+
 def _test_scores(records: Sequence[RunRecord], runs: Sequence[RunRecord],
                  test_metric: str) -> np.ndarray | None:
-    confirmed: dict[str, list[float]] = {}
-    for r in records:
+    """Each trial's test score: its config's mean over its confirm seeds (a seed's latest run),
+    else its own final test metric; None unless every trial has one."""
+    latest: dict[tuple[str, int | None], RunRecord] = {}
+    for r in sorted(records, key=lambda r: r.start_time):
         v = r.final.get(test_metric)
         if r.phase == Phase.CONFIRM and r.full_length and isinstance(v, float) and math.isfinite(v):
-            confirmed.setdefault(r.group_key, []).append(v)
+            latest[(r.group_key, r.seed)] = r
+    confirmed: dict[str, list[float]] = {}
+    for (key, _), r in latest.items():
+        confirmed.setdefault(key, []).append(r.final[test_metric])
     out = [float(np.mean(confirmed[r.group_key])) if r.group_key in confirmed
            else r.final.get(test_metric, math.nan) for r in runs]
     arr = np.array(out, float)
@@ -137,12 +156,11 @@ def tuning_curve(records: Sequence[RunRecord], method: str, metric: str, mode: s
                  seed: int = SEED) -> TuningCurve | None:
     """A method's tuning curve from its search trials (None without any)."""
     runs, scores, pruned, diverged = trial_pool(records, method, metric)
-    finite = scores[np.isfinite(scores)]
-    if not finite.size:
+    scores = filled(scores, mode)
+    n = int(scores.size)
+    if not n:
         return None
     sign = -1.0 if mode == "min" else 1.0
-    scores = np.where(np.isfinite(scores), scores, sign * np.min(sign * finite))  # the worst
-    n = int(scores.size)
     order = np.argsort(sign * scores, kind="stable")
     w = max_weights(n, n)
     expected = scores[order] @ w

@@ -21,7 +21,8 @@ def test_report_files_tables_and_generated_verdict(records, tmp_path):
     res = build_report(records, STUDY, tmp_path, "md", {"git_commit": "abc123"})
     names = {p.name for p in res.files}
     assert names == {"report.md", "report.csv", "report.tex", "test_scores.png",
-                     "learning_curves.png", "metric_vs_rho.png", "rho_m.png", "tradeoff.png"}
+                     "learning_curves.png", "metric_vs_rho.png", "rho_m.png", "tradeoff.png",
+                     "tuning_curves.png", "sensitivity.png"}
     for p in res.files:
         assert p.stat().st_size > 0
         if p.suffix == ".png":
