@@ -28,12 +28,17 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from scipy import stats as _st
 
+from sweeps.store.schema import Phase, RunRecord
+
 __all__ = ["FIELLER_VAR", "EpochCost", "StudyCost", "study_cost", "slots_for",
-           "delta_halfwidth", "seeds_for_effect", "tau_halfwidth", "configs_for_tau"]
+           "delta_halfwidth", "seeds_for_effect", "tau_halfwidth", "configs_for_tau",
+           "epoch_cost_of", "paired_sd"]
 
 FIELLER_VAR = 0.437      # var(atanh τ) ~ 0.437 / (n - 4) (Fieller, Hartley & Pearson 1957)
 
@@ -142,3 +147,47 @@ def configs_for_tau(halfwidth: float, tau: float = 0.0, confidence: float = 0.95
     if halfwidth <= 0:
         raise ValueError(f"halfwidth: value {halfwidth} must be > 0")
     return 4 + math.ceil(FIELLER_VAR * (_z(confidence) * (1 - tau ** 2) / halfwidth) ** 2)
+
+
+def epoch_cost_of(records: Sequence[RunRecord], method: str, workers: int) -> EpochCost | None:
+    """A method's mean cost per epoch over its runs that trained (an earlier sweep's records):
+    gradient evaluations and device-seconds divided by the epochs reached; None without any.
+
+    >>> r = RunRecord("r", "sam", "search", "completed", "g", 0, {}, {"epoch": 2.0},
+    ...               device_seconds=8.0, grad_evals=400.0)
+    >>> epoch_cost_of([r], "sam", workers=2)
+    EpochCost(grad_evals=200.0, device_seconds=4.0, run_seconds=2.0)
+    """
+    per = [(r.grad_evals / e, r.device_seconds / e) for r in records
+           if r.method == method and (e := float(r.final.get("epoch", 0) or 0)) > 0
+           and r.device_seconds > 0]
+    if not per:
+        return None
+    g, d = (float(np.mean(v)) for v in zip(*per, strict=True))
+    return EpochCost(g, d, d / workers)
+
+
+def paired_sd(records: Sequence[RunRecord], method: str, baseline: str,
+              metric: str) -> tuple[float, int]:
+    """SD of `method` - `baseline` differences of `metric` over the confirm seeds both ran (each
+    method's most-confirmed config, a seed's latest run), and how many pairs; (NaN, n) < 2.
+
+    >>> mk = lambda m, s, v, t: RunRecord(f"{m}{s}{t}", m, "confirm", "completed", m, s,
+    ...     {"epochs": 1}, {"epoch": 1.0, "test_acc": v}, start_time=t)
+    >>> recs = [mk("a", 1, 0.7, 0), mk("a", 2, 0.8, 1), mk("b", 1, 0.6, 2), mk("b", 2, 0.6, 3)]
+    >>> round(paired_sd(recs, "a", "b", "test_acc")[0], 4), paired_sd(recs, "a", "b", "test_acc")[1]
+    (0.0707, 2)
+    """
+    def by_seed(m: str) -> dict[int | None, float]:
+        runs = [r for r in records if r.method == m and r.phase == Phase.CONFIRM
+                and r.full_length and math.isfinite(r.final.get(metric, math.nan))]
+        if not runs:
+            return {}
+        keys = [r.group_key for r in runs]
+        top = max(set(keys), key=keys.count)
+        return {r.seed: r.final[metric] for r in sorted(runs, key=lambda r: r.start_time)
+                if r.group_key == top}
+
+    a, b = by_seed(method), by_seed(baseline)
+    d = [a[s] - b[s] for s in a if s in b]
+    return (float(np.std(d, ddof=1)) if len(d) >= 2 else math.nan), len(d)
