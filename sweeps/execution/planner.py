@@ -175,7 +175,9 @@ def _tau_lines(p: Plan) -> list[str]:
     for m in p.study.methods:
         n = p.study.trials_of(m)
         hw = tau_halfwidth(n, 0.0)
-        lines.append(f"| {m} | {n} | {'n/a (≤ 4 configs)' if math.isnan(hw) else f'{hw:.2f}'} | "
+        width = ("n/a (≤ 4 configs)" if math.isnan(hw) else
+                 f"{hw:.2f} (no useful interval)" if hw >= 1 else f"{hw:.2f}")
+        lines.append(f"| {m} | {n} | {width} | "
                      f"{configs_for_tau(w, 0.0)} | {configs_for_tau(w, 0.5)} |")
     grid = isinstance(p.study.sampler, Grid)
     return lines + ["", "Independent configs (seeds of one config count once); approximation: "
