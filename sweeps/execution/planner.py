@@ -182,8 +182,22 @@ def _tau_lines(p: Plan) -> list[str]:
     grid = isinstance(p.study.sampler, Grid)
     return lines + ["", "Independent configs (seeds of one config count once); approximation: "
                     "Fisher z with Fieller et al.'s (1957) variance 0.437/(n − 4). Granulated τ "
-                    + ("(this study is a grid): every searched key is held exactly fixed."
-                       if grid else "needs `sampler: grid` (docs/analysis.md).")]
+                    + ("(this study is a grid): every searched key is held exactly fixed; "
+                       + "; ".join(_grid_groups(p.study)) + "." if grid
+                       else "needs `sampler: grid` (docs/analysis.md).")]
+
+
+def _grid_groups(study: StudySpec) -> list[str]:
+    """Per method and searched key of a grid: its groups (settings of the other keys), values
+    per group and pairs of configs compared."""
+    out = []
+    for m, spec in study.methods.items():
+        sizes = {k: len(d.grid_values() or ()) for k, d in sorted(spec.sampled.items())}
+        for k, v in sizes.items():
+            groups = math.prod(n for j, n in sizes.items() if j != k)
+            out.append(f"{m}.{k}: {groups} group(s) of {v} values, "
+                       f"{groups * math.comb(v, 2)} pairs")
+    return out or ["no method searches a key"]
 
 
 def plan_text(p: Plan) -> str:

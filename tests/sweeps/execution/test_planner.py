@@ -82,3 +82,17 @@ def test_without_a_spread_the_power_table_says_what_to_give():
     assert "No cost measured for: sgd" in plan_text(plan)
     assumed = make_plan(STUDY, PlanInputs(cpus=1, gpus=0, seeds=3, sd=0.02), pilot()[:2], "x")
     assert assumed.spreads["sam"] == (0.02, 0, "--sd")
+
+
+def test_a_grid_study_lists_the_groups_its_granulated_tau_compares():
+    grid = parse_study("name: g\nmetric: val_acc\nsampler: grid\nbase: {epochs: 4}\nmethods:\n"
+                       "  sgd: {fixed: {perturbation: none}}\n"
+                       "  sam: {space: {rho: {loguniform: [0.01, 0.5], values: [0.02, 0.05, 0.1]},"
+                       " perturb_batch_size: {choice: [16, 32]}}}\n")
+    plan = make_plan(grid, PlanInputs(cpus=2, gpus=0, seeds=3), pilot(), "pilot")
+    assert plan.costs["sam"].runs == 6 + 3                 # the 3 x 2 grid, then 3 seeds
+    text = plan_text(plan)
+    # rho: one group per m (2), 3 values each: 2 x C(3, 2) pairs; m: 3 groups of 2 values
+    assert "sam.perturb_batch_size: 3 group(s) of 2 values, 3 pairs" in text
+    assert "sam.rho: 2 group(s) of 3 values, 6 pairs" in text
+    assert "needs `sampler: grid`" in plan_text(make_plan(STUDY, PlanInputs(1, 0, 3), pilot(), "p"))
