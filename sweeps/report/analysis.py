@@ -220,7 +220,7 @@ def decide_budget(first: Correlation, second: Correlation, basis: str) -> str:
 
     >>> c = lambda t: Correlation(10, t, t - 0.3, t + 0.3, 0.1)
     >>> decide_budget(c(0.6), c(0.2), "within")
-    'intervals of ±0.20 would separate the leading two: about 42 independent configs per method'
+    'intervals of ±0.20 would separate the leading two: about 43 independent configs per method'
     """
     t1, t2 = abs(first.tau), abs(second.tau)
     gap = t1 - t2
