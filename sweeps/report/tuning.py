@@ -53,7 +53,9 @@ def _cell(c: TuningCurve | None, k: int, p: float | None) -> str:
     if c is None or k > c.n:
         return "-"
     i = k - 1
-    out = f"{c.expected[i]:.4f} [{c.band_low[i]:.4f}, {c.band_high[i]:.4f}]"
+    band = (f"[{c.band_low[i]:.4f}, {c.band_high[i]:.4f}]" if c.band_high[i] > c.band_low[i]
+            else f"[no band at n = {c.n}]")      # one trial, or all alike: nothing to resample
+    out = f"{c.expected[i]:.4f} {band}"
     if c.test is not None:
         out += f" (test {c.test[i]:.4f})"
     return out + (f", P(best) {p:.2f}" if p is not None else "")
@@ -113,7 +115,9 @@ def tuning_section(records: Sequence[RunRecord], study: StudySpec, out_dir: Path
              "that budget (a config's confirm mean where confirmed, else its search run's "
              "test score; shown only where every trial has one), and the probability that the "
              f"method is best at budget k (Sivaprasad et al. 2020; k up to {k_max}, the smallest "
-             f"pool). Pruned trials ({pruned}) count at their last validation value; failed "
+             f"pool; a method with one trial, e.g. nothing searched, has no band and its one "
+             "run stands for its whole pool). Pruned trials "
+             f"({pruned}) count at their last validation value; failed "
              "ones are left out. " + iid_note(study), "",
              tuning_table_md(curves, probs),
              "Hyperparameter importance (fANOVA, Optuna's FanovaImportanceEvaluator, over each "

@@ -32,7 +32,9 @@ def test_section_table_note_and_figures(make_record, tmp_path):
     # sgd's one trial: its config's confirm mean (seeds 1-3), not its search run's 0.99
     assert curves["sgd"].test == pytest.approx([np.mean([0.60, 0.62, 0.64])])
     assert "TPE trials are not i.i.d. draws" in text and "Pruned trials (1)" in text
-    assert f"| 1 | {curves['sgd'].expected[0]:.4f} [" in text
+    assert f"| 1 | {curves['sgd'].expected[0]:.4f} [no band at n = 1] (test 0.6200)" in text
+    lo, hi = curves["sam"].band_low[0], curves["sam"].band_high[0]
+    assert f"{curves['sam'].expected[0]:.4f} [{lo:.4f}, {hi:.4f}], P(best) " in text
     assert "(test 0.6200), P(best) " in text
     assert "- sam: none (2 completed trials < 4)" in text and "- sgd: none (searches no key)" in text
 
