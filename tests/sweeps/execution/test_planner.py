@@ -96,3 +96,36 @@ def test_a_grid_study_lists_the_groups_its_granulated_tau_compares():
     assert "sam.perturb_batch_size: 3 group(s) of 2 values, 3 pairs" in text
     assert "sam.rho: 2 group(s) of 3 values, 6 pairs" in text
     assert "needs `sampler: grid`" in plan_text(make_plan(STUDY, PlanInputs(1, 0, 3), pilot(), "p"))
+
+
+def test_plan_from_an_earlier_sweep_through_the_cli(tmp_path, monkeypatch, capsys):
+    from samtrain.config import TrainConfig
+    from sweeps.cli import main
+    from sweeps.store.sweep_dir import SweepMeta, sweep_dir
+    from sweeps.store.writer import SweepWriter
+
+    monkeypatch.chdir(tmp_path)
+    uri, storage = f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "runs"
+    meta = SweepMeta.new(STUDY, uri)
+    sweep_dir(storage, "p").write(STUDY, meta)
+    w = SweepWriter(uri, "p", meta.sweep_id)
+    w.open_parent()
+    diffs = [0.02, 0.035, 0.01, 0.025]
+    for seed, d in enumerate(diffs):      # paired confirm seeds: sam - sgd = d
+        for m, pert, acc, secs in (("sgd", "none", 0.7, 2.0), ("sam", "ascent", 0.7 + d, 4.0)):
+            cfg = TrainConfig(dataset="digits", epochs=4, seed=seed, perturbation=pert)
+            run = w.child(f"{m}{seed}", m, "confirm", cfg.model_dump(mode="json"), cfg.group_key())
+            w.log_epoch(run, {"epoch": 4, "val_acc": acc, "test_acc": acc,
+                              "device_seconds": secs * 4, "grad_evals": 100 * 4})
+            w.finish(run, "completed")
+    (tmp_path / "p.yaml").write_text(STUDY.source_text)
+    capsys.readouterr()
+    assert main(["plan", "p.yaml", "--storage", "runs", "--from", "p", "--seeds", "4",
+                 "--cpus", "2"]) == 0
+    out = capsys.readouterr().out
+    sd = float(np.std(diffs, ddof=1))
+    assert "Cost per epoch from sweep 'p'" in out
+    assert (f"| sam | {sd:.4f} (4 paired confirm seeds of 'p') | {delta_halfwidth(sd, 4):.4f} | "
+            f"{seeds_for_effect(sd, 0.01)} |") in out
+    # sam: (6 trials + 4 seeds) x 4 epochs x 4 device-seconds an epoch
+    assert "| sam | 6 | 4 | 4 | 4,000 | 160 |" in out
