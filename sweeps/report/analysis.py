@@ -76,6 +76,17 @@ def analysis_notes(a: Analysis) -> list[str]:
     return lines
 
 
+def _p(p: float) -> str:
+    """A p-value to 3 decimals (exact at small n: 0.083 for 4 perfectly ordered points).
+
+    >>> _p(1 / 12), _p(0.00001), _p(float("nan"))
+    ('0.083', '<0.001', 'n/a')
+    """
+    if math.isnan(p):
+        return "n/a"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def _counted(c: Correlation) -> str:
     return f"{c.fmt()} ({c.groups})" if c.defined else "n/a"
 
@@ -83,15 +94,16 @@ def _counted(c: Correlation) -> str:
 def analysis_table_md(a: Analysis) -> str:
     """The Markdown table, one row per analysed diagnostic: pooled, within-method and
     granulated τ vs the target, pooled τ vs the gap."""
-    head = ["Diagnostic", "n", f"τ vs {a.target} pooled [95% CI]",
+    head = ["Diagnostic", "n", f"τ vs {a.target} pooled [95% CI]", "p",
             "τ within methods: mean (methods) [95% CI]", "Ψ granulated (keys) [95% CI]",
             "n (gap)", f"τ vs gap ({a.gap_label}) [95% CI]"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in a.rows:
-        g = r.vs_gap
-        lines.append(f"| {r.name} | {r.vs_target.n} | {r.vs_target.fmt()} | "
+        g = r.vs_target
+        lines.append(f"| {r.name} | {g.n} | {g.fmt()} | {_p(g.p)} | "
                      f"{_counted(r.within_mean)} | {_counted(r.granulated.psi)} | "
-                     f"{g.n if g else 0} | {g.fmt() if g else 'n/a'} |")
+                     f"{r.vs_gap.n if r.vs_gap else 0} | "
+                     f"{r.vs_gap.fmt() if r.vs_gap else 'n/a'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -102,7 +114,8 @@ def within_table_md(a: Analysis) -> str:
         return ""
     lines = ["| Diagnostic | " + " | ".join(methods) + " |", "|" + "---|" * (len(methods) + 1)]
     for r in a.rows:
-        cells = [f"{r.within[m].fmt()} (n={r.within[m].n})" if m in r.within
+        cells = [f"{r.within[m].fmt()} (n={r.within[m].n}, p={_p(r.within[m].p)})"
+                 if m in r.within
                  else f"n/a ({r.within_skipped[m]})" if m in r.within_skipped else "-"
                  for m in methods]
         lines.append(f"| {r.name} | " + " | ".join(cells) + " |")
@@ -273,8 +286,8 @@ def analysis_section(a: Analysis, plot_name: str | None = None) -> list[str]:
              analysis_table_md(a)]
     within, gran = within_table_md(a), granulated_table_md(a)
     if within:
-        lines += [f"τ vs {a.target} within each method (its search configs and seeds) "
-                  "[95% CI] (n):", "", within]
+        lines += [f"τ vs {a.target} within each method (its configs, a config's seeds "
+                  "averaged) [95% CI] (n configs, exact p):", "", within]
     if gran:
         lines += [f"Granulated τ vs {a.target} by searched key:", "", gran]
     lines += [best_sentence(a), ""]

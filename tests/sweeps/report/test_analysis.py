@@ -150,8 +150,8 @@ def test_sentence_rests_on_within_method_tau_when_methods_confound_the_pooled_on
         "tau is defined for 0 of 2 (no study given: the searched keys are unknown).")
     table = within_table_md(a)
     assert table.splitlines()[0] == "| Diagnostic | sam | sgd |"
-    assert f"| ever_forgotten | {e.within['sam'].fmt()} (n=5) | {e.within['sgd'].fmt()} (n=5) |" \
-        in table
+    assert (f"| ever_forgotten | {e.within['sam'].fmt()} (n=5, p=0.017) | "
+            f"{e.within['sgd'].fmt()} (n=5, p=0.017) |") in table      # exact: 2 / 5!
 
 
 def test_sentence_rests_on_granulated_tau_when_runs_vary_one_key(make_record):
@@ -277,7 +277,8 @@ def test_analyze_end_to_end_through_mlflow(tmp_path, capsys):
     assert main(["analyze", "s", "--storage", str(storage), "--tracking-uri", uri]) == 0
     out = capsys.readouterr().out
     nv = "[no valid interval at n = 5]"
-    assert (f"| forget_events | 5 | -1.00 {nv} | -1.00 {nv} (1) | n/a | 5 | 1.00 {nv} |") in out
+    assert (f"| forget_events | 5 | -1.00 {nv} | 0.017 | -1.00 {nv} (1) | n/a | 5 | 1.00 {nv} |"
+            in out)
     assert ("forget_events is the only diagnostic with enough values to rank on within-method "
             f"tau (mean tau over 1 method = -1.00 {nv}, n = 5; pooled tau = -1.00") in out
     assert "ranks runs by test accuracy best" not in out
@@ -288,3 +289,10 @@ def test_analyze_end_to_end_through_mlflow(tmp_path, capsys):
     logged = {f.path for f in MlflowClient(uri).list_artifacts(parent, "analysis")}
     assert logged == {"analysis/analysis.md", "analysis/analysis.csv",
                       "analysis/analysis_scatter.png"}
+
+
+def test_four_perfectly_ordered_configs_report_p_0083_and_no_interval():
+    a = analyze_records(solo(runs(test_acc=TEST, ever_forgotten=TEST))[:4])
+    table = analysis_table_md(a)
+    assert ("| ever_forgotten | 4 | 1.00 [no valid interval at n = 4] | 0.083 |" in table)
+    assert "[1.00, 1.00]" not in table and "ranks runs by" not in best_sentence(a)
