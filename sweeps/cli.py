@@ -10,6 +10,7 @@ Example:
     $ sweep extend tiny --trials 4   # 4 more trials per searched method
     $ sweep best tiny --method sam > best.yaml && sweep train best.yaml
     $ sweep analyze tiny     # does test accuracy track forgetting or sharpness?
+    $ sweep plan search_spaces/tiny.yaml --seeds 5 --sd 0.01   # cost and power, before running
 """
 
 from __future__ import annotations
@@ -127,7 +128,30 @@ def build_parser() -> argparse.ArgumentParser:
                  "of each diagnostic, bootstrap CIs)", address=False)
     p.add_argument("name")
     p.add_argument("--out", help="output directory (default: STORAGE/NAME/report)")
+
+    p = _command(sub, "plan", "before running: a study's cost (calibration run or --from an "
+                 "earlier sweep) and power (CI of Δ vs baseline, seeds, configs for tau)",
+                 address=False)
+    _plan_arguments(p)
     return parser
+
+
+def _plan_arguments(p: argparse.ArgumentParser) -> None:
+    """`sweep plan`'s arguments (its work: `sweeps.execution.planner`)."""
+    p.add_argument("space", help="study file, e.g. search_spaces/tiny.yaml")
+    p.add_argument("--from", dest="from_sweep", metavar="NAME",
+                   help="an earlier sweep of the same problem: its costs and paired spread")
+    p.add_argument("--cpus", type=float, help="CPUs the sweep will have (default: this machine's)")
+    p.add_argument("--gpus", type=float, default=0.0, help="GPUs the sweep will have (default 0)")
+    p.add_argument("--seeds", type=int, help="confirm seeds per method (default: the study's "
+                   "confirm_seeds, else 3)")
+    p.add_argument("--effect", type=float, default=0.01,
+                   help="the Δ vs baseline to detect (default 0.01)")
+    p.add_argument("--sd", type=float, help="assumed SD of paired Δ when no --from sweep has one")
+    p.add_argument("--tau-width", type=float, default=0.2,
+                   help="half-width of the tau interval to size for (default 0.2)")
+    p.add_argument("--calibration-epochs", type=int, default=2,
+                   help="epochs of the calibration run per method (default 2)")
 
 
 # Bad input: sweeps' own errors, samtrain's config and missing-data errors; MLflow's errors.

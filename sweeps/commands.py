@@ -260,3 +260,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                      best_sentence(analysis), "",
                      f"Analysis files: {where} (also in MLflow, parent run: analysis/)"]))
     return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from sweeps.execution.planner import run_plan
+
+    if args.from_sweep is not None:
+        check_name("--from", args.from_sweep)
+    print(run_plan(args), end="")
+    return 0

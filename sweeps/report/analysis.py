@@ -4,8 +4,11 @@ and files (analysis.md, analysis.csv, analysis_scatter.png), logged to the sweep
 The sentence ranks the diagnostics on the most controlled τ that ranks at least two of them
 (one, when only one diagnostic has values): granulated τ (Jiang et al. 2019: configs that
 differ in one searched key; counted when it compares 6+ pairs of configs, as many as the 4
-runs a pooled τ needs), else within-method τ (runs of one method), else pooled τ, and says
-which one and why.
+configs a pooled τ needs), else within-method τ (configs of one method), else pooled τ, and
+says which one and why. It names a diagnostic that "ranks runs best" only when its |τ|
+interval lies above every other diagnostic's |τ| interval; otherwise it says it is undecided,
+and how many independent configs would give intervals narrow enough to separate the leading
+two (`sweeps.results.power_plan.configs_for_tau`).
 
 Example (on a sweep's records)::
 
@@ -21,7 +24,6 @@ import math
 from pathlib import Path
 
 from sweeps.results.correlation import (
-    BINS,
     MIN_RUNS,
     N_RESAMPLES,
     SEED,
@@ -30,9 +32,10 @@ from sweeps.results.correlation import (
     DiagnosticRow,
     analyze_records,
 )
+from sweeps.results.power_plan import configs_for_tau
 
 __all__ = ["analysis_notes", "analysis_table_md", "within_table_md", "granulated_table_md",
-           "analysis_table_csv", "basis_of", "sentence_basis", "best_sentence",
+           "analysis_table_csv", "basis_of", "sentence_basis", "best_sentence", "decide_budget",
            "analysis_section", "write_analysis", "analyze_sweep"]
 
 _TARGET_WORDS = {"test_acc": "test accuracy", "val_acc": "validation accuracy"}
@@ -50,18 +53,19 @@ def analysis_notes(a: Analysis) -> list[str]:
     """The method, the fallback and the skipped diagnostics, one line each."""
     lines = [f"Kendall τ-b between each diagnostic's final value and {a.target} (and the "
              f"gap {a.gap_label}) over {len(a.runs)} completed full-length runs "
-             f"(search and confirm); 95% CI: paired percentile bootstrap over runs "
-             f"({a.n_resamples:,} resamples, seed {a.seed}). Seeds of one config are "
-             "not independent draws: intervals are approximate.",
-             f"Within-method τ: over one method's runs (its search configs and seeds), for "
-             f"methods with {MIN_RUNS}+ finite, non-constant values; their mean over those "
-             "methods has a stratified bootstrap CI (runs resampled within each method).",
-             "Granulated τ (Jiang et al. 2019, arXiv 1912.02178): for each searched key, runs "
-             "of one method whose other searched keys agree (a continuous key: the same one of "
-             f"{BINS} equal bins of its search range, log scale when log-sampled) form a group, "
-             "in which runs with the same value of the key (a config's seeds) are averaged into "
-             "one point; ψ = the mean τ over the groups with 2+ values of the key, Ψ = the mean "
-             "of ψ over the keys; CI: stratified bootstrap (runs resampled within each group)."
+             "(search and confirm), a config's seeds averaged into one point first (n counts "
+             f"configs); 95% CI: paired percentile bootstrap over configs ({a.n_resamples:,} "
+             f"resamples, seed {a.seed}), replaced by \"no valid interval\" where it collapses "
+             "to a point; p: exact permutation p-value at small n (n = 4 perfectly ordered: "
+             "0.083).",
+             f"Within-method τ: over one method's configs, for methods with {MIN_RUNS}+ configs "
+             "with finite, non-constant values; their mean over those methods has a stratified "
+             "bootstrap CI (configs resampled within each method).",
+             "Granulated τ (Jiang et al. 2019, arXiv 1912.02178): for each searched key, "
+             "configs of one method whose other searched keys are exactly equal (a grid study) "
+             "form a group; ψ = the mean τ over the groups with 2+ values of the key, Ψ = the "
+             "mean of ψ over the keys; CI: stratified bootstrap (runs resampled within each "
+             "group)."
              + (f" Undefined here: {a.granulated_note}." if a.granulated_note else "")]
     if a.fallback:
         lines.append(f"No run has test_acc: {a.target} (validation split) stands in for it.")
@@ -72,6 +76,17 @@ def analysis_notes(a: Analysis) -> list[str]:
     return lines
 
 
+def _p(p: float) -> str:
+    """A p-value to 3 decimals (exact at small n: 0.083 for 4 perfectly ordered points).
+
+    >>> _p(1 / 12), _p(0.00001), _p(float("nan"))
+    ('0.083', '<0.001', 'n/a')
+    """
+    if math.isnan(p):
+        return "n/a"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def _counted(c: Correlation) -> str:
     return f"{c.fmt()} ({c.groups})" if c.defined else "n/a"
 
@@ -79,15 +94,16 @@ def _counted(c: Correlation) -> str:
 def analysis_table_md(a: Analysis) -> str:
     """The Markdown table, one row per analysed diagnostic: pooled, within-method and
     granulated τ vs the target, pooled τ vs the gap."""
-    head = ["Diagnostic", "n", f"τ vs {a.target} pooled [95% CI]",
+    head = ["Diagnostic", "n", f"τ vs {a.target} pooled [95% CI]", "p",
             "τ within methods: mean (methods) [95% CI]", "Ψ granulated (keys) [95% CI]",
             "n (gap)", f"τ vs gap ({a.gap_label}) [95% CI]"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in a.rows:
-        g = r.vs_gap
-        lines.append(f"| {r.name} | {r.vs_target.n} | {r.vs_target.fmt()} | "
+        g = r.vs_target
+        lines.append(f"| {r.name} | {g.n} | {g.fmt()} | {_p(g.p)} | "
                      f"{_counted(r.within_mean)} | {_counted(r.granulated.psi)} | "
-                     f"{g.n if g else 0} | {g.fmt() if g else 'n/a'} |")
+                     f"{r.vs_gap.n if r.vs_gap else 0} | "
+                     f"{r.vs_gap.fmt() if r.vs_gap else 'n/a'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -98,7 +114,8 @@ def within_table_md(a: Analysis) -> str:
         return ""
     lines = ["| Diagnostic | " + " | ".join(methods) + " |", "|" + "---|" * (len(methods) + 1)]
     for r in a.rows:
-        cells = [f"{r.within[m].fmt()} (n={r.within[m].n})" if m in r.within
+        cells = [f"{r.within[m].fmt()} (n={r.within[m].n}, p={_p(r.within[m].p)})"
+                 if m in r.within
                  else f"n/a ({r.within_skipped[m]})" if m in r.within_skipped else "-"
                  for m in methods]
         lines.append(f"| {r.name} | " + " | ".join(cells) + " |")
@@ -190,49 +207,77 @@ def _groups(r: DiagnosticRow) -> str:
     return f"{n} group{'s' if n != 1 else ''} of runs"
 
 
-def best_sentence(a: Analysis) -> str:
-    """Which diagnostic ranks the runs best (largest |τ| vs the target on the basis of
-    `sentence_basis`), whether its interval (taken in magnitude) excludes the other
-    diagnostics' |τ|, and which τ it rests on and why; generated from `a`."""
-    word = _TARGET_WORDS.get(a.target, a.target)
-    scored = [r for r in a.rows if not math.isnan(r.vs_target.tau)]
-    if not scored:
-        return (f"No diagnostic has {MIN_RUNS}+ finite, non-constant final values paired with "
-                f"{a.target} over the {len(a.runs)} completed full-length runs: nothing to rank.")
-    basis, why = sentence_basis(a)
-    ranked = [r for r in scored if _ranks_on(r, basis)]
-    best = max(ranked, key=lambda r: abs(basis_of(r, basis).tau))
-    c, p = basis_of(best, basis), best.vs_target
+def _value(a: Analysis, r: DiagnosticRow, basis: str) -> str:
+    """`r`'s τ on `basis` with its interval and n (and the pooled τ beside a controlled one)."""
+    c, p = basis_of(r, basis), r.vs_target
     g = f"{c.groups} method{'s' if c.groups != 1 else ''}" if basis == "within" else \
         f"{c.groups} searched key{'s' if c.groups != 1 else ''}"
     value = {"pooled": f"tau = {c.fmt()}, n = {c.n}",
              "within": f"mean tau over {g} = {c.fmt()}, n = {c.n}",
-             "granulated": f"Psi over {g} ({_groups(best)}) = {c.fmt()}, n = {c.n}"}[basis]
+             "granulated": f"Psi over {g} ({_groups(r)}) = {c.fmt()}, n = {c.n}"}[basis]
     if basis != "pooled":
         value += f"; pooled tau = {p.fmt()}, n = {p.n}"
-    head = (f"{best.name} ranks runs by {word} best on {_LABELS[basis]} ({value})"
-            + (f", {a.target} standing in for test_acc" if a.fallback else ""))
-    tail = f" It rests on {_LABELS[basis]}: {why}."
-    others = [r for r in ranked if r is not best]
-    if not others:
-        return head + "; it is the only diagnostic with enough values to rank." + tail
+    return value + (f"; {a.target} standing in for test_acc" if a.fallback else "")
+
+
+def _abs_fmt(c: Correlation) -> str:
+    if not c.has_interval:
+        return f"|tau| {abs(c.tau):.2f}, {c.why_no_interval or 'no interval'}"
     lo, hi = c.abs_interval()
-    if math.isnan(lo):
-        return head + "; its interval is undefined (every resample was constant)." + tail
+    return f"|tau| {abs(c.tau):.2f} [{lo:.2f}, {hi:.2f}]"
 
-    def names(rs: list[DiagnosticRow]) -> str:
-        return ", ".join(f"{r.name} ({abs(basis_of(r, basis).tau):.2f})" for r in rs)
 
-    out_ = [r for r in others if not lo <= abs(basis_of(r, basis).tau) <= hi]
-    in_ = [r for r in others if lo <= abs(basis_of(r, basis).tau) <= hi]
-    mid = f"its |tau| interval [{lo:.2f}, {hi:.2f}] "
-    if out_ and in_:
-        mid += f"excludes the |tau| of {names(out_)} but not of {names(in_)}"
-    elif out_:
-        mid += f"excludes the |tau| of every other diagnostic: {names(out_)}"
-    else:
-        mid += f"excludes none of the others: {names(in_)}"
-    return f"{head}; {mid}.{tail}"
+def decide_budget(first: Correlation, second: Correlation, basis: str) -> str:
+    """The budget that would separate the two leading |τ|: intervals of half their gap, and the
+    independent configs that give them (`configs_for_tau`, at the smaller |τ|).
+
+    >>> c = lambda t: Correlation(10, t, t - 0.3, t + 0.3, 0.1)
+    >>> decide_budget(c(0.6), c(0.2), "within")
+    'intervals of ±0.20 would separate the leading two: about 43 independent configs per method'
+    """
+    t1, t2 = abs(first.tau), abs(second.tau)
+    gap = t1 - t2
+    if gap < 0.02:
+        return (f"the leading two |tau| differ by {gap:.2f}: no practical budget separates them; "
+                "they rank the runs alike")
+    unit = {"within": " per method", "granulated": " per group"}.get(basis, "")
+    return (f"intervals of ±{gap / 2:.2f} would separate the leading two: about "
+            f"{configs_for_tau(gap / 2, min(t2, 0.99))} independent configs{unit}")
+
+
+def best_sentence(a: Analysis) -> str:
+    """Whether one diagnostic ranks the runs best (largest |τ| vs the target on the basis of
+    `sentence_basis`): said only when its |τ| interval lies above every other's; otherwise
+    that none does, with the budget that would decide it; and which τ it rests on and why."""
+    word = _TARGET_WORDS.get(a.target, a.target)
+    scored = [r for r in a.rows if not math.isnan(r.vs_target.tau)]
+    if not scored:
+        return (f"No diagnostic has {MIN_RUNS}+ configs with finite, non-constant final values "
+                f"paired with {a.target} over the {len(a.runs)} completed full-length runs: "
+                "nothing to rank.")
+    basis, why = sentence_basis(a)
+    label = _LABELS[basis]
+    order = sorted((r for r in scored if _ranks_on(r, basis)),
+                   key=lambda r: -abs(basis_of(r, basis).tau))
+    best, c = order[0], basis_of(order[0], basis)
+    tail = f" It rests on {label}: {why}."
+    if len(order) == 1:
+        return (f"{best.name} is the only diagnostic with enough values to rank on {label} "
+                f"({_value(a, best, basis)}): nothing to rank it against." + tail)
+    lo = c.abs_interval()[0] if c.has_interval else math.nan
+    overlap = [r for r in order[1:] if not basis_of(r, basis).has_interval
+               or not basis_of(r, basis).abs_interval()[1] < lo]
+    if c.has_interval and not overlap:
+        return (f"{best.name} ranks runs by {word} best on {label} ({_value(a, best, basis)}): "
+                f"its |tau| interval lies above every other diagnostic's: "
+                + ", ".join(f"{r.name} ({_abs_fmt(basis_of(r, basis))})" for r in order[1:])
+                + "." + tail)
+    against = (f"{best.name} has the largest |tau| ({_value(a, best, basis)}) but "
+               f"{c.why_no_interval or 'no interval'}" if not c.has_interval else
+               f"the |tau| interval of {best.name} ({_value(a, best, basis)}) overlaps "
+               + ", ".join(f"{r.name}'s ({_abs_fmt(basis_of(r, basis))})" for r in overlap))
+    return (f"Which diagnostic tracks {word} most closely is undecided on {label}: {against}; "
+            f"{decide_budget(c, basis_of(order[1], basis), basis)}." + tail)
 
 
 def analysis_section(a: Analysis, plot_name: str | None = None) -> list[str]:
@@ -241,8 +286,8 @@ def analysis_section(a: Analysis, plot_name: str | None = None) -> list[str]:
              analysis_table_md(a)]
     within, gran = within_table_md(a), granulated_table_md(a)
     if within:
-        lines += [f"τ vs {a.target} within each method (its search configs and seeds) "
-                  "[95% CI] (n):", "", within]
+        lines += [f"τ vs {a.target} within each method (its configs, a config's seeds "
+                  "averaged) [95% CI] (n configs, exact p):", "", within]
     if gran:
         lines += [f"Granulated τ vs {a.target} by searched key:", "", gran]
     lines += [best_sentence(a), ""]

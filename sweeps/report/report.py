@@ -22,6 +22,7 @@ from sweeps.report.pairwise_table import pairwise_lines
 from sweeps.report.shift_tables import shift_section
 from sweeps.report.status import pareto_lines
 from sweeps.report.tables import confirmed_lines, noise_lines, render_tables, verdict_lines
+from sweeps.report.tuning import tuning_section
 from sweeps.results.budget import budget_note
 from sweeps.results.rows import (
     MethodRow,
@@ -99,7 +100,10 @@ def build_report(records: Sequence[RunRecord], study: StudySpec, out_dir: Path, 
                *confirmed, ""]
     md += shift_section(records, study, rows)  # eval_sets: per set, mCA, mCE
     section, extra = _analysis_md(records, study, out_dir) if analysis else ([], [])
-    md += section + [f"![{p.stem}]({p.name})\n" for p in pngs]
+    tuning, tuning_files = tuning_section(records, study, out_dir,
+                                          plots.report_colors(study, records), tmetric)
+    md += tuning + section + [f"![{p.stem}]({p.name})\n" for p in pngs]
+    extra = tuning_files + extra
     md.append(_provenance_md(provenance or {}, records))
     files = [out_dir / "report.md", out_dir / "report.csv", out_dir / "report.tex"]
     for path, text in zip(files, ["\n".join(md), tables["csv"], tables["latex"]], strict=True):

@@ -5,22 +5,23 @@ between each diagnostic's final value and (a) the test accuracy (`test_acc`; `va
 run has a test metric, which the output says) and (b) the generalization gap
 `clean_fit - test_acc` (training accuracy on unflipped labels minus test accuracy), three ways:
 
-- pooled: over all the runs (`sweeps.results.kendall.kendall_ci`: paired percentile bootstrap
-  over runs, 9,999 resamples, fixed seed), vs the target and vs the gap;
-- within each method: over one method's runs (its search configs and confirm seeds), with the
-  same interval; and their mean over the methods that have one, with a stratified bootstrap
-  (each method's runs resampled within the method): differences between methods cannot
-  create it;
-- granulated (Jiang et al. 2019, `sweeps.results.granulated`): runs that differ in one searched
-  key, the method and the other keys held fixed; needs the study (its searched keys).
+- pooled: over all the configs (`sweeps.results.kendall.kendall_ci`: paired percentile bootstrap
+  over configs, 9,999 resamples, fixed seed; exact p-value at small n), vs the target and vs
+  the gap;
+- within each method: over one method's configs, with the same interval; and their mean over
+  the methods that have one, with a stratified bootstrap (each method's configs resampled
+  within the method): differences between methods cannot create it;
+- granulated (Jiang et al. 2019, `sweeps.results.granulated`): configs that differ in one
+  searched key, the method and the other keys held exactly fixed (a grid study); needs the study.
 
-Within-method and granulated τ are taken vs the target only. Question after Vani et al. 2024
-(arXiv 2406.06700); rank-correlation method after Jiang et al. 2019 (arXiv 1912.02178) and
-Andriushchenko et al. 2023 (arXiv 2302.07011).
+A config's seeds (runs of one method with one `group_key`: search and confirm runs of the same
+values) are averaged into one point before τ, diagnostic and target alike: seeds are not
+independent configs, and `n` counts configs. Within-method and granulated τ are taken vs the
+target only. Question after Vani et al. 2024 (arXiv 2406.06700); rank-correlation method after
+Jiang et al. 2019 (arXiv 1912.02178) and Andriushchenko et al. 2023 (arXiv 2302.07011).
 
-A diagnostic (or a method's share of it) with fewer than `MIN_RUNS` finite values or constant
-values is skipped. Runs of one config over several seeds are not independent draws of configs,
-so the intervals are approximate; `clean_fit`'s τ vs the gap is partly by construction.
+A diagnostic (or a method's share of it) with fewer than `MIN_RUNS` configs with finite values,
+or constant values, is skipped. `clean_fit`'s τ vs the gap is partly by construction.
 
 The tables, the generated sentence and the files are `sweeps.report.analysis`'s.
 
@@ -37,7 +38,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sweeps.results.granulated import (
-    BINS,
     AxisGroup,
     Granulated,
     axis_groups,
@@ -50,6 +50,7 @@ from sweeps.results.kendall import (
     SEED,
     UNDEFINED,
     Correlation,
+    config_means,
     grouped_tau,
     kendall_ci,
     resampled_tau_b,
@@ -57,7 +58,7 @@ from sweeps.results.kendall import (
 from sweeps.store.schema import Phase, RunRecord
 from sweeps.study.spec import StudySpec
 
-__all__ = ["DIAGNOSTICS", "MIN_RUNS", "BINS", "CONFIDENCE", "Correlation", "DiagnosticRow",
+__all__ = ["DIAGNOSTICS", "MIN_RUNS", "CONFIDENCE", "Correlation", "DiagnosticRow",
            "Analysis", "resampled_tau_b", "kendall_ci", "eligible_runs", "analyze_records"]
 
 DIAGNOSTICS = ("forget_events", "ever_forgotten", "unforgettable", "clean_fit", "noisy_fit",
@@ -114,21 +115,34 @@ def _finite(v: float | None) -> bool:
 
 def _pairs(runs: Sequence[RunRecord], diag: str, target: str,
            gap: bool) -> tuple[list[float], list[float]]:
-    """(diagnostic, target or gap) of the runs where both are finite."""
-    xs, ys = [], []
+    """(diagnostic, target or gap), one point per config: the mean over its runs (seeds) where
+    both are finite, configs in the order they first appear.
+
+    >>> from sweeps.store.schema import RunRecord
+    >>> r = lambda g, x, t: RunRecord(g + str(x), "sam", "search", "completed", g, 0, {},
+    ...                               {"forget_events": x, "test_acc": t})
+    >>> _pairs([r("a", 1.0, 0.5), r("a", 3.0, 0.7), r("b", 5.0, 0.9)], "forget_events",
+    ...        "test_acc", gap=False)
+    ([2.0, 5.0], [0.6, 0.9])
+    """
+    xs, ys, labels = [], [], []
     for r in runs:
         x, t = r.final.get(diag), r.final.get(target)
         y = (r.final.get("clean_fit", math.nan) - t) if gap and _finite(t) else t
         if _finite(x) and _finite(y):
             xs.append(float(x))  # type: ignore[arg-type]
             ys.append(float(y))  # type: ignore[arg-type]
-    return xs, ys
+            labels.append((r.method, r.group_key))
+    if not xs:
+        return [], []
+    mx, my = config_means(xs, ys, labels)
+    return [round(float(v), 12) for v in mx], [round(float(v), 12) for v in my]
 
 
 def _usable(xs: Sequence[float]) -> str | None:
     """Why a diagnostic's paired values cannot be ranked, or None when they can."""
     if len(xs) < MIN_RUNS:
-        return f"{len(xs)} finite value{'s' if len(xs) != 1 else ''} < {MIN_RUNS}"
+        return f"{len(xs)} config{'s' if len(xs) != 1 else ''} with finite values < {MIN_RUNS}"
     if len(set(xs)) == 1:
         return "constant"
     return None

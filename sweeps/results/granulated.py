@@ -11,12 +11,12 @@ target) over the groups that vary axis i (at least 2 distinct values of it among
 values finite, and a defined τ-b); Ψ is the mean of ψ_i over the axes that have one; `pairs`
 counts the pairs of configs compared. Seeds are not an axis.
 
-Sampled keys rarely repeat (TPE draws `rho` from a loguniform), so "the other keys held fixed"
-is approximate for continuous keys: a float, or an int with more than `BINS` values, counts as
-fixed within the same one of `BINS` equal-width bins of its search range (log scale for
-log-sampled keys); choices and grid points are matched exactly. The axis itself keeps its
-exact values. Where no group varies an axis, ψ_i is undefined; where no axis has one, Ψ is NaN
-and `why` says so; nothing is filled in.
+"Held fixed" means equal: a granulated τ needs configs that agree exactly on every other
+searched key, which only a grid design gives (`sampler: grid` over the keys of each method; see
+docs/analysis.md). Continuous keys are never binned (a bin a factor ~3 wide holds nothing fixed),
+so with any other sampler (TPE, random, QMC: sampled keys never repeat) the granulated τ is not
+available and `structure_note` says so. Where no group varies an axis, ψ_i is undefined; where
+no axis has one, Ψ is NaN and `why` says so; nothing is filled in.
 
 Interval: a stratified percentile bootstrap (`sweeps.results.kendall.grouped_tau`): within each
 axis, each group's runs are resampled within the group (and averaged per value again); the
@@ -44,6 +44,7 @@ from sweeps.results.kendall import (
     SEED,
     UNDEFINED,
     Correlation,
+    checked_interval,
     config_means,
     grouped_tau,
     mean_of_resamples,
@@ -51,18 +52,16 @@ from sweeps.results.kendall import (
     tau_b,
 )
 from sweeps.store.schema import RunRecord
-from sweeps.study.distributions import Float, Int
 from sweeps.study.spec import StudySpec
+from sweeps.study.strategy import Grid
 
-__all__ = ["BINS", "AxisGroup", "Granulated", "bin_value", "axis_groups", "granulated_tau",
-           "structure_note"]
-
-BINS = 3
+__all__ = ["AxisGroup", "Granulated", "axis_groups", "granulated_tau", "structure_note",
+           "held_value"]
 
 
 @dataclass(frozen=True)
 class AxisGroup:
-    """Runs (indices) of one method that agree on every searched key but `axis` (binned)."""
+    """Runs (indices) of one method that agree exactly on every searched key but `axis`."""
 
     axis: str
     method: str
@@ -81,28 +80,18 @@ class Granulated:
     pairs: int = 0                                 # pairs of configs compared, all axes
 
 
-def bin_value(dist: Any, value: Any, bins: int = BINS) -> Hashable:
-    """The value a searched key is held fixed at: its bin (0..bins-1) in the search range for a
-    continuous key, else the value itself.
+def held_value(value: Any) -> Hashable:
+    """The exact value a searched key is held fixed at (a hashable stand-in for lists, dicts).
 
-    >>> d = Float(0.01, 1.0, log=True)
-    >>> bin_value(d, 0.02), bin_value(d, 0.05), bin_value(d, 0.9), bin_value(Int(1, 2), 2)
-    (0, 1, 2, 2)
+    >>> held_value(0.05), held_value([3, 32]), held_value(None)
+    (0.05, '[3, 32]', None)
     """
-    continuous = isinstance(dist, Float) or (isinstance(dist, Int)
-                                             and dist.high - dist.low + 1 > bins)
-    if not continuous or dist.values is not None or not isinstance(value, (int, float)):
-        return value
-    lo, hi, v = float(dist.low), float(dist.high), float(value)
-    if dist.log:
-        lo, hi, v = math.log(lo), math.log(hi), math.log(max(v, dist.low))
-    return int(min(bins - 1, max(0, math.floor((v - lo) / (hi - lo) * bins))))
+    return value if isinstance(value, Hashable) else repr(value)
 
 
-def axis_groups(runs: Sequence[RunRecord], study: StudySpec,
-                bins: int = BINS) -> dict[str, list[AxisGroup]]:
+def axis_groups(runs: Sequence[RunRecord], study: StudySpec) -> dict[str, list[AxisGroup]]:
     """For each searched key (sorted), the groups of `runs` that vary it with the method and the
-    method's other searched keys (binned) fixed, and at least 2 distinct values of it."""
+    method's other searched keys held exactly fixed, and at least 2 distinct values of it."""
     out: dict[str, list[AxisGroup]] = {}
     keys = {m: sorted(spec.sampled) for m, spec in study.methods.items()}
     for axis in sorted({k for ks in keys.values() for k in ks}):
@@ -111,8 +100,7 @@ def axis_groups(runs: Sequence[RunRecord], study: StudySpec,
             ks = keys.get(r.method, [])
             if axis not in ks:
                 continue
-            spec = study.methods[r.method].sampled
-            held = tuple(bin_value(spec[k], r.params.get(k), bins) for k in ks if k != axis)
+            held = tuple(held_value(r.params.get(k)) for k in ks if k != axis)
             members[(r.method, held)].append(i)
         groups = [AxisGroup(axis, m, held, tuple(idx),
                             tuple(runs[i].params.get(axis) for i in idx))
@@ -128,10 +116,13 @@ def structure_note(study: StudySpec | None, groups: dict[str, list[AxisGroup]]) 
         return "no study given: the searched keys are unknown"
     if not groups:
         return "no method searches a key"
+    if not isinstance(study.sampler, Grid):
+        return (f"not available with sampler {study.sampler.type!r}: its configs never hold the "
+                "other searched keys exactly fixed; a grid study (`sampler: grid`) answers it "
+                "(docs/analysis.md)")
     if not any(groups.values()):
-        return ("no two runs of a method differ in one searched key with its other keys fixed "
-                f"(continuous keys binned into {BINS} bins of their range); a grid search or "
-                "more trials per method gives such groups")
+        return ("no two configs of a method differ in one searched key with its other keys "
+                "exactly fixed")
     return ""
 
 
@@ -162,6 +153,7 @@ def granulated_tau(x: Sequence[float], y: Sequence[float], groups: dict[str, lis
                "not constant") if any(groups.values()) else "no group varies a searched key"
         return Granulated(UNDEFINED, {}, why)
     lo, hi, dropped = percentile_ci(mean_of_resamples(dists))
+    lo, hi, no_interval = checked_interval(lo, hi, len(counted))
     psi = float(np.mean([c.tau for c in by_axis.values()]))
-    return Granulated(Correlation(len(counted), psi, lo, hi, math.nan, dropped, len(by_axis)),
-                      by_axis, pairs=pairs)
+    return Granulated(Correlation(len(counted), psi, lo, hi, math.nan, dropped, len(by_axis),
+                                  no_interval), by_axis, pairs=pairs)

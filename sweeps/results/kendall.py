@@ -4,7 +4,14 @@ over groups of runs (`grouped_tau`: within-method and granulated τ), pure numpy
 `kendall_ci`: a paired percentile bootstrap over runs (`scipy.stats.bootstrap` over run indices,
 (x, y) pairs resampled together, fixed seed); resamples with a constant variable (τ-b undefined)
 are dropped. Percentile rather than BCa: BCa's jackknife acceleration is undefined when the
-bootstrap distribution is degenerate (e.g. a perfectly concordant pair, interval [1, 1]).
+bootstrap distribution is degenerate. A bootstrap interval that collapses to a point (4
+perfectly ordered points: every defined resample has τ = 1) is no interval: it is replaced by
+"no valid interval at n = k" (`Correlation.why_no_interval`), never printed as [1, 1].
+
+p-value (`kendall_p`): two-sided, exact where it can be: scipy's exact null distribution of τ
+without ties (n <= 33), an exact permutation test of the pairings with ties for n <= 7 (Monte
+Carlo with 9,999 permutations beyond), the normal approximation only for n > 33 without ties.
+n = 4 perfectly ordered points: p = 2/4! = 1/12 = 0.083.
 
 `grouped_tau`: the mean over groups of each group's τ-b (groups whose τ-b is undefined, a
 constant variable, are left out); its interval is a stratified percentile bootstrap: each
@@ -13,8 +20,8 @@ over the groups whose resampled τ-b is defined; resamples with none are dropped
 
 Example:
     >>> c = kendall_ci([1, 2, 3, 4, 5], [10, 20, 30, 40, 50], n_resamples=2000)
-    >>> round(c.tau, 12), c.ci_low, c.ci_high, c.n
-    (1.0, 1.0, 1.0, 5)
+    >>> round(c.tau, 12), c.fmt(), round(c.p, 4), c.n
+    (1.0, '1.00 [no valid interval at n = 5]', 0.0167, 5)
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from scipy import stats as _st
 
 __all__ = ["N_RESAMPLES", "SEED", "CONFIDENCE", "Correlation", "resampled_tau_b", "kendall_ci",
            "percentile_ci", "tau_b", "config_means", "mean_of_resamples", "grouped_tau",
-           "UNDEFINED"]
+           "UNDEFINED", "kendall_p", "checked_interval"]
 
 N_RESAMPLES = 9999
 SEED = 0
@@ -50,21 +57,28 @@ class Correlation:
     p: float
     dropped: int = 0     # bootstrap resamples with τ-b undefined (a constant variable)
     groups: int = 0      # groups averaged over (0: one plain τ-b)
+    why_no_interval: str = ""   # e.g. "no valid interval at n = 4" (ci_low, ci_high: NaN)
 
     @property
     def defined(self) -> bool:
         return not math.isnan(self.tau)
 
+    @property
+    def has_interval(self) -> bool:
+        return self.defined and not math.isnan(self.ci_low)
+
     def fmt(self, digits: int = 2) -> str:
         """`"-0.62 [-0.80, -0.41]"`, `"n/a"` when τ is undefined (a constant target)."""
         if math.isnan(self.tau):
             return "n/a"
+        if self.why_no_interval:
+            return f"{self.tau:.{digits}f} [{self.why_no_interval}]"
         if math.isnan(self.ci_low):
             return f"{self.tau:.{digits}f} [n/a]"
         return f"{self.tau:.{digits}f} [{self.ci_low:.{digits}f}, {self.ci_high:.{digits}f}]"
 
     def abs_interval(self) -> tuple[float, float]:
-        """The interval of |τ|: [0, max] when it straddles 0."""
+        """The interval of |τ|: [0, max] when it straddles 0 (NaN, NaN without an interval)."""
         lo, hi = abs(self.ci_low), abs(self.ci_high)
         if self.ci_low <= 0 <= self.ci_high:
             return 0.0, max(lo, hi)
@@ -118,6 +132,45 @@ def percentile_ci(dist: np.ndarray, confidence: float = CONFIDENCE) -> tuple[flo
     return float(lo), float(hi), int(dist.size - finite.size)
 
 
+def checked_interval(lo: float, hi: float, n: int) -> tuple[float, float, str]:
+    """A bootstrap interval, or (NaN, NaN, why) when it collapsed to a point (no valid interval).
+
+    >>> checked_interval(1.0, 1.0, 4)
+    (nan, nan, 'no valid interval at n = 4')
+    >>> checked_interval(-0.2, 0.6, 30)
+    (-0.2, 0.6, '')
+    """
+    if math.isnan(lo) or hi - lo <= 1e-12:
+        return math.nan, math.nan, f"no valid interval at n = {n}"
+    return lo, hi, ""
+
+
+def kendall_p(x: Sequence[float], y: Sequence[float], n_permutations: int = N_RESAMPLES,
+              seed: int = SEED) -> float:
+    """Two-sided p-value of τ-b = 0: exact without ties (n <= 33), else a permutation test of
+    the pairings (exact while n! <= `n_permutations`, Monte Carlo beyond; fixed seed).
+
+    >>> round(kendall_p([1, 2, 3, 4], [1, 2, 3, 4]), 4)      # 2 of 4! orderings: 1/12
+    0.0833
+    >>> round(kendall_p([1, 2, 3, 4], [1, 2, 2, 4]), 4)      # ties: exact over the 24 pairings
+    0.1667
+    """
+    xa, ya = np.asarray(x, float), np.asarray(y, float)
+    ties = np.unique(xa).size < xa.size or np.unique(ya).size < ya.size
+    if not ties or xa.size > 33:
+        return float(_st.kendalltau(xa, ya).pvalue)   # scipy: exact without ties up to n = 33
+
+    def statistic(yp: np.ndarray, axis: int = -1) -> np.ndarray:
+        yp = np.moveaxis(yp, axis, -1).reshape(-1, xa.size)
+        sx, sy = _signs(xa), _signs(yp)
+        return _ratio((sx * sy).sum((1, 2)), np.abs(sx).sum(), np.abs(sy).sum((1, 2)))
+
+    res = _st.permutation_test((ya,), statistic, permutation_type="pairings", vectorized=True,
+                               n_resamples=n_permutations, batch=max(1, _CELLS // xa.size ** 2),
+                               rng=np.random.default_rng(seed))
+    return float(res.pvalue)
+
+
 def kendall_ci(x: Sequence[float], y: Sequence[float], n_resamples: int = N_RESAMPLES,
                seed: int = SEED, confidence: float = CONFIDENCE) -> Correlation:
     """τ-b of paired `(x, y)` with a paired percentile-bootstrap interval (fixed seed).
@@ -128,7 +181,7 @@ def kendall_ci(x: Sequence[float], y: Sequence[float], n_resamples: int = N_RESA
     xa, ya = np.asarray(x, float), np.asarray(y, float)
     n = int(xa.size)
     res = _st.kendalltau(xa, ya)
-    tau, p = float(res.statistic), float(res.pvalue)
+    tau = float(res.statistic)
     if math.isnan(tau):
         return Correlation(n, math.nan, math.nan, math.nan, math.nan)
 
@@ -142,7 +195,8 @@ def kendall_ci(x: Sequence[float], y: Sequence[float], n_resamples: int = N_RESA
                              method="percentile", confidence_level=confidence,
                              rng=np.random.default_rng(seed))
     lo, hi, dropped = percentile_ci(boot.bootstrap_distribution, confidence)
-    return Correlation(n, tau, lo, hi, p, dropped)
+    lo, hi, why = checked_interval(lo, hi, n)
+    return Correlation(n, tau, lo, hi, kendall_p(xa, ya, n_resamples, seed), dropped, 0, why)
 
 
 def _signs_tol(v: np.ndarray) -> np.ndarray:
@@ -257,5 +311,6 @@ def grouped_tau(groups: Sequence[Group], n_resamples: int = N_RESAMPLES,
     dist = mean_of_resamples([_resamples(x, y, lab, n_resamples, rng) for x, y, lab, _ in kept])
     lo, hi, dropped = percentile_ci(dist, confidence)
     n = sum(x.size for x, *_ in kept)
+    lo, hi, why = checked_interval(lo, hi, n)
     tau = float(np.mean([t for *_, t in kept]))
-    return Correlation(n, tau, lo, hi, math.nan, dropped, len(kept)), dist
+    return Correlation(n, tau, lo, hi, math.nan, dropped, len(kept), why), dist

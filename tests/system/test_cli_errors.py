@@ -360,6 +360,17 @@ CASES = [
     F("report", "tracking-differs", (*DIFF, "'file:/x'"), "--tracking-uri", "file:/x"),
     F("report", "meta-garbage", BAD_META, files=J("}")),
     case("report-storage-file", ["report", "x", "--storage", "f.txt"], ("--storage", "'f.txt'"), FILE),
+    # ---- plan: the study file, the numbers, the earlier sweep (all before any calibration)
+    case("plan-missing-file", ["plan", "nope.yaml"], ("nope.yaml",)),
+    case("plan-seeds", ["plan", "s.yaml", "--seeds", "1"], ("--seeds", "1", ">= 2"), {"s.yaml": S()}),
+    case("plan-effect", ["plan", "s.yaml", "--effect", "0"], ("--effect", "0", "> 0"),
+         {"s.yaml": S()}),
+    case("plan-tau-width", ["plan", "s.yaml", "--tau-width", "1.5"], ("--tau-width", "1.5"),
+         {"s.yaml": S()}),
+    case("plan-from-name", ["plan", "s.yaml", "--from", "a b"], ("--from", "'a b'"),
+         {"s.yaml": S()}),
+    case("plan-from-missing", ["plan", "s.yaml", "--from", "nope"], ("'nope'", "not found"),
+         {"s.yaml": S()}),
 ]
 
 
@@ -491,7 +502,8 @@ def test_an_existing_sweep_keeps_its_own_tracking_uri_whatever_the_environment_s
         main(["status", "fake"])
 
 
-COMMANDS = ("run", "resume", "extend", "status", "best", "train", "confirm", "report", "analyze")
+COMMANDS = ("run", "resume", "extend", "status", "best", "train", "confirm", "report", "analyze",
+            "plan")
 
 
 def test_help_lists_every_command_and_each_has_its_help_and_its_function(capsys):

@@ -98,6 +98,10 @@ def test_tiny_sweep_end_to_end(ray_local, tmp_path, monkeypatch, capsys):
     assert "sam vs sgd" in md or "sam beats sgd" in md or "sam is worse than sgd" in md
     logged = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
     assert "report/report.md" in logged and "report/learning_curves.png" in logged
+    # the tuning-budget section: sam's 2 trials, sgd's 1, the i.i.d. caveat, the figures
+    assert "## Tuning budget and hyperparameter importance" in md
+    assert "TPE trials are not i.i.d. draws" in md and "| 2 | - | " in md
+    assert {"report/tuning_curves.png", "report/sensitivity.png"} <= logged
 
 
 def test_sweep_train_logs_params_metrics_and_checkpoint(ray_local, tmp_path, monkeypatch, capsys):

@@ -21,17 +21,19 @@ from sweeps.report.analysis import (
     analysis_table_csv,
     analysis_table_md,
     best_sentence,
+    decide_budget,
     granulated_table_md,
     within_table_md,
     write_analysis,
 )
 from sweeps.report.report import build_report
 from sweeps.results.correlation import analyze_records
+from sweeps.results.power_plan import configs_for_tau
 from sweeps.store.schema import RunRecord
 from sweeps.store.sweep_dir import SweepMeta, sweep_dir
 from sweeps.store.writer import SweepWriter
 from sweeps.study.study_file import parse_study
-from tests.support.analysis_case import INDEPENDENT, TEST, N, row, runs
+from tests.support.analysis_case import INDEPENDENT, TEST, N, rec, row, runs
 
 
 def child(w: SweepWriter, trial_id: str, cfg: TrainConfig) -> str:
@@ -43,7 +45,8 @@ def test_notes_and_table_say_what_was_skipped_and_the_fallback():
     a = analyze_records(runs(test_acc=TEST, perturbed_kl=[0.2] * N, ever_forgotten=TEST,
                              hessian_trace=[1.0, 2.0, 3.0] + [nan] * 7, clean_fit=INDEPENDENT))
     notes = analysis_notes(a)
-    assert "Skipped: perturbed_kl (constant), hessian_trace (3 finite values < 4)." in notes
+    assert ("Skipped: perturbed_kl (constant), hessian_trace (3 configs with finite values < 4)."
+            in notes)
     assert "clean_fit's τ vs the gap is partly by construction (the gap contains it)." in notes
     assert "τ vs gap (clean_fit − test_acc) [95% CI]" in analysis_table_md(a)
     fallback = analyze_records(runs(val_acc=TEST, clean_fit=INDEPENDENT, ever_forgotten=TEST[::-1]))
@@ -51,7 +54,8 @@ def test_notes_and_table_say_what_was_skipped_and_the_fallback():
     table = analysis_table_md(fallback)
     assert "τ vs val_acc pooled [95% CI]" in table and "clean_fit − val_acc" in table
     sentence = best_sentence(fallback)
-    assert "by validation accuracy best" in sentence and "val_acc standing in" in sentence
+    assert "tracks validation accuracy most closely" in sentence
+    assert "val_acc standing in" in sentence
 
 
 def solo(records: list[RunRecord]) -> list[RunRecord]:
@@ -65,34 +69,56 @@ POOLED_WHY = (" It rests on pooled tau: within-method tau is defined for 0 of 3 
               "differences within them.")
 
 
-def test_sentence_names_the_best_ranker_and_what_its_interval_excludes():
+def solo_records(**columns: list[float]) -> list[RunRecord]:
+    """One config (and method) per index i, final metric `k` = `columns[k][i]`."""
+    n = len(next(iter(columns.values())))
+    return [rec(i, {k: v[i] for k, v in columns.items()}, method=f"m{i}") for i in range(n)]
+
+
+def test_sentence_names_a_best_ranker_only_when_its_interval_lies_above_the_others():
     rng = np.random.default_rng(0)
-    weak = list(rng.permutation(TEST))
-    a = analyze_records(solo(runs(test_acc=TEST, ever_forgotten=[1 - t for t in TEST],
-                                  hessian_top_eig=weak, forget_events=INDEPENDENT)))
-    h, f = row(a, "hessian_top_eig").vs_target, row(a, "forget_events").vs_target
-    assert abs(h.tau) < 0.1 and abs(f.tau) < 0.2
+    test = list(np.linspace(0.5, 0.9, 40))
+    strong = [t + rng.normal(0, 0.02) for t in test]          # tau near 0.9
+    weak = list(rng.permutation(test))                         # tau near 0
+    a = analyze_records(solo_records(test_acc=test, ever_forgotten=strong, hessian_top_eig=weak),
+                        n_resamples=2000)
+    e, h = row(a, "ever_forgotten").vs_target, row(a, "hessian_top_eig").vs_target
+    assert e.abs_interval()[0] > h.abs_interval()[1]         # the intervals are apart
     assert best_sentence(a) == (
-        f"ever_forgotten ranks runs by test accuracy best on pooled tau (tau = -1.00 [-1.00, "
-        f"-1.00], n = {N}); its |tau| interval [1.00, 1.00] excludes the |tau| of every other "
-        f"diagnostic: forget_events ({abs(f.tau):.2f}), hessian_top_eig ({abs(h.tau):.2f})."
-        + POOLED_WHY)
-    # two close rankers: the best one's interval does not exclude the other
+        f"ever_forgotten ranks runs by test accuracy best on pooled tau (tau = {e.fmt()}, n = 40): "
+        f"its |tau| interval lies above every other diagnostic's: hessian_top_eig (|tau| "
+        f"{abs(h.tau):.2f} [{h.abs_interval()[0]:.2f}, {h.abs_interval()[1]:.2f}])."
+        + POOLED_WHY.replace("of 3", "of 2"))
+
+
+def test_no_ranks_best_sentence_when_intervals_overlap_but_the_budget_that_decides():
+    # two close rankers (tau 43/45 and 41/45) whose intervals overlap
     near, nearer = TEST[:], TEST[:]
     nearer[0], nearer[1] = nearer[1], nearer[0]                    # tau 43/45
     near[4], near[5], near[7], near[8] = near[5], near[4], near[8], near[7]   # tau 41/45
     b = analyze_records(solo(runs(test_acc=TEST, unforgettable=nearer, perturbed_flip=INDEPENDENT,
                                   forget_events=[-t for t in near])))
-    u = row(b, "unforgettable").vs_target
-    assert u.tau == pytest.approx(43 / 45) and u.abs_interval()[0] < 41 / 45 < u.abs_interval()[1]
-    assert best_sentence(b).startswith(
-        f"unforgettable ranks runs by test accuracy best on pooled tau (tau = {u.fmt()}")
-    assert ("excludes the |tau| of perturbed_flip (0.16) but not of forget_events (0.91)"
-            in best_sentence(b))
+    u, f = row(b, "unforgettable").vs_target, row(b, "forget_events").vs_target
+    assert u.tau == pytest.approx(43 / 45) and u.abs_interval()[0] < f.abs_interval()[1]
+    sentence = best_sentence(b)
+    assert "ranks runs by test accuracy best" not in sentence
+    assert sentence.startswith(
+        "Which diagnostic tracks test accuracy most closely is undecided on pooled tau: the |tau| "
+        f"interval of unforgettable (tau = {u.fmt()}, n = {N}) overlaps forget_events's (|tau| "
+        f"{abs(f.tau):.2f} [{f.abs_interval()[0]:.2f}, {f.abs_interval()[1]:.2f}])")
+    assert decide_budget(u, f, "pooled") in sentence
+    assert f"about {configs_for_tau((43 - 41) / 45 / 2, 41 / 45)} independent configs" in sentence
+    # a perfect ordering has no valid interval at n = 10: no claim either
+    c = analyze_records(solo(runs(test_acc=TEST, ever_forgotten=[1 - t for t in TEST],
+                                  forget_events=INDEPENDENT)))
+    assert best_sentence(c).startswith(
+        "Which diagnostic tracks test accuracy most closely is undecided on pooled tau: "
+        f"ever_forgotten has the largest |tau| (tau = -1.00 [no valid interval at n = {N}], "
+        f"n = {N}) but no valid interval at n = {N}; intervals of ±")
     assert "nothing to rank" in best_sentence(analyze_records(runs(test_acc=TEST)))
     one = analyze_records(solo(runs(test_acc=TEST, clean_fit=TEST)))
-    assert "; it is the only diagnostic with enough values to rank. It rests on pooled tau" in \
-        best_sentence(one)
+    assert best_sentence(one).startswith(
+        "clean_fit is the only diagnostic with enough values to rank on pooled tau")
 
 
 def test_sentence_rests_on_within_method_tau_when_methods_confound_the_pooled_one():
@@ -114,24 +140,24 @@ def test_sentence_rests_on_within_method_tau_when_methods_confound_the_pooled_on
     assert h.within_mean.tau == pytest.approx((h.within["sam"].tau + h.within["sgd"].tau) / 2)
     sentence = best_sentence(a)
     assert sentence.startswith(
-        "ever_forgotten ranks runs by test accuracy best on within-method tau (mean tau over 2 "
-        f"methods = -1.00 [-1.00, -1.00], n = {N}; pooled tau = {e.vs_target.fmt()}, n = {N})")
-    assert f"excludes the |tau| of every other diagnostic: hessian_top_eig " \
-           f"({abs(h.within_mean.tau):.2f})" in sentence
+        "Which diagnostic tracks test accuracy most closely is undecided on within-method tau: "
+        "ever_forgotten has the largest |tau| (mean tau over 2 methods = -1.00 [no valid "
+        f"interval at n = {N}], n = {N}; pooled tau = {e.vs_target.fmt()}, n = {N})")
+    assert "independent configs per method" in sentence
     assert sentence.endswith(
         "It rests on within-method tau: defined for 2 of 2 diagnostics, it compares runs of one "
         "method only, so differences between methods cannot create the correlation; granulated "
         "tau is defined for 0 of 2 (no study given: the searched keys are unknown).")
     table = within_table_md(a)
     assert table.splitlines()[0] == "| Diagnostic | sam | sgd |"
-    assert f"| ever_forgotten | {e.within['sam'].fmt()} (n=5) | {e.within['sgd'].fmt()} (n=5) |" \
-        in table
+    assert (f"| ever_forgotten | {e.within['sam'].fmt()} (n=5, p=0.017) | "
+            f"{e.within['sgd'].fmt()} (n=5, p=0.017) |") in table      # exact: 2 / 5!
 
 
 def test_sentence_rests_on_granulated_tau_when_runs_vary_one_key(make_record):
-    study = parse_study("name: g\nmetric: val_acc\nmethods:\n"
-                        "  sam: {space: {rho: {loguniform: [0.01, 0.5]}, "
-                        "perturb_batch_size: {choice: [16, 32]}}}\n")
+    study = parse_study("name: g\nmetric: val_acc\nsampler: grid\nmethods:\n"
+                        "  sam: {space: {rho: {loguniform: [0.01, 0.5], values: [0.02, 0.05, 0.2]},"
+                        " perturb_batch_size: {choice: [16, 32]}}}\n")
     recs = []
     for i, (m, rho) in enumerate([(16, 0.02), (16, 0.05), (16, 0.2), (32, 0.02), (32, 0.05),
                                   (32, 0.2)]):
@@ -145,32 +171,34 @@ def test_sentence_rests_on_granulated_tau_when_runs_vary_one_key(make_record):
     assert e.granulated.psi.tau == pytest.approx(-1) and e.granulated.psi.groups == 2
     sentence = best_sentence(a)
     assert sentence.startswith(
-        "ever_forgotten ranks runs by test accuracy best on granulated tau (Psi over 2 searched "
-        "keys (5 groups of runs) = -1.00 [-1.00, -1.00], n = 6; pooled tau = -1.00 [-1.00, -1.00], "
-        "n = 6)")
+        "Which diagnostic tracks test accuracy most closely is undecided on granulated tau: "
+        "ever_forgotten has the largest |tau| (Psi over 2 searched keys (5 groups of runs) = "
+        "-1.00 [no valid interval at n = 6], n = 6; pooled tau = -1.00 [no valid interval at "
+        "n = 6], n = 6)")
     assert sentence.endswith(
         "It rests on granulated tau: defined for 2 of 2 diagnostics, it compares only configs "
         "that differ in one searched key, the method and the method's other keys held fixed, so "
         "neither can create the correlation.")
+    assert "ranks runs by test accuracy best" not in sentence
     assert granulated_table_md(a).splitlines()[0] == (
         "| Diagnostic | ψ perturb_batch_size [95% CI] (groups, n) | ψ rho [95% CI] (groups, n) "
         "| pairs of configs |")
-    # pairs: 3 of m (one per third of rho) + 2 x 3 of rho (within m = 16 and m = 32)
-    assert "| ever_forgotten | -1.00 [-1.00, -1.00] (3, 6) | -1.00 [-1.00, -1.00] (2, 6) | 9 |" \
-        in granulated_table_md(a)
+    # pairs: 3 of m (one per rho) + 2 x 3 of rho (within m = 16 and m = 32)
+    assert ("| ever_forgotten | -1.00 [no valid interval at n = 6] (3, 6) | -1.00 [no valid "
+            "interval at n = 6] (2, 6) | 9 |") in granulated_table_md(a)
     got = {r["diagnostic"]: r for r in csv.DictReader(io.StringIO(analysis_table_csv(a)))}
     assert float(got["ever_forgotten"]["psi"]) == pytest.approx(-1)
     assert float(got["ever_forgotten"]["psi_rho"]) == pytest.approx(-1)
     assert got["ever_forgotten"]["psi_keys"] == "2" and got["ever_forgotten"]["psi_pairs"] == "9"
     assert got["ever_forgotten"]["tau_sam"] != ""
-    # with fewer than 6 pairs of configs (the first two thirds of rho only: 2 + 2 + 1 + 1),
+    # with fewer than 6 pairs of configs (the two smallest rho only: 2 + 2 + 1 + 1),
     # granulated τ is shown but the sentence ranks on within-method τ
     few = analyze_records([r for r in recs if r.params["rho"] < 0.1], n_resamples=200,
                           study=study)
     assert row(few, "ever_forgotten").granulated.pairs == 4
     assert row(few, "ever_forgotten").granulated.psi.defined
-    assert best_sentence(few).startswith("ever_forgotten ranks runs by test accuracy best on "
-                                         "within-method tau")
+    assert best_sentence(few).startswith("Which diagnostic tracks test accuracy most closely is "
+                                         "undecided on within-method tau")
     assert ("granulated tau is defined for 2 of 2 but compares 6+ pairs of configs for 0."
             in best_sentence(few))
 
@@ -204,7 +232,8 @@ def test_report_has_the_section_only_when_runs_have_diagnostics(make_record, tmp
     def records(diag: bool) -> list[RunRecord]:
         out = []
         for i in range(6):
-            method, cfg = ("sgd", {"perturbation": "none"}) if i % 2 else ("sam", {"rho": 0.05})
+            method, cfg = (("sgd", {"perturbation": "none", "lr": 0.1 + 0.01 * i}) if i % 2
+                           else ("sam", {"rho": 0.05 + 0.01 * i}))     # 6 distinct configs
             final = {"val_acc": 0.6 + 0.02 * i, "test_acc": 0.55 + 0.02 * i,
                      **({"ever_forgotten": 0.4 - 0.05 * i, "clean_fit": 0.9} if diag else {})}
             out.append(make_record(method, "search" if i < 2 else "confirm", "completed", i,
@@ -214,7 +243,7 @@ def test_report_has_the_section_only_when_runs_have_diagnostics(make_record, tmp
     res = build_report(records(True), STUDY, tmp_path / "with", "md")
     md = (tmp_path / "with" / "report.md").read_text()
     assert "## Generalization vs forgetting and sharpness" in md
-    assert "ever_forgotten ranks runs by test accuracy best on pooled tau (tau = -1.00" in md
+    assert "ever_forgotten is the only diagnostic with enough values to rank on pooled tau" in md
     assert "clean_fit (constant)" in md
     assert {"analysis.md", "analysis.csv", "analysis_scatter.png"} <= {p.name for p in res.files}
     res = build_report(records(False), STUDY, tmp_path / "without", "md")
@@ -237,7 +266,7 @@ def test_analyze_end_to_end_through_mlflow(tmp_path, capsys):
     w = SweepWriter(uri, "s", meta.sweep_id)
     parent = w.open_parent()
     for i in range(5):
-        run = child(w, f"t{i}", TrainConfig(dataset="digits", epochs=2, seed=i))
+        run = child(w, f"t{i}", TrainConfig(dataset="digits", epochs=2, seed=i, lr=0.1 + 0.01 * i))
         w.log_epoch(run, {"epoch": 1, "val_acc": 0.5, "forget_events": 9, "clean_fit": 0.5})
         w.log_epoch(run, {"epoch": 2, "val_acc": 0.6 + 0.01 * i, "test_acc": 0.6 + 0.02 * i,
                           "forget_events": 10 - i, "clean_fit": 0.9, "hessian_top_eig": 3.0})
@@ -247,10 +276,12 @@ def test_analyze_end_to_end_through_mlflow(tmp_path, capsys):
     w.finish(pruned, "pruned")
     assert main(["analyze", "s", "--storage", str(storage), "--tracking-uri", uri]) == 0
     out = capsys.readouterr().out
-    assert ("| forget_events | 5 | -1.00 [-1.00, -1.00] | -1.00 [-1.00, -1.00] (1) | n/a | 5 | "
-            "1.00 [1.00, 1.00] |") in out
-    assert ("forget_events ranks runs by test accuracy best on within-method tau (mean tau over "
-            "1 method = -1.00 [-1.00, -1.00], n = 5; pooled tau = -1.00") in out
+    nv = "[no valid interval at n = 5]"
+    assert (f"| forget_events | 5 | -1.00 {nv} | 0.017 | -1.00 {nv} (1) | n/a | 5 | 1.00 {nv} |"
+            in out)
+    assert ("forget_events is the only diagnostic with enough values to rank on within-method "
+            f"tau (mean tau over 1 method = -1.00 {nv}, n = 5; pooled tau = -1.00") in out
+    assert "ranks runs by test accuracy best" not in out
     assert "hessian_top_eig (constant)" in out and "clean_fit (constant)" in out
     report = storage / "s" / "report"
     assert {p.name for p in report.iterdir()} == {"analysis.md", "analysis.csv",
@@ -258,3 +289,10 @@ def test_analyze_end_to_end_through_mlflow(tmp_path, capsys):
     logged = {f.path for f in MlflowClient(uri).list_artifacts(parent, "analysis")}
     assert logged == {"analysis/analysis.md", "analysis/analysis.csv",
                       "analysis/analysis_scatter.png"}
+
+
+def test_four_perfectly_ordered_configs_report_p_0083_and_no_interval():
+    a = analyze_records(solo(runs(test_acc=TEST, ever_forgotten=TEST))[:4])
+    table = analysis_table_md(a)
+    assert ("| ever_forgotten | 4 | 1.00 [no valid interval at n = 4] | 0.083 |" in table)
+    assert "[1.00, 1.00]" not in table and "ranks runs by" not in best_sentence(a)

@@ -22,7 +22,7 @@ def test_report_files_tables_and_generated_verdict(records, tmp_path):
     names = {p.name for p in res.files}
     assert names == {"report.md", "report.csv", "report.tex", "test_scores.png",
                      "learning_curves.png", "metric_vs_rho.png", "rho_m.png", "tradeoff.png",
-                     "method_groups.png"}
+                     "method_groups.png", "tuning_curves.png", "sensitivity.png"}
     for p in res.files:
         assert p.stat().st_size > 0
         if p.suffix == ".png":

@@ -1,6 +1,7 @@
 """Granulated Kendall τ (Jiang et al. 2019) and the mean of τ over groups: the groups that hold
-the other searched keys fixed, ψ per key and Ψ to the formula (against scipy), the stratified
-bootstrap against a brute-force replay, and NaN with the reason where nothing varies one key."""
+the other searched keys exactly fixed (a grid study), ψ per key and Ψ to the formula (against
+scipy), the stratified bootstrap against a brute-force replay, and NaN with the reason where
+nothing varies one key or the sampler is not a grid."""
 
 from __future__ import annotations
 
@@ -11,16 +12,15 @@ import pytest
 from scipy import stats
 
 from sweeps.results.correlation import analyze_records
-from sweeps.results.granulated import axis_groups, bin_value, granulated_tau
+from sweeps.results.granulated import axis_groups, granulated_tau, held_value
 from sweeps.results.kendall import grouped_tau, resampled_tau_b
-from sweeps.study.distributions import Choice, Float, Int
 from sweeps.study.study_file import parse_study
 
-STUDY = parse_study("name: g\nmetric: val_acc\nmethods:\n"
+STUDY = parse_study("name: g\nmetric: val_acc\nsampler: grid\nmethods:\n"
                     "  sgd: {fixed: {perturbation: none}}\n"
-                    "  sam: {space: {rho: {loguniform: [0.01, 0.5]}, "
-                    "perturb_batch_size: {choice: [16, 32]}}}\n")
-# (m, rho, test_acc, diagnostic): rho 0.02 / 0.05 / 0.2 fall in thirds 0 / 1 / 2 of the log range
+                    "  sam: {space: {rho: {loguniform: [0.01, 0.5], values: [0.02, 0.05, 0.19, 0.2]},"
+                    " perturb_batch_size: {choice: [16, 32]}}}\n")
+# (m, rho, test_acc, diagnostic): m = 32 has one more rho (0.19) than m = 16
 GRID = [(16, 0.02, 0.70, 0.30), (16, 0.05, 0.74, 0.20), (16, 0.20, 0.72, 0.10),
         (32, 0.02, 0.71, 0.35), (32, 0.05, 0.73, 0.25), (32, 0.20, 0.75, 0.15),
         (32, 0.19, 0.76, 0.12)]
@@ -39,14 +39,9 @@ def grid_records(make_record, grid=GRID):
     return out
 
 
-def test_bin_value_holds_a_continuous_key_within_a_third_of_its_range():
-    rho = Float(0.01, 0.5, log=True)   # log range cut at 0.01 * 50^(1/3) = 0.0368 and 0.1357
-    assert [bin_value(rho, v) for v in (0.01, 0.0367, 0.0369, 0.1356, 0.1358, 0.5)] == [
-        0, 0, 1, 1, 2, 2]
-    assert [bin_value(Float(0.0, 1.0), v) for v in (0.0, 0.34, 0.67, 1.0)] == [0, 1, 2, 2]
-    assert bin_value(Int(1, 3), 2) == 2 and bin_value(Int(1, 100), 60) == 1   # few ints: exact
-    assert bin_value(Choice((16, 32, None)), None) is None
-    assert bin_value(Float(0.01, 0.5, values=(0.02, 0.05)), 0.05) == 0.05   # grid points: exact
+def test_a_key_is_held_at_its_exact_value_never_a_bin():
+    assert [held_value(v) for v in (0.19, 0.2, None, 16)] == [0.19, 0.2, None, 16]
+    assert held_value({"a": 1}) == "{'a': 1}"          # unhashable values: their repr
 
 
 def test_groups_hold_the_method_and_the_other_keys_fixed(make_record):
@@ -55,8 +50,9 @@ def test_groups_hold_the_method_and_the_other_keys_fixed(make_record):
     assert sorted(groups) == ["perturb_batch_size", "rho"]
     # rho varies within m = 16 (runs 0-2) and m = 32 (runs 3-6); sgd searches nothing
     assert sorted(g.runs for g in groups["rho"]) == [(0, 1, 2), (3, 4, 5, 6)]
-    # m varies within each third of rho: {0, 3}, {1, 4}, {2, 5, 6}
-    assert sorted(g.runs for g in groups["perturb_batch_size"]) == [(0, 3), (1, 4), (2, 5, 6)]
+    # m varies at each exact rho: {0, 3}, {1, 4}, {2, 5}; rho 0.19 (run 6) has one m only,
+    # and 0.19 is not "held" at 0.2 (no bins)
+    assert sorted(g.runs for g in groups["perturb_batch_size"]) == [(0, 3), (1, 4), (2, 5)]
     assert {g.method for gs in groups.values() for g in gs} == {"sam"}
 
 
@@ -76,15 +72,13 @@ def test_psi_is_the_mean_over_keys_of_the_mean_tau_over_groups(make_record):
                    [np.mean([t[i] for i in v]) for v in by.values()])
 
     psi_rho = np.mean([group_tau([0, 1, 2], 1), group_tau([3, 4, 5, 6], 1)])
-    # m varies in the thirds of rho; runs 5 and 6 (m = 32, rho 0.2 and 0.19) are one point
-    psi_m = np.mean([group_tau([0, 3], 0), group_tau([1, 4], 0), group_tau([2, 5, 6], 0)])
-    assert group_tau([2, 5, 6], 0) == tau([d[2], (d[5] + d[6]) / 2], [t[2], (t[5] + t[6]) / 2])
+    psi_m = np.mean([group_tau([0, 3], 0), group_tau([1, 4], 0), group_tau([2, 5], 0)])
     assert g.by_axis["rho"].tau == pytest.approx(psi_rho)
     assert g.by_axis["perturb_batch_size"].tau == pytest.approx(psi_m)
     assert (g.by_axis["rho"].groups, g.by_axis["perturb_batch_size"].groups) == (2, 3)
     assert g.psi.tau == pytest.approx((psi_rho + psi_m) / 2) and g.psi.groups == 2
     assert g.psi.n == 7 and g.why == ""                    # the sgd run is in no group
-    assert g.pairs == 3 + 6 + 1 + 1 + 1          # C(3, 2) + C(4, 2) rho pairs, one m pair a third
+    assert g.pairs == 3 + 6 + 1 + 1 + 1          # C(3, 2) + C(4, 2) rho pairs, one m pair a rho
     assert g.psi.ci_low <= g.psi.tau <= g.psi.ci_high
     # the same seed gives the same interval
     again = analyze_records(recs, n_resamples=500, study=STUDY)
@@ -92,17 +86,24 @@ def test_psi_is_the_mean_over_keys_of_the_mean_tau_over_groups(make_record):
 
 
 def test_undefined_without_groups_or_a_study_and_says_why(make_record):
-    # TPE-like: every run in its own third of rho and its own m: no two runs share the rest
+    # every run with its own rho and its own m: no two configs share the rest
     study = parse_study(STUDY.source_text.replace("[16, 32]", "[16, 32, 64]"))
     lone = [(16, 0.02, 0.70, 0.30), (32, 0.05, 0.74, 0.20), (64, 0.20, 0.72, 0.10)]
     a = analyze_records(grid_records(make_record, lone), n_resamples=200, study=study)
     g = next(r for r in a.rows if r.name == "ever_forgotten").granulated
     assert math.isnan(g.psi.tau) and g.by_axis == {}
-    assert "no two runs of a method differ in one searched key" in g.why
+    assert "no two configs of a method differ in one searched key" in g.why
     assert a.granulated_note == g.why and a.axes == {"perturb_batch_size": 0, "rho": 0}
     b = analyze_records(grid_records(make_record), n_resamples=200)
     assert b.granulated_note == "no study given: the searched keys are unknown"
     assert math.isnan(next(r for r in b.rows if r.name == "ever_forgotten").granulated.psi.tau)
+    # the same runs from a TPE study: keys are never held exactly fixed, so it is not available
+    tpe = parse_study(STUDY.source_text.replace("sampler: grid", "sampler: tpe")
+                      .replace(", values: [0.02, 0.05, 0.19, 0.2]", ""))
+    t = analyze_records(grid_records(make_record), n_resamples=200, study=tpe)
+    assert t.granulated_note.startswith("not available with sampler 'tpe'")
+    assert "sampler: grid" in t.granulated_note
+    assert math.isnan(next(r for r in t.rows if r.name == "ever_forgotten").granulated.psi.tau)
     # groups exist, but the diagnostic is constant within every one of them
     flat = [(m, rho, t, 0.5 if m == 16 else 0.6) for m, rho, t, _ in GRID]
     c = analyze_records(grid_records(make_record, flat), n_resamples=200, study=STUDY)
@@ -129,7 +130,9 @@ def test_grouped_tau_is_the_mean_with_a_stratified_bootstrap():
     lo, hi = np.quantile(want[~np.isnan(want)], [0.025, 0.975])
     assert (c.ci_low, c.ci_high) == pytest.approx((lo, hi))
     concordant, _ = grouped_tau([([1, 2, 3], [4, 5, 6]), ([1, 2], [1, 2])], n_resamples=200)
-    assert (concordant.tau, concordant.ci_low, concordant.ci_high) == (1.0, 1.0, 1.0)
+    # every resample is 1: a collapsed interval is no interval, and says so
+    assert concordant.tau == 1.0 and math.isnan(concordant.ci_low)
+    assert concordant.fmt() == "1.00 [no valid interval at n = 5]"
     undefined, _ = grouped_tau([([1, 2], [3, 3])])
     assert math.isnan(undefined.tau) and undefined.fmt() == "n/a"
 

@@ -39,8 +39,11 @@ def test_shipped_files_load(path):
     assert len(study.source_sha256) == 64
     schedule = method_schedule(study)
     assert len(schedule) == study.n_trials
-    for m in study.methods:  # budget each; once for a method with nothing to sample
-        assert schedule.count(m) == (study.budget if study.methods[m].space else 1)
+    grid = study.sampler.type == "grid"
+    for m in study.methods:  # budget each (a grid: its points); once with nothing to sample
+        spec = study.methods[m]
+        want = len(spec.grid()) if grid else study.budget if spec.space else 1
+        assert schedule.count(m) == (want if spec.sampled else 1)
     for method in study.methods:  # every method builds with a sampled config
         trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
         cfg = build_train_config(study, method, suggest_config(trial, study, method), seed=7)

@@ -1,0 +1,248 @@
+"""`sweep plan STUDY`: what a study will cost and what it can show, before it runs.
+
+Cost per method comes from one of two measurements:
+
+- a calibration run (default): `epochs` epochs (2) of one config per method (each searched key
+  at the middle of its range, `Dist.from_unit(0.5)`) trained here by samtrain's local loop
+  (`samtrain.loop.run_training` with a `LocalContext`: no Ray, nothing tracked or written to the
+  sweep storage); the last epoch's seconds (the first carries start-up) and gradient
+  evaluations per epoch, on this machine's device;
+- an earlier sweep of the same problem (`--from NAME`): its runs' device-seconds and gradient
+  evaluations per epoch reached; also the paired spread of its confirm seeds.
+
+The cost and power arithmetic is `sweeps.results.power_plan`'s; this module measures and prints
+one Markdown table per question (cost, Δ vs baseline, Kendall τ) and trains nothing else.
+
+Example::
+
+    plan = make_plan(load_study("search_spaces/tiny.yaml"), Resources(cpus=2, gpus=0))
+    print(plan_text(plan))
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sweeps.errors import SweepError
+from sweeps.results.power_plan import (
+    EpochCost,
+    StudyCost,
+    configs_for_tau,
+    delta_halfwidth,
+    epoch_cost_of,
+    paired_sd,
+    seeds_for_effect,
+    slots_for,
+    study_cost,
+    tau_halfwidth,
+)
+from sweeps.results.rows import metric_on_test_split
+from sweeps.store.schema import RunRecord
+from sweeps.study.spec import StudySpec, build_train_config
+from sweeps.study.strategy import Grid
+
+__all__ = ["PlanInputs", "Plan", "calibrate", "make_plan", "plan_text", "plan_inputs",
+           "run_plan"]
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """What the user asked: the resources, the confirm seeds, the effect, the τ half-width."""
+
+    cpus: float
+    gpus: float
+    seeds: int
+    effect: float = 0.01
+    tau_width: float = 0.2
+    sd: float | None = None          # an assumed SD of paired differences (no --from)
+    calibration_epochs: int = 2
+
+
+@dataclass
+class Plan:
+    study: StudySpec
+    inputs: PlanInputs
+    source: str                                  # where the per-epoch costs come from
+    per_epoch: dict[str, EpochCost]
+    costs: dict[str, StudyCost]
+    slots: int
+    spreads: dict[str, tuple[float, int, str]] = field(default_factory=dict)  # sd, pairs, from
+
+
+def calibrate(study: StudySpec, epochs: int = 2) -> dict[str, EpochCost]:
+    """Train `epochs` epochs of each method's middle config here; its cost per epoch."""
+    from samtrain.config import TrainConfig
+    from samtrain.loop import run_training
+    from samtrain.worker_context import LocalContext
+
+    out = {}
+    for method, spec in study.methods.items():
+        middle = {k: d.from_unit(0.5) for k, d in spec.sampled.items()}
+        cfg = build_train_config(study, method, middle, seed=study.seed)
+        cfg = TrainConfig(**{**cfg.model_dump(), "epochs": min(epochs, cfg.epochs),
+                             "num_workers": 1})
+        ctx = LocalContext()
+        run_training(cfg, ctx, threads=max(1, int(study.resources.cpus_per_worker)))
+        last = ctx.history[-1]
+        secs = float(last["epoch_seconds"])
+        workers = study.resources.workers
+        out[method] = EpochCost(float(last["grad_evals"]) / float(last["epoch"]),
+                                secs * workers, secs)
+    return out
+
+
+def _epochs(study: StudySpec, method: str) -> int:
+    middle = {k: d.from_unit(0.5) for k, d in study.methods[method].sampled.items()}
+    return build_train_config(study, method, middle).epochs
+
+
+def make_plan(study: StudySpec, inputs: PlanInputs,
+              earlier: Sequence[RunRecord] | None = None, earlier_name: str = "") -> Plan:
+    """The plan: per-epoch costs (from `earlier` records, else a calibration run), the study's
+    cost on `inputs`' resources, and the paired spreads for the power table."""
+    res = study.resources
+    if earlier is not None:
+        per = {m: c for m in study.methods
+               if (c := epoch_cost_of(earlier, m, res.workers)) is not None}
+        source = f"sweep {earlier_name!r}: its runs' cost per epoch reached"
+    else:
+        per = calibrate(study, inputs.calibration_epochs)
+        source = (f"calibration: {inputs.calibration_epochs} epochs of one config per method "
+                  "on this machine (samtrain's local loop, last epoch timed)")
+    costs = {m: study_cost(per[m], study.trials_of(m), inputs.seeds, _epochs(study, m))
+             for m in study.methods if m in per}
+    slots = slots_for(inputs.cpus, inputs.gpus, res.workers, res.cpus_per_worker,
+                      res.gpus_per_worker, res.max_concurrent_trials)
+    spreads = {}
+    tmetric, _ = metric_on_test_split(study.metric)
+    for m in study.methods:
+        if study.baseline is None or m == study.baseline:
+            continue
+        if earlier is not None:
+            sd, pairs = paired_sd(earlier, m, study.baseline, tmetric)
+            if not math.isnan(sd):
+                spreads[m] = (sd, pairs, f"{pairs} paired confirm seeds of {earlier_name!r}")
+                continue
+        if inputs.sd is not None:
+            spreads[m] = (inputs.sd, 0, "--sd")
+    return Plan(study, inputs, source, per, costs, slots, spreads)
+
+
+def _num(v: float) -> str:
+    return f"{v:,.0f}" if v >= 100 else f"{v:.3g}"
+
+
+def _cost_lines(p: Plan) -> list[str]:
+    total = sum(p.costs.values(), StudyCost(0, 0.0, 0.0, 0.0))
+    lines = ["| method | search trials | confirm seeds | epochs | grad evals | device-seconds |",
+             "|---|---|---|---|---|---|"]
+    for m, c in p.costs.items():
+        lines.append(f"| {m} | {p.study.trials_of(m)} | {p.inputs.seeds} | "
+                     f"{_epochs(p.study, m)} | {_num(c.grad_evals)} | {_num(c.device_seconds)} |")
+    lines.append(f"| total | {sum(p.study.trials_of(m) for m in p.costs)} | "
+                 f"{p.inputs.seeds * len(p.costs)} | | {_num(total.grad_evals)} | "
+                 f"{_num(total.device_seconds)} |")
+    missing = [m for m in p.study.methods if m not in p.costs]
+    wall = total.run_seconds / p.slots
+    return lines + ["", f"Wall time ≈ {_num(wall)} s ({wall / 3600:.2f} h) on {p.slots} "
+                    f"concurrent trial slot(s) ({p.inputs.cpus:g} CPUs, {p.inputs.gpus:g} GPUs); "
+                    "an upper bound when ASHA stops trials early; Ray start-up not included."
+                    + (f" No cost measured for: {', '.join(missing)}." if missing else "")]
+
+
+def _power_lines(p: Plan) -> list[str]:
+    i, base = p.inputs, p.study.baseline
+    if base is None:
+        return ["No baseline in the study: no Δ to size."]
+    if not p.spreads:
+        return [f"Δ vs {base}: no paired spread known; give --from NAME (a pilot or earlier "
+                "sweep with confirm seeds) or --sd."]
+    lines = [f"| method vs {base} | SD of paired Δ (from) | 95% CI ± at {i.seeds} seeds | "
+             f"seeds for Δ = {i.effect:g} (α 0.05, power 0.8) |", "|---|---|---|---|"]
+    for m, (sd, _, src) in p.spreads.items():
+        lines.append(f"| {m} | {sd:.4f} ({src}) | {delta_halfwidth(sd, i.seeds):.4f} | "
+                     f"{seeds_for_effect(sd, i.effect)} |")
+    return lines
+
+
+def _tau_lines(p: Plan) -> list[str]:
+    w = p.inputs.tau_width
+    lines = ["| method | configs planned | τ 95% CI ± at τ = 0 | configs for ±"
+             f"{w:g} at τ = 0 | at τ = 0.5 |", "|---|---|---|---|---|"]
+    for m in p.study.methods:
+        n = p.study.trials_of(m)
+        hw = tau_halfwidth(n, 0.0)
+        width = ("n/a (≤ 4 configs)" if math.isnan(hw) else
+                 f"{hw:.2f} (no useful interval)" if hw >= 1 else f"{hw:.2f}")
+        lines.append(f"| {m} | {n} | {width} | "
+                     f"{configs_for_tau(w, 0.0)} | {configs_for_tau(w, 0.5)} |")
+    grid = isinstance(p.study.sampler, Grid)
+    return lines + ["", "Independent configs (seeds of one config count once); approximation: "
+                    "Fisher z with Fieller et al.'s (1957) variance 0.437/(n − 4). Granulated τ "
+                    + ("(this study is a grid): every searched key is held exactly fixed; "
+                       + "; ".join(_grid_groups(p.study)) + "." if grid
+                       else "needs `sampler: grid` (docs/analysis.md).")]
+
+
+def _grid_groups(study: StudySpec) -> list[str]:
+    """Per method and searched key of a grid: its groups (settings of the other keys), values
+    per group and pairs of configs compared."""
+    out = []
+    for m, spec in study.methods.items():
+        sizes = {k: len(d.grid_values() or ()) for k, d in sorted(spec.sampled.items())}
+        for k, v in sizes.items():
+            groups = math.prod(n for j, n in sizes.items() if j != k)
+            out.append(f"{m}.{k}: {groups} group(s) of {v} values, "
+                       f"{groups * math.comb(v, 2)} pairs")
+    return out or ["no method searches a key"]
+
+
+def plan_text(p: Plan) -> str:
+    """The plan as Markdown: cost, Δ vs the baseline, Kendall τ."""
+    return "\n".join([f"# Plan: {p.study.name}", "", f"Cost per epoch from {p.source}.", "",
+                      *_cost_lines(p), "", "## Power: Δ vs the baseline (test split, paired "
+                      "t-interval)", "", *_power_lines(p), "",
+                      "## Kendall τ (sweep analyze)", "", *_tau_lines(p)]) + "\n"
+
+
+def _check(key: str, value: float | None, ok: bool, allowed: str) -> None:
+    if value is not None and not ok:
+        raise SweepError(f"{key}: value {value:g} is invalid: must be {allowed}")
+
+
+def plan_inputs(args: Any, study: StudySpec) -> PlanInputs:
+    """`sweep plan`'s numbers, each checked (one-line `SweepError` naming key, value, rule)."""
+    import os
+
+    _check("--seeds", args.seeds, args.seeds is None or args.seeds >= 2, ">= 2 (a paired interval)")
+    _check("--effect", args.effect, args.effect > 0, "> 0")
+    _check("--sd", args.sd, args.sd is None or args.sd > 0, "> 0")
+    _check("--tau-width", args.tau_width, 0 < args.tau_width < 1, "in (0, 1)")
+    _check("--cpus", args.cpus, args.cpus is None or args.cpus > 0, "> 0")
+    _check("--gpus", args.gpus, args.gpus >= 0, ">= 0")
+    _check("--calibration-epochs", args.calibration_epochs, args.calibration_epochs >= 1, ">= 1")
+    seeds = args.seeds or (study.confirm_seeds if study.confirm_seeds >= 2 else 3)
+    return PlanInputs(args.cpus or float(os.cpu_count() or 1), args.gpus, seeds, args.effect,
+                      args.tau_width, args.sd, args.calibration_epochs)
+
+
+def run_plan(args: Any) -> str:
+    """`sweep plan`: check everything, measure (calibration, or `--from` records), the text."""
+    from sweeps.study.study_file import load_study
+
+    study = load_study(args.space)
+    inputs = plan_inputs(args, study)
+    if args.from_sweep is not None:
+        from sweeps.store.records import read_sweep
+
+        sweep = read_sweep(args.from_sweep, args.storage, args.tracking_uri, history=False,
+                           deliver_timeout=10)
+        return plan_text(make_plan(study, inputs, sweep.records, args.from_sweep))
+    from samtrain.data import check_dataset
+
+    for m in study.methods:
+        check_dataset(build_train_config(study, m, {}))
+    return plan_text(make_plan(study, inputs))

@@ -1,0 +1,131 @@
+"""`sweep plan`'s arithmetic on an earlier sweep's records (no calibration): the cost to the
+formula, and the predicted CI half-width of Δ vs the baseline against the half-width observed
+on simulated studies of known spread."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from sweeps.execution.planner import PlanInputs, make_plan, plan_text
+from sweeps.results.power_plan import (
+    configs_for_tau,
+    delta_halfwidth,
+    seeds_for_effect,
+    tau_halfwidth,
+)
+from sweeps.store.schema import RunRecord
+from sweeps.study.study_file import parse_study
+
+STUDY = parse_study("name: p\nmetric: val_acc\nbaseline: sgd\nbudget: 6\nbase: {epochs: 4}\n"
+                    "methods:\n  sgd: {fixed: {perturbation: none}}\n"
+                    "  sam: {space: {rho: {loguniform: [0.01, 0.5]}}}\n")
+SD, TRUE_DELTA, PILOT, PLANNED = 0.01, 0.02, 40, 5
+
+
+def pilot(seed: int = 0) -> list[RunRecord]:
+    """A pilot's confirm runs: sgd and sam on the same seeds, sam - sgd ~ N(0.02, SD)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for s in range(PILOT):
+        base = 0.70 + rng.normal(0, 0.03)                 # seed effect shared by both methods
+        for m, v, secs, ge in (("sgd", base, 8.0, 400.0),
+                               ("sam", base + TRUE_DELTA + rng.normal(0, SD), 16.0, 800.0)):
+            out.append(RunRecord(f"{m}{s}", m, "confirm", "completed", m, s, {"epochs": 4},
+                                 {"epoch": 4.0, "test_acc": v}, device_seconds=secs,
+                                 grad_evals=ge, start_time=s))
+    return out
+
+
+def test_predicted_halfwidth_is_within_25_percent_of_the_observed_one():
+    plan = make_plan(STUDY, PlanInputs(cpus=4, gpus=0, seeds=PLANNED), pilot(), "pilot")
+    sd, pairs, _ = plan.spreads["sam"]
+    assert pairs == PILOT
+    predicted = delta_halfwidth(sd, PLANNED)
+    # simulate many studies of PLANNED paired seeds with the known spread
+    rng = np.random.default_rng(1)
+    d = TRUE_DELTA + rng.normal(0, SD, (4000, PLANNED))
+    observed = stats.t.ppf(0.975, PLANNED - 1) * d.std(axis=1, ddof=1) / math.sqrt(PLANNED)
+    assert abs(predicted / observed.mean() - 1) < 0.25
+    # and the interval covers the true Δ about 95 % of the time at that width
+    cover = np.mean(np.abs(d.mean(axis=1) - TRUE_DELTA) <= observed)
+    assert 0.93 < cover < 0.97
+    text = plan_text(plan)
+    assert f"| sam | {sd:.4f} ({PILOT} paired confirm seeds of 'pilot') | {predicted:.4f} | " \
+           f"{seeds_for_effect(sd, 0.01)} |" in text
+
+
+def test_cost_is_trials_and_seeds_times_epochs_times_the_cost_per_epoch():
+    plan = make_plan(STUDY, PlanInputs(cpus=4, gpus=0, seeds=PLANNED), pilot(), "pilot")
+    # per epoch: sam 800 / 4 grad evals, 16 / 4 device-seconds; 6 trials + 5 seeds, 4 epochs
+    sam = plan.costs["sam"]
+    assert sam.runs == 6 + PLANNED and sam.grad_evals == pytest.approx(11 * 4 * 200.0)
+    assert sam.device_seconds == pytest.approx(11 * 4 * 4.0)
+    assert plan.costs["sgd"].runs == 1 + PLANNED                  # nothing searched: 1 trial
+    assert plan.slots == 4                                        # 4 CPUs, 1 per trial
+    text = plan_text(plan)
+    total = sam.device_seconds + plan.costs["sgd"].device_seconds
+    assert f"| total | 7 | {2 * PLANNED} | | " in text and f"{total:,.0f} |" in text
+    wall = (sam.run_seconds + plan.costs["sgd"].run_seconds) / 4
+    assert f"Wall time ≈ {wall:,.0f} s" in text
+    assert (f"| sam | 6 | {tau_halfwidth(6):.2f} | {configs_for_tau(0.2)} | "
+            f"{configs_for_tau(0.2, 0.5)} |") in text
+
+
+def test_without_a_spread_the_power_table_says_what_to_give():
+    plan = make_plan(STUDY, PlanInputs(cpus=1, gpus=0, seeds=3),
+                     [r for r in pilot() if r.method == "sam"], "half")
+    assert "give --from NAME" in plan_text(plan) and "sgd" not in plan.costs
+    assert "No cost measured for: sgd" in plan_text(plan)
+    assumed = make_plan(STUDY, PlanInputs(cpus=1, gpus=0, seeds=3, sd=0.02), pilot()[:2], "x")
+    assert assumed.spreads["sam"] == (0.02, 0, "--sd")
+
+
+def test_a_grid_study_lists_the_groups_its_granulated_tau_compares():
+    grid = parse_study("name: g\nmetric: val_acc\nsampler: grid\nbase: {epochs: 4}\nmethods:\n"
+                       "  sgd: {fixed: {perturbation: none}}\n"
+                       "  sam: {space: {rho: {loguniform: [0.01, 0.5], values: [0.02, 0.05, 0.1]},"
+                       " perturb_batch_size: {choice: [16, 32]}}}\n")
+    plan = make_plan(grid, PlanInputs(cpus=2, gpus=0, seeds=3), pilot(), "pilot")
+    assert plan.costs["sam"].runs == 6 + 3                 # the 3 x 2 grid, then 3 seeds
+    text = plan_text(plan)
+    # rho: one group per m (2), 3 values each: 2 x C(3, 2) pairs; m: 3 groups of 2 values
+    assert "sam.perturb_batch_size: 3 group(s) of 2 values, 3 pairs" in text
+    assert "sam.rho: 2 group(s) of 3 values, 6 pairs" in text
+    assert "needs `sampler: grid`" in plan_text(make_plan(STUDY, PlanInputs(1, 0, 3), pilot(), "p"))
+
+
+def test_plan_from_an_earlier_sweep_through_the_cli(tmp_path, monkeypatch, capsys):
+    from samtrain.config import TrainConfig
+    from sweeps.cli import main
+    from sweeps.store.sweep_dir import SweepMeta, sweep_dir
+    from sweeps.store.writer import SweepWriter
+
+    monkeypatch.chdir(tmp_path)
+    uri, storage = f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "runs"
+    meta = SweepMeta.new(STUDY, uri)
+    sweep_dir(storage, "p").write(STUDY, meta)
+    w = SweepWriter(uri, "p", meta.sweep_id)
+    w.open_parent()
+    diffs = [0.02, 0.035, 0.01, 0.025]
+    for seed, d in enumerate(diffs):      # paired confirm seeds: sam - sgd = d
+        for m, pert, acc, secs in (("sgd", "none", 0.7, 2.0), ("sam", "ascent", 0.7 + d, 4.0)):
+            cfg = TrainConfig(dataset="digits", epochs=4, seed=seed, perturbation=pert)
+            run = w.child(f"{m}{seed}", m, "confirm", cfg.model_dump(mode="json"), cfg.group_key())
+            w.log_epoch(run, {"epoch": 4, "val_acc": acc, "test_acc": acc,
+                              "device_seconds": secs * 4, "grad_evals": 100 * 4})
+            w.finish(run, "completed")
+    (tmp_path / "p.yaml").write_text(STUDY.source_text)
+    capsys.readouterr()
+    assert main(["plan", "p.yaml", "--storage", "runs", "--from", "p", "--seeds", "4",
+                 "--cpus", "2"]) == 0
+    out = capsys.readouterr().out
+    sd = float(np.std(diffs, ddof=1))
+    assert "Cost per epoch from sweep 'p'" in out
+    assert (f"| sam | {sd:.4f} (4 paired confirm seeds of 'p') | {delta_halfwidth(sd, 4):.4f} | "
+            f"{seeds_for_effect(sd, 0.01)} |") in out
+    # sam: (6 trials + 4 seeds) x 4 epochs x 4 device-seconds an epoch
+    assert "| sam | 6 | 4 | 4 | 4,000 | 160 |" in out
