@@ -28,8 +28,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from samtrain.eval_set_spec import corruption_of
+from sweeps.results.paired import Comparison, compare
 from sweeps.results.rows import MethodRow
-from sweeps.results.stats import Comparison, Summary, compare, holm, summarize
+from sweeps.results.stats import Summary, holm, summarize
 from sweeps.store.schema import Phase, RunRecord
 from sweeps.study.spec import StudySpec
 
@@ -110,10 +111,10 @@ def _score(values: dict[int, float]) -> ShiftScore:
     return ShiftScore(summarize(list(values.values())) if values else None, values)
 
 
-def _with_comparisons(by_method: dict[str, dict[int, float]],
-                      baseline: str | None) -> dict[str, ShiftScore]:
+def _with_comparisons(by_method: dict[str, dict[int, float]], baseline: str | None,
+                      test: str = "permutation") -> dict[str, ShiftScore]:
     base = by_method.get(baseline or "", {})
-    comparisons = {m: compare(v, base) for m, v in by_method.items()
+    comparisons = {m: compare(v, base, test=test) for m, v in by_method.items()
                    if baseline and m != baseline}
     adjusted = holm({m: c.p for m, c in comparisons.items() if c is not None})
     return {m: ShiftScore(_score(v).summary, v, comparisons.get(m), adjusted.get(m, math.nan))
@@ -132,17 +133,17 @@ def shift_scores(records: Sequence[RunRecord], study: StudySpec,
     sets = tuple(sorted(found - set(corruption_sets))) + corruption_sets
     values = {m: {s: _set_values(runs[m], s) for s in sets} for m in rows}
     baseline = study.baseline if study.baseline in rows else None
-    scores = {s: _with_comparisons({m: values[m][s] for m in rows}, baseline) for s in sets}
+    scores = {s: _with_comparisons({m: values[m][s] for m in rows}, baseline, study.test) for s in sets}
     if corruption_sets:
         mca = {m: {seed: statistics.fmean(values[m][s][seed] for s in corruption_sets)
                    for seed in set.intersection(*(set(values[m][s]) for s in corruption_sets))}
                for m in rows}
-        scores = {MCA: _with_comparisons(mca, baseline), **scores}
+        scores = {MCA: _with_comparisons(mca, baseline, study.test), **scores}
         reference = {s: statistics.fmean(values[baseline][s].values())
                      for s in corruption_sets if baseline and values[baseline][s]}
         if baseline and len(reference) == len(corruption_sets):
             groups = _by_corruption(corruption_sets)
             mce = {m: mce_by_seed(values[m], reference, groups) for m in rows}
-            scores = {MCA: scores[MCA], MCE: _with_comparisons(mce, baseline),
+            scores = {MCA: scores[MCA], MCE: _with_comparisons(mce, baseline, study.test),
                       **{k: v for k, v in scores.items() if k != MCA}}
     return ShiftResult(sets, corruption_sets, scores, baseline)

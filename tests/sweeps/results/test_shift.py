@@ -10,14 +10,16 @@ import pytest
 
 from sweeps.report.report import build_report
 from sweeps.report.shift_tables import shift_verdicts
+from sweeps.results.paired import compare
 from sweeps.results.rows import method_rows
 from sweeps.results.shift import MCA, MCE, mce_by_seed, shift_scores
-from sweeps.results.stats import compare, holm, summarize
+from sweeps.results.stats import holm, summarize
 from sweeps.study.study_file import parse_study
 
 STUDY = parse_study("""name: s
 metric: val_acc
 baseline: sgd
+test: t
 methods:
   sgd: {fixed: {perturbation: none}}
   sam: {fixed: {perturbation: ascent, rho: 0.05}}
@@ -82,7 +84,7 @@ def test_scores_per_set_mca_and_mce_match_the_formulas(records):
         assert result.scores[MCE][m].by_seed == pytest.approx(hand_mce(m))
     assert statistics.fmean(result.scores[MCE]["sgd"].by_seed.values()) == pytest.approx(1.0)
     for key, values in ((MCA, mca), (MCE, {m: hand_mce(m) for m in ACC})):
-        comps = {m: compare(values[m], values["sgd"]) for m in ("sam", "obf")}
+        comps = {m: compare(values[m], values["sgd"], test="t") for m in ("sam", "obf")}
         adjusted = holm({m: c.p for m, c in comps.items()})
         for m in ("sam", "obf"):
             got = result.scores[key][m]
@@ -123,3 +125,11 @@ def test_the_report_has_the_section(records, tmp_path):
     mca = summarize(list({s: statistics.fmean(a[:4]) for s, a in ACC["sam"].items()}.values()))
     assert f"| mCA | sam | {mca.fmt()} | {mca.fmt_ci()} | 3 |" in md
     assert "| sketch | sgd | 0.3000 ± 0.0100 | " in md and "| baseline | - |" in md
+
+
+def test_the_default_permutation_test_cannot_claim_a_difference_at_4_seeds(records):
+    """Exact sign-flip over 4 pairs: the smallest two-sided p is 2/16, above 0.05."""
+    study = parse_study(STUDY.source_text.replace("test: t\n", ""))
+    assert study.test == "permutation"
+    lines = shift_verdicts(shift_scores(records, study, method_rows(records, study)))
+    assert lines and all("not distinguishable" in line for line in lines)
