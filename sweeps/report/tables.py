@@ -192,7 +192,8 @@ def verdict_sentence(m: str, other: str, c: Comparison | None, p_holm: float, n_
 def verdict_lines(rows: dict[str, MethodRow], baseline: str | None, tmetric: str,
                   tmode: str) -> list[str]:
     """Generated sentences: each method vs the baseline at equal epochs and, with
-    `compute_matched`, vs its equal-compute reference (Holm-corrected p, each family apart)."""
+    `compute_matched`, vs its equal-compute reference (Holm-corrected p: all the report's
+    comparisons form one family, `sweeps.results.rows.verdicts`)."""
     if baseline is None:
         return ["No baseline method (set `baseline:` in the study): no comparisons."]
     out = []

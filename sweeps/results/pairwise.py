@@ -26,7 +26,7 @@ from sweeps.results.paired import UNBOUNDED, Comparison, compare
 from sweeps.results.power import holm_alpha, n_for_power
 from sweeps.results.stats import holm
 
-__all__ = ["Pairwise", "pairwise_comparisons", "ALPHA"]
+__all__ = ["Pairwise", "pairwise_comparisons", "pair_comparisons", "grouped", "ALPHA"]
 
 ALPHA = 0.05
 
@@ -70,23 +70,39 @@ def _groups(order: tuple[str, ...], distinct) -> tuple[tuple[str, ...], ...]:
     return tuple(order[i:j + 1] for i, j in runs)
 
 
-def pairwise_comparisons(scores: dict[str, dict[int, float]], mode: str,
-                         test: str = "permutation",
-                         bounds: tuple[float, float] = UNBOUNDED,
-                         failures: dict[str, int] | None = None) -> Pairwise:
-    """Every pair of the methods in `scores` (test score by seed), Holm over the pairs, and the
-    groups (see the module docstring). Methods without scores are left out."""
+def pair_comparisons(scores: dict[str, dict[int, float]], mode: str, test: str = "permutation",
+                     bounds: tuple[float, float] = UNBOUNDED,
+                     failures: dict[str, int] | None = None
+                     ) -> tuple[tuple[str, ...], dict[tuple[str, str], Comparison | None]]:
+    """The methods in `scores` (test score by seed) best first, and every pair's comparison
+    (unadjusted: the caller picks the Holm family). Methods without scores are left out."""
     failures = failures or {}
     scored = {m: s for m, s in scores.items() if s}
     sign = -1.0 if mode == "max" else 1.0
     order = tuple(sorted(scored, key=lambda m: sign * sum(scored[m].values()) / len(scored[m])))
-    comparisons = {(a, b): compare(scored[a], scored[b], test, bounds=bounds,
+    return order, {(a, b): compare(scored[a], scored[b], test, bounds=bounds,
                                    failures=failures.get(a, 0) + failures.get(b, 0))
                    for a, b in combinations(order, 2)}
-    adjusted = holm({f"{a}\t{b}": c.p for (a, b), c in comparisons.items() if c is not None})
-    p_holm = {(a, b): adjusted.get(f"{a}\t{b}", math.nan) for a, b in comparisons}
+
+
+def grouped(order: tuple[str, ...], comparisons: dict[tuple[str, str], Comparison | None],
+            p_holm: dict[tuple[str, str], float], level: float, test: str) -> Pairwise:
+    """The `Pairwise` of comparisons adjusted in a family whose Holm first-step level is
+    `level`: groups, and the seeds needed where a pair is not significant."""
     pw = Pairwise(order, comparisons, p_holm, ())
-    level = holm_alpha(ALPHA, len(adjusted))
     needed = {k: n_for_power(c.diff, c.sd, level, test if c.paired else "t")
               for k, c in comparisons.items() if c is not None and not pw.distinct(*k)}
     return Pairwise(order, comparisons, p_holm, _groups(order, pw.distinct), needed)
+
+
+def pairwise_comparisons(scores: dict[str, dict[int, float]], mode: str,
+                         test: str = "permutation",
+                         bounds: tuple[float, float] = UNBOUNDED,
+                         failures: dict[str, int] | None = None) -> Pairwise:
+    """Every pair of the methods in `scores` (test score by seed), Holm over the pairs alone,
+    and the groups (see the module docstring). A report adjusts the pairs together with its
+    other comparisons instead (`sweeps.results.rows.method_pairs`)."""
+    order, comparisons = pair_comparisons(scores, mode, test, bounds, failures)
+    adjusted = holm({f"{a}\t{b}": c.p for (a, b), c in comparisons.items() if c is not None})
+    p_holm = {(a, b): adjusted.get(f"{a}\t{b}", math.nan) for a, b in comparisons}
+    return grouped(order, comparisons, p_holm, holm_alpha(ALPHA, len(adjusted)), test)

@@ -11,13 +11,15 @@ study reached (`worst_score`), and is named beside n: never dropped.
 
 Comparisons (`sweeps.results.paired`) use the study's `test` (sign-flip permutation by default,
 paired t as the option; Welch when fewer than 2 seeds are paired), intervals cut to the metric's
-range. Family 1: each method vs the baseline at equal epochs, Holm-corrected. Family 2, with
-`compute_matched`: each method vs its equal-compute reference, Holm-corrected: the arm trained
-with the method's budget (`study.matched`), unless the arm scores worse than the cheaper baseline on
-validation (its confirm validation mean, else its search score): then the better of the two,
-the baseline, and `matched_note` says so. For a comparison that is not significant, `n_needed`
-is the number of paired seeds the observed SD of the differences would need for 80 % power at
-the observed difference (`sweeps.results.power`, at Holm's first-step level alpha / m).
+range: each method vs the baseline at equal epochs; with `compute_matched`, each method vs its
+equal-compute reference: the arm trained with the method's budget (`study.matched`), unless the
+arm scores worse than the cheaper baseline on validation (its confirm validation mean, else its
+search score): then the better of the two, the baseline, and `matched_note` says so; and the
+compared methods pairwise (`method_pairs`). All of them form ONE Holm family (`verdicts`), so
+the chance that a report prints any false "beats" stays at most alpha. For a comparison that is
+not significant, `n_needed` is the number of paired seeds the observed SD of the differences
+would need for 80 % power at the observed difference (`sweeps.results.power`, at Holm's
+first-step level alpha / m, m the family's size).
 
 The best method is named on validation (the pick's confirm validation mean, else its search
 score), never on test. Compute (grad evals, device seconds, runs) counts all of a method's
@@ -47,7 +49,7 @@ from sweeps.results.confirmed import (
 )
 from sweeps.results.noise import noisy_best
 from sweeps.results.paired import ACCURACY_BOUNDS, UNBOUNDED, Comparison, compare
-from sweeps.results.pairwise import ALPHA, Pairwise, pairwise_comparisons
+from sweeps.results.pairwise import ALPHA, Pairwise, grouped, pair_comparisons
 from sweeps.results.power import holm_alpha, n_for_power
 from sweeps.results.selection import ConfigScore, rank_configs
 from sweeps.results.stats import Summary, holm
@@ -57,7 +59,7 @@ from sweeps.study.spec import StudySpec
 
 __all__ = ["ConfirmedConfig", "MethodRow", "metric_on_test_split", "confirmed_configs",
            "searched_keys", "method_rows", "best_method", "compared_methods", "method_pairs",
-           "difference_bounds"]
+           "difference_bounds", "verdicts", "Verdicts"]
 
 
 @dataclass(frozen=True)
@@ -120,11 +122,24 @@ def _val_score(conf: tuple[ConfirmedConfig, ...], winner: ConfigScore | None) ->
 
 @dataclass(frozen=True)
 class _Family:
-    """One Holm family: comparisons, adjusted p, seeds needed where not significant."""
+    """Comparisons of one kind, their Holm-adjusted p (in the report's one family), and the
+    seeds needed where not significant."""
 
     comparisons: dict[str, Comparison | None]
     p_holm: dict[str, float]
     n_needed: dict[str, int | None]
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    """Every comparison a report states a verdict on, adjusted as ONE Holm family (so the
+    chance of any false "beats" in the whole report stays at most alpha): each method vs the
+    baseline, each vs its equal-compute reference (a pair already in the family counts once)
+    and the compared methods pairwise."""
+
+    equal: _Family
+    matched: _Family
+    pairs: Pairwise
 
 
 def _failures(a: str, b: str, scores: dict[str, dict[int, float]],
@@ -136,18 +151,36 @@ def _failures(a: str, b: str, scores: dict[str, dict[int, float]],
     return len(lost[a]) + len(lost[b])
 
 
-def _family(pairs: dict[str, str], scores: dict[str, dict[int, float]],
-            lost: dict[str, set[int]], study: StudySpec,
-            bounds: tuple[float, float]) -> _Family:
-    comps = {m: compare(scores[m], scores[ref], study.test, bounds=bounds,
-                        failures=_failures(m, ref, scores, lost)) if scores[m] else None
-             for m, ref in pairs.items()}
-    adjusted = holm({m: c.p for m, c in comps.items() if c is not None})
-    level = holm_alpha(ALPHA, sum(c is not None for c in comps.values()))
-    needed = {m: n_for_power(c.diff, c.sd, level, study.test if c.paired else "t")
-              for m, c in comps.items()
-              if c is not None and not adjusted.get(m, math.nan) < ALPHA}
-    return _Family(comps, adjusted, needed)
+def verdicts(study: StudySpec, scores: dict[str, dict[int, float]], lost: dict[str, set[int]],
+             refs: dict[str, str]) -> Verdicts:
+    """Compare (`scores`: test score by seed, failed seeds at the worst; `lost`: those seeds;
+    `refs`: each method's equal-compute reference) and adjust everything as one family."""
+    tmetric, tmode = metric_on_test_split(study.metric)
+    bounds, base = difference_bounds(tmetric), study.baseline
+
+    def versus(m: str, ref: str) -> Comparison | None:
+        return compare(scores[m], scores[ref], study.test, bounds=bounds,
+                       failures=_failures(m, ref, scores, lost)) if scores.get(m) else None
+
+    equal = {m: versus(m, base) for m in study.methods if base and m != base}
+    matched = {m: versus(m, ref) for m, ref in refs.items()}
+    names = [m for m in compared_methods(study) if m in scores]
+    order, pairs = pair_comparisons({m: scores[m] for m in names}, tmode, study.test, bounds,
+                                    {m: len(lost.get(m, ())) for m in names})
+    keyed = {**{(m, base): c for m, c in equal.items()},
+             **{(m, refs[m]): c for m, c in matched.items()}, **pairs}
+    adjusted = holm({f"{a}\t{b}": c.p for (a, b), c in keyed.items() if c is not None})
+    p = {k: adjusted.get(f"{k[0]}\t{k[1]}", math.nan) for k in keyed}
+    level = holm_alpha(ALPHA, len(adjusted))
+
+    def family(comps: dict[str, Comparison | None], ref: dict[str, str]) -> _Family:
+        p_holm = {m: p[(m, ref[m])] for m in comps}
+        needed = {m: n_for_power(c.diff, c.sd, level, study.test if c.paired else "t")
+                  for m, c in comps.items() if c is not None and not p_holm[m] < ALPHA}
+        return _Family(comps, p_holm, needed)
+
+    return Verdicts(family(equal, {m: base for m in equal}), family(matched, refs),
+                    grouped(order, pairs, {k: p[k] for k in pairs}, level, study.test))
 
 
 def _references(study: StudySpec, val: dict[str, float]) -> tuple[dict[str, str], dict[str, str]]:
@@ -180,12 +213,9 @@ def method_rows(records: Sequence[RunRecord], study: StudySpec) -> dict[str, Met
             for m, c in confirmed.items()}
     val = {m: _val_score(confirmed[m], noisy[m].best if m in noisy else None)
            for m in study.methods}
-    bounds = difference_bounds(tmetric)
-    base = study.baseline
-    equal = _family({m: base for m in study.methods if base and m != base}, scores, lost, study,
-                    bounds)
     refs, notes = _references(study, val)
-    matched = _family(refs, scores, lost, study, bounds)
+    found = verdicts(study, scores, lost, refs)
+    equal, matched = found.equal, found.matched
     rows = {}
     for m in study.methods:
         runs = [r for r in records if r.method == m]
@@ -211,12 +241,12 @@ def method_rows(records: Sequence[RunRecord], study: StudySpec) -> dict[str, Met
 
 
 def method_pairs(rows: dict[str, MethodRow], study: StudySpec) -> Pairwise:
-    """The compared methods (`compared_methods`) pairwise, Holm over the pairs, and groups."""
-    tmetric, tmode = metric_on_test_split(study.metric)
-    names = compared_methods(study)
-    return pairwise_comparisons({m: rows[m].scores_by_seed for m in names if m in rows}, tmode,
-                                study.test, difference_bounds(tmetric),
-                                {m: len(rows[m].lost_seeds) for m in names if m in rows})
+    """The compared methods (`compared_methods`) pairwise and their groups, adjusted in the
+    report's one Holm family with the comparisons of `rows` (`verdicts`)."""
+    scores = {m: r.scores_by_seed for m, r in rows.items()}
+    lost = {m: set(r.lost_seeds) & set(r.scores_by_seed) for m, r in rows.items()}
+    refs = {m: r.matched_reference for m, r in rows.items() if r.matched_reference}
+    return verdicts(study, scores, lost, refs).pairs
 
 
 def best_method(rows: dict[str, MethodRow], mode: str) -> str | None:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sweeps.results.rows import best_method, method_rows, metric_on_test_split
+from sweeps.results.rows import best_method, method_pairs, method_rows, metric_on_test_split
 from tests.support.report_case import SAM_TEST, STUDY, STUDY_T, report_records
 
 
@@ -43,11 +43,17 @@ def test_rows_score_the_winner_on_the_test_set_over_fresh_seeds_only(records):
     df = se2 ** 2 / ((a.var(ddof=1) / 2) ** 2 / 1 + (b.var(ddof=1) / 3) ** 2 / 2)
     assert o.test == "Welch t" and o.diff == pytest.approx(0.21)
     assert o.p == pytest.approx(2 * stats.t.sf(0.21 / math.sqrt(se2), df))
-    # Holm over the two comparisons
-    p_small, p_large = sorted([c.p, o.p])
-    holm = {c.p: min(1, 2 * p_small) if c.p == p_small else max(min(1, 2 * p_small), p_large)}
-    assert rows["sam"].p_holm == pytest.approx(holm[c.p])
-    assert max(rows["sam"].p_holm, rows["obf"].p_holm) == pytest.approx(max(2 * p_small, p_large))
+    # one Holm family over every verdict of the report: sam and obf vs sgd, and sam vs obf
+    pair = method_pairs(rows, STUDY_T)
+    (pair_c,) = [v for v in pair.comparisons.values() if v is not None]
+    ps = sorted([c.p, o.p, pair_c.p])
+    adjusted = [min(1, 3 * ps[0])]
+    adjusted += [max(adjusted[0], min(1, 2 * ps[1]))]
+    adjusted += [max(adjusted[1], min(1, ps[2]))]
+    by_p = dict(zip(ps, adjusted, strict=True))
+    assert rows["sam"].p_holm == pytest.approx(by_p[c.p])
+    assert rows["obf"].p_holm == pytest.approx(by_p[o.p])
+    assert list(pair.p_holm.values()) == [pytest.approx(by_p[pair_c.p])]
     assert rows["sgd"].comparison is None and math.isnan(rows["sgd"].p_holm)
 
 
@@ -127,7 +133,7 @@ def test_the_row_shows_every_searched_key_even_when_all_runs_share_its_value(mak
     assert method_rows(records, STUDY)["obf"].config == {"rho": 0.05}
 
 
-def test_equal_compute_comparisons_are_against_the_matched_arm_in_their_own_holm_family(
+def test_equal_compute_comparisons_are_against_the_matched_arm_in_the_reports_one_holm_family(
         make_record):
     """sam (2 gradient evaluations a step) vs sgd at equal epochs and vs sgd_x2 (2x epochs)."""
     from sweeps.study.study_file import parse_study
@@ -153,10 +159,15 @@ def test_equal_compute_comparisons_are_against_the_matched_arm_in_their_own_holm
     assert sam.comparison.diff == pytest.approx(d_epochs.mean())
     assert sam.matched_comparison.diff == pytest.approx(d_compute.mean())
     assert sam.matched_comparison.p == pytest.approx(stats.ttest_rel(tests["sam"], tests["sgd_x2"]).pvalue)
-    # one comparison in the equal-compute family: Holm leaves it as it is
-    assert sam.matched_p_holm == pytest.approx(sam.matched_comparison.p)
-    # the equal-epoch family has two members (sam and the arm itself vs sgd)
-    ps = sorted([sam.comparison.p, rows["sgd_x2"].comparison.p])
-    assert sam.p_holm == pytest.approx(min(1, 2 * ps[0]) if sam.comparison.p == ps[0]
-                                       else max(min(1, 2 * ps[0]), ps[1]))
+    # one Holm family: sam vs sgd, the arm itself vs sgd, sam vs the arm (no pairs: one method)
+    raw = {"epochs": sam.comparison.p, "arm": rows["sgd_x2"].comparison.p,
+           "compute": sam.matched_comparison.p}
+    ps = sorted(raw.values())
+    adjusted = [min(1, 3 * ps[0])]
+    adjusted += [max(adjusted[0], min(1, 2 * ps[1]))]
+    adjusted += [max(adjusted[1], min(1, ps[2]))]
+    by_p = dict(zip(ps, adjusted, strict=True))
+    assert sam.p_holm == pytest.approx(by_p[raw["epochs"]])
+    assert sam.matched_p_holm == pytest.approx(by_p[raw["compute"]])
+    assert rows["sgd_x2"].p_holm == pytest.approx(by_p[raw["arm"]])
     assert rows["sgd_x2"].matched_arm is None and rows["sgd"].matched_comparison is None
