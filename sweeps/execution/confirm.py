@@ -8,7 +8,7 @@ random perturbations (`samtrain.loop`, `samtrain.loaders`); the test split stays
 official one. The same seed gives every method the same data, so comparisons pair by seed.
 
 `--top 1` runs each method's search winner on the confirm seeds (search seed + 1, + 2, ...).
-`--top K > 1` first runs each method's K best configs on select seeds (search seed + 1001,
+`--top K > 1` first runs each method's K best configs (when it has more than one) on select seeds (search seed + 1001,
 + 1002, ..., as many as the confirm seeds; `Phase.SELECT`), picks the config with the best mean
 validation metric over them (`sweeps.results.selection.pick_among`), and runs only that pick on
 the confirm seeds: seeds that chose a config never score it (no winner's curse). A cell is
@@ -89,11 +89,11 @@ def _cells(score: ConfigScore, seeds: list[int], phase: str,
 
 def select_cells(study: StudySpec, records: Sequence[RunRecord], top: int, seeds: int
                  ) -> list[Cell]:
-    """Missing select cells: each method's `top` configs x select seeds (none when top is 1)."""
-    if top <= 1:
-        return []
+    """Missing select cells: each method's `top` configs x select seeds (none for a method with
+    one config to choose from)."""
     done = _done(records, study.metric, Phase.SELECT)
     return [cell for scores in winners(records, study.metric, study.mode, top).values()
+            if len(scores) > 1
             for s in scores
             for cell in _cells(s, select_seeds(train_config_of(s.params).seed, seeds),
                                Phase.SELECT, done)]
@@ -101,15 +101,17 @@ def select_cells(study: StudySpec, records: Sequence[RunRecord], top: int, seeds
 
 def confirm_cells(study: StudySpec, records: Sequence[RunRecord], top: int, seeds: int
                   ) -> list[Cell]:
-    """Missing confirm cells of each method whose config is chosen: its search winner (top 1),
-    else the pick among its `top` once all their select cells are filled."""
+    """Missing confirm cells of each method whose config is chosen: its search winner when it
+    has one config to choose from, else the pick among its `top` once all their select cells
+    are filled."""
     done = _done(records, study.metric, Phase.CONFIRM)
     waiting = {m for m, _, _ in select_cells(study, records, top, seeds)}
     out = []
     for method, scores in winners(records, study.metric, study.mode, top).items():
         if method in waiting:
             continue
-        pick = scores[0] if top <= 1 else pick_among(records, scores, study.metric, study.mode)
+        pick = scores[0] if len(scores) == 1 else pick_among(records, scores, study.metric,
+                                                              study.mode)
         if pick is not None:
             out += _cells(pick, confirm_seeds(train_config_of(pick.params).seed, seeds),
                           Phase.CONFIRM, done)

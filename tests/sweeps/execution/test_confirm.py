@@ -54,13 +54,15 @@ def _select(r, method, config, seed, value, start, status="completed"):
 def test_top_k_runs_the_k_on_select_seeds_before_any_confirm_seed(make_record):
     s, records = study("val_acc", "max"), search_records(make_record)
     stage1 = missing_cells(s, records, top=2, seeds=3)
-    assert {p for _, _, p in stage1} == {"select"}          # nothing is confirmed before the pick
+    assert {p for m, _, p in stage1 if m != "sgd"} == {"select"}  # no confirm before the pick
     assert sorted((m, c.seed) for m, c, _ in stage1 if m == "sam") == [
         ("sam", 1001), ("sam", 1001), ("sam", 1002), ("sam", 1002), ("sam", 1003), ("sam", 1003)]
     assert {c.group_key() for m, c, _ in stage1 if m == "sam"} == {
         w.group_key for w in winners(records, "val_acc", "max", 2)["sam"]}
     assert all(c.data_seed == c.seed for _, c, _ in stage1)
-    assert [m for m, _, _ in stage1].count("sgd") == 3      # one config: still run, K = 1 for sgd
+    assert "sgd" not in {m for m, _, p in stage1 if p == "select"}  # one config: no choice
+    assert {(m, c.seed) for m, c, _ in confirm_cells(s, records, 2, 3)} == {
+        ("sgd", 1), ("sgd", 2), ("sgd", 3)}                 # ... so it is confirmed at once
 
 
 def test_only_the_pick_among_the_k_runs_on_the_confirm_seeds(make_record):
@@ -71,8 +73,7 @@ def test_only_the_pick_among_the_k_runs_on_the_confirm_seeds(make_record):
         records += [_select(r, "sam", SAM_A, seed, 0.70, next(t)),
                     _select(r, "sam", SAM_B, seed, 0.75, next(t)),
                     _select(r, "obf", OBF_X, seed, 0.70, next(t)),
-                    _select(r, "obf", OBF_Y, seed, 0.60, next(t)),
-                    _select(r, "sgd", {"perturbation": "none"}, seed, 0.5, next(t))]
+                    _select(r, "obf", OBF_Y, seed, 0.60, next(t))]
     assert select_cells(s, records, top=2, seeds=3) == []
     cells = missing_cells(s, records, top=2, seeds=3)
     assert {p for _, _, p in cells} == {"confirm"}
@@ -92,7 +93,7 @@ def test_a_method_waits_for_all_its_select_cells_and_a_diverged_select_seed_rank
     records += [_select(r, "sam", SAM_A, 1001, 0.9, 100),
                 _select(r, "sam", SAM_A, 1002, math.nan, 101, status="diverged"),
                 _select(r, "sam", SAM_B, 1001, 0.6, 102)]
-    assert {m for m, _, _ in confirm_cells(s, records, top=2, seeds=2)} == set()  # all wait
+    assert {m for m, _, _ in confirm_cells(s, records, top=2, seeds=2)} == {"sgd"}  # others wait
     assert sorted(c.seed for m, c, _ in select_cells(s, records, 2, 2) if m == "sam") == [1002]
     records.append(_select(r, "sam", SAM_B, 1002, 0.6, 103))
     sam = [c for m, c, p in confirm_cells(s, records, top=2, seeds=2) if m == "sam"]
