@@ -8,14 +8,14 @@ random perturbations (`samtrain.loop`, `samtrain.loaders`); the test split stays
 official one. The same seed gives every method the same data, so comparisons pair by seed.
 
 `--top 1` runs each method's search winner on the confirm seeds (search seed + 1, + 2, ...).
-`--top K > 1` first runs each method's K best configs (when it has more than one) on select seeds (search seed + 1001,
-+ 1002, ..., as many as the confirm seeds; `Phase.SELECT`), picks the config with the best mean
-validation metric over them (`sweeps.results.selection.pick_among`), and runs only that pick on
-the confirm seeds: seeds that chose a config never score it (no winner's curse). A cell is
-`(config, seed)`; a cell holding a completed full-length or a diverged run is not run again
-(a diverged seed would diverge again: it stays recorded, and the report counts it as a
-failure), so re-running `confirm` fills only what is missing in both stages; an interrupted
-`confirm` experiment is resumed first.
+`--top K > 1` first runs each method's K best configs (when it has more than one) on select
+seeds (search seed + 1001, + 1002, ..., as many as the confirm seeds; `Phase.SELECT`), picks the
+config with the best mean validation metric over them (`sweeps.results.selection.pick_among`),
+and runs only that pick on the confirm seeds: seeds that chose a config never score it (no
+winner's curse). A cell is `(config, seed)`; a cell holding a completed full-length or a
+diverged run is not run again (a diverged seed would diverge again: it stays recorded, and the
+report counts it as a failure), so re-running `confirm` fills only what is missing in both
+stages; an interrupted `confirm` experiment is resumed first.
 
 Example:
     $ sweep confirm tiny --top 2 --seeds 5
