@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from benchmarks import (
     diagnostics_cost,
+    pass_cost,
     search_efficiency,
     slot_speed,
     step_overhead,
@@ -34,6 +35,8 @@ SECTIONS: list[tuple[str, Callable[[list[str]], list[str]]]] = [
      "(benchmarks/tracking_load.py)", tracking_load.main),
     ("Object storage: the same sweep on a local folder and on S3 "
      "(benchmarks/storage_overhead.py)", storage_overhead.main),
+    ("Cost unit: a forward-only pass against a forward + backward pass "
+     "(benchmarks/pass_cost.py)", pass_cost.main),
 ]
 
 
