@@ -7,7 +7,8 @@ on CPU: the demo's small CNN (1 x 28 x 28, B = 128) and CIFAR ResNet-20 (3 x 32 
 The two passes take turns (one timed pass each per turn, after `--warmup` untimed turns), and
 the figure is the median over `--steps` turns.
 
-Run: `python -m benchmarks.pass_cost [--steps 30] [--warmup 3] [--threads N]`.
+Run: `python -m benchmarks.pass_cost [--steps 30] [--warmup 3] [--threads N]
+[--models small_cnn resnet20]`.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ def main(argv: list[str] | None = None) -> list[str]:
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--models", nargs="+", default=[m for m, _ in MODELS],
+                   choices=[m for m, _ in MODELS])
     args, _ = p.parse_known_args(argv)  # `python -m benchmarks` passes every section the same argv
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -66,7 +69,7 @@ def main(argv: list[str] | None = None) -> list[str]:
              "| model | forward only (ms) | forward + backward (ms) | ratio (unit: 0.33) | "
              "RandSAM's two passes / one forward + backward (unit: 1.33) |",
              "|---|---:|---:|---:|---:|"]
-    for name, shape in MODELS:
+    for name, shape in [(m, shape) for m, shape in MODELS if m in args.models]:
         fwd, both = ratio(name, shape, args.steps, args.warmup)
         lines.append(f"| {name} | {1e3 * fwd:.1f} | {1e3 * both:.1f} | {fwd / both:.2f} | "
                      f"{(fwd + both) / both:.2f} |")
