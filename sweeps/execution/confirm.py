@@ -33,10 +33,9 @@ from sweeps.store.schema import Phase, RunRecord, RunStatus, train_config_of
 from sweeps.store.sweep_dir import SweepDir
 from sweeps.study.spec import StudySpec
 
-__all__ = ["DEFAULT_SEEDS", "SELECT_OFFSET", "confirm_seeds", "select_seeds", "seeded",
+__all__ = ["SELECT_OFFSET", "confirm_seeds", "select_seeds", "seeded",
            "select_cells", "confirm_cells", "missing_cells", "confirm_sweep"]
 
-DEFAULT_SEEDS = 5  # confirm seeds when neither --seeds nor the study's confirm_seeds says
 SELECT_OFFSET = 1000  # select seeds start here above the search seed: never a confirm seed
 
 Cell = tuple[str, TrainConfig, str]  # (method, config with its seeds, phase)
@@ -134,7 +133,7 @@ def confirm_sweep(name: str, storage: str, tracking_uri: str | None, top: int,
 
     sweep = read_sweep(name, storage, tracking_uri, history=False)
     study, meta, d, uri = sweep.study, sweep.meta, sweep.dir, sweep.tracking_uri
-    seeds = seeds or study.confirm_seeds or DEFAULT_SEEDS
+    seeds = seeds or study.confirm_seeds
     if top > 1:
         select_seeds(0, seeds)  # the seed count is checked before anything runs
     run = functools.partial(run_configs, name, storage=storage, tracking_uri=uri,

@@ -35,7 +35,8 @@ from sweeps.study.strategy import (
     parse_sampler,
 )
 
-__all__ = ["StudySpec", "MethodSpec", "Resources", "NAME_PATTERN", "METRICS", "COSTS", "check_name",
+__all__ = ["StudySpec", "MethodSpec", "Resources", "NAME_PATTERN", "METRICS", "COSTS",
+           "DEFAULT_CONFIRM_SEEDS", "check_name",
            "check_method_name", "build_config", "build_train_config", "component_configs",
            "resource_values"]
 
@@ -47,6 +48,7 @@ RESERVED_METHODS = ("trial",)  # the key of a trial config (`sweeps.search.trial
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 METHOD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.+-]{0,63}$")
 MAX_COMBOS = 4096  # above this, extremes are checked one key at a time only
+DEFAULT_CONFIRM_SEEDS = 5  # `sweep confirm`'s seeds unless the study or --seeds says
 
 
 def check_name(what: str, name: str) -> str:
@@ -109,7 +111,7 @@ class StudySpec:
     seed: int = 0
     sampler: Sampler = field(default_factory=lambda: parse_sampler(None))
     objectives: tuple[ObjectiveSpec, ...] = ()  # a multi-objective search (the first: metric)
-    confirm_seeds: int = 5
+    confirm_seeds: int = DEFAULT_CONFIRM_SEEDS
     test: Literal["permutation", "t"] = "permutation"  # paired test of the report's comparisons
     baseline: str | None = None
     max_failures: int = 2

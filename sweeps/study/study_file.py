@@ -11,7 +11,7 @@ Format (only `methods` is required)::
                                 # (a grid: every point, capped by `budget` if set)
     seed: 0                     # sampler seed (and the order of a grid)
     sampler: tpe                # tpe | random | grid | qmc (see `sweeps.study.strategy`)
-    confirm_seeds: 5            # default --seeds of `sweep confirm` (default 5); a seed sets
+    confirm_seeds: 5            # default --seeds of `sweep confirm` (default, or 0: 5); a seed sets
                                 # `seed` and `data_seed` (see `sweeps.execution.confirm`)
     test: permutation           # the report's paired test: permutation (exact sign-flip) | t
     baseline: sgd               # method others are compared with (default: the one without a
@@ -66,6 +66,7 @@ from sweeps.study.compute import equal_compute_arms
 from sweeps.study.distributions import Dist, Fixed, parse_dist
 from sweeps.study.spec import (
     COSTS,
+    DEFAULT_CONFIRM_SEEDS,
     MAX_COMBOS,
     METHOD_NAME,
     METRICS,
@@ -107,7 +108,7 @@ class _StudyFile(Strict):
     budget: int | None = Field(None, ge=1)
     seed: int = 0
     sampler: Any = None
-    confirm_seeds: int = Field(5, ge=1)
+    confirm_seeds: int = Field(DEFAULT_CONFIRM_SEEDS, ge=0)  # 0 (older files): the default
     test: Literal["permutation", "t"] = "permutation"
     baseline: str | None = None
     compute_matched: bool = False
@@ -320,8 +321,8 @@ def parse_study(text: str, source: str = "<string>", budget: int | None = None,
         objectives=tuple(f.objectives or ()),
         budget=f.budget, scheduler=_check_grace(scheduler, configs), resources=f.resources,
         seed=f.seed, sampler=sampler,
-        confirm_seeds=f.confirm_seeds, test=f.test, baseline=baseline, matched=matched, arms=arms,
-        shared_space=shared,
+        confirm_seeds=f.confirm_seeds or DEFAULT_CONFIRM_SEEDS, test=f.test, baseline=baseline,
+        matched=matched, arms=arms, shared_space=shared,
         max_failures=f.max_failures, checkpoint_interval_s=f.checkpoint_interval_s, source_text=text,
         source_sha256=hashlib.sha256(text.encode()).hexdigest())
     _check_plan(study)

@@ -196,7 +196,7 @@ CASES = [
     R("shared-unknown-key", ("shared_space.lrr", "0.1", "allowed"), top="shared_space: {lrr: 0.1}"),
     R("arm-epochs-searched", ("compute_matched", "'sgd'", "epochs"),
       top="compute_matched: true\nshared_space: {epochs: {int: [1, 3]}}"),
-    R("confirm-seeds-0", ("confirm_seeds", "0", ">= 1"), top="confirm_seeds: 0"),
+    R("confirm-seeds-negative", ("confirm_seeds", "-1", ">= 0"), top="confirm_seeds: -1"),
     R("no-data", ("cifar10", "/nonexistent"),
       text=S(base=", data_dir: /nonexistent").replace("digits", "cifar10")),
     # ---- run: a researcher's own model, dataset and loss (import strings), checked before Ray

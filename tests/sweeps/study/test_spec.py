@@ -105,6 +105,11 @@ def test_the_shared_space_is_searched_by_every_method_the_baseline_included():
     assert (cfg.lr, cfg.momentum, cfg.perturbation) == (sampled["lr"], 0.8, "none")
 
 
+def test_confirm_seeds_default_to_5_also_where_an_older_file_says_0():
+    assert parse_study(SHARED).confirm_seeds == 5 == parse_study(SHARED + "confirm_seeds: 0\n").confirm_seeds
+    assert parse_study(SHARED + "confirm_seeds: 7\n").confirm_seeds == 7
+
+
 def test_without_a_shared_space_a_method_that_samples_nothing_runs_once():
     s = parse_study(SHARED.replace("shared_space: {lr: {loguniform: [0.01, 0.2]}, momentum: 0.8}\n",
                                    ""))
