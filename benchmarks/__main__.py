@@ -12,6 +12,7 @@ from collections.abc import Callable
 from benchmarks import (
     diagnostics_cost,
     eval_layout,
+    pass_cost,
     search_efficiency,
     shift_cost,
     slot_speed,
@@ -43,6 +44,8 @@ SECTIONS: list[tuple[str, Callable[[list[str]], list[str]]]] = [
      "(benchmarks/verdict_calibration.py)", verdict_calibration.main),
     ("Shifted test sets: corruption generation, end-of-run scoring over a training epoch "
      "(benchmarks/shift_cost.py)", shift_cost.main),
+    ("Cost unit: a forward-only pass against a forward + backward pass "
+     "(benchmarks/pass_cost.py)", pass_cost.main),
 ]
 
 

@@ -176,12 +176,14 @@ class TrainConfig(SAMHParams):
         return {k: getattr(self, k) for k in SAM_FIELDS}
 
     def group_key(self) -> str:
-        """A short hash of the config without the seed: runs differing only by seed share it.
+        """A short hash of the config without its seeds: runs differing only by `seed` and
+        `data_seed` share it (`sweep confirm` varies both; the same config on other data).
 
-        Fields added later are left out while at their defaults, so a config's key stays what it
-        was before they existed (a sweep's stored keys keep matching its new runs)."""
+        `data_seed` is hashed as 0 and fields added later are left out while at their defaults,
+        so a config's key stays what it was before (a sweep's stored keys keep matching)."""
         d = self.model_dump(mode="json")
         d.pop("seed")
+        d["data_seed"] = 0
         for key, default in _LATER_FIELDS.items():
             if d[key] == default:
                 del d[key]

@@ -112,11 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--launcher", choices=["auto", "train", "inprocess"], default="train",
                    help="train: Ray Train TorchTrainer (default); inprocess: the Tune trial's process")
 
-    p = _command(sub, "confirm", "re-run the best configs of each method with fresh seeds")
+    p = _command(sub, "confirm", "re-run the best config of each method with fresh seeds (each "
+                 "seed also draws the data split and label noise)")
     p.add_argument("name")
-    p.add_argument("--top", type=int, default=1, help="best configs per method (default 1)")
+    p.add_argument("--top", type=int, default=1,
+                   help="best configs per method (default 1); K > 1 runs the K on select seeds "
+                        "first and confirms only the pick (best mean validation metric)")
     p.add_argument("--seeds", type=int, default=None,
-                   help="seeds per config (default: the study's confirm_seeds, else 3)")
+                   help="seeds per config (default: the study's confirm_seeds, default 5)")
 
     p = _command(sub, "report", "tables (md/csv/latex) and plots of a sweep",
                  address=False)

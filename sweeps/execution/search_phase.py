@@ -29,7 +29,7 @@ from sweeps.search.plan import PlannedTrial, enqueue, plan_extension, plan_trial
 from sweeps.search.sampling import define_by_run, make_sampler
 from sweeps.store.sweep_dir import SweepDir, SweepMeta, open_sweep, sweep_dir
 from sweeps.store.writer import MLflowTarget
-from sweeps.study.spec import StudySpec, build_train_config
+from sweeps.study.spec import StudySpec
 
 __all__ = ["run_sweep", "resume_sweep", "extend_sweep", "unfinished"]
 
@@ -50,12 +50,11 @@ def _optuna_study(study: StudySpec, d: SweepDir) -> Any:
 
 
 def _scheduler(study: StudySpec, prior: list[Any]) -> Any:
-    from sweeps.search.scheduler import PerMethodScheduler
+    from sweeps.search.scheduler import PerMethodScheduler, methods_max_t
 
     if study.scheduler is None:
         return None
-    max_t = {m: build_train_config(study, m, {}).epochs for m in study.methods}
-    return PerMethodScheduler(study.scheduler, max_t, prior=prior)
+    return PerMethodScheduler(study.scheduler, methods_max_t(study), prior=prior)
 
 
 def _searcher(study: StudySpec, d: SweepDir, concurrent: int) -> Any:

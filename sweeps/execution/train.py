@@ -52,7 +52,8 @@ def train_experiment(d: SweepDir, cfg: TrainConfig) -> str:
     legacy = d.at(LEGACY)
     if _exists(legacy) and stored_trials(legacy) == [(PHASE, cfg, PHASE)]:
         return LEGACY  # written by an earlier version: the same values reuse it
-    return f"train-{cfg.group_key()}-s{cfg.seed}"
+    data = f"-d{cfg.data_seed}" if cfg.data_seed else ""  # the key leaves data_seed out
+    return f"train-{cfg.group_key()}-s{cfg.seed}{data}"
 
 
 def _exists(path: str) -> bool:

@@ -7,6 +7,10 @@ by the earlier first run, then by the group key. Pruned, diverged, failed and un
 never score; a method without a completed full-length search run has no winner. `sweep best`,
 `sweep confirm`, `sweep report` and every plot use this module, so they always agree.
 
+With `sweep confirm --top K > 1`, the one config of a method that is confirmed is `pick_among`
+its K winners, scored on their runs of the select phase (seeds used for nothing else), so the
+confirm seeds that report it never chose it (no winner's curse).
+
 Example:
     >>> from sweeps.store.schema import RunRecord
     >>> def run(key, v, t):
@@ -23,9 +27,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sweeps.store.schema import Phase, RunRecord
+from sweeps.store.schema import Phase, RunRecord, RunStatus
 
-__all__ = ["ConfigScore", "rank_configs", "winners", "scoring_runs"]
+__all__ = ["ConfigScore", "rank_configs", "winners", "scoring_runs", "pick_among"]
 
 
 @dataclass(frozen=True)
@@ -75,3 +79,35 @@ def winners(records: Sequence[RunRecord], metric: str, mode: str,
         if len(out[s.method]) < top:
             out[s.method].append(s)
     return dict(out)
+
+
+def pick_among(records: Sequence[RunRecord], candidates: Sequence[ConfigScore], metric: str,
+               mode: str) -> ConfigScore | None:
+    """The candidate (configs of one method) with the best mean `metric` over its runs of the
+    select phase. A candidate with a diverged select run ranks below every one without (fewer
+    diverged first); then the best mean of its scoring select runs in `mode`; ties go to the
+    earlier candidate. Candidates without a select run that scored or diverged are not ranked;
+    None when none is.
+
+    >>> from sweeps.store.schema import RunRecord
+    >>> def run(key, phase, v, t):
+    ...     return RunRecord(f"r{t}", "sam", phase, "completed", key, t, {"epochs": 2},
+    ...                      {"epoch": 2, "val_acc": v}, start_time=t)
+    >>> search = [run("a", "search", 0.9, 1), run("b", "search", 0.8, 2)]
+    >>> top2 = winners(search, "val_acc", "max", top=2)["sam"]
+    >>> select = [run("a", "select", 0.6, 3), run("b", "select", 0.7, 4)]
+    >>> pick_among(search + select, top2, "val_acc", "max").group_key
+    'b'
+    """
+    sign = -1.0 if mode == "max" else 1.0
+    ranked = []
+    for i, c in enumerate(candidates):
+        runs = [r for r in records if r.phase == Phase.SELECT and r.method == c.method
+                and r.group_key == c.group_key]
+        diverged = sum(r.status == RunStatus.DIVERGED for r in runs)
+        values = [r.final[metric] for r in scoring_runs(runs, metric, Phase.SELECT)]
+        if not values and not diverged:
+            continue
+        worse = sign * sum(values) / len(values) if values else math.inf  # only diverged: last
+        ranked.append((diverged, worse, i, c))
+    return min(ranked, key=lambda x: x[:3])[3] if ranked else None

@@ -21,7 +21,7 @@ first are not replayed. Hyperband assigns a trial's bracket at random, also in a
 Example::
 
     scheduler = PerMethodScheduler(ASHA(grace_period=10, reduction_factor=4),
-                                   max_t={"sgd": 40, "sam": 40})
+                                   max_t={"sgd": 40, "sam": 40, "sgd_x2": 80})
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from ray.tune.schedulers import (
 )
 
 from sweeps.search.trial_config import trial_method
+from sweeps.study.spec import StudySpec
 from sweeps.study.strategy import ASHA, Hyperband, Median, Scheduler, grace_period
 
 
@@ -64,6 +65,12 @@ def past_results(trial: Trial) -> list[dict[str, Any]]:
         except json.JSONDecodeError:  # blank, or cut off by the crash
             continue
     return results
+
+
+def methods_max_t(study: StudySpec) -> dict[str, int]:
+    """Each method's `max_t`: the most epochs one of its trials trains (an equal-compute arm
+    searches its epochs up to its cap, `sweeps.study.compute`)."""
+    return {m: study.max_epochs(m) for m in study.methods}
 
 
 def make_scheduler(spec: Scheduler, max_t: int, metric: str | None,

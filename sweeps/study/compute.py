@@ -1,29 +1,43 @@
-"""Equal-compute arms: the baseline trained as long as each SAM-family method computes.
+"""Equal-compute arms: the baseline given each SAM-family method's budget as a cap to spend.
 
-A SAM-family step (SAM, ASAM, GSAM, OBF) costs two gradient evaluations, the ascent and the
-update; RandSAM's first pass is forward-only, and its step costs 1.41 SGD steps as measured on
-this project's CPU benchmark (benchmarks/RESULTS.md, "step overhead": 1.41-1.42); SGD's costs
-one. With `compute_matched: true` a study gains, for each distinct cost factor f > 1 among its
-methods, the arm `<baseline>_x<f>`: the baseline's config with `epochs` and `warmup_epochs`
-times f (its learning-rate schedule stretched over the longer run), searched over the
-baseline's space and confirmed like any method. The report compares every method with the
-equal-epoch baseline and with the arm of its own factor (Foret et al. 2021 compare SAM with SGD
-at equal epochs; "twice the compute" is the first objection to that).
+One cost unit throughout: gradient evaluations counted per pass over a batch, a forward and
+backward pass being 1 and a forward-only pass 1/3 (a backward pass costs about twice the
+forward's FLOPs; Kaplan et al. 2020, "Scaling Laws for Neural Language Models", sec. 2.1). An
+SGD step costs 1; a SAM-family step (SAM, ASAM, GSAM, OBF) 2, the ascent and the update;
+RandSAM's step 4/3, a forward-only clean pass and one forward-backward pass at the randomly
+perturbed point. The runs' `grad_evals` metric counts in the same unit.
+
+With `compute_matched: true` a study gains, for each distinct cost factor f > 1 among its
+methods, the arm `<baseline>_x<f>` (`sgd_x2`, `sgd_x1.33`). Its budget is a cap, not an order
+(a run given more compute may stop earlier): the arm searches `epochs` as an integer in
+[E, round(f * E)], E the baseline's epochs, besides the baseline's own and the shared space,
+with the same trial count as every method, and is selected on validation like any method. Its
+warmup scales with the epochs it samples and its learning-rate schedule spans its own epochs.
+The report compares every method with the equal-epoch baseline and with the arm of its own
+factor (Foret et al. 2021 compare SAM with SGD at equal epochs; "twice the compute" is the
+first objection to that).
 
 Example:
-    >>> step_cost({"perturbation": "obf"}), step_cost({"perturbation": "random"})
-    (2.0, 1.41)
-    >>> arm_name("sgd", 2.0), stretched({"epochs": 40, "warmup_epochs": 1.0}, 2.0)
-    ('sgd_x2', {'epochs': 80, 'warmup_epochs': 2.0})
+    >>> step_cost({"perturbation": "obf"}), round(step_cost({"perturbation": "random"}), 4)
+    (2.0, 1.3333)
+    >>> arm_name("sgd", 2.0), arm_name("sgd", 4 / 3), arm_epochs(40, 4 / 3)
+    ('sgd_x2', 'sgd_x1.33', Int(low=40, high=53, log=False, values=None))
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["RANDSAM_STEP_COST", "step_cost", "arm_name", "stretched"]
+from sweeps.errors import SpaceError
+from sweeps.study.distributions import Dist, Fixed, Int
+from sweeps.study.spec import MethodSpec, build_config
+from sweeps.study.strategy import Grid, Sampler
 
-RANDSAM_STEP_COST = 1.41  # measured: a RandSAM step / an SGD step (benchmarks/RESULTS.md)
+__all__ = ["FORWARD_ONLY_COST", "RANDSAM_STEP_COST", "step_cost", "arm_name", "arm_epochs",
+           "equal_compute_arms"]
+
+FORWARD_ONLY_COST = 1 / 3  # a forward pass / a forward + backward pass (backward ~ 2x forward)
+RANDSAM_STEP_COST = FORWARD_ONLY_COST + 1.0  # forward-only clean pass + one at the perturbed point
 
 
 def step_cost(values: dict[str, Any]) -> float:
@@ -37,11 +51,56 @@ def step_cost(values: dict[str, Any]) -> float:
 
 
 def arm_name(baseline: str, factor: float) -> str:
-    """The equal-compute arm's method name: `<baseline>_x<factor>`."""
-    return f"{baseline}_x{factor:g}"
+    """The equal-compute arm's method name: `<baseline>_x<factor>` (2 decimals at most)."""
+    return f"{baseline}_x{round(factor, 2):g}"
 
 
-def stretched(values: dict[str, Any], factor: float) -> dict[str, Any]:
-    """`epochs` and `warmup_epochs` of a config times `factor` (epochs rounded)."""
-    return {"epochs": max(1, round(values["epochs"] * factor)),
-            "warmup_epochs": values.get("warmup_epochs", 0.0) * factor}
+def arm_epochs(epochs: int, factor: float, sampler: Sampler | None = None) -> Dist:
+    """The arm's `epochs`: an integer in [epochs, round(factor * epochs)] (fixed when that range
+    is one value); a grid takes both ends."""
+    high = max(epochs, round(epochs * factor))
+    if high == epochs:
+        return Fixed(epochs)
+    return Int(epochs, high, values=(epochs, high) if isinstance(sampler, Grid) else None)
+
+
+def _arm(baseline: MethodSpec, values: dict[str, Any], factor: float,
+         sampler: Sampler) -> MethodSpec:
+    """The baseline's method searching its epochs within the budget, warmup scaled with them."""
+    cfg = build_config("compute_matched", values)
+    return MethodSpec(fixed={**baseline.fixed, "epochs": cfg.epochs},
+                      space={**baseline.space, "epochs": arm_epochs(cfg.epochs, factor, sampler)},
+                      start_from=baseline.start_from,
+                      warmup_fraction=cfg.warmup_epochs / cfg.epochs)
+
+
+def equal_compute_arms(methods: dict[str, MethodSpec], base: dict[str, Any],
+                       baseline: str | None, sampler: Sampler
+                       ) -> tuple[dict[str, str], dict[str, float]]:
+    """Add to `methods` the baseline arm of each cost factor > 1; return (method -> arm, arms)."""
+    if baseline is None:
+        raise SpaceError("compute_matched: value True needs a baseline method (set `baseline:` "
+                         "or add a method with perturbation: none)")
+    b = methods[baseline]
+    plain = {**base, **b.fixed, **{k: d.value for k, d in b.space.items() if isinstance(d, Fixed)}}
+    if step_cost(plain) != 1.0:
+        raise SpaceError(f"compute_matched: value True needs a baseline without a perturbation; "
+                         f"baseline {baseline!r} has perturbation {plain.get('perturbation')!r}")
+    if "epochs" in b.sampled:
+        raise SpaceError(f"compute_matched: value True searches the arm's epochs; the baseline "
+                         f"{baseline!r} searches epochs already: fix them (base or fixed)")
+    matched: dict[str, str] = {}
+    arms: dict[str, float] = {}
+    for name, m in list(methods.items()):
+        factor = step_cost({**base, **m.fixed})
+        if name == baseline or factor == 1.0:
+            continue
+        arm = arm_name(baseline, factor)
+        if arm not in arms:
+            if arm in methods:
+                raise SpaceError(f"methods.{arm}: method name {arm!r} is taken by the "
+                                 "equal-compute arm of compute_matched; rename the method")
+            methods[arm] = _arm(methods[baseline], plain, factor, sampler)
+            arms[arm] = factor
+        matched[name] = arm
+    return matched, arms

@@ -35,7 +35,8 @@ from sweeps.study.strategy import (
     parse_sampler,
 )
 
-__all__ = ["StudySpec", "MethodSpec", "Resources", "NAME_PATTERN", "METRICS", "COSTS", "check_name",
+__all__ = ["StudySpec", "MethodSpec", "Resources", "NAME_PATTERN", "METRICS", "COSTS",
+           "DEFAULT_CONFIRM_SEEDS", "check_name",
            "check_method_name", "build_config", "build_train_config", "component_configs",
            "resource_values"]
 
@@ -47,6 +48,7 @@ RESERVED_METHODS = ("trial",)  # the key of a trial config (`sweeps.search.trial
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 METHOD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.+-]{0,63}$")
 MAX_COMBOS = 4096  # above this, extremes are checked one key at a time only
+DEFAULT_CONFIRM_SEEDS = 5  # `sweep confirm`'s seeds unless the study or --seeds says
 
 
 def check_name(what: str, name: str) -> str:
@@ -73,12 +75,14 @@ class Resources(Strict):
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """One method: fixed TrainConfig values, the distributions to sample, and the configs
-    (values of sampled keys) to evaluate first."""
+    """One method: fixed TrainConfig values, the distributions to sample (the study's
+    `shared_space` included), and the configs (values of sampled keys) to evaluate first;
+    `warmup_fraction` (equal-compute arms): `warmup_epochs` is this fraction of its epochs."""
 
     fixed: dict[str, Any]
     space: dict[str, Dist]
     start_from: tuple[dict[str, Any], ...] = ()
+    warmup_fraction: float | None = None
 
     @property
     def sampled(self) -> dict[str, Dist]:
@@ -107,7 +111,7 @@ class StudySpec:
     seed: int = 0
     sampler: Sampler = field(default_factory=lambda: parse_sampler(None))
     objectives: tuple[ObjectiveSpec, ...] = ()  # a multi-objective search (the first: metric)
-    confirm_seeds: int = 0
+    confirm_seeds: int = DEFAULT_CONFIRM_SEEDS
     test: Literal["permutation", "t"] = "permutation"  # paired test of the report's comparisons
     baseline: str | None = None
     max_failures: int = 2
@@ -117,11 +121,12 @@ class StudySpec:
     path: Path | None = field(default=None, compare=False)
     matched: dict[str, str] = field(default_factory=dict)  # method -> its equal-compute arm
     arms: dict[str, float] = field(default_factory=dict)   # equal-compute arm -> its factor
+    shared_space: dict[str, Dist] = field(default_factory=dict)  # searched by every method
 
     def trials_of(self, method: str) -> int:
-        """Search trials of `method`: 1 when nothing is sampled (its runs would be identical;
-        seeds are the confirm phase's job); a grid's size (capped by `budget`); else `budget`
-        (default 1)."""
+        """Search trials of `method`: `budget` (default 1) for every method that samples
+        anything (its own space or the shared one); 1 when nothing is sampled (its runs would be
+        identical; seeds are the confirm phase's job); a grid's size (capped by `budget`)."""
         m = self.methods[method]
         if not m.sampled:
             return 1
@@ -134,6 +139,23 @@ class StudySpec:
     def n_trials(self) -> int:
         """Search-phase trials in total."""
         return sum(self.trials_of(m) for m in self.methods)
+
+    @property
+    def trial_counts(self) -> dict[str, int]:
+        """Search trials of each method (the tuning budget a report shows)."""
+        return {m: self.trials_of(m) for m in self.methods}
+
+    @property
+    def equal_budgets(self) -> bool:
+        """Whether every method gets the same number of search trials."""
+        return len(set(self.trial_counts.values())) <= 1
+
+    def max_epochs(self, method: str) -> int:
+        """The most epochs a trial of `method` trains (an equal-compute arm searches them)."""
+        dist = self.methods[method].sampled.get("epochs")
+        if dist is not None:
+            return max(dist.extremes())
+        return build_train_config(self, method, {}).epochs
 
 
 def resource_values(res: Resources) -> dict[str, Any]:
@@ -173,6 +195,8 @@ def build_train_config(study: StudySpec, method: str, sampled: dict[str, Any],
                          f"{', '.join(m.space) or 'none'}")
     fixed_space = {k: d.value for k, d in m.space.items() if isinstance(d, Fixed)}
     values = {**study.base, **m.fixed, **fixed_space, **sampled, **resource_values(study.resources)}
+    if m.warmup_fraction is not None:  # an equal-compute arm: warmup scales with its epochs
+        values["warmup_epochs"] = m.warmup_fraction * values["epochs"]
     if seed is not None:
         values["seed"] = seed
     return build_config(f"methods.{method}", values)

@@ -5,16 +5,19 @@ Format (only `methods` is required)::
     name: fashion_label_noise   # sweep / MLflow experiment name (default: the file's stem)
     metric: val_acc             # validation metric to optimise (default val_acc); never test_*
     mode: max                   # max | min (default max)
-    budget: 4                   # search trials PER METHOD; every method gets exactly this many
+    budget: 4                   # search trials PER METHOD; every method that samples anything
+                                # (own or shared space) gets exactly this many, the baseline and
+                                # the equal-compute arms included; one that samples nothing: 1
                                 # (a grid: every point, capped by `budget` if set)
     seed: 0                     # sampler seed (and the order of a grid)
     sampler: tpe                # tpe | random | grid | qmc (see `sweeps.study.strategy`)
-    confirm_seeds: 3            # default --seeds of `sweep confirm` (0: its own default, 3)
+    confirm_seeds: 5            # default --seeds of `sweep confirm` (default, or 0: 5); a seed sets
+                                # `seed` and `data_seed` (see `sweeps.execution.confirm`)
     test: permutation           # the report's paired test: permutation (exact sign-flip) | t
     baseline: sgd               # method others are compared with (default: the one without a
                                 # perturbation, if any)
-    compute_matched: false      # add the baseline trained as long as each method computes
-                                # (`sgd_x2`: 2x epochs; see `sweeps.study.compute`)
+    compute_matched: false      # add the baseline given each method's compute as a cap
+                                # (`sgd_x2` searches epochs in [E, 2E]; `sweeps.study.compute`)
     max_failures: 2             # automatic retries of a trial whose process or node died
     checkpoint_interval_s: 30   # a trial checkpoints at most this often (and at its last epoch)
     scheduler:                  # `none` (default), asha, hyperband or median; one per method
@@ -22,7 +25,10 @@ Format (only `methods` is required)::
     resources:                  # one trial = `workers` Ray Train workers
       {workers: 1, cpus_per_worker: 1.0, gpus_per_worker: 0.0}  # trials in parallel: all that fit
     base:                       # TrainConfig values shared by all methods
-      {dataset: fashion_mnist, model: small_cnn, epochs: 15, lr: 0.05}
+      {dataset: fashion_mnist, model: small_cnn, epochs: 15}
+    shared_space:               # distributions searched by EVERY method, besides its own space
+      lr: {loguniform: [0.01, 0.2]}           # (a key in both is an error)
+      weight_decay: {loguniform: [1.0e-4, 2.0e-3]}
     methods:                    # name -> {fixed: TrainConfig values, space: distributions}
       sgd: {fixed: {perturbation: none}}
       sam:
@@ -56,10 +62,11 @@ from samtrain.config import FIELD_NAMES, TrainConfig
 from samtrain.strict_yaml import load_yaml, read_text
 from samtrain.validation import ConfigError, first_error
 from sweeps.errors import SpaceError
-from sweeps.study.compute import arm_name, step_cost, stretched
-from sweeps.study.distributions import Fixed, parse_dist
+from sweeps.study.compute import equal_compute_arms
+from sweeps.study.distributions import Dist, Fixed, parse_dist
 from sweeps.study.spec import (
     COSTS,
+    DEFAULT_CONFIRM_SEEDS,
     MAX_COMBOS,
     METHOD_NAME,
     METRICS,
@@ -101,7 +108,7 @@ class _StudyFile(Strict):
     budget: int | None = Field(None, ge=1)
     seed: int = 0
     sampler: Any = None
-    confirm_seeds: int = Field(0, ge=0)
+    confirm_seeds: int = Field(DEFAULT_CONFIRM_SEEDS, ge=0)  # 0 (older files): the default
     test: Literal["permutation", "t"] = "permutation"
     baseline: str | None = None
     compute_matched: bool = False
@@ -111,6 +118,7 @@ class _StudyFile(Strict):
     scheduler: Any = None
     resources: Resources = Resources()
     base: dict[str, Any] = {}
+    shared_space: dict[str, Any] = {}
     methods: dict[str, _MethodFile | None]
 
 
@@ -167,7 +175,25 @@ def _check_method(name: str, m: MethodSpec, base: dict[str, Any]) -> list[TrainC
     return built
 
 
-def _parse_method(name: Any, mf: _MethodFile | None, sampler: Sampler) -> MethodSpec:
+def _parse_shared(raw: dict[str, Any], sampler: Sampler) -> dict[str, Dist]:
+    """`shared_space`: distributions every method searches (same syntax as a method's space)."""
+    _check_keys("shared_space", raw)
+    shared = {k: parse_dist(f"shared_space.{k}", v) for k, v in raw.items()}
+    check_grid_values("shared_space", sampler, shared)
+    return shared
+
+
+def _check_not_shared(name: str, mf: _MethodFile, shared: dict[str, Dist]) -> None:
+    for part in ("fixed", "space"):
+        both = sorted(set(getattr(mf, part)) & set(shared))
+        if both:
+            raise SpaceError(f"methods.{name}.{part}.{both[0]}: value "
+                             f"{getattr(mf, part)[both[0]]!r} is invalid: {both[0]!r} is in "
+                             "shared_space, which every method searches; set it in one place")
+
+
+def _parse_method(name: Any, mf: _MethodFile | None, sampler: Sampler,
+                  shared: dict[str, Dist]) -> MethodSpec:
     name = str(name)
     if not METHOD_NAME.fullmatch(name) or name in RESERVED_METHODS:
         raise SpaceError(f"methods.{name}: method name {name!r} is invalid; use letters, digits, "
@@ -180,8 +206,10 @@ def _parse_method(name: Any, mf: _MethodFile | None, sampler: Sampler) -> Method
     if both:
         raise SpaceError(f"methods.{name}.space.{both[0]}: also set in methods.{name}.fixed; "
                          "set it in one place")
-    space = {k: parse_dist(f"methods.{name}.space.{k}", v) for k, v in mf.space.items()}
-    check_grid_values(f"methods.{name}.space", sampler, space)
+    _check_not_shared(name, mf, shared)
+    own = {k: parse_dist(f"methods.{name}.space.{k}", v) for k, v in mf.space.items()}
+    check_grid_values(f"methods.{name}.space", sampler, own)
+    space = {**shared, **own}
     if mf.start_from and isinstance(sampler, Grid):
         raise SpaceError(f"methods.{name}.start_from: value {mf.start_from!r} is invalid: a grid "
                          "runs every point; start_from is for samplers tpe, random and qmc")
@@ -237,36 +265,6 @@ def _baseline(f: _StudyFile, methods: dict[str, MethodSpec], base: dict[str, Any
     return plain[0] if plain else None
 
 
-def _equal_compute_arms(f: _StudyFile, methods: dict[str, MethodSpec], base: dict[str, Any],
-                        baseline: str | None) -> tuple[dict[str, str], dict[str, float]]:
-    """Add to `methods` the baseline arm of each cost factor > 1; return (method -> arm, arms)."""
-    if baseline is None:
-        raise SpaceError("compute_matched: value True needs a baseline method (set `baseline:` "
-                         "or add a method with perturbation: none)")
-    plain = {**base, **methods[baseline].fixed}
-    if step_cost(plain) != 1.0:
-        raise SpaceError(f"compute_matched: value True needs a baseline without a perturbation; "
-                         f"baseline {baseline!r} has perturbation {plain.get('perturbation')!r}")
-    epochs = build_config(f"methods.{baseline}", plain)
-    matched, arms = {}, {}
-    for name, m in list(methods.items()):
-        factor = step_cost({**base, **m.fixed})
-        if name == baseline or factor == 1.0:
-            continue
-        arm = arm_name(baseline, factor)
-        if arm not in arms:
-            if arm in methods:
-                raise SpaceError(f"methods.{arm}: method name {arm!r} is taken by the "
-                                 "equal-compute arm of compute_matched; rename the method")
-            b = methods[baseline]
-            longer = stretched(epochs.model_dump(), factor)
-            methods[arm] = MethodSpec(fixed={**b.fixed, **longer}, space=b.space,
-                                      start_from=b.start_from)
-            arms[arm] = factor
-        matched[name] = arm
-    return matched, arms
-
-
 def _check_grace(scheduler: Scheduler | None, configs: list[TrainConfig]) -> Scheduler | None:
     if scheduler is None or scheduler.grace_period is None:
         return scheduler
@@ -308,12 +306,14 @@ def parse_study(text: str, source: str = "<string>", budget: int | None = None,
     _check_keys("base", f.base)
     base = {**f.base, **resource_values(f.resources)}
     build_config("base", base)
+    shared = _parse_shared(f.shared_space, sampler)
     methods, configs = {}, []
     for mname, mf in f.methods.items():
-        methods[str(mname)] = _parse_method(mname, mf, sampler)
+        methods[str(mname)] = _parse_method(mname, mf, sampler, shared)
         configs += _check_method(str(mname), methods[str(mname)], base)
     baseline = _baseline(f, methods, f.base)
-    matched, arms = _equal_compute_arms(f, methods, base, baseline) if f.compute_matched else ({}, {})
+    matched, arms = (equal_compute_arms(methods, base, baseline, sampler) if f.compute_matched
+                     else ({}, {}))
     for arm in arms:
         configs += _check_method(arm, methods[arm], base)
     study = StudySpec(
@@ -321,7 +321,8 @@ def parse_study(text: str, source: str = "<string>", budget: int | None = None,
         objectives=tuple(f.objectives or ()),
         budget=f.budget, scheduler=_check_grace(scheduler, configs), resources=f.resources,
         seed=f.seed, sampler=sampler,
-        confirm_seeds=f.confirm_seeds, test=f.test, baseline=baseline, matched=matched, arms=arms,
+        confirm_seeds=f.confirm_seeds or DEFAULT_CONFIRM_SEEDS, test=f.test, baseline=baseline,
+        matched=matched, arms=arms, shared_space=shared,
         max_failures=f.max_failures, checkpoint_interval_s=f.checkpoint_interval_s, source_text=text,
         source_sha256=hashlib.sha256(text.encode()).hexdigest())
     _check_plan(study)

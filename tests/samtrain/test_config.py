@@ -62,9 +62,10 @@ def test_yaml_and_overrides():
         TrainConfig.from_yaml("/nonexistent.yaml")
 
 
-def test_group_key_ignores_only_the_seed():
+def test_group_key_ignores_only_the_seeds():
     a, b = TrainConfig(seed=1), TrainConfig(seed=2)
-    assert a.group_key() == b.group_key()
+    assert a.group_key() == b.group_key() == TrainConfig(seed=3, data_seed=3).group_key()
+    assert TrainConfig(data_seed=7).group_key() == TrainConfig().group_key() == "289f748127d6"
     assert a.group_key() != TrainConfig(seed=1, rho=0.07).group_key()
     for changed in ({"loss": "torch.nn:MultiMarginLoss"}, {"loss_kwargs": {"q": 1}},
                     {"model_kwargs": {"w": 1}}, {"dataset_kwargs": {"n": 1}}):

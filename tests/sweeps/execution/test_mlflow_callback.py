@@ -82,3 +82,27 @@ def test_the_outbox_is_found_in_the_sweep_of_the_process_that_unpickles_it(uri, 
     restored = MLflowTrialCallback.__new__(MLflowTrialCallback)
     restored.__dict__.update(state)
     assert restored.outbox_path == tmp_path / "box"
+
+
+def test_select_and_confirm_runs_carry_their_phase_and_both_seeds(uri, tmp_path):
+    """`confirm --top K > 1`: select runs are tagged "select", read back as `Phase.SELECT`."""
+    from sweeps.store.reader import load_records
+    from sweeps.store.schema import Phase
+
+    cb = MLflowTrialCallback(MLflowTarget(uri, "s", "id1"), tmp_path / "outbox")
+    cb.setup()
+    last = {"epoch": 2, "status": "completed", "val_acc": 0.8}
+    for tid, phase, seed in (("sel", "select", 1001), ("conf", "confirm", 1)):
+        cfg = TrainConfig(epochs=2, seed=seed, data_seed=seed)
+        t = SimpleNamespace(trial_id=tid, config=trial_config("sam", phase, cfg), last_result=last,
+                            checkpoint=None, status="TERMINATED")
+        cb.on_trial_start(0, [], t)
+        cb.on_trial_result(0, [], t, last)
+        cb.on_trial_complete(0, [], t)
+    cb.on_experiment_end([])
+    runs = children(uri)
+    assert runs["sel"].data.tags["phase"] == "select" and runs["conf"].data.tags["phase"] == "confirm"
+    assert runs["sel"].data.params["data_seed"] == "1001"
+    _, records = load_records(uri, "s", "id1", history=False)
+    assert sorted((r.phase, r.seed) for r in records) == [(Phase.CONFIRM, 1), (Phase.SELECT, 1001)]
+    assert len({r.group_key for r in records}) == 1   # one config, two seeds

@@ -9,9 +9,11 @@ from sweeps.store.sweep_dir import sweep_dir
 def test_each_distinct_config_has_its_own_experiment(tmp_path):
     d = sweep_dir(tmp_path, "d1")
     a, b = TrainConfig(epochs=2), TrainConfig(epochs=3)
-    names = {train.train_experiment(d, c) for c in (a, b, a.model_copy(update={"seed": 1}))}
+    other_data = a.model_copy(update={"data_seed": 4})  # same group key, other data
+    names = {train.train_experiment(d, c)
+             for c in (a, b, a.model_copy(update={"seed": 1}), other_data)}
     assert names == {f"train-{a.group_key()}-s0", f"train-{b.group_key()}-s0",
-                     f"train-{a.group_key()}-s1"}
+                     f"train-{a.group_key()}-s1", f"train-{a.group_key()}-s0-d4"}
     assert train.train_experiment(d, TrainConfig(epochs=2)) == f"train-{a.group_key()}-s0"
 
 

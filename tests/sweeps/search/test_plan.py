@@ -75,3 +75,30 @@ def test_enqueued_trials_are_asked_in_plan_order_with_their_method_and_values():
     assert asked[1].suggest_float("sam/rho", 0.01, 0.5, log=True) == 0.05
     assert asked[1].user_attrs["planned"] == {"rho": 0.05}
     assert asked[2].user_attrs["planned"] == {}
+
+
+SHARED = "shared_space: {lr: {loguniform: [0.01, 0.2]%s}}\n"
+
+
+def test_the_shared_space_is_planned_for_every_method_the_baseline_included():
+    s = study("budget: 3\n" + SHARED % "",
+              more="    start_from: [{rho: 0.05, lr: 0.1}]\n")
+    assert plan_trials(s) == [PlannedTrial("sgd", {}),
+                              PlannedTrial("sam", {"rho": 0.05, "lr": 0.1}),
+                              PlannedTrial("sgd", {}), PlannedTrial("sam", {}),
+                              PlannedTrial("sgd", {}), PlannedTrial("sam", {})]
+    assert plan_extension(s, 1) == [PlannedTrial("sgd", {}), PlannedTrial("sam", {})]
+
+
+def test_a_grid_and_a_sobol_design_span_the_merged_space():
+    grid = study("sampler: grid\n" + SHARED % ", values: [0.05, 0.1]",
+                 values=", values: [0.02, 0.1, 0.3]")
+    plan = plan_trials(grid)
+    assert sorted(p.values["lr"] for p in plan if p.method == "sgd") == [0.05, 0.1]
+    assert len([p for p in plan if p.method == "sam"]) == 2 * 3 * 2   # lr x rho x m
+    s = study("sampler: qmc\nbudget: 4\nseed: 3\n" + SHARED % "")
+    sgd = [p.values for p in plan_trials(s) if p.method == "sgd"]
+    units = qmc.Sobol(d=1, scramble=True, seed=3).random(4)
+    assert sgd == [{"lr": s.methods["sgd"].space["lr"].from_unit(u[0])} for u in units]
+    sam = [p.values for p in plan_trials(s) if p.method == "sam"]
+    assert all(set(v) == {"lr", "perturb_batch_size", "rho"} for v in sam)

@@ -166,3 +166,22 @@ def test_an_extension_is_judged_against_the_trials_of_earlier_experiments(tmp_pa
     new = trial("n", "a")
     s.on_trial_add(None, new)
     assert s.on_trial_result(None, new, {"epoch": 1, "val_acc": 0.1}) == TrialScheduler.STOP
+
+
+def test_an_equal_compute_arm_trains_up_to_its_cap_under_its_own_asha_brackets():
+    """max_t of the arm `sgd_x2` is the most epochs it may sample (80), not the baseline's 40."""
+    from sweeps.search.scheduler import methods_max_t
+    from sweeps.study.study_file import parse_study
+
+    study = parse_study("compute_matched: true\nbudget: 2\nscheduler: {type: asha, grace_period: 10}\n"
+                        "base: {dataset: digits, epochs: 40}\n"
+                        "shared_space: {lr: {loguniform: [0.01, 0.2]}}\n"
+                        "methods: {sgd: {fixed: {perturbation: none}}, sam: {}}\n")
+    assert methods_max_t(study) == {"sgd": 40, "sam": 40, "sgd_x2": 80}
+    s = PerMethodScheduler(study.scheduler, methods_max_t(study), metric="val_acc", mode="max")
+    base, arm = trial("b", "sgd"), trial("x", "sgd_x2")
+    s.on_trial_add(None, base)
+    s.on_trial_add(None, arm)
+    assert s.on_trial_result(None, base, {"epoch": 40, "val_acc": 0.5}) == TrialScheduler.STOP
+    assert s.on_trial_result(None, arm, {"epoch": 40, "val_acc": 0.5}) == TrialScheduler.CONTINUE
+    assert s.on_trial_result(None, arm, {"epoch": 80, "val_acc": 0.5}) == TrialScheduler.STOP

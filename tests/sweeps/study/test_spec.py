@@ -8,7 +8,7 @@ import pytest
 
 from sweeps.errors import SpaceError
 from sweeps.search.sampling import method_schedule, suggest_config
-from sweeps.study.distributions import Choice, Float
+from sweeps.study.distributions import Choice, Fixed, Float
 from sweeps.study.spec import build_train_config
 from sweeps.study.study_file import load_study, parse_study
 from tests.support import ROOT
@@ -42,7 +42,7 @@ def test_shipped_files_load(path):
     grid = study.sampler.type == "grid"
     for m in study.methods:  # budget each (a grid: its points); once with nothing to sample
         spec = study.methods[m]
-        want = len(spec.grid()) if grid else study.budget if spec.space else 1
+        want = len(spec.grid()) if grid else study.budget
         assert schedule.count(m) == (want if spec.sampled else 1)
     for method in study.methods:  # every method builds with a sampled config
         trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
@@ -69,6 +69,75 @@ def test_the_demo_study_uses_the_default_asha_and_compute_matching():
     assert (s.scheduler.type, s.scheduler.grace_period) == ("asha", None)  # the defaults
     assert s.arms == {"sgd_x2": 2.0} and s.matched["obf"] == "sgd_x2"
     assert s.methods["obf"].space["obf_C"] == Choice((-1, 10, 1000))
+
+
+def test_the_demo_study_tunes_every_method_equally():
+    """The baseline and its equal-compute arm search lr and weight decay with the same trial
+    count as each SAM-family method; the arm searches its epochs in [40, 80]."""
+    s = load_study(SPACES / "fashion_label_noise.yaml")
+    assert set(s.shared_space) == {"lr", "weight_decay"}
+    assert s.trial_counts == {m: 3 for m in ("sgd", "sam", "obf", "gsam", "asam", "sgd_x2")}
+    assert s.equal_budgets and s.n_trials == 18 and s.confirm_seeds == 5
+    assert sorted(s.methods["sgd"].sampled) == ["lr", "weight_decay"]
+    assert sorted(s.methods["sgd_x2"].sampled) == ["epochs", "lr", "weight_decay"]
+    assert s.methods["sgd_x2"].sampled["epochs"].extremes() == [40, 80]
+    lr = s.shared_space["lr"]
+    assert lr.low < 0.05 < lr.high and s.shared_space["weight_decay"].low < 5e-4
+
+
+# ---------------------------------------------------------------- shared_space
+
+SHARED = BASE + """budget: 4
+shared_space: {lr: {loguniform: [0.01, 0.2]}, momentum: 0.8}
+methods:
+  sgd: {fixed: {perturbation: none}}
+  sam: {space: {rho: {loguniform: [0.01, 0.5]}}}
+"""
+
+
+def test_the_shared_space_is_searched_by_every_method_the_baseline_included():
+    s = parse_study(SHARED)
+    assert s.methods["sgd"].space == {"lr": Float(0.01, 0.2, log=True), "momentum": Fixed(0.8)}
+    assert sorted(s.methods["sam"].sampled) == ["lr", "rho"]
+    assert s.trial_counts == {"sgd": 4, "sam": 4} and s.n_trials == 8 and s.equal_budgets
+    assert method_schedule(s) == ["sgd", "sam"] * 4
+    trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+    sampled = suggest_config(trial, s, "sgd")
+    assert set(trial.params) == {"sgd/lr"} and 0.01 <= sampled["lr"] <= 0.2
+    cfg = build_train_config(s, "sgd", sampled)
+    assert (cfg.lr, cfg.momentum, cfg.perturbation) == (sampled["lr"], 0.8, "none")
+
+
+def test_confirm_seeds_default_to_5_also_where_an_older_file_says_0():
+    assert parse_study(SHARED).confirm_seeds == 5 == parse_study(SHARED + "confirm_seeds: 0\n").confirm_seeds
+    assert parse_study(SHARED + "confirm_seeds: 7\n").confirm_seeds == 7
+
+
+def test_without_a_shared_space_a_method_that_samples_nothing_runs_once():
+    s = parse_study(SHARED.replace("shared_space: {lr: {loguniform: [0.01, 0.2]}, momentum: 0.8}\n",
+                                   ""))
+    assert s.trial_counts == {"sgd": 1, "sam": 4} and not s.equal_budgets
+
+
+@pytest.mark.parametrize("method, expected", [
+    ("sam: {space: {rho: {loguniform: [0.01, 0.5]}, lr: {uniform: [0.1, 0.2]}}}",
+     "methods.sam.space.lr: value {'uniform': [0.1, 0.2]} is invalid: 'lr' is in shared_space, "
+     "which every method searches; set it in one place"),
+    ("sam: {fixed: {lr: 0.3}, space: {rho: {loguniform: [0.01, 0.5]}}}",
+     "methods.sam.fixed.lr: value 0.3 is invalid: 'lr' is in shared_space, which every method "
+     "searches; set it in one place"),
+])
+def test_a_key_both_shared_and_in_a_method_is_an_error_naming_it(method, expected):
+    assert err(SHARED.replace("sam: {space: {rho: {loguniform: [0.01, 0.5]}}}", method)) == expected
+
+
+def test_shared_space_entries_are_checked_like_a_methods_space():
+    assert err(SHARED.replace("momentum: 0.8", "lrr: 0.8")).startswith(
+        "shared_space.lrr: unknown TrainConfig key (value 0.8); allowed: ")
+    assert err(SHARED.replace("momentum: 0.8", "weight_decay: {uniform: [0.1]}")).startswith(
+        "shared_space.weight_decay: ")
+    assert err(SHARED + "sampler: grid\n").startswith("shared_space.lr: sampler grid needs its points")
+    assert err(SHARED.replace("[0.01, 0.2]", "[0.0, 0.2]")).startswith("shared_space.lr: ")
 
 
 def test_paper_methods_expressible():
