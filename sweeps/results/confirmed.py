@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sweeps.results.pareto import run_value
-from sweeps.results.selection import ConfigScore, scoring_runs
+from sweeps.results.selection import ConfigScore, pick_among, scoring_runs
 from sweeps.results.stats import Summary, metric_range, summarize
 from sweeps.store.schema import Phase, RunRecord, RunStatus
 from sweeps.study.spec import COSTS
@@ -97,17 +97,11 @@ def _one(records: Sequence[RunRecord], score: ConfigScore, metric: str) -> Confi
 def confirmed_configs(records: Sequence[RunRecord], ranked: Sequence[ConfigScore], metric: str,
                       mode: str) -> tuple[ConfirmedConfig, ...]:
     """The configs of `ranked` (one method's search scores, best first) with confirm runs, the
-    pick first: the best SELECT mean of `metric` when any config has SELECT runs (configs
-    without them after), else the search rank."""
+    pick first: `sweeps.results.selection.pick_among` on the SELECT runs (the rule `sweep
+    confirm` used to choose which config runs on the CONFIRM seeds), else the search rank."""
     out = [c for c in (_one(records, s, metric) for s in ranked) if c is not None]
-    sign = -1.0 if mode == "max" else 1.0
-    order = {id(s): i for i, s in enumerate(ranked)}
-
-    def key(c: ConfirmedConfig) -> tuple[int, float, int]:
-        chosen = c.select_val is not None
-        return (0 if chosen else 1, sign * c.select_val.mean if chosen else 0.0,  # type: ignore[union-attr]
-                order[id(c.score)])
-    return tuple(sorted(out, key=key))
+    pick = pick_among(records, [c.score for c in out], metric, mode)
+    return tuple(sorted(out, key=lambda c: c.score is not pick))
 
 
 def worst_score(records: Sequence[RunRecord], tmetric: str, mode: str) -> float:
