@@ -173,9 +173,13 @@ def _failures_text(c: Comparison) -> str:
 def verdict_sentence(m: str, other: str, c: Comparison | None, p_holm: float, n_needed: int | None,
               tmetric: str, tmode: str, at: str) -> str:
     """One generated verdict: `m` vs `other` (`at`: "equal epochs" or "equal compute")."""
-    if c is None or math.isnan(p_holm):
+    if c is None:
         return (f"{m} vs {other} ({at}): not enough confirm runs to compare (need 2+ seeds "
-                "each, with some spread).")
+                "each).")
+    if math.isnan(p_holm):
+        return (f"{m} vs {other} at {at}: the paired differences have no spread (each "
+                f"{c.diff:+.4f} over n = {c.n}), so the {c.test} test is undefined; the "
+                "permutation test (study key `test: permutation`) applies.")
     better = c.diff > 0 if tmode == "max" else c.diff < 0
     pairs = f" ({c.unpaired} unpaired seed(s) left out)" if c.unpaired else ""
     stat = (f"Δ {tmetric} = {c.fmt()} (95% CI), {c.test} over n = {c.n}{pairs}, "

@@ -134,6 +134,8 @@ def _paired(a: np.ndarray, b: np.ndarray, test: str, confidence: float,
             bounds: tuple[float, float]) -> tuple[float, float, float, str]:
     d = a - b
     if test == "t":
+        if d.size and np.all(d == 0):  # identical on every pair: nothing differs
+            return 1.0, 0.0, 0.0, "paired t"
         res = _st.ttest_rel(a, b)
         if not math.isfinite(float(res.pvalue)):
             return math.nan, math.nan, math.nan, "paired t"

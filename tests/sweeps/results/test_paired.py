@@ -73,4 +73,13 @@ def test_t_option_and_welch_fallback():
     assert compare({1: 0.8}, b) is None
     with pytest.raises(ValueError, match="test: value 'z' is unknown; allowed: permutation, t"):
         compare(a, b, test="z")
-    assert math.isnan(compare({1: 0.5, 2: 0.25}, {1: 0.5, 2: 0.25}, test="t").p)
+    assert compare({1: 0.5, 2: 0.25}, {1: 0.5, 2: 0.25}, test="t").p == 1.0  # nothing differs
+
+
+def test_the_t_test_of_identical_scores_finds_no_difference():
+    c = compare({1: 0.8, 2: 0.7, 3: 0.9}, {1: 0.8, 2: 0.7, 3: 0.9}, test="t")
+    assert (c.diff, c.p, c.ci_low, c.ci_high) == (0.0, 1.0, 0.0, 0.0)
+    constant = compare({1: 0.75, 2: 0.5}, {1: 0.5, 2: 0.25}, test="t")  # scipy: t infinite
+    assert constant.diff == 0.25 and constant.p == 0.0
+    exact = compare({1: 0.75, 2: 0.5}, {1: 0.5, 2: 0.25})  # the default: 2 pairs, p >= 0.5
+    assert exact.p == 0.5
