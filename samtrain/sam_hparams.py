@@ -117,3 +117,26 @@ def policy_conflict(hp: SAMHParams) -> str | None:
             return (f"perturb_policy={policy!r} does not work with perturb_batch_size="
                     f"{hp.perturb_batch_size} (m-sharpness): it needs the whole batch's gradient")
     return None
+
+
+def expected_grad_evals(hp: SAMHParams) -> float | None:
+    """Gradient evaluations a step is expected to make on average (forward+backward = 1,
+    forward-only = 1/3), None where only the run can tell (AE-SAM decides from the gradients).
+    What a run made is what it logs (`grad_evals`); this is the plan.
+
+    Example:
+        >>> expected_grad_evals(SAMHParams(perturb_policy="looksam", perturb_every=5))
+        1.2
+        >>> expected_grad_evals(SAMHParams(perturbation="random")), expected_grad_evals(
+        ...     SAMHParams(perturbation="momentum"))
+        (1.3333333333333333, 1.0)
+    """
+    if hp.perturbation in ("none", "momentum"):
+        return 1.0
+    extra = 1.0 / 3.0 if hp.perturbation == "random" else 1.0  # a perturbing step's extra pass
+    share = {"always": 1.0, "every": 1.0 / hp.perturb_every, "looksam": 1.0 / hp.perturb_every,
+             "aesam": None}.get(hp.perturb_policy)
+    if hp.perturb_policy == "prob":
+        share = hp.perturb_prob if hp.perturb_prob_schedule == "constant" else (
+            (hp.perturb_prob_start + hp.perturb_prob) / 2)
+    return None if share is None else 1.0 + extra * share

@@ -114,3 +114,26 @@ def test_msam_adamw_makes_one_pass_a_step() -> None:
     counts, reported, flags = run({"perturbation": "momentum"}, optimizer="adamw")
     assert passes(counts) == (STEPS, 0) and reported == STEPS
     assert flags == [False] + [True] * (STEPS - 1)
+
+
+@pytest.mark.parametrize("kw", [{}, {"perturbation": "random"}, {"perturbation": "momentum"},
+                                {"perturb_policy": "looksam", "perturb_every": 5},
+                                {"perturb_policy": "every", "perturb_every": 2,
+                                 "perturbation": "random"}])
+def test_expected_grad_evals_is_what_a_deterministic_policy_makes(kw: dict) -> None:
+    """The plan (`expected_grad_evals`) against the passes counted over 10 steps; momentum's first
+    step is at w (a pass all the same)."""
+    from samtrain.sam_hparams import SAMHParams, expected_grad_evals
+
+    counts, _, _ = run(kw)
+    assert expected_grad_evals(SAMHParams(**kw)) * STEPS == pytest.approx(measured(counts))
+
+
+def test_expected_grad_evals_of_random_policies() -> None:
+    from samtrain.sam_hparams import SAMHParams, expected_grad_evals
+
+    assert expected_grad_evals(SAMHParams(perturb_policy="prob", perturb_prob=0.3)) == 1.3
+    assert expected_grad_evals(SAMHParams(perturb_policy="prob", perturb_prob=0.8,
+                                          perturb_prob_schedule="cosine",
+                                          perturb_prob_start=0.2)) == pytest.approx(1.5)
+    assert expected_grad_evals(SAMHParams(perturb_policy="aesam")) is None
