@@ -102,6 +102,9 @@ class SAM(torch.optim.Optimizer):
     (`samtrain.optim.path_choice`; decision in `msharp_choice`), and takes the loop under DDP, for
     norm layers with momentum=None, and after a failure of the vmap path (with a warning).
     Dropout masks on the two paths come from different random streams.
+    Step policies (`perturb_policy` and its knobs, named as in `SAMHParams`) and Momentum-SAM: see
+    the module docstring; `total_steps` (the run's steps: their schedules) and `seed` (the "prob"
+    draws). After `step()`, `last_step` is the step's `StepCost`.
 
     Example:
         >>> model = nn.Linear(4, 3)
