@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from benchmarks import (
     diagnostics_cost,
+    efficient_cost,
     eval_layout,
     pass_cost,
     search_efficiency,
@@ -26,6 +27,8 @@ from benchmarks import (
 SECTIONS: list[tuple[str, Callable[[list[str]], list[str]]]] = [
     ("P1/P2: SAM-family step overhead and m-sharpness (benchmarks/step_overhead.py)",
      step_overhead.main),
+    ("Efficient SAM variants: step cost and logged grad evals per step vs SGD "
+     "(benchmarks/efficient_cost.py)", efficient_cost.main),
     ("P3: share of a small sweep's wall time spent training; trial start-up "
      "(benchmarks/sweep_share.py)", sweep_share.main),
     ("P3 noise floor: speeds of identical trial processes side by side "

@@ -161,6 +161,9 @@ class TrainConfig(SAMHParams):
                 f"perturb_batch_size={m} must divide the per-worker micro-batch {micro} "
                 f"(batch_size {self.batch_size} / num_workers {self.num_workers}"
                 f" / grad_accum_steps {self.grad_accum_steps})")
+        if self.perturbation == "momentum" and self.optimizer == "sgd" and self.momentum == 0:
+            raise ValueError("perturbation 'momentum' needs momentum > 0 with optimizer 'sgd' "
+                             "(it perturbs along the momentum buffer)")
         if self.sharpness_every and self.sharpness_examples % self.sharpness_m:
             raise ValueError(f"sharpness_examples={self.sharpness_examples} must be a multiple of "
                              f"sharpness_m={self.sharpness_m}")
@@ -218,8 +221,11 @@ class TrainConfig(SAMHParams):
 
 SAM_FIELDS: tuple[str, ...] = SAMHParams.names()
 # fields added after sweeps were first run, with their defaults (see `TrainConfig.group_key`)
-_LATER_FIELDS: dict[str, Any] = {"loss": "cross_entropy", "loss_kwargs": {}, "model_kwargs": {},
-                                 "dataset_kwargs": {}, "eval_sets": []}
+_LATER_FIELDS: dict[str, Any] = {
+    "loss": "cross_entropy", "loss_kwargs": {}, "model_kwargs": {}, "dataset_kwargs": {},
+    "perturb_policy": "always", "perturb_every": 5, "perturb_prob": 0.5,
+    "perturb_prob_schedule": "constant", "perturb_prob_start": 0.0, "aesam_c_start": 1.0,
+    "aesam_c_end": -1.0, "aesam_decay": 0.9, "looksam_alpha": 0.7, "eval_sets": []}
 FIELD_NAMES = frozenset(TrainConfig.model_fields)
 
 

@@ -31,13 +31,14 @@ def train_one_epoch(run: Run, epoch: int) -> dict[str, float]:
     model.train()
     set_epoch(run.train_loader, epoch)
     sums = torch.zeros(4, dtype=torch.float64, device=device)  # loss, perturb_loss, correct, count
-    perturbed = PerturbedAccumulator(device) if run.sam is not None else None
+    clean_and_perturbed = run.sam is not None and run.cfg.perturbation != "momentum"
+    perturbed = PerturbedAccumulator(device) if clean_and_perturbed else None
     for x, y, idx in run.train_loader:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         loss, perturb_loss, logits, perturb_logits = train_step(run, x, y)
         correct = logits.argmax(1) == y
         run.forgetting.record(idx.to(device, non_blocking=True), correct)
-        if perturbed is not None:
+        if perturbed is not None and perturb_logits is not None:  # None: the step did not perturb
             perturbed.record(logits, perturb_logits, y)
         n = y.numel()
         sums += torch.stack([loss.double() * n, perturb_loss.double() * n, correct.sum().double(),
@@ -74,6 +75,7 @@ def train_step(run: Run, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor
     if cfg.grad_clip is not None:
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
     run.optimizer.step()
+    run.count_step()  # the gradient evaluations this step made
     run.optimizer.zero_grad(set_to_none=True)
     run.scheduler.step()
     loss = torch.stack([p[0] for p in parts]).mean()

@@ -8,9 +8,10 @@ and, when due, a checkpoint (model, optimizer, scheduler, RNG, forgetting state)
 `running` until the last epoch (`completed`); a non-finite loss ends the run as `diverged`.
 
 - training: `train_loss`, `train_acc`, `perturb_loss` (loss at w + eps), `lr`, `rho`,
-  `grad_evals` (forward+backward passes over the global batch so far: 2 a step for SAM-style
-  perturbations, 1 for `none` and `random`), `epoch_seconds`, `device_seconds` (the run's
-  epoch seconds so far times its workers), `images_per_second`;
+  `grad_evals` (gradient evaluations over the global batch so far, as made: forward+backward
+  = 1, forward-only = 1/3; a SAM step 2, RandSAM 4/3, SGD, Momentum-SAM and a skipped ascent 1),
+  `perturbed_share` (the share of the steps so far that perturbed), `epoch_seconds`,
+  `device_seconds` (the run's epoch seconds so far times its workers), `images_per_second`;
 - validation split (every epoch; what search and selection use): `val_loss`, `val_acc`,
   `val_examples` (how many it scored: the n of an accuracy's binomial standard error);
 - test split (last epoch, and every `test_every` epochs): `test_loss`, `test_acc`; with
@@ -113,13 +114,13 @@ def run_epoch(run: Run, epoch: int) -> dict[str, Any]:
     train_seconds = time.perf_counter() - t0
     val = evaluate(run.model, run.val_loader, run.loss_fn, cfg, run.device,
                    keep_correct=epoch == cfg.epochs)
-    run.epoch, run.grad_evals = epoch, run.grad_evals + run.steps_per_epoch * run.passes_per_step
+    run.epoch = epoch
     metrics: dict[str, Any] = {
         "epoch": epoch, "train_loss": train.pop("loss"), "train_acc": train.pop("acc"),
         "perturb_loss": train.pop("perturb_loss"), "val_loss": val["loss"], "val_acc": val["acc"],
         "val_examples": val["count"], "lr": lr, "rho": run.sam.rho_t if run.sam is not None else 0.0,
         "images_per_second": train.pop("count") / max(train_seconds, 1e-9),
-        "grad_evals": run.grad_evals, **train,
+        "grad_evals": run.grad_evals, "perturbed_share": run.perturbed_share, **train,
         "status": (RunStatus.COMPLETED if epoch == cfg.epochs else RunStatus.RUNNING).value,
     }
     if not (math.isfinite(metrics["train_loss"]) and math.isfinite(metrics["val_loss"])):
@@ -165,7 +166,9 @@ def resume(run: Run) -> dict[str, Any] | None:
             return None
         state = load_checkpoint(ckpt, run.model, run.optimizer, run.scheduler)
     extra = state["extra"]
-    run.epoch, run.grad_evals = state["epoch"], int(extra["grad_evals"])
+    run.epoch, run.grad_evals = state["epoch"], float(extra["grad_evals"])
+    run.steps = int(extra.get("steps", run.epoch * run.steps_per_epoch))
+    run.perturbed_steps = int(extra.get("perturbed_steps", 0))
     run.device_seconds = float(extra.get("device_seconds", 0.0))
     if "forgetting" in extra:
         run.forgetting.load_state_dict(extra["forgetting"])
@@ -179,7 +182,8 @@ def report_epoch(run: Run, metrics: dict[str, Any], checkpoint: bool) -> None:
         return
     with scratch_dir() as d:
         if run.ctx.world_rank == 0:
-            extra = {"grad_evals": run.grad_evals, "device_seconds": run.device_seconds,
+            extra = {"grad_evals": run.grad_evals, "steps": run.steps,
+                     "perturbed_steps": run.perturbed_steps, "device_seconds": run.device_seconds,
                      "metrics": metrics,
                      "forgetting": run.forgetting.state_dict()}
             save_checkpoint(d, run.model, run.optimizer, run.scheduler, run.epoch, extra)

@@ -5,7 +5,7 @@ Example:
     >>> from samtrain.worker_context import LocalContext
     >>> run = build_run(TrainConfig(dataset="digits", epochs=1, batch_size=64), LocalContext())
     >>> run.steps_per_epoch, run.passes_per_step, type(run.optimizer).__name__
-    (20, 2, 'SAM')
+    (20, 2.0, 'SAM')
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from samtrain.diagnostics import ForgettingTracker
 from samtrain.loaders import first_examples, make_eval_loader, make_train_loader
 from samtrain.losses import LossFn, build_loss
 from samtrain.models import build_model
-from samtrain.optim import SAM
+from samtrain.optim import FORWARD_ONLY, SAM
 from samtrain.schedule import lr_factor_fn
 from samtrain.worker_context import WorkerContext
 
@@ -49,9 +49,11 @@ class Run:
     forgetting: ForgettingTracker
     sharpness_batch: tuple[torch.Tensor, torch.Tensor] | None
     steps_per_epoch: int
-    passes_per_step: int
+    passes_per_step: float  # gradient evaluations of a step that perturbs (SGD: 1)
     epoch: int = 0          # last finished epoch
-    grad_evals: int = 0     # forward+backward passes over the global batch so far
+    grad_evals: float = 0.0  # gradient evaluations over the global batch so far, as made
+    steps: int = 0          # optimizer steps so far
+    perturbed_steps: int = 0  # of which perturbed
     device_seconds: float = 0.0  # epoch seconds so far times the workers
     run_params_reported: bool = False
 
@@ -59,6 +61,19 @@ class Run:
     def optimizer(self) -> Any:
         """What steps the weights: SAM around the base optimizer, or the base alone."""
         return self.sam or self.base
+
+    @property
+    def perturbed_share(self) -> float:
+        """The share of the optimizer steps so far that perturbed (0 before the first)."""
+        return self.perturbed_steps / self.steps if self.steps else 0.0
+
+    def count_step(self) -> None:
+        """Add the step just taken: the gradient evaluations SAM says it made (forward+backward =
+        1, forward-only = 1/3; SGD: 1) and whether it perturbed."""
+        cost = self.sam.last_step if self.sam is not None else None
+        self.grad_evals += cost.grad_evals if cost is not None else 1.0
+        self.perturbed_steps += int(cost is not None and cost.perturbed)
+        self.steps += 1
 
 
 def build_run(cfg: TrainConfig, ctx: WorkerContext) -> Run:
@@ -75,8 +90,11 @@ def build_run(cfg: TrainConfig, ctx: WorkerContext) -> Run:
                         **cfg.model_kwargs)
     model = ctx.prepare_model(model, device)
     base = make_base_optimizer(cfg, model)
-    sam = SAM(base, **cfg.sam_kwargs(), lr_max=cfg.lr, lr_min=0.0) if cfg.perturbation != "none" else None
     steps = len(train_loader)
+    sam = None
+    if cfg.perturbation != "none":
+        sam = SAM(base, **cfg.sam_kwargs(), lr_max=cfg.lr, lr_min=0.0,
+                  total_steps=cfg.epochs * steps, seed=cfg.seed)
     scheduler = torch.optim.lr_scheduler.LambdaLR(base, lr_factor_fn(
         cfg.schedule, cfg.epochs * steps, round(cfg.warmup_epochs * steps)))
     targets = targets_of(data.train)
@@ -92,8 +110,14 @@ def build_run(cfg: TrainConfig, ctx: WorkerContext) -> Run:
         loss_fn=build_loss(cfg),
         forgetting=ForgettingTracker(len(targets), device, flipped if cfg.label_noise > 0 else None),
         sharpness_batch=sharpness, steps_per_epoch=steps,
-        passes_per_step=2 if sam is not None and cfg.perturbation != "random" else 1,
+        passes_per_step=perturbing_step_cost(cfg.perturbation),
     )
+
+
+def perturbing_step_cost(perturbation: str) -> float:
+    """Gradient evaluations of one step that perturbs: SGD and Momentum-SAM 1, RandSAM 4/3 (its
+    clean pass is forward-only), the other SAM family 2."""
+    return {"none": 1.0, "momentum": 1.0, "random": 1.0 + FORWARD_ONLY}.get(perturbation, 2.0)
 
 
 def make_base_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:

@@ -1,4 +1,5 @@
-"""SAM-family optimizers: `SAM` (SAM, ASAM, GSAM, OBF, RandSAM; m-sharpness; DDP) and the OBF loss.
+"""SAM-family optimizers: `SAM` (SAM, ASAM, GSAM, OBF, RandSAM, Momentum-SAM; SAM on some steps:
+every k, random, AE-SAM, LookSAM; m-sharpness; DDP), the OBF loss, and what each step cost.
 
 Example:
     >>> import torch
@@ -12,6 +13,7 @@ Example:
 """
 
 from samtrain.optim.obf import OutputBiasForget
-from samtrain.optim.sam import SAM, SAMOutput
+from samtrain.optim.passes import FORWARD_ONLY
+from samtrain.optim.sam import SAM, SAMOutput, StepCost
 
-__all__ = ["SAM", "OutputBiasForget", "SAMOutput"]
+__all__ = ["FORWARD_ONLY", "SAM", "OutputBiasForget", "SAMOutput", "StepCost"]

@@ -13,62 +13,73 @@ Per chunk c of m examples of the local batch (k = B/m chunks):
           or o = d when backup_normalized (as in the public code of Vani et al.,
           BorealisAI/perturbed-forgetting, which extends juntang-zhuang/GSAM with ASAM)
     p.grad += mean_c(h) / accum_steps           (DDP: all-reduced once, one flat buffer per dtype)
+
+On the steps `perturb_policy` skips, one pass: p.grad += grad loss_fn(w) / accum_steps (LookSAM:
+plus its reused orthogonal component, `samtrain.optim.efficient`); `perturbation="momentum"`
+(Momentum-SAM) makes one pass at w - rho v / ||v||. After each `step()`, `last_step` holds the
+gradient evaluations the step made (forward+backward over the worker's batch = 1, forward-only
+= 1/3) and whether it perturbed; a step's decision holds for all its micro-batches.
 """
 
 from __future__ import annotations
 
 import contextlib
 import warnings
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import torch
-import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
 from samtrain.optim import path_choice
 from samtrain.optim.batched import batched_sam
-from samtrain.optim.buffers import batched_unsupported, frozen_running_stats
-from samtrain.optim.functional import ascent_direction, gaussian, gsam_correct
+from samtrain.optim.buffers import batched_unsupported
+from samtrain.optim.efficient import (
+    looksam_gradient,
+    momentum_direction,
+    momentum_key,
+    orthogonal_part,
+    sgd_decay_shift,
+    unit,
+)
 from samtrain.optim.hparams import validated
 from samtrain.optim.obf import OutputBiasForget
+from samtrain.optim.passes import (
+    FORWARD_ONLY,
+    LossFn,
+    Step,
+    add_grads,
+    clean_pass,
+    mean_sq_norm,
+    perturbed_pass,
+    plain_pass,
+    shifted_pass,
+)
+from samtrain.optim.policy import StepPolicy
 from samtrain.sam_hparams import SAMHParams
 
-HPARAMS = SAMHParams.names() + ("lr_max", "lr_min", "batched")
-
-LossFn = Callable[[Tensor, Tensor], Tensor]
+HPARAMS = SAMHParams.names() + ("lr_max", "lr_min", "batched", "total_steps", "seed")
 
 
 class SAMOutput(NamedTuple):
     """Detached results of `SAM.backward`: clean mean loss at w, mean loss at w_hat = w + eps, and
-    the logits at w and at w_hat (per example, in input order; for m < B each chunk's own w_hat)."""
+    the logits at w and at w_hat (per example, in input order; for m < B each chunk's own w_hat).
+    On a step that did not perturb, `perturb_loss` is the clean loss and `perturb_logits` None;
+    with `perturbation="momentum"` the one pass is at w_hat: `loss`, `logits` are there."""
 
     loss: Tensor
     perturb_loss: Tensor
     logits: Tensor
-    perturb_logits: Tensor
+    perturb_logits: Tensor | None
 
 
-class _Step(NamedTuple):
-    """One `backward` call's inputs."""
+class StepCost(NamedTuple):
+    """What one optimizer step spent: gradient evaluations over the worker's batch, and whether
+    it perturbed."""
 
-    model: nn.Module  # as given (maybe DDP-wrapped)
-    module: nn.Module  # the bare model
-    params: list[Tensor]
-    x: Tensor
-    y: Tensor
-    loss_fn: LossFn
-    rho: float
-    k: int  # chunks
-    scale: float  # 1 / accum_steps
-    ddp: bool
-
-
-def _grads(loss: Tensor, params: Sequence[Tensor]) -> list[Tensor]:
-    gs = torch.autograd.grad(loss, list(params), allow_unused=True)
-    return [torch.zeros_like(p) if g is None else g for p, g in zip(params, gs, strict=True)]
+    grad_evals: float
+    perturbed: bool
 
 
 class SAM(torch.optim.Optimizer):
@@ -91,6 +102,9 @@ class SAM(torch.optim.Optimizer):
     (`samtrain.optim.path_choice`; decision in `msharp_choice`), and takes the loop under DDP, for
     norm layers with momentum=None, and after a failure of the vmap path (with a warning).
     Dropout masks on the two paths come from different random streams.
+    Step policies (`perturb_policy` and its knobs, named as in `SAMHParams`) and Momentum-SAM: see
+    the module docstring; `total_steps` (the run's steps: their schedules) and `seed` (the "prob"
+    draws). After `step()`, `last_step` is the step's `StepCost`.
 
     Example:
         >>> model = nn.Linear(4, 3)
@@ -108,23 +122,34 @@ class SAM(torch.optim.Optimizer):
                  backup_normalized: bool = False, obf_C: float = -1.0, obf_gamma: float = 1.0,
                  obf_sigmoid: bool = True, rho_policy: str = "constant", rho_min: float = 0.0,
                  lr_max: float | None = None, lr_min: float = 0.0,
-                 batched: bool | str = "auto") -> None:
+                 batched: bool | str = "auto", total_steps: int | None = None, seed: int = 0,
+                 **policy: Any) -> None:
         self.base_optimizer = base_optimizer
         self._set_hparams(dict(
             rho=rho, perturbation=perturbation, perturb_batch_size=perturb_batch_size,
             adaptive=adaptive, gsam_alpha=gsam_alpha, backup_normalized=backup_normalized,
             obf_C=obf_C, obf_gamma=obf_gamma, obf_sigmoid=obf_sigmoid, rho_policy=rho_policy,
-            rho_min=rho_min, lr_max=lr_max, lr_min=lr_min, batched=batched))
+            rho_min=rho_min, lr_max=lr_max, lr_min=lr_min, batched=batched,
+            total_steps=total_steps, seed=seed, **policy))
         super().__init__(base_optimizer.param_groups, base_optimizer.defaults)
         self._share_base()
         self._lr_ref = float(self.param_groups[0]["lr"])  # lr_max fallback without 'initial_lr'
         self._batched_failed = False
         self._chooser = path_choice.PathChooser()
         self.rho_t = float(self.rho)  # until the first backward
+        self._decision: bool | None = None  # this step's "perturb?", None before its first pass
+        self._pending_cost = 0.0
+        self._gv_sum: list[Tensor] | None = None  # LookSAM: g_v summed over this step's passes
+        self._gv_unit: list[Tensor] | None = None  # LookSAM: g_v / ||g_v|| of the last SAM step
+        self.last_step = StepCost(0.0, False)
 
     # ---- hyperparameters ----
     def _set_hparams(self, hp: dict[str, Any]) -> None:
-        sam = validated(**{k: hp[k] for k in SAMHParams.names()})
+        unknown = set(hp) - set(HPARAMS)
+        if unknown:
+            raise TypeError(f"SAM got unexpected keyword arguments {sorted(unknown)}")
+        defaults = SAMHParams.model_fields
+        sam = validated(**{k: hp.get(k, defaults[k].default) for k in SAMHParams.names()})
         if sam.perturbation == "none":
             raise ValueError("perturbation='none' is invalid: SAM needs a perturbation; "
                              "use the base optimizer directly")
@@ -133,10 +158,17 @@ class SAM(torch.optim.Optimizer):
             raise ValueError(f"lr_max={lr_max} is invalid: must be > lr_min={lr_min}")
         if not (batched is True or batched is False or batched == "auto"):
             raise ValueError(f"batched={batched!r} is invalid: must be 'auto', True or False")
+        if sam.perturbation == "momentum":
+            momentum_key(self.base_optimizer)  # raises for an unsupported base
         for k in SAMHParams.names():
             setattr(self, k, getattr(sam, k))
         self.lr_max, self.lr_min, self.batched = lr_max, lr_min, batched
+        self.total_steps, self.seed = hp.get("total_steps"), int(hp.get("seed", 0))
         self.obf = OutputBiasForget(sam.obf_C, sam.obf_gamma, sam.obf_sigmoid)
+        self._policy = StepPolicy(
+            sam.perturb_policy, sam.perturb_every, sam.perturb_prob, sam.perturb_prob_schedule,
+            sam.perturb_prob_start, sam.aesam_c_start, sam.aesam_c_end, sam.aesam_decay,
+            self.total_steps, self.seed)
 
     def current_rho(self) -> float:
         """rho for the next backward: constant, or linear in the current lr ("lr_prop"), within
@@ -174,25 +206,84 @@ class SAM(torch.optim.Optimizer):
         module = model.module if ddp else model
         params = [p for g in self.param_groups for p in g["params"] if p.requires_grad]
         self.rho_t = self.current_rho()
-        step = _Step(model, module, params, inputs, targets, loss_fn, self.rho_t, n // m,
-                     1.0 / accum_steps, ddp)
-        path, probing, key = self._path(step), False, None
-        if path == "auto":
-            key = path_choice.probe_key(module, inputs, m, variant=(
-                self.perturbation, self.adaptive, self.gsam_alpha > 0))
-            path, probing = self._chooser.path(key)
-        start = path_choice.tic(inputs.device) if probing else 0.0
+        step = Step(model, module, params, inputs, targets, loss_fn, self.rho_t, n // m,
+                    1.0 / accum_steps, ddp)
         with model.no_sync() if ddp else contextlib.nullcontext():
-            out = self._batched(step) if path == "batched" else None
-            if out is None:
-                if path == "batched":  # it failed (only possible with "auto")
-                    self._chooser.failed(key)
-                out = self._loop(step)
-        if probing:
-            self._chooser.record(key, path, path_choice.toc(inputs.device, start))
+            if self.perturbation == "momentum":
+                out, cost = self._momentum(step)
+            elif self.perturb_policy in ("aesam", "looksam"):
+                out, cost = self._clean_first(step)
+            else:
+                if self._decision is None:
+                    self._decision = self._policy.planned()
+                out, cost = self._sam(step) if self._decision else self._plain(step)
+        self._pending_cost += cost * step.scale
         return out
 
-    def _path(self, step: _Step) -> str:
+    def _sam(self, step: Step) -> tuple[SAMOutput, float]:
+        """The SAM gradient on the loop or the batched path, and its cost."""
+        path, probing, key = self._path(step), False, None
+        if path == "auto":
+            key = path_choice.probe_key(step.module, step.x, step.x.shape[0] // step.k, variant=(
+                self.perturbation, self.adaptive, self.gsam_alpha > 0))
+            path, probing = self._chooser.path(key)
+        start = path_choice.tic(step.x.device) if probing else 0.0
+        out = self._batched(step) if path == "batched" else None
+        if out is None:
+            if path == "batched":  # it failed (only possible with "auto")
+                self._chooser.failed(key)
+            out = self._loop(step)
+        if probing:
+            self._chooser.record(key, path, path_choice.toc(step.x.device, start))
+        return out, (FORWARD_ONLY if self.perturbation == "random" else 1.0) + 1.0
+
+    def _plain(self, step: Step) -> tuple[SAMOutput, float]:
+        """A step that does not perturb: one forward+backward at w."""
+        loss, logits, g = plain_pass(step)
+        self._add(step, g, step.scale)
+        loss = loss.detach()
+        return SAMOutput(loss, loss, logits.detach(), None), 1.0
+
+    def _clean_first(self, step: Step) -> tuple[SAMOutput, float]:
+        """AE-SAM and LookSAM: the clean gradient g first (it decides, or is reused), then the
+        perturbed pass on SAM steps."""
+        loss, logits, g, _ = clean_pass(self, step, step.x, step.y)
+        loss, logits = loss.detach(), logits.detach()
+        if self._decision is None:
+            self._decision = (self._policy.observe(mean_sq_norm(g, step))
+                              if self.perturb_policy == "aesam" else self._policy.planned())
+        if not self._decision:
+            if self.perturb_policy == "looksam" and self._gv_unit is not None:
+                g = looksam_gradient(g, self._gv_unit, self.looksam_alpha)
+            self._add(step, g, step.scale)
+            return SAMOutput(loss, loss, logits, None), 1.0
+        ploss, plogits, h = perturbed_pass(self, step, step.x, step.y, g)
+        if self.perturb_policy == "looksam":
+            gv = orthogonal_part(h, g)
+            self._gv_sum = gv if self._gv_sum is None else [a + b for a, b in
+                                                            zip(self._gv_sum, gv, strict=True)]
+        self._add(step, h, step.scale)
+        return SAMOutput(loss, ploss.detach(), logits, plogits.detach()), 2.0
+
+    def _momentum(self, step: Step) -> tuple[SAMOutput, float]:
+        """Momentum-SAM: one forward+backward at w - rho v / ||v|| (at w before the first step)."""
+        d = momentum_direction(self.base_optimizer, step.params)
+        if d is None:
+            loss, logits, h = plain_pass(step)
+        else:
+            loss, logits, h = shifted_pass(step, step.x, step.y, d, step.rho, frozen=False)
+            shift = sgd_decay_shift(self.base_optimizer, step.params, d, step.rho)
+            if shift is not None:
+                h = [hi + si for hi, si in zip(h, shift, strict=True)]
+        self._decision = d is not None
+        self._add(step, h, step.scale)
+        loss = loss.detach()
+        return SAMOutput(loss, loss, logits.detach(), None), 1.0
+
+    def _add(self, step: Step, h: list[Tensor], scale: float) -> None:
+        add_grads(step.params, h, scale, step.model if step.ddp else None)
+
+    def _path(self, step: Step) -> str:
         """The path of this step: "loop", "batched", or "auto" (both possible; the chooser decides)."""
         if self.batched is False:
             return "loop"
@@ -204,7 +295,7 @@ class SAM(torch.optim.Optimizer):
         eligible = step.k > 1 and not step.ddp and reason is None and not self._batched_failed
         return "auto" if eligible else "loop"
 
-    def _batched(self, step: _Step) -> SAMOutput | None:
+    def _batched(self, step: Step) -> SAMOutput | None:
         """The vmap path; None if it failed and `batched` is "auto" (the caller takes the loop)."""
         try:
             loss, ploss, logits, plogits, h = batched_sam(
@@ -216,79 +307,33 @@ class SAM(torch.optim.Optimizer):
                           stacklevel=3)
             self._batched_failed = True
             return None
-        self._add_grads(step.params, h, step.scale, step.model if step.ddp else None)
+        self._add(step, h, step.scale)
         return SAMOutput(loss, ploss, logits, plogits)
 
-    def _loop(self, step: _Step) -> SAMOutput:
+    def _loop(self, step: Step) -> SAMOutput:
         outs, total = [], None
         for x, y in zip(step.x.chunk(step.k), step.y.chunk(step.k), strict=True):
             *out, h = self._chunk(step, x, y)
             outs.append(out)
             if not step.ddp:  # accumulate straight into p.grad: no extra parameter-sized buffer
-                self._add_grads(step.params, h, step.scale / step.k, None)
+                add_grads(step.params, h, step.scale / step.k, None)
             elif total is None:
                 total = h
             else:
                 torch._foreach_add_(total, h)
         if step.ddp:
-            self._add_grads(step.params, total, step.scale / step.k, step.model)
+            add_grads(step.params, total, step.scale / step.k, step.model)
         loss, ploss, logits, plogits = zip(*outs, strict=True)
         return SAMOutput(torch.stack(loss).mean(), torch.stack(ploss).mean(), torch.cat(logits),
                          torch.cat(plogits))
 
-    def _chunk(self, step: _Step, x: Tensor, y: Tensor
+    def _chunk(self, step: Step, x: Tensor, y: Tensor
                ) -> tuple[Tensor, Tensor, Tensor, Tensor, list[Tensor]]:
         """The formula on one chunk; returns (clean loss, perturbed loss, clean logits, perturbed
         logits, h)."""
-        model, params = step.model, step.params
-        if self.perturbation == "random":
-            with torch.no_grad():
-                logits = model(x)
-                loss = step.loss_fn(logits, y)
-            g = gaussian(params)
-        else:
-            logits = model(x)
-            loss = step.loss_fn(logits, y)
-            g = _grads(loss if self.perturbation == "ascent" else self.obf(logits, y), params)
-        w = [p.detach() for p in params]
-        d, g = ascent_direction(g, w, self.adaptive)
-        o = (d if self.backup_normalized else g) if self.gsam_alpha > 0 else None
-        del g
-        backup = [p.clone() for p in w]
-        try:
-            torch._foreach_add_(w, d, alpha=step.rho)
-            del d
-            torch.clear_autocast_cache()  # autocast caches low-precision copies of the weights
-            with frozen_running_stats(step.module):
-                plogits = model(x)
-                ploss = step.loss_fn(plogits, y)
-                h = _grads(ploss, params)
-        finally:
-            torch._foreach_copy_(w, backup)
-            torch.clear_autocast_cache()
-        if o is not None:
-            h = gsam_correct(h, o, self.gsam_alpha)
+        loss, logits, g, _ = clean_pass(self, step, x, y)
+        ploss, plogits, h = perturbed_pass(self, step, x, y, g)
         return loss.detach(), ploss.detach(), logits.detach(), plogits.detach(), h
-
-    @staticmethod
-    def _add_grads(params: list[Tensor], h: list[Tensor], scale: float,
-                   ddp_model: nn.Module | None) -> None:
-        """p.grad += scale * h; under DDP h is first averaged over the workers."""
-        if ddp_model is not None:
-            group = ddp_model.process_group
-            scale /= dist.get_world_size(group)
-            h = _all_reduce_flat(list(h), group)
-        uses = Counter(t.data_ptr() for t in h)
-        with torch.no_grad():
-            for p, hi in zip(params, h, strict=True):
-                if p.grad is not None:
-                    p.grad.add_(hi, alpha=scale)
-                    continue
-                # take ownership of hi unless it may be shared or is not dense (autograd.grad can
-                # return expanded tensors or one tensor for several inputs)
-                if not hi.is_contiguous() or uses[hi.data_ptr()] > 1:
-                    hi = hi.clone(memory_format=torch.contiguous_format)
-                p.grad = hi.mul_(scale) if scale != 1.0 else hi
 
     # ---- optimizer plumbing ----
     def _share_base(self) -> None:
@@ -297,8 +342,15 @@ class SAM(torch.optim.Optimizer):
         self.defaults = self.base_optimizer.defaults
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """The base optimizer's step (call after `backward`)."""
-        return self.base_optimizer.step(closure)
+        """The base optimizer's step (call after `backward`); sets `last_step`."""
+        result = self.base_optimizer.step(closure)
+        perturbed = bool(self._decision)
+        if self.perturb_policy == "looksam" and perturbed and self._gv_sum is not None:
+            self._gv_unit, self._gv_sum = unit(self._gv_sum), None
+        self.last_step = StepCost(self._pending_cost, perturbed)
+        self._pending_cost, self._decision = 0.0, None
+        self._policy.advance()
+        return result
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.base_optimizer.zero_grad(set_to_none=set_to_none)
@@ -311,7 +363,8 @@ class SAM(torch.optim.Optimizer):
         """Base state, hyperparameters and the m-sharpness path decisions."""
         return {"base": self.base_optimizer.state_dict(),
                 "sam": {**self.hparams(), "lr_ref": self._lr_ref,
-                        "msharp_decisions": self._chooser.state()}}
+                        "msharp_decisions": self._chooser.state(),
+                        "policy": self._policy.state_dict(), "looksam_gv": self._gv_unit}}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load base state and SAM hyperparameters (a bare base state dict loads the base only)."""
@@ -321,9 +374,12 @@ class SAM(torch.optim.Optimizer):
             sam = dict(state_dict["sam"])
             self._lr_ref = float(sam.pop("lr_ref", self._lr_ref))
             self._chooser.load(sam.pop("msharp_decisions", ()))
+            policy, self._gv_unit = sam.pop("policy", None), sam.pop("looksam_gv", None)
             if sam.get("batched", "auto") is None:  # saved before "auto" replaced None
                 sam["batched"] = "auto"
             self._set_hparams({**self.hparams(), **sam})
+            if policy is not None:
+                self._policy.load_state_dict(policy)
             self.base_optimizer.load_state_dict(state_dict["base"])
         self._share_base()  # load_state_dict replaces the base's param_groups list
 
@@ -337,15 +393,3 @@ class SAM(torch.optim.Optimizer):
         args = ", ".join(f"{k}={v!r}" for k, v in self.hparams().items())
         return f"SAM({self.base_optimizer.__class__.__name__}, {args})"
 
-
-def _all_reduce_flat(h: list[Tensor], group: Any) -> list[Tensor]:
-    """Sum `h` over the workers with one all-reduce of one flat buffer per dtype (a single one in
-    practice); returns views into the reduced buffers."""
-    h = list(h)
-    for dtype in dict.fromkeys(t.dtype for t in h):
-        idx = [i for i, t in enumerate(h) if t.dtype == dtype]
-        flat = torch.cat([h[i].reshape(-1) for i in idx])
-        dist.all_reduce(flat, group=group)
-        for i, v in zip(idx, flat.split([h[i].numel() for i in idx]), strict=True):
-            h[i] = v.view(h[i].shape)
-    return h

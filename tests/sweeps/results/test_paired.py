@@ -4,7 +4,6 @@ inverts the test, truncation to the metric's range, the t option and the Welch f
 from __future__ import annotations
 
 import itertools
-import math
 
 import numpy as np
 import pytest
