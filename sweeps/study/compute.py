@@ -5,7 +5,12 @@ backward pass being 1 and a forward-only pass 1/3 (a backward pass costs about t
 forward's FLOPs; Kaplan et al. 2020, "Scaling Laws for Neural Language Models", sec. 2.1). An
 SGD step costs 1; a SAM-family step (SAM, ASAM, GSAM, OBF) 2, the ascent and the update;
 RandSAM's step 4/3, a forward-only clean pass and one forward-backward pass at the randomly
-perturbed point. The runs' `grad_evals` metric counts in the same unit.
+perturbed point; a step policy that perturbs on some steps only (every k, with a probability,
+LookSAM) its planned mean; Momentum-SAM 1. The plan is samtrain's
+(`samtrain.sam_hparams.expected_grad_evals`); the runs' `grad_evals` metric counts what they
+made in the same unit. Where only the run can tell (AE-SAM decides from its gradients), the arm
+gets the most the method can spend, a perturbing step's cost; where the method searches a knob
+that changes its cost (e.g. LookSAM's k), the most over its space's extremes.
 
 With `compute_matched: true` a study gains, for each distinct cost factor f > 1 among its
 methods, the arm `<baseline>_x<f>` (`sgd_x2`, `sgd_x1.33`). Its budget is a cap, not an order
@@ -20,34 +25,46 @@ first objection to that).
 Example:
     >>> step_cost({"perturbation": "obf"}), round(step_cost({"perturbation": "random"}), 4)
     (2.0, 1.3333)
+    >>> step_cost({"perturb_policy": "looksam", "perturb_every": 5}), step_cost(
+    ...     {"perturbation": "momentum"}), step_cost({"perturb_policy": "aesam"})
+    (1.2, 1.0, 2.0)
     >>> arm_name("sgd", 2.0), arm_name("sgd", 4 / 3), arm_epochs(40, 4 / 3)
     ('sgd_x2', 'sgd_x1.33', Int(low=40, high=53, log=False, values=None))
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
+from samtrain.config import TrainConfig
+from samtrain.sam_hparams import expected_grad_evals
 from sweeps.errors import SpaceError
 from sweeps.study.distributions import Dist, Fixed, Int
 from sweeps.study.spec import MethodSpec, build_config
 from sweeps.study.strategy import Grid, Sampler
 
-__all__ = ["FORWARD_ONLY_COST", "RANDSAM_STEP_COST", "step_cost", "arm_name", "arm_epochs",
-           "equal_compute_arms"]
-
-FORWARD_ONLY_COST = 1 / 3  # a forward pass / a forward + backward pass (backward ~ 2x forward)
-RANDSAM_STEP_COST = FORWARD_ONLY_COST + 1.0  # forward-only clean pass + one at the perturbed point
+__all__ = ["step_cost", "method_cost", "arm_name", "arm_epochs", "equal_compute_arms"]
 
 
 def step_cost(values: dict[str, Any]) -> float:
-    """Gradient evaluations of one step of a config (its `perturbation`), SGD's being 1."""
-    perturbation = values.get("perturbation", "ascent")
-    if perturbation == "none":
-        return 1.0
-    if perturbation == "random":
-        return RANDSAM_STEP_COST
-    return 2.0
+    """Gradient evaluations a step of the config `values` plans on average, SGD's being 1; the
+    most it can make where only the run can tell (see the module docstring)."""
+    cfg = TrainConfig.build({k: v for k, v in values.items() if k != "seed"})
+    cost = expected_grad_evals(cfg)
+    if cost is None:  # decided from the gradients: every step may perturb
+        cost = expected_grad_evals(cfg.model_copy(update={"perturb_policy": "always"}))
+    assert cost is not None
+    return cost
+
+
+def method_cost(values: dict[str, Any], space: dict[str, Dist]) -> float:
+    """The most a step of a method can cost: `step_cost` of its fixed `values` with every
+    combination of its space's extremes."""
+    axes = {k: d.extremes() for k, d in space.items() if not isinstance(d, Fixed)}
+    fixed = {k: d.value for k, d in space.items() if isinstance(d, Fixed)}
+    return max(step_cost({**values, **fixed, **dict(zip(axes, combo, strict=True))})
+               for combo in itertools.product(*axes.values()))
 
 
 def arm_name(baseline: str, factor: float) -> str:
@@ -92,7 +109,7 @@ def equal_compute_arms(methods: dict[str, MethodSpec], base: dict[str, Any],
     matched: dict[str, str] = {}
     arms: dict[str, float] = {}
     for name, m in list(methods.items()):
-        factor = step_cost({**base, **m.fixed})
+        factor = method_cost({**base, **m.fixed}, m.space)
         if name == baseline or factor == 1.0:
             continue
         arm = arm_name(baseline, factor)

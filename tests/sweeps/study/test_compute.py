@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from sweeps.errors import SpaceError
-from sweeps.study.compute import RANDSAM_STEP_COST, arm_name, step_cost
+from sweeps.study.compute import arm_name, method_cost, step_cost
 from sweeps.study.distributions import Fixed, Int
 from sweeps.study.spec import build_train_config
 from sweeps.study.study_file import parse_study
@@ -28,7 +28,7 @@ def test_the_cost_unit_counts_a_forward_only_pass_as_a_third():
     assert step_cost({"perturbation": "none"}) == 1.0
     assert step_cost({"perturbation": "ascent"}) == step_cost({}) == 2.0
     assert step_cost({"perturbation": "obf"}) == 2.0
-    assert step_cost({"perturbation": "random"}) == RANDSAM_STEP_COST == pytest.approx(4 / 3)
+    assert step_cost({"perturbation": "random"}) == pytest.approx(4 / 3)
     assert arm_name("sgd", 4 / 3) == "sgd_x1.33" and arm_name("sgd", 2.0) == "sgd_x2"
 
 
@@ -81,3 +81,22 @@ def test_compute_matching_needs_a_plain_baseline_fixed_epochs_and_a_free_name():
     with pytest.raises(SpaceError, match=r"^compute_matched: value True searches the arm's "
                                          r"epochs; the baseline 'sgd' searches epochs already"):
         parse_study(STUDY.replace("shared_space: {", "shared_space: {epochs: {int: [5, 10]}, "))
+
+
+def test_efficient_variants_get_the_arm_of_their_planned_cost_and_searched_knobs_their_most():
+    """LookSAM k = 5 plans 1.2 evaluations a step, SAM every 4th step 1.25, Momentum-SAM 1 (no
+    arm); AE-SAM decides from its gradients, so its arm gets the most it can spend (2)."""
+    s = parse_study("""compute_matched: true
+base: {dataset: digits, model: small_cnn, epochs: 10}
+methods:
+  sgd: {fixed: {perturbation: none}}
+  looksam: {fixed: {perturb_policy: looksam, perturb_every: 5}}
+  every4: {fixed: {perturb_policy: every, perturb_every: 4}}
+  msam: {fixed: {perturbation: momentum}}
+  aesam: {fixed: {perturb_policy: aesam}}
+  looksam_k: {fixed: {perturb_policy: looksam}, space: {perturb_every: {int: [2, 10]}}}
+""")
+    assert s.matched == {"looksam": "sgd_x1.2", "every4": "sgd_x1.25", "aesam": "sgd_x2",
+                         "looksam_k": "sgd_x1.5"}
+    assert s.methods["sgd_x1.2"].space["epochs"] == Int(10, 12)
+    assert method_cost({"perturb_policy": "looksam"}, {"perturb_every": Int(2, 10)}) == 1.5
