@@ -4,8 +4,8 @@ A driver (`sweep run`, `resume`, `extend`, `confirm`) holds `lease.json` in the 
 local or on object storage (written there directly, not mirrored), and rewrites it every
 `HEARTBEAT_S` from a background thread. A second driver finds a fresh lease and is refused with a
 message naming the holder (host, process id, command, since when); a lease not renewed for
-`STALE_S` (its driver was killed, its machine lost) can be taken over with `--force`. A driver
-gives its lease back when it ends.
+`STALE_S` (its driver was killed, its machine lost) can be taken over with `--force`; a driver
+whose lease was taken over stops renewing it. A driver gives its lease back when it ends.
 
 Example:
     >>> import tempfile
@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -115,8 +116,13 @@ class _Heartbeat(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.wait(HEARTBEAT_S):
-            self.lease = Lease(**{**asdict(self.lease), "renewed": time.time()})
             try:
+                current = read_lease(self.d)
+                if current is not None and current.holder != self.lease.holder:
+                    print(f"sweep: the lease was taken over by {current.describe()}; this driver "
+                          "stops renewing it", file=sys.stderr)
+                    return
+                self.lease = Lease(**{**asdict(self.lease), "renewed": time.time()})
                 _write(self.d, self.lease)
             except OSError:  # storage briefly unreachable: the next beat tries again
                 continue

@@ -1,0 +1,73 @@
+"""One driver per sweep: a fresh lease refuses a second driver naming the first, a stale one is
+taken over only with force, the holder keeps it fresh and gives it back."""
+
+import json
+import os
+import threading
+import time
+
+import pytest
+
+import sweeps.store.lease as lease_mod
+from sweeps.errors import SweepError
+from sweeps.store.lease import LEASE_FILE, STALE_S, check_free, hold_lease, read_lease
+from sweeps.store.sweep_dir import SweepDir
+
+
+def _plant(d: SweepDir, renewed: float, command: str = "sweep resume tiny") -> None:
+    d.root.mkdir(parents=True, exist_ok=True)
+    (d.root / LEASE_FILE).write_text(json.dumps({
+        "holder": "box:42:1.0", "host": "box", "pid": 42, "command": command, "started": renewed,
+        "renewed": renewed}))
+
+
+def test_a_fresh_lease_refuses_a_second_driver_naming_the_first(tmp_path):
+    d = SweepDir(tmp_path / "tiny")
+    with hold_lease(d, "sweep run tiny", "tiny") as held:
+        assert read_lease(d) == held and held.pid == os.getpid()
+        with pytest.raises(SweepError, match=rf"^sweep 'tiny' is running: `sweep run tiny` \(pid "
+                                             rf"{os.getpid()} on {held.host}, since "):
+            with hold_lease(d, "sweep resume tiny", "tiny", force=True):  # force: not a fresh one
+                pass
+    assert read_lease(d) is None and not d.root.exists()  # given back; the folder was only its
+
+
+def test_a_stale_lease_needs_force_and_is_then_taken_over(tmp_path):
+    d = SweepDir(tmp_path / "tiny")
+    _plant(d, time.time() - STALE_S - 5)
+    with pytest.raises(SweepError, match=r"not renewed for \d+ s: `sweep resume tiny` \(pid 42 on "
+                                         r"box.*take the sweep over with --force$"):
+        check_free(d, "tiny")
+    with hold_lease(d, "sweep extend tiny", "tiny", force=True):
+        assert read_lease(d).command == "sweep extend tiny"
+    assert read_lease(d) is None and d.root.is_dir()
+
+
+def test_the_holder_renews_its_lease_and_stops_when_another_driver_takes_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(lease_mod, "HEARTBEAT_S", 0.05)
+    d = SweepDir(tmp_path / "tiny")
+    with hold_lease(d, "sweep run tiny", "tiny") as held:
+        deadline = time.monotonic() + 30
+        while read_lease(d).renewed == held.renewed and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert read_lease(d).renewed > held.renewed and read_lease(d).holder == held.holder
+        _plant(d, time.time(), "sweep resume tiny --force")  # another driver took it over
+        deadline = time.monotonic() + 30
+        while _heartbeat_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert read_lease(d).holder == "box:42:1.0"  # neither overwritten nor removed
+
+
+def _heartbeat_alive() -> bool:
+    """Whether a lease heartbeat thread still runs."""
+    return any(t.name == "sweep-lease" and t.is_alive() for t in threading.enumerate())
+
+
+def test_an_unreadable_lease_counts_as_stale(tmp_path):
+    d = SweepDir(tmp_path / "tiny")
+    d.root.mkdir()
+    (d.root / LEASE_FILE).write_text("{")
+    assert read_lease(d).age() > STALE_S
+    with pytest.raises(SweepError, match="--force"):
+        check_free(d, "tiny")
+    check_free(d, "tiny", force=True)
