@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from sweeps.api.checks import checked_storage, resolve_tracking_uri
 from sweeps.errors import SweepError
-from sweeps.store.lease import STALE_S, check_free, read_lease
+from sweeps.store.lease import check_free, read_lease
 from sweeps.store.sweep_dir import SweepDir, open_sweep, sweep_names
 from sweeps.study.spec import StudySpec
 
@@ -65,7 +65,7 @@ def _summary(name: str, storage: str) -> SweepSummary:
         return SweepSummary(name, "damaged", 0, 0, problem=str(e))
     done, total, best = _optuna_counts(study, d)
     lease = read_lease(d)
-    if lease is not None and lease.age() < STALE_S:
+    if lease is not None and lease.held():
         state = "running"
     else:
         state = "finished" if done >= total else "stopped"

@@ -4,7 +4,8 @@ A driver (`sweep run`, `resume`, `extend`, `confirm`) holds `lease.json` in the 
 local or on object storage (written there directly, not mirrored), and rewrites it every
 `HEARTBEAT_S` from a background thread. A second driver finds a fresh lease and is refused with a
 message naming the holder (host, process id, command, since when); a lease not renewed for
-`STALE_S` (its driver was killed, its machine lost) can be taken over with `--force`; a driver
+`STALE_S` (its driver was killed, its machine lost) can be taken over with `--force`, and one
+whose driver's process is gone from this machine is free at once; a driver
 whose lease was taken over stops renewing it. A driver gives its lease back when it ends.
 
 Example:
@@ -56,6 +57,23 @@ class Lease:
         """Seconds since the holder last renewed it."""
         return (time.time() if now is None else now) - self.renewed
 
+    def gone(self) -> bool:
+        """Its driver ran on this machine and its process no longer exists (killed: its lease
+        is free at once, without waiting for `STALE_S`)."""
+        if self.host != socket.gethostname() or self.pid <= 0:
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # another user's process: alive
+            return False
+        return False
+
+    def held(self) -> bool:
+        """Renewed within `STALE_S` by a driver that is not known to be gone."""
+        return self.age() < STALE_S and not self.gone()
+
     def describe(self) -> str:
         started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.started))
         return (f"`{self.command}` (pid {self.pid} on {self.host}, since {started}, renewed "
@@ -98,9 +116,9 @@ def check_free(d: Any, name: str, force: bool = False) -> None:
     """Raise `SweepError` naming the running driver when sweep `name` has a fresh lease, or a
     stale one and no `force`."""
     lease = read_lease(d)
-    if lease is None:
+    if lease is None or lease.gone():
         return
-    if lease.age() < STALE_S:
+    if lease.held():
         raise SweepError(f"sweep {name!r} is running: {lease.describe()}; wait for it, or stop "
                          "it first (a second driver would run its trials twice)")
     if not force:

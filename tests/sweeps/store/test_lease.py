@@ -71,3 +71,25 @@ def test_an_unreadable_lease_counts_as_stale(tmp_path):
     with pytest.raises(SweepError, match="--force"):
         check_free(d, "tiny")
     check_free(d, "tiny", force=True)
+
+
+def test_a_fresh_lease_of_a_process_gone_from_this_machine_is_free_at_once(tmp_path):
+    """A driver killed here (SIGKILL: no `finally` ran) does not block `sweep resume` for a
+    minute; one on another machine does (its process cannot be looked up)."""
+    import socket
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    d = SweepDir(tmp_path / "tiny")
+    d.root.mkdir()
+    now = time.time()
+    lease = {"holder": "x", "host": socket.gethostname(), "pid": dead.pid, "command": "sweep run tiny",
+             "started": now, "renewed": now}
+    (d.root / LEASE_FILE).write_text(json.dumps(lease))
+    assert read_lease(d).gone() and not read_lease(d).held()
+    check_free(d, "tiny")
+    (d.root / LEASE_FILE).write_text(json.dumps({**lease, "pid": os.getpid()}))
+    with pytest.raises(SweepError, match="is running"):
+        check_free(d, "tiny")
