@@ -5,8 +5,9 @@
 
 Both copy only what a package build reads (pyproject.toml, README.md, samtrain/, sweeps/), make
 a venv, install, and then, in a folder outside the repository and without PYTHONPATH, run
-`sweep --version`, `sweep --help` and a 1-epoch digits `sweep train` (Ray Train, MLflow), and
-check that samtrain and sweeps were imported from the venv. Then `pip install -e` of the same
+`sweep --version`, `sweep --help`, `sweep example tiny` (a study file shipped as package data)
+and a 1-epoch digits `sweep train` (Ray Train, MLflow), and check that samtrain and sweeps were
+imported from the venv. Then `pip install -e` of the same
 copy, `sweep --version` and an import of the training loop from it.
 
 Default (what `tests/system/test_packaging.py` runs): `pip wheel --no-deps` builds the wheel;
@@ -132,6 +133,9 @@ def check_runs(venv: Path, work: Path, env: dict[str, str], train: bool = True) 
     version = out.split()[-1]
     assert out.strip() == f"sweep {version}" and version[0].isdigit(), out
     assert "analyze" in step("sweep --help", [str(sweep), "--help"], work, env)
+    example = step("sweep example tiny (a study file shipped in the package)",
+                   [str(sweep), "example", "tiny"], work, env)
+    assert example == (ROOT / "search_spaces" / "tiny.yaml").read_text(), example
     where = step("samtrain and sweeps import from the venv", [str(python), "-c",
                  "import samtrain.loop, sweeps.commands; print(samtrain.__file__, sweeps.__file__)"],
                  work, env)
