@@ -96,6 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    _search_commands(sub)
+    _reading_commands(sub)
+    _store_commands(sub)
+    return parser
+
+
+def _search_commands(sub: Any) -> None:
+    """run, resume, extend, status, best: a sweep's search phase."""
     p = _command(sub, "run", "start a sweep from a study (search-space) YAML file",
                  epilog=RUN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("space", help="study file, e.g. one written by `sweep example tiny > study.yaml`")
@@ -127,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="list the configs no other beats on every objective (the study's "
                         "objectives, else its metric and gradient evaluations)")
 
+
+def _reading_commands(sub: Any) -> None:
+    """train, confirm, report, analyze: runs from a sweep's results, and what they say."""
     p = _command(sub, "train", "one training run of a TrainConfig YAML file")
     p.add_argument("config", help="TrainConfig YAML, e.g. one written by `sweep best NAME`")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -154,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--out", help="output directory (default: STORAGE/NAME/report)")
 
+
+def _store_commands(sub: Any) -> None:
+    """list, delete, example: the sweeps in a store, and the bundled study files."""
     _command(sub, "list", "the sweeps in the store: name, state, trials done/planned, best value",
              tracking=False, address=False)
 
@@ -168,7 +182,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "example", "print a bundled study file: `sweep example tiny > study.yaml`",
                  storage=False)
     p.add_argument("name", help="tiny (seconds on a CPU), fashion_label_noise, cifar10_resnet18")
-    return parser
 
 
 # Bad input: sweeps' own errors, samtrain's config and missing-data errors; MLflow's errors.
