@@ -93,3 +93,27 @@ def test_a_fresh_lease_of_a_process_gone_from_this_machine_is_free_at_once(tmp_p
     (d.root / LEASE_FILE).write_text(json.dumps({**lease, "pid": os.getpid()}))
     with pytest.raises(SweepError, match="is running"):
         check_free(d, "tiny")
+
+
+def test_on_object_storage_the_lease_is_seen_by_a_driver_with_another_working_copy(s3_env):
+    """Two drivers on two machines share nothing but the storage: the lease lives there (not in
+    a working copy), and a sweep's name is suggested from what the storage holds."""
+    from sweeps.store import sweep_dir as sweep_dir_module
+    from sweeps.store.sweep_dir import SweepMeta, open_sweep, sweep_dir, sweep_names
+    from sweeps.study.study_file import load_study
+    from tests.support import ROOT
+
+    study = load_study(ROOT / "search_spaces" / "tiny.yaml")
+    first = sweep_dir("s3://team/leases", "tiny")
+    first.write(study, SweepMeta.new(study, "sqlite:///unused.db"))
+    with hold_lease(first, "sweep run tiny", "tiny"):
+        sweep_dir_module._opened.pop(first.mirror.uri)  # noqa: SLF001 (a fresh machine's process)
+        second = sweep_dir("s3://team/leases", "tiny")
+        assert second.root != first.root and not (second.root / LEASE_FILE).exists()
+        with pytest.raises(SweepError, match=r"^sweep 'tiny' is running: `sweep run tiny`"):
+            check_free(second, "tiny")
+    assert read_lease(second) is None  # given back on the storage
+    assert sweep_names("s3://team/leases") == ["tiny"]
+    with pytest.raises(SweepError, match=r"not found: no s3://team/leases/tinny/sweep.json \(did "
+                                         r"you mean 'tiny'\?\)"):
+        open_sweep("tinny", "s3://team/leases")
