@@ -68,7 +68,10 @@ class Lease:
             return True
         except PermissionError:  # another user's process: alive
             return False
-        return False
+        try:  # a killed process its parent has not reaped yet (a zombie) is gone too
+            return Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        except (OSError, IndexError):
+            return False
 
     def held(self) -> bool:
         """Renewed within `STALE_S` by a driver that is not known to be gone."""

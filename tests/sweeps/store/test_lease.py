@@ -117,3 +117,24 @@ def test_on_object_storage_the_lease_is_seen_by_a_driver_with_another_working_co
     with pytest.raises(SweepError, match=r"not found: no s3://team/leases/tinny/sweep.json \(did "
                                          r"you mean 'tiny'\?\)"):
         open_sweep("tinny", "s3://team/leases")
+
+
+def test_a_killed_driver_not_yet_reaped_is_gone_too(tmp_path):
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    now = time.time()
+    try:
+        lease = lease_mod.Lease("x", socket.gethostname(), child.pid, "sweep run tiny", now, now)
+        assert lease.held()
+        os.kill(child.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while lease.held() and time.monotonic() < deadline:  # a zombie until waited for
+            time.sleep(0.05)
+        assert lease.gone() and child.poll() is not None  # poll reaps it only now
+    finally:
+        child.kill()
+        child.wait()
