@@ -15,10 +15,13 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
 from pydantic import ValidationError
+
+from samtrain.suggest import did_you_mean
 
 _BOUNDS = {"greater_than": (">", "gt"), "greater_than_equal": (">=", "ge"),
            "less_than": ("<", "lt"), "less_than_equal": ("<=", "le")}
@@ -53,10 +56,28 @@ def format_validation_error(err: ValidationError, allowed_keys: Iterable[str] = 
     loc, value, msg, kind = first_error(err)
     where = f"{prefix}{loc}"
     if kind == "extra_forbidden":
-        allowed = ", ".join(sorted(allowed_keys))
-        return f"unknown key {where!r} (value {value!r}); allowed keys: {allowed}"
+        return f"unknown key {where!r} (value {value!r}); {unknown_key_hint(loc, allowed_keys)}"
     if kind == "missing":
         return f"key {where!r}: required key is missing"
     if not loc:
         return f"invalid {prefix.rstrip('.') or 'config'}: {msg}"
-    return f"key {where!r}: value {value!r} is invalid: {msg}"
+    return f"key {where!r}: value {value!r} is invalid: {msg}{choice_hint(loc, value, msg, kind)}"
+
+
+def unknown_key_hint(key: str, allowed_keys: Iterable[str]) -> str:
+    """`did you mean 'rho'?` for a misspelled key, else the allowed keys.
+
+    >>> unknown_key_hint("rh0", ["rho", "lr"]), unknown_key_hint("zz", ["rho", "lr"])
+    ("did you mean 'rho'?", 'allowed keys: lr, rho')
+    """
+    allowed = sorted(allowed_keys)
+    return did_you_mean(key.rsplit(".", 1)[-1], allowed) or f"allowed keys: {', '.join(allowed)}"
+
+
+def choice_hint(key: str, value: Any, msg: str, kind: str) -> str:
+    """`; did you mean 'ascent'?` for a value outside a fixed set of choices (pydantic's
+    `literal_error`), else `''`."""
+    if kind != "literal_error" or not isinstance(value, str):
+        return ""
+    hint = did_you_mean(value, re.findall(r"'([^']*)'", msg), key=key.rsplit(".", 1)[-1])
+    return f"; {hint}" if hint else ""

@@ -5,8 +5,10 @@
 
 Both copy only what a package build reads (pyproject.toml, README.md, samtrain/, sweeps/), make
 a venv, install, and then, in a folder outside the repository and without PYTHONPATH, run
-`sweep --version`, `sweep --help` and a 1-epoch digits `sweep train` (Ray Train, MLflow), and
-check that samtrain and sweeps were imported from the venv. Then `pip install -e` of the same
+`sweep --version`, `sweep --help`, `sweep example tiny` (a study file shipped as package data)
+and a 1-epoch digits `sweep train` (Ray Train, MLflow), run the notebook of docs/python_api.md
+(the Python API: a digits sweep searched, confirmed, reported, listed, deleted), and check that
+samtrain and sweeps were imported from the venv. Then `pip install -e` of the same
 copy, `sweep --version` and an import of the training loop from it.
 
 Default (what `tests/system/test_packaging.py` runs): `pip wheel --no-deps` builds the wheel;
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -132,6 +135,9 @@ def check_runs(venv: Path, work: Path, env: dict[str, str], train: bool = True) 
     version = out.split()[-1]
     assert out.strip() == f"sweep {version}" and version[0].isdigit(), out
     assert "analyze" in step("sweep --help", [str(sweep), "--help"], work, env)
+    example = step("sweep example tiny (a study file shipped in the package)",
+                   [str(sweep), "example", "tiny"], work, env)
+    assert example == (ROOT / "search_spaces" / "tiny.yaml").read_text(), example
     where = step("samtrain and sweeps import from the venv", [str(python), "-c",
                  "import samtrain.loop, sweeps.commands; print(samtrain.__file__, sweeps.__file__)"],
                  work, env)
@@ -143,7 +149,19 @@ def check_runs(venv: Path, work: Path, env: dict[str, str], train: bool = True) 
                    [str(sweep), "train", "digits.yaml", "--storage", "runs", "--tracking-uri",
                     f"sqlite:///{work / 'mlflow.db'}"], work, env)
         assert "final: epoch 1 status completed" in out, out
+        check_notebook(python, work / "notebook", env)
     print(f"   version {version}; modules from {where.split()[0]}", flush=True)
+
+
+def check_notebook(python: Path, folder: Path, env: dict[str, str]) -> None:
+    """docs/python_api.md's Python blocks, top to bottom, as one script of the installed package
+    (a search, a confirm, the report, list and delete of a digits sweep)."""
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "python_api.md").read_text(), re.S)
+    folder.mkdir()
+    (folder / "notebook.py").write_text("\n".join(blocks))
+    out = step(f"docs/python_api.md ({len(blocks)} blocks)", [str(python), "notebook.py"],
+               folder, {k: v for k, v in env.items() if k != "SWEEP_STORAGE"})
+    assert "did you mean 'rho'?" in out and "3 () True" in out and "4 True" in out, out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,10 +2,15 @@
 
 Bad input exits with code 2 and one line naming the key, the value and what is allowed, before
 anything starts or is written. `run`, `resume`, `confirm` and `train` exit 0 only when every
-trial finished, 1 otherwise (naming the failed trials and how to resume).
+trial finished, 1 otherwise (naming the failed trials and how to resume). Each command's work is
+a function of `sweeps.commands` (plain arguments; `COMMANDS` maps a command's name to it), which
+calls the Python API, `sweeps.api`. `build_parser` builds the whole parser (a CLI reference can
+be generated from it).
 
 Example:
-    $ sweep run search_spaces/tiny.yaml --name tiny
+    $ sweep example tiny > study.yaml
+    $ sweep run study.yaml --set budget=3 --set base.epochs=1
+    $ sweep list
     $ sweep status tiny
     $ sweep extend tiny --trials 4   # 4 more trials per searched method
     $ sweep best tiny --method sam > best.yaml && sweep train best.yaml
@@ -20,7 +25,14 @@ import os
 import sys
 from typing import Any, NoReturn
 
-DEFAULT_STORAGE = "runs"
+DEFAULT_STORAGE = "runs"  # also `sweeps.api.checks.DEFAULT_STORAGE`
+STORAGE_ENV = "SWEEP_STORAGE"
+RUN_EXAMPLES = """examples (from any directory):
+  sweep example tiny > study.yaml          # a bundled study file (sweep example --help: all)
+  sweep run study.yaml
+  sweep run study.yaml --name tiny2 --set budget=4 --set base.epochs=3
+  sweep run study.yaml --set 'methods.sam.space.rho={loguniform: [0.01, 0.1]}'
+"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,9 +61,10 @@ class _Version(argparse.Action):
 
 
 def _common(p: argparse.ArgumentParser, tracking: bool = True, address: bool = True) -> None:
-    p.add_argument("--storage", default=DEFAULT_STORAGE,
-                   help=f"directory holding sweeps (default: ./{DEFAULT_STORAGE}), or object "
-                   "storage: s3://BUCKET/PREFIX (credentials from the environment: AWS_*)")
+    p.add_argument("--storage", default=None,
+                   help=f"directory holding sweeps (default: ${STORAGE_ENV}, else "
+                   f"./{DEFAULT_STORAGE}), or object storage: s3://BUCKET/PREFIX (credentials "
+                   "from the environment: AWS_*)")
     if tracking:
         p.add_argument("--tracking-uri", default=None,
                        help="MLflow tracking URI (default: the sweep's, else $MLFLOW_TRACKING_URI, "
@@ -61,12 +74,17 @@ def _common(p: argparse.ArgumentParser, tracking: bool = True, address: bool = T
                        help="Ray cluster address (e.g. auto); default: start a local Ray")
 
 
-def _command(sub: Any, name: str, help: str, tracking: bool = True,
-             address: bool = True) -> argparse.ArgumentParser:
-    """A subcommand whose work is `sweeps.commands.cmd_<name>` (imported only to run it)."""
-    p = sub.add_parser(name, help=help)
-    p.set_defaults(func=f"cmd_{name}")
-    _common(p, tracking=tracking, address=address)
+def _force(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--force", action="store_true",
+                   help="take over a sweep whose driver's lease went stale (that driver is gone)")
+
+
+def _command(sub: Any, name: str, help: str, tracking: bool = True, address: bool = True,
+             storage: bool = True, **kwargs: Any) -> argparse.ArgumentParser:
+    """A subcommand; its options' names are the parameters of `sweeps.commands.COMMANDS[name]`."""
+    p = sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + ".", **kwargs)
+    if storage:
+        _common(p, tracking=tracking, address=address)
     return p
 
 
@@ -74,22 +92,37 @@ def build_parser() -> argparse.ArgumentParser:
     """The `sweep` parser. It imports nothing heavy: `sweep --help` never loads torch, Ray or
     MLflow (tests/system/test_layers.py times it)."""
     parser = _Parser(prog="sweep", description=(
-        "Hyperparameter sweeps for SAM-family optimizers on Ray Tune + Optuna, tracked in MLflow."))
+        "Hyperparameter sweeps for SAM-family optimizers on Ray Tune + Optuna, tracked in MLflow."),
+        epilog="Start here: `sweep example tiny > study.yaml && sweep run study.yaml`.")
     parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = _command(sub, "run", "start a sweep from a study (search-space) YAML file")
-    p.add_argument("space", help="study file, e.g. search_spaces/tiny.yaml")
+    _search_commands(sub)
+    _reading_commands(sub)
+    _store_commands(sub)
+    return parser
+
+
+def _search_commands(sub: Any) -> None:
+    """run, resume, extend, status, best: a sweep's search phase."""
+    p = _command(sub, "run", "start a sweep from a study (search-space) YAML file",
+                 epilog=RUN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("space", help="study file, e.g. one written by `sweep example tiny > study.yaml`")
     p.add_argument("--name", help="sweep name (default: the file's `name`)")
     p.add_argument("--budget", type=int, help="trials per method (overrides the file)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a study value by its dotted key, the value as YAML, checked "
+                   "like the file (repeatable): budget=4, base.epochs=3, methods.sam.fixed.rho=0.1")
 
     p = _command(sub, "resume", "continue an interrupted sweep", tracking=False)
     p.add_argument("name")
+    _force(p)
 
     p = _command(sub, "extend", "give every searched method N more trials (a finished or "
                  "interrupted sweep; the Optuna study and MLflow parent continue)", tracking=False)
     p.add_argument("name")
     p.add_argument("--trials", type=int, required=True, help="more trials per searched method")
+    _force(p)
 
     p = _command(sub, "status", "trials by state and the best so far per method",
                  address=False)
@@ -103,8 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="list the configs no other beats on every objective (the study's "
                         "objectives, else its metric and gradient evaluations)")
 
+
+def _reading_commands(sub: Any) -> None:
+    """train, confirm, report, analyze: runs from a sweep's results, and what they say."""
     p = _command(sub, "train", "one training run of a TrainConfig YAML file")
-    p.add_argument("config", help="TrainConfig YAML, e.g. configs/digits.yaml")
+    p.add_argument("config", help="TrainConfig YAML, e.g. one written by `sweep best NAME`")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value (repeatable)")
     p.add_argument("--name", help="MLflow experiment of the run (default: the config file's stem); "
@@ -120,12 +156,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "first and confirms only the pick (best mean validation metric)")
     p.add_argument("--seeds", type=int, default=None,
                    help="seeds per config (default: the study's confirm_seeds, default 5)")
+    _force(p)
 
     p = _command(sub, "report", "tables (md/csv/latex) and plots of a sweep",
                  address=False)
     p.add_argument("name")
     p.add_argument("--out", help="output directory (default: STORAGE/NAME/report)")
-    p.add_argument("--format", choices=["md", "csv", "latex"], default="md")
+    p.add_argument("--format", dest="fmt", choices=["md", "csv", "latex"], default="md")
 
     p = _command(sub, "analyze", "does test accuracy track forgetting or sharpness? (Kendall tau "
                  "of each diagnostic, bootstrap CIs)", address=False)
@@ -136,7 +173,23 @@ def build_parser() -> argparse.ArgumentParser:
                  "earlier sweep) and power (CI of Δ vs baseline, seeds, configs for tau)",
                  address=False)
     _plan_arguments(p)
-    return parser
+
+def _store_commands(sub: Any) -> None:
+    """list, delete, example: the sweeps in a store, and the bundled study files."""
+    _command(sub, "list", "the sweeps in the store: name, state, trials done/planned, best value",
+             tracking=False, address=False)
+
+    p = _command(sub, "delete", "delete a sweep: its folder and its MLflow runs (asks first)",
+                 tracking=False, address=False)
+    p.add_argument("name")
+    p.add_argument("--yes", action="store_true", help="delete without asking")
+    p.add_argument("--keep-runs", action="store_true",
+                   help="keep the sweep's MLflow runs (only its folder goes)")
+    _force(p)
+
+    p = _command(sub, "example", "print a bundled study file: `sweep example tiny > study.yaml`",
+                 storage=False)
+    p.add_argument("name", help="tiny (seconds on a CPU), fashion_label_noise, cifar10_resnet18")
 
 
 def _plan_arguments(p: argparse.ArgumentParser) -> None:
@@ -189,14 +242,16 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:
         sys.argv[1:] = [redact(a) for a in sys.argv[1:]]
 
+    kwargs = vars(args)
+    command = kwargs.pop("command")
     try:
-        return getattr(commands, args.func)(args) or 0
+        return commands.COMMANDS[command](**kwargs) or 0
     except _loaded(_USER_ERRORS) as e:
         # one line even when a message quotes a key holding a line break
-        print(f"sweep {args.command}: error: {redact(' '.join(str(e).splitlines()))}",
+        print(f"sweep {command}: error: {redact(' '.join(str(e).splitlines()))}",
               file=sys.stderr)
         return 2
     except _loaded(_MLFLOW_ERRORS) as e:  # the tracking server failed while reading or writing
-        print(f"sweep {args.command}: MLflow error: {redact(' '.join(str(e).split()))[:500]}",
+        print(f"sweep {command}: MLflow error: {redact(' '.join(str(e).split()))[:500]}",
               file=sys.stderr)
         return 1

@@ -1,271 +1,259 @@
-"""What each `sweep` command does, given its parsed arguments (see `sweeps.cli`).
+"""What each `sweep` command does, given plain arguments (`sweeps.cli` maps its parsed options
+onto them through `COMMANDS`): the work is `sweeps.api`'s, here it is printed.
 
 Every command validates all of its input (names, files, storage, tracking URI, Ray address)
 before it starts Ray or writes anything; invalid input raises one of the one-line errors that
 `sweeps.cli.main` turns into exit code 2.
 
 Example:
-    from sweeps.cli import build_parser
-    cmd_status(build_parser().parse_args(["status", "tiny"]))
+    cmd_status("tiny", storage="runs")
+    COMMANDS["best"](name="tiny", method="sam")
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
-from sweeps.errors import SweepError
-from sweeps.execution.ray_cluster import check_address
-from sweeps.store.sweep_dir import SweepMeta, check_directory, check_storage, open_sweep
-from sweeps.store.tracking_uri import (
-    absolute_tracking_uri,
-    check_tracking_uri,
-    default_tracking_uri,
-    public_uri,
-    remember_secrets,
+from sweeps.api import (
+    Outcome,
+    Sweep,
+    delete_sweep,
+    example_text,
+    list_sweeps,
+    run_study,
+    study_from_file,
+    summary_table,
 )
+from sweeps.api.checks import (
+    check_cluster,
+    check_components,
+    checked_storage,
+    positive,
+    resolve_tracking_uri,
+)
+from sweeps.errors import SweepError
 from sweeps.study.spec import check_name
 
-
-def _positive(name: str, value: int | None) -> None:
-    if value is not None and value < 1:
-        raise SweepError(f"{name}: value {value} is invalid: must be >= 1")
+__all__ = ["COMMANDS"]
 
 
-def _tracking_uri(args: argparse.Namespace, meta: SweepMeta | None = None) -> str:
-    """`--tracking-uri`, else the sweep's (from its sweep.json: it wins over the environment),
-    else `$MLFLOW_TRACKING_URI`, else sqlite:///$PWD/mlflow.db; checked, sqlite paths absolute.
-
-    Returns the URI without its password (`public_uri`): this process keeps the password for its
-    MLflow clients, nothing writes it (see `sweeps.store.tracking_uri`)."""
-    uri, key = getattr(args, "tracking_uri", None), "--tracking-uri"
-    if meta is not None:
-        if uri is not None and public_uri(meta.tracking_uri) not in (
-                public_uri(uri), public_uri(absolute_tracking_uri(uri))):
-            raise SweepError(f"--tracking-uri: value {public_uri(uri)!r} differs from the tracking "
-                             f"URI of sweep {args.name!r} ({public_uri(meta.tracking_uri)}, in its "
-                             "sweep.json); omit it")
-        if uri is None:
-            uri, key = meta.tracking_uri, f"tracking_uri of sweep {args.name!r} (its sweep.json)"
-    elif uri is None:
-        uri, key = default_tracking_uri()
-    public = remember_secrets(absolute_tracking_uri(uri))
-    check_tracking_uri(public, key=key)
-    return public
-
-
-def _address(args: argparse.Namespace) -> None:
-    if args.address is not None:
-        check_address(args.address)
-
-
-def _existing(args: argparse.Namespace) -> tuple[Any, SweepMeta, Any]:
-    check_name("NAME", args.name)
-    return open_sweep(args.name, args.storage)
-
-
-def _outcome(grid: Any, name: str, what: str = "trials") -> int:
+def _print_outcome(outcome: Outcome) -> int:
     """Print a one-line summary; 0 when every trial finished, 1 (naming the failures) otherwise."""
-    failed = [r for r in grid if r.error]
-    print(f"sweep {name!r}: {len(grid)} {what}, {len(failed)} failed.")
-    if not failed:
+    name, what = outcome.sweep.name, outcome.what
+    print(f"sweep {name!r}: {outcome.trials} {what}, {len(outcome.failed)} failed.")
+    if outcome.ok:
         after = "" if what == "confirm runs" else f"`sweep confirm {name}`, "
         print(f"Next: `sweep status {name}`, {after}`sweep report {name}`, `sweep analyze {name}`")
         return 0
-    for r in failed:
-        print(f"  failed: {Path(r.path).name}: {' '.join(str(r.error).split())[:300]}",
-              file=sys.stderr)
-    print(f"sweep {name!r}: {len(failed)} trial(s) failed after their retries; fix the cause and "
-          f"run `sweep resume {name}` (finished trials are kept)", file=sys.stderr)
+    for trial, error in outcome.failed:
+        print(f"  failed: {trial}: {error}", file=sys.stderr)
+    print(f"sweep {name!r}: {len(outcome.failed)} trial(s) failed after their retries; fix the "
+          f"cause and run `sweep resume {name}` (finished trials are kept)", file=sys.stderr)
     return 1
 
 
-def _check_components(cfgs: list[Any], address: str | None) -> None:
-    """Model, dataset and loss of every config: imported, and (on a local cluster, whose files
-    are this machine's) built and tried on two examples (`samtrain.component_check`). Configs of
-    built-ins alone are skipped: nothing of the user's to check, and no torch import in the
-    driver."""
-    from samtrain.components import KINDS, is_builtin
-
-    cfgs = [c for c in cfgs if not all(is_builtin(k, getattr(c, k)) for k in KINDS)
-            or c.model_kwargs or c.dataset_kwargs or c.loss_kwargs or c.eval_sets]
-    if not cfgs:
-        return
-    from samtrain.component_check import check_components, resolve_components
-
-    if address is None:
-        check_components(cfgs)
-    else:
-        for cfg in cfgs:
-            resolve_components(cfg)
+def cmd_run(space: str, name: str | None = None, budget: int | None = None,
+            overrides: Sequence[str] = (), storage: str | None = None,
+            tracking_uri: str | None = None, address: str | None = None) -> int:
+    positive("--budget", budget)
+    if name is not None:
+        check_name("--name", name)
+    checked_storage(storage)
+    study = study_from_file(space, name=name, budget=budget, overrides=overrides)
+    return _print_outcome(run_study(study, storage, tracking_uri, address))
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from samtrain.data import check_dataset
-    from sweeps.execution.search_phase import run_sweep
-    from sweeps.store.sweep_dir import sweep_dir
-    from sweeps.study.spec import build_train_config, component_configs
-    from sweeps.study.study_file import load_study
-
-    _positive("--budget", args.budget)
-    if args.name is not None:
-        check_name("--name", args.name)
-    check_storage(args.storage)
-    study = load_study(args.space, budget=args.budget, name=args.name)
-    if sweep_dir(args.storage, study.name).exists():
-        raise SweepError(f"sweep {study.name!r} already exists in {args.storage}; use "
-                         f"`sweep resume {study.name}` or another --name")
-    uri = _tracking_uri(args)
-    _address(args)
-    if args.address is None:  # a local cluster reads local files: check them before starting
-        for m in study.methods:
-            check_dataset(build_train_config(study, m, {}))
-    _check_components(component_configs(study), args.address)
-    return _outcome(run_sweep(study, args.storage, uri, args.address), study.name)
+def _open(name: str, storage: str | None, tracking_uri: str | None = None) -> Sweep:
+    check_name("NAME", name)
+    return Sweep.open(name, storage, tracking_uri)
 
 
-def cmd_resume(args: argparse.Namespace) -> int:
-    from sweeps.execution.search_phase import resume_sweep
-    from sweeps.study.spec import component_configs
-
-    study, meta, _ = _existing(args)
-    _tracking_uri(args, meta)
-    _address(args)
-    _check_components(component_configs(study), args.address)  # e.g. PYTHONPATH forgotten
-    return _outcome(resume_sweep(args.name, args.storage, args.address), args.name)
+def cmd_resume(name: str, storage: str | None = None, address: str | None = None,
+               force: bool = False) -> int:
+    return _print_outcome(_open(name, storage).resume(address, force))
 
 
-def cmd_extend(args: argparse.Namespace) -> int:
-    from sweeps.execution.search_phase import extend_sweep
-    from sweeps.search.plan import plan_extension
-
-    _positive("--trials", args.trials)
-    study, meta, _ = _existing(args)
-    plan_extension(study, args.trials)  # a grid has nothing more to sample: exit 2 now
-    _tracking_uri(args, meta)
-    _address(args)
-    return _outcome(extend_sweep(args.name, args.storage, args.trials, args.address), args.name)
+def cmd_extend(name: str, trials: int, storage: str | None = None, address: str | None = None,
+               force: bool = False) -> int:
+    positive("--trials", trials)
+    return _print_outcome(_open(name, storage).extend(trials, address, force))
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    from sweeps.report.status import format_status
-    from sweeps.store.records import read_sweep
+def cmd_confirm(name: str, top: int = 1, seeds: int | None = None, storage: str | None = None,
+                tracking_uri: str | None = None, address: str | None = None,
+                force: bool = False) -> int:
+    positive("--top", top)
+    positive("--seeds", seeds)
+    outcome = _open(name, storage, tracking_uri).confirm(top, seeds, address, force)
+    return _print_outcome(outcome) if outcome.trials else 0
 
-    _, meta, _ = _existing(args)
-    uri = _tracking_uri(args, meta)
-    sweep = read_sweep(args.name, args.storage, uri, history=False, deliver_timeout=10)
-    print(format_status(sweep.study, args.name, sweep.records))
+
+def cmd_status(name: str, storage: str | None = None, tracking_uri: str | None = None) -> int:
+    print(_open(name, storage, tracking_uri).status())
     return 0
 
 
-def cmd_best(args: argparse.Namespace) -> int:
+def cmd_best(name: str, method: str | None = None, pareto: bool = False,
+             storage: str | None = None, tracking_uri: str | None = None) -> int:
     from sweeps.report.status import best_config_yaml, pareto_text
-    from sweeps.store.records import read_sweep
 
-    study, meta, _ = _existing(args)
-    if args.method is not None and args.method not in study.methods:
-        raise SweepError(f"--method: value {args.method!r} is unknown; allowed: "
-                         f"{', '.join(study.methods)}")
-    if args.method is not None and args.pareto:
-        raise SweepError("--pareto: it lists the configs of every method; omit --method")
-    uri = _tracking_uri(args, meta)
-    sweep = read_sweep(args.name, args.storage, uri, history=False, deliver_timeout=10)
-    if args.pareto:
-        print(pareto_text(study, args.name, sweep.records), end="")
+    check_name("NAME", name)
+    sweep = _open_checked_method(name, method, pareto, storage, tracking_uri)
+    records = sweep.records()
+    if pareto:
+        print(pareto_text(sweep.study, name, records), end="")
     else:
-        print(best_config_yaml(study, args.name, sweep.records, args.method), end="")
+        print(best_config_yaml(sweep.study, name, records, method), end="")
     return 0
 
 
-def cmd_train(args: argparse.Namespace) -> int:
+def _open_checked_method(name: str, method: str | None, pareto: bool, storage: str | None,
+                         tracking_uri: str | None) -> Sweep:
+    """The sweep, `--method` and `--pareto` checked before its tracking URI is."""
+    from samtrain.suggest import did_you_mean
+    from sweeps.store.sweep_dir import open_sweep
+
+    study, _, _ = open_sweep(name, checked_storage(storage))
+    if method is not None and method not in study.methods:
+        hint = did_you_mean(method, study.methods)
+        raise SweepError(f"--method: value {method!r} is unknown; {hint + ' ' if hint else ''}"
+                         f"allowed: {', '.join(study.methods)}")
+    if method is not None and pareto:
+        raise SweepError("--pareto: it lists the configs of every method; omit --method")
+    return Sweep.open(name, storage, tracking_uri)
+
+
+def cmd_train(config: str, overrides: Sequence[str] = (), name: str | None = None,
+              launcher: str = "train", storage: str | None = None,
+              tracking_uri: str | None = None, address: str | None = None) -> int:
     from samtrain.config import TrainConfig
     from samtrain.data import check_dataset
     from sweeps.execution.train import train_once
     from sweeps.store.sweep_dir import sweep_dir
     from sweeps.study.spec import Resources
 
-    cfg = TrainConfig.from_yaml(args.config, args.overrides)
-    name = check_name("--name" if args.name else "config file name",
-                      args.name or Path(args.config).stem)
-    check_storage(args.storage)
-    uri = _tracking_uri(args)
-    _address(args)
-    if args.address is None:
+    cfg = TrainConfig.from_yaml(config, list(overrides))
+    name = check_name("--name" if name else "config file name", name or Path(config).stem)
+    where = checked_storage(storage)
+    uri = resolve_tracking_uri(tracking_uri)
+    check_cluster(address)
+    if address is None:
         check_dataset(cfg)
-    _check_components([cfg], args.address)
+    check_components([cfg], address)
     resources = Resources(workers=cfg.num_workers, gpus_per_worker=1.0 if cfg.use_gpu else 0.0)
-    in_process = {"auto": None, "train": False, "inprocess": True}[args.launcher]
-    outcome = train_once(name, args.storage, uri, cfg, resources, args.address, in_process)
+    in_process = {"auto": None, "train": False, "inprocess": True}[launcher]
+    outcome = train_once(name, where, uri, cfg, resources, address, in_process)
     result = outcome.result
     if result.error:
         print(f"sweep train: run failed: {result.error}", file=sys.stderr)
         return 1
     m = result.metrics or {}
     if outcome.reused:
-        where = sweep_dir(args.storage, name).at(outcome.experiment)
+        at = sweep_dir(where, name).at(outcome.experiment)
         print(f"sweep train: {name!r} already ran these values to the end (MLflow run "
-              f"train-{m.get('trial_id')}, {where}): "
+              f"train-{m.get('trial_id')}, {at}): "
               "reused it, nothing was trained; change a value (--set) for a new run")
     shown = " ".join(f"{k} {m[k]:.4f}" for k in ("val_acc", "val_loss", "test_acc", "test_loss",
                                                   "train_loss") if isinstance(m.get(k), float))
     print(f"final: epoch {m.get('epoch')} status {m.get('status')} {shown} "
           f"grad_evals {m.get('grad_evals')}")
-    where = uri if uri.startswith("http") else f"mlflow ui --backend-store-uri {uri} --host 127.0.0.1"
-    print(f"MLflow (experiment {name!r}): {where}")
+    ui = uri if uri.startswith("http") else f"mlflow ui --backend-store-uri {uri} --host 127.0.0.1"
+    print(f"MLflow (experiment {name!r}): {ui}")
     return 0
 
 
-def cmd_confirm(args: argparse.Namespace) -> int:
-    from sweeps.execution.confirm import confirm_sweep
-    from sweeps.study.spec import component_configs
+def _check_out(name: str, out: str | None, storage: str | None) -> None:
+    """The sweep exists and `--out` can be a directory (before its tracking URI is checked)."""
+    from sweeps.store.sweep_dir import check_directory, open_sweep
 
-    _positive("--top", args.top)
-    _positive("--seeds", args.seeds)
-    study, meta, _ = _existing(args)
-    uri = _tracking_uri(args, meta)
-    _address(args)
-    _check_components(component_configs(study), args.address)
-    grid = confirm_sweep(args.name, args.storage, uri, args.top, args.seeds, args.address)
-    return _outcome(grid, args.name, "confirm runs") if grid else 0
+    check_name("NAME", name)
+    open_sweep(name, checked_storage(storage))
+    if out is not None:
+        check_directory("--out", out)
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    from sweeps.report.report import report_sweep
-
-    _, meta, _ = _existing(args)
-    if args.out is not None:
-        check_directory("--out", args.out)
-    uri = _tracking_uri(args, meta)
-    print(report_sweep(args.name, args.storage, uri, args.out, args.format))
+def cmd_report(name: str, out: str | None = None, fmt: str = "md", storage: str | None = None,
+               tracking_uri: str | None = None) -> int:
+    _check_out(name, out, storage)
+    print(_open(name, storage, tracking_uri).report(out, fmt))
     return 0
 
 
-def cmd_analyze(args: argparse.Namespace) -> int:
+def cmd_analyze(name: str, out: str | None = None, storage: str | None = None,
+                tracking_uri: str | None = None) -> int:
     from sweeps.report.analysis import (
         analysis_notes,
         analysis_table_md,
         analyze_sweep,
         best_sentence,
     )
-
-    _, meta, d = _existing(args)
-    if args.out is not None:
-        check_directory("--out", args.out)
-    uri = _tracking_uri(args, meta)
-    analysis, files = analyze_sweep(args.name, args.storage, uri, args.out)
-    where = files[0].parent if args.out is not None else d.at("report")  # a URI on object storage
+    _check_out(name, out, storage)
+    sweep = _open(name, storage, tracking_uri)
+    analysis, files = analyze_sweep(name, sweep.storage, sweep.tracking_uri, out)
+    where = files[0].parent if out is not None else sweep.dir.at("report")  # a URI on object storage
     print("\n".join([*analysis_notes(analysis), "", analysis_table_md(analysis),
                      best_sentence(analysis), "",
                      f"Analysis files: {where} (also in MLflow, parent run: analysis/)"]))
     return 0
 
 
-def cmd_plan(args: argparse.Namespace) -> int:
+def cmd_list(storage: str | None = None) -> int:
+    rows = list_sweeps(storage)
+    if not rows:
+        print(f"no sweeps in {checked_storage(storage)} (give --storage or set SWEEP_STORAGE to "
+              "the folder holding them)")
+        return 0
+    print(summary_table(rows))
+    return 0
+
+
+def cmd_delete(name: str, yes: bool = False, keep_runs: bool = False, force: bool = False,
+               storage: str | None = None) -> int:
+    from sweeps.store.lease import check_free
+    from sweeps.store.sweep_dir import open_sweep
+
+    check_name("NAME", name)
+    _, meta, d = open_sweep(name, checked_storage(storage))
+    check_free(d, name, force)
+    runs = "" if keep_runs else f" and its MLflow runs (experiment {name!r} at {meta.tracking_uri})"
+    if not yes:
+        if not sys.stdin.isatty():
+            raise SweepError(f"--yes: not given and stdin is not a terminal to ask on; run "
+                             f"`sweep delete {name} --yes` to delete {d.location}{runs}")
+        answer = input(f"Delete sweep {name!r}: {d.location}{runs}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print(f"sweep {name!r}: kept")
+            return 0
+    print("\n".join(delete_sweep(name, storage, keep_runs=keep_runs, force=force)))
+    return 0
+
+
+def cmd_plan(space: str, from_sweep: str | None = None, cpus: float | None = None,
+             gpus: float = 0.0, seeds: int | None = None, effect: float = 0.01,
+             sd: float | None = None, tau_width: float = 0.2, calibration_epochs: int = 2,
+             storage: str | None = None, tracking_uri: str | None = None) -> int:
+    from types import SimpleNamespace
+
     from sweeps.execution.planner import run_plan
 
-    if args.from_sweep is not None:
-        check_name("--from", args.from_sweep)
-    print(run_plan(args), end="")
+    if from_sweep is not None:
+        check_name("--from", from_sweep)
+    print(run_plan(SimpleNamespace(
+        space=space, from_sweep=from_sweep, cpus=cpus, gpus=gpus, seeds=seeds, effect=effect,
+        sd=sd, tau_width=tau_width, calibration_epochs=calibration_epochs,
+        storage=checked_storage(storage), tracking_uri=tracking_uri)), end="")
     return 0
+
+
+def cmd_example(name: str) -> int:
+    print(example_text(name), end="")
+    return 0
+
+
+COMMANDS: dict[str, Callable[..., int]] = {
+    "run": cmd_run, "resume": cmd_resume, "extend": cmd_extend, "status": cmd_status,
+    "best": cmd_best, "train": cmd_train, "confirm": cmd_confirm, "report": cmd_report,
+    "analyze": cmd_analyze, "plan": cmd_plan, "list": cmd_list, "delete": cmd_delete, "example": cmd_example,
+}

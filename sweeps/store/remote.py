@@ -172,6 +172,25 @@ class RemoteMirror:
             self.failed = False
             return len(changed) + len(gone)
 
+    def read_direct(self, rel: str) -> bytes | None:
+        """The bytes of `rel` on the storage itself (not mirrored), or None when it is absent."""
+        try:
+            with self.fs.open_input_stream(self._remote(rel)) as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
+
+    def write_direct(self, rel: str, data: bytes | None) -> None:
+        """Write `rel` on the storage itself (None: delete it, if there)."""
+        if data is not None:
+            with self.fs.open_output_stream(self._remote(rel)) as f:
+                f.write(data)
+            return
+        try:
+            self.fs.delete_file(self._remote(rel))
+        except FileNotFoundError:
+            pass
+
     def list_dirs(self, prefix: str) -> list[str]:
         """Names of the folders directly under the sweep's folder that start with `prefix`."""
         from pyarrow import fs as pafs

@@ -27,14 +27,15 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
+from samtrain.suggest import did_you_mean
 from sweeps.errors import SpaceError, SweepError
 from sweeps.store.remote import RemoteMirror, check_remote, is_remote, join
 from sweeps.store.tracking_uri import public_uri
-from sweeps.study.spec import StudySpec, check_name
+from sweeps.study.spec import NAME_PATTERN, StudySpec, check_name
 from sweeps.study.study_file import load_study
 
 __all__ = ["SweepDir", "SweepMeta", "sweep_dir", "check_storage", "check_directory",
-           "open_sweep"]
+           "open_sweep", "sweep_names"]
 
 
 @dataclass(frozen=True)
@@ -213,6 +214,24 @@ def _discard(mirror: RemoteMirror) -> None:
         shutil.rmtree(mirror.root, ignore_errors=True)
 
 
+def sweep_names(storage: str | Path) -> list[str]:
+    """Names of the sweeps in `storage` (folders holding a `sweep.json`), sorted."""
+    where = check_storage(storage)
+    if isinstance(where, Path):
+        if not where.is_dir():
+            return []
+        return sorted(p.parent.name for p in where.glob("*/sweep.json")
+                      if NAME_PATTERN.fullmatch(p.parent.name))
+    from pyarrow import fs as pafs
+
+    fs, base = pafs.FileSystem.from_uri(where)
+    found = fs.get_file_info(pafs.FileSelector(base, recursive=False, allow_not_found=True))
+    dirs = [PurePosixPath(i.path).name for i in found if i.type == pafs.FileType.Directory]
+    metas = fs.get_file_info([str(PurePosixPath(base, n, "sweep.json")) for n in dirs])
+    return sorted(n for n, m in zip(dirs, metas, strict=True)
+                  if m.type == pafs.FileType.File and NAME_PATTERN.fullmatch(n))
+
+
 def open_sweep(name: str, storage: str | Path) -> tuple[StudySpec, SweepMeta, SweepDir]:
     """The study, record and directory of an existing sweep."""
     try:
@@ -220,8 +239,12 @@ def open_sweep(name: str, storage: str | Path) -> tuple[StudySpec, SweepMeta, Sw
     except SpaceError as e:
         raise SweepError(str(e)) from None
     if not d.exists():
-        raise SweepError(f"sweep {name!r} not found: no {d.at('sweep.json')}; start it with "
-                         "`sweep run`")
+        others = sweep_names(storage)
+        hint = did_you_mean(name, others) or (f"sweeps there: {', '.join(others[:10])}"
+                                              if others else "no sweeps there")
+        raise SweepError(f"sweep {name!r} not found: no {d.at('sweep.json')} ({hint}); give "
+                         "--storage or set SWEEP_STORAGE to the folder holding it, or start it "
+                         "with `sweep run`")
     meta = d.read_meta()
     try:
         study = load_study(d.space, budget=meta.budget, name=name)

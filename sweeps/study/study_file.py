@@ -60,7 +60,8 @@ from pydantic import BaseModel, Field, ValidationError
 
 from samtrain.config import FIELD_NAMES, TrainConfig
 from samtrain.strict_yaml import load_yaml, read_text
-from samtrain.validation import ConfigError, first_error
+from samtrain.suggest import did_you_mean
+from samtrain.validation import ConfigError, choice_hint, first_error
 from sweeps.errors import SpaceError
 from sweeps.study.compute import equal_compute_arms
 from sweeps.study.distributions import Dist, Fixed, parse_dist
@@ -131,11 +132,13 @@ def _pydantic_error(err: ValidationError, prefix: tuple[str, ...] = ()) -> Space
     where = ".".join(full)
     if kind == "extra_forbidden":
         model = _MODELS.get(tuple(full[:-1]), _MethodFile)
-        allowed = ", ".join(model.model_fields)
-        return SpaceError(f"{where}: unknown key (value {value!r}); allowed: {allowed}")
+        hint = did_you_mean(full[-1], model.model_fields)
+        allowed = hint or f"allowed: {', '.join(model.model_fields)}"
+        return SpaceError(f"{where}: unknown key (value {value!r}); {allowed}")
     if kind == "missing":
         return SpaceError(f"{where}: required key is missing")
-    return SpaceError(f"{where}: value {value!r} is invalid: {msg}")
+    hint = choice_hint(where, value, msg, kind)
+    return SpaceError(f"{where}: value {value!r} is invalid: {msg}{hint}")
 
 
 def _check_keys(where: str, values: dict[str, Any]) -> None:
@@ -144,9 +147,9 @@ def _check_keys(where: str, values: dict[str, Any]) -> None:
             raise SpaceError(f"{where}.{key}: value {value!r} cannot be set here; use "
                              "resources.workers / resources.gpus_per_worker")
         if key not in FIELD_NAMES:
-            allowed = ", ".join(sorted(FIELD_NAMES - set(RESOURCE_KEYS)))
-            raise SpaceError(f"{where}.{key}: unknown TrainConfig key (value {value!r}); "
-                             f"allowed: {allowed}")
+            allowed = sorted(FIELD_NAMES - set(RESOURCE_KEYS))
+            hint = did_you_mean(key, allowed) or f"allowed: {', '.join(allowed)}"
+            raise SpaceError(f"{where}.{key}: unknown TrainConfig key (value {value!r}); {hint}")
 
 
 def _check_method(name: str, m: MethodSpec, base: dict[str, Any]) -> list[TrainConfig]:

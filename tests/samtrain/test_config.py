@@ -37,9 +37,11 @@ def test_invalid_values_name_key_and_value(values, key, value):
     assert "\n" not in msg and repr(key) in msg and value in msg
 
 
-def test_unknown_key_is_an_error_listing_allowed_keys():
-    with pytest.raises(ConfigError, match=r"unknown key 'rhoo' \(value 0.1\); allowed keys: .*rho"):
+def test_unknown_key_is_an_error_suggesting_the_key_or_listing_allowed_keys():
+    with pytest.raises(ConfigError, match=r"^unknown key 'rhoo' \(value 0.1\); did you mean 'rho'\?$"):
         TrainConfig.build({"rhoo": 0.1})
+    with pytest.raises(ConfigError, match=r"unknown key 'zzz' \(value 0.1\); allowed keys: .*rho"):
+        TrainConfig.build({"zzz": 0.1})
 
 
 def test_perturb_batch_must_divide_per_worker_batch():

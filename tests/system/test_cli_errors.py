@@ -148,11 +148,16 @@ CASES = [
     R("no-methods", ("methods", "empty"), text="methods: {}\n"),
     R("methods-missing", ("methods", "missing"), text="base: {epochs: 1}\n"),
     R("unknown-top", ("bogus", "allowed"), top="bogus: 1"),
-    R("unknown-base", ("base.rhoo", "allowed"), base=", rhoo: 0.1"),
+    R("unknown-base", ("base.rhoo", "did you mean 'rho'?"), base=", rhoo: 0.1"),
+    R("unknown-base-far", ("base.zzzz", "allowed", "weight_decay"), base=", zzzz: 0.1"),
     R("unknown-base-newline", ("base.a", "unknown"), base=', "a\\nb": 1'),
-    R("unknown-method-key", ("methods.sam.fixd", "allowed"), m=", fixd: {}"),
-    R("unknown-fixed", ("methods.sam.fixed.rhoo", "allowed"), fixed=", rhoo: 1"),
-    SP("unknown-space", "rhoo", "{uniform: [0, 1]}", "allowed"),
+    R("unknown-method-key", ("methods.sam.fixd", "did you mean 'fixed'?"), m=", fixd: {}"),
+    R("unknown-fixed", ("methods.sam.fixed.rhoo", "did you mean 'rho'?"), fixed=", rhoo: 1"),
+    R("choice-hint", ("'perturbation'", "'sam'", "'none', 'ascent'", "did you mean 'ascent'?"),
+      text=S().replace("perturbation: ascent", "perturbation: sam")),
+    R("choice-hint-case", ("'optimizer'", "'SGD'", "did you mean 'sgd'?"), base=", optimizer: SGD"),
+    R("mode-hint", ("mode", "'Max'", "did you mean 'max'?"), top="mode: Max"),
+    SP("unknown-space", "rhoo", "{uniform: [0, 1]}", "did you mean 'rho'?"),
     R("unknown-resources", ("resources.gpus", "allowed"), top="resources: {gpus: 1}"),
     R("unknown-scheduler", ("scheduler.grace", "allowed"), top="scheduler: {type: asha, grace: 2}"),
     R("reserved-fixed", ("methods.sam.fixed.num_workers", "resources.workers"), fixed=", num_workers: 2"),
@@ -237,6 +242,20 @@ CASES = [
     R("budget-not-int", ("--budget", "'abc'"), "--budget", "abc"),
     R("unknown-option", ("--bogus",), "--bogus"),
     case("run-no-file", ["run"], ("space", "required")),
+    # ---- run --set: dotted study keys, checked like the file
+    R("set-unknown-key", ("base.rh0", "0.1", "did you mean 'rho'?"), "--set", "base.rh0=0.1"),
+    R("set-choice", ("'perturbation'", "'sam'", "did you mean 'ascent'?"), "--set",
+      "methods.sam.fixed.perturbation=sam"),
+    R("set-no-method", ("--set", "'methods.sma.fixed.rho=0.1'", "'sma'", "did you mean 'sam'?"),
+      "--set", "methods.sma.fixed.rho=0.1"),
+    R("set-top-unknown", ("bugdet", "4", "did you mean 'budget'?"), "--set", "bugdet=4"),
+    R("set-budget-0", ("budget", "0", ">= 1"), "--set", "budget=0"),
+    R("set-dist", ("methods.sam.space.rho", "[0.9, 0.1]", "low < high"), "--set",
+      "methods.sam.space.rho={uniform: [0.9, 0.1]}"),
+    R("set-no-equals", ("--set", "'budget'", "key=value"), "--set", "budget"),
+    R("set-not-yaml", ("--set", "'budget'", "'[1,'"), "--set", "budget=[1,"),
+    R("set-empty-part", ("--set", "'base..lr'", "dotted"), "--set", "base..lr=1"),
+    R("set-not-mapping", ("--set", "'base.epochs'", "not a mapping"), "--set", "base.epochs.x=1"),
     R("tracking-dead", ("--tracking-uri", DEAD, "no MLflow server"), "--tracking-uri", DEAD),
     R("tracking-silent", ("--tracking-uri", SILENT, "no MLflow server", "Timeout"), "--tracking-uri", SILENT),
     R("tracking-bad-url", ("--tracking-uri", "'http://'", "no MLflow server"), "--tracking-uri", "http://"),
@@ -268,7 +287,8 @@ CASES = [
     T("neginf", ("'rho'", "-inf", "finite"), "rho: -.inf\n"),
     T("1e999", ("'weight_decay'", "1e999", "finite"), "weight_decay: 1e999\n"),
     T("huge-float", ("'momentum'", "inf", "finite"), "momentum: 1.0e+999\n"),
-    T("unknown-key", ("'rhoo'", "allowed"), "rhoo: 0.1\n"),
+    T("unknown-key", ("'rhoo'", "did you mean 'rho'?"), "rhoo: 0.1\n"),
+    T("unknown-key-far", ("'zzzz'", "allowed keys"), "zzzz: 0.1\n"),
     T("bad-value", ("'epochs'", "0", ">= 1"), "epochs: 0\n"),
     T("model-rule", ("batch_size=100", "num_workers=3"), "batch_size: 100\nnum_workers: 3\n"),
     T("study-file", ("unknown key",), str(TINY.read_text())),
@@ -278,7 +298,7 @@ CASES = [
     T("set-1e999", ("'lr'", "1e999", "finite"), "epochs: 1\n", "--set", "lr=1e999"),
     T("set-no-equals", ("--set", "'lr'", "key=value"), "epochs: 1\n", "--set", "lr"),
     T("set-no-key", ("--set", "'=5'", "key=value"), "epochs: 1\n", "--set", "=5"),
-    T("set-unknown", ("'rhoo'", "allowed"), "epochs: 1\n", "--set", "rhoo=1"),
+    T("set-unknown", ("'rhoo'", "did you mean 'rho'?"), "epochs: 1\n", "--set", "rhoo=1"),
     T("set-bad-value", ("'epochs'", "'abc'"), "epochs: 1\n", "--set", "epochs=abc"),
     T("set-rule", ("'rho'", "-1", ">= 0"), "epochs: 1\n", "--set", "rho=-1"),
     T("set-not-yaml", ("--set", "'lr'", "'[1,'"), "epochs: 1\n", "--set", "lr=[1,"),
@@ -321,6 +341,11 @@ CASES = [
     F("resume", "address-dead", ("--address", "'127.0.0.1:{port}'"), "--address", "127.0.0.1:{port}"),
     F("resume", "no-experiment", ("'fake'", "no Tune experiment")),
     case("resume-package-gone", ["resume", "gone"], ("'model'", "'nosuchpkg.nets:build'", "not found")),
+    F("resume", "lease-stale", ("'fake'", "not renewed", "--force"), files={"runs/fake/lease.json": (
+        '{"holder": "h:1:0", "host": "h", "pid": 1, "command": "sweep resume fake", "started": 0, '
+        '"renewed": 0}')}),
+    F("extend", "lease-unreadable", ("'fake'", "not renewed", "--force"), "--trials", "1",
+      files={"runs/fake/lease.json": "{"}),
     # ---- status
     case("status-missing", ["status", "nope"], ("'nope'", "not found")),
     case("status-name-space", ["status", "a b"], ("NAME", "'a b'")),
@@ -379,6 +404,15 @@ CASES = [
          {"s.yaml": S()}),
     case("plan-from-missing", ["plan", "s.yaml", "--from", "nope"], ("'nope'", "not found"),
          {"s.yaml": S()}),
+    # ---- list, delete, example
+    case("list-storage-file", ["list", "--storage", "f.txt"], ("--storage", "'f.txt'"), FILE),
+    case("delete-missing", ["delete", "nope", "--yes"], ("'nope'", "not found", "SWEEP_STORAGE")),
+    case("delete-name-dotdot", ["delete", "..", "--yes"], ("NAME", "'..'")),
+    F("delete", "no-terminal", ("--yes", "not a terminal", "sweep delete fake --yes")),
+    F("delete", "lease-stale", ("'fake'", "not renewed", "--force"), "--yes",
+      files={"runs/fake/lease.json": "[]"}),
+    case("example-unknown", ["example", "tiyn"], ("example", "'tiyn'", "did you mean 'tiny'?")),
+    case("example-path", ["example", "../pyproject"], ("example", "'../pyproject'", "allowed")),
 ]
 
 
@@ -511,7 +545,7 @@ def test_an_existing_sweep_keeps_its_own_tracking_uri_whatever_the_environment_s
 
 
 COMMANDS = ("run", "resume", "extend", "status", "best", "train", "confirm", "report", "analyze",
-            "plan")
+            "plan", "list", "delete", "example")
 
 
 def test_help_lists_every_command_and_each_has_its_help_and_its_function(capsys):
@@ -523,9 +557,9 @@ def test_help_lists_every_command_and_each_has_its_help_and_its_function(capsys)
     out = capsys.readouterr().out
     listed = [line.split()[0] for line in out.split("  COMMAND\n", 1)[1].split("\n\n")[0].splitlines()
               if line.startswith("    ") and not line.startswith("     ")]
-    assert tuple(listed) == COMMANDS  # every command, in order, no other
+    assert tuple(listed) == COMMANDS == tuple(commands.COMMANDS)  # every command, in order
     for cmd in COMMANDS:
-        assert callable(getattr(commands, f"cmd_{cmd}"))
+        assert callable(commands.COMMANDS[cmd])
         with pytest.raises(SystemExit) as e:
             main([cmd, "--help"])
         assert e.value.code == 0 and capsys.readouterr().out.startswith(f"usage: sweep {cmd} ")

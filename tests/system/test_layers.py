@@ -18,7 +18,7 @@ from tests.support import ROOT
 LINT = Path(sys.executable).parent / "lint-imports"
 HEAVY = ("torch", "ray", "mlflow", "optuna", "numpy", "pydantic", "samtrain")
 COMMANDS = ("run", "resume", "extend", "status", "best", "train", "confirm", "report", "analyze",
-            "plan")
+            "plan", "list", "delete", "example")
 
 
 def _lint(root: Path) -> subprocess.CompletedProcess:

@@ -54,6 +54,8 @@ def test_a_wheel_of_the_package_alone_installs_a_working_sweep(tmp_path):
     assert f"ok: the wheel requires {len(PROJECT['dependencies'])} packages: torch==" in out.stdout
     for step in ("pip wheel --no-deps", "sweep --version", "sweep --help",
                  "samtrain and sweeps import from the venv", "sweep train digits.yaml (1 epoch)",
+                 "sweep example tiny (a study file shipped in the package)",
+                 "docs/python_api.md",
                  "pip install --no-deps -e", "editable: samtrain imports from the copy"):
         assert any(line.startswith(f"ok: {step} (") for line in lines), (step, out.stdout)
     assert lines[-1].startswith("all ok in ") and f"(sweep {PROJECT['version']}," in lines[-1]

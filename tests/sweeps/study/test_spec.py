@@ -160,18 +160,25 @@ def test_paper_methods_expressible():
 
 def test_unknown_top_level_key():
     msg = err(BASE + "budgte: 3\nmethods: {a: {}}")
-    assert "budgte" in msg and "3" in msg and "allowed" in msg and "budget" in msg
+    assert msg == "budgte: unknown key (value 3); did you mean 'budget'?"
+    msg = err(BASE + "zzz: 3\nmethods: {a: {}}")  # nothing close: the allowed keys
+    assert msg.startswith("zzz: unknown key (value 3); allowed: name, metric, mode, budget")
 
 
 def test_unknown_trainconfig_key():
     msg = err(BASE + "methods: {sam: {space: {rhoo: {uniform: [0, 1]}}}}")
-    assert msg.startswith("methods.sam.space.rhoo: unknown TrainConfig key")
-    assert "allowed:" in msg and "perturb_batch_size" in msg
+    assert msg == ("methods.sam.space.rhoo: unknown TrainConfig key (value {'uniform': [0, 1]}); "
+                   "did you mean 'rho'?")
+    msg = err(BASE + "methods: {sam: {space: {zzz: {uniform: [0, 1]}}}}")
+    assert msg.startswith("methods.sam.space.zzz: unknown TrainConfig key")
+    assert "allowed:" in msg and "perturb_batch_size" in msg and "num_workers" not in msg
 
 
 def test_unknown_method_key():
     msg = err(BASE + "methods: {sam: {fixd: {rho: 0.1}}}")
-    assert msg.startswith("methods.sam.fixd: unknown key") and "allowed: fixed, space" in msg
+    assert msg == "methods.sam.fixd: unknown key (value {'rho': 0.1}); did you mean 'fixed'?"
+    msg = err(BASE + "methods: {sam: {zzz: {rho: 0.1}}}")
+    assert msg.startswith("methods.sam.zzz: unknown key") and "allowed: fixed, space" in msg
 
 
 def test_empty_methods():

@@ -1,0 +1,106 @@
+"""What every sweep operation checks before it starts Ray or writes anything: where sweeps are
+stored, which MLflow tracking URI, which Ray cluster, and the user's own model/data/loss.
+
+Example:
+    >>> import os
+    >>> os.environ.pop("SWEEP_STORAGE", None) and None
+    >>> resolve_storage(None), resolve_storage("/data/runs")
+    ('runs', '/data/runs')
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from sweeps.errors import SweepError
+from sweeps.execution.ray_cluster import check_address
+from sweeps.store.sweep_dir import SweepMeta, check_storage
+from sweeps.store.tracking_uri import (
+    absolute_tracking_uri,
+    check_tracking_uri,
+    default_tracking_uri,
+    public_uri,
+    remember_secrets,
+)
+
+__all__ = ["DEFAULT_STORAGE", "STORAGE_ENV", "resolve_storage", "resolve_tracking_uri",
+           "check_cluster", "check_components", "positive"]
+
+DEFAULT_STORAGE = "runs"
+STORAGE_ENV = "SWEEP_STORAGE"
+
+
+def resolve_storage(storage: str | None) -> str:
+    """`storage` if given, else `$SWEEP_STORAGE`, else `runs` (under the working directory)."""
+    if storage is not None:
+        return str(storage)
+    return os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
+
+
+def checked_storage(storage: str | None) -> str:
+    """`resolve_storage`, checked (`sweeps.store.sweep_dir.check_storage`); an unusable
+    `$SWEEP_STORAGE` is named as such."""
+    where = resolve_storage(storage)
+    try:
+        check_storage(where)
+    except SweepError as e:
+        if storage is None and os.environ.get(STORAGE_ENV):
+            raise SweepError(str(e).replace("--storage", f"{STORAGE_ENV} (environment)", 1)) from None
+        raise
+    return where
+
+
+def positive(name: str, value: int | None) -> None:
+    """Raise `SweepError` naming `name` unless `value` is None or >= 1."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise SweepError(f"{name}: value {value!r} is invalid: must be an integer >= 1")
+
+
+def resolve_tracking_uri(uri: str | None, meta: SweepMeta | None = None) -> str:
+    """`uri`, else the sweep's (from its sweep.json: it wins over the environment), else
+    `$MLFLOW_TRACKING_URI`, else sqlite:///$PWD/mlflow.db; checked, sqlite paths absolute.
+
+    Returns the URI without its password (`public_uri`): this process keeps the password for its
+    MLflow clients, nothing writes it (see `sweeps.store.tracking_uri`)."""
+    key = "--tracking-uri"
+    if meta is not None:
+        if uri is not None and public_uri(meta.tracking_uri) not in (
+                public_uri(uri), public_uri(absolute_tracking_uri(uri))):
+            raise SweepError(f"--tracking-uri: value {public_uri(uri)!r} differs from the tracking "
+                             f"URI of sweep {meta.name!r} ({public_uri(meta.tracking_uri)}, in its "
+                             "sweep.json); omit it")
+        if uri is None:
+            uri, key = meta.tracking_uri, f"tracking_uri of sweep {meta.name!r} (its sweep.json)"
+    elif uri is None:
+        uri, key = default_tracking_uri()
+    public = remember_secrets(absolute_tracking_uri(uri))
+    check_tracking_uri(public, key=key)
+    return public
+
+
+def check_cluster(address: str | None) -> None:
+    """A Ray address that answers (None: a local Ray will be started)."""
+    if address is not None:
+        check_address(address)
+
+
+def check_components(cfgs: list[Any], address: str | None) -> None:
+    """Model, dataset and loss of every config: imported, and (on a local cluster, whose files
+    are this machine's) built and tried on two examples (`samtrain.component_check`). Configs of
+    built-ins alone are skipped: nothing of the user's to check, and no torch import in the
+    driver."""
+    from samtrain.components import KINDS, is_builtin
+
+    cfgs = [c for c in cfgs if not all(is_builtin(k, getattr(c, k)) for k in KINDS)
+            or c.model_kwargs or c.dataset_kwargs or c.loss_kwargs or c.eval_sets]
+    if not cfgs:
+        return
+    from samtrain.component_check import check_components as try_components
+    from samtrain.component_check import resolve_components
+
+    if address is None:
+        try_components(cfgs)
+    else:
+        for cfg in cfgs:
+            resolve_components(cfg)
