@@ -198,7 +198,7 @@ CASES = [
       top="shared_space: {lr: {loguniform: [0.01, 0.2]}}", space=", lr: {uniform: [0.1, 0.2]}"),
     R("shared-and-fixed", ("methods.sam.fixed.lr", "0.3", "shared_space"),
       top="shared_space: {lr: {loguniform: [0.01, 0.2]}}", fixed=", lr: 0.3"),
-    R("shared-unknown-key", ("shared_space.lrr", "0.1", "allowed"), top="shared_space: {lrr: 0.1}"),
+    R("shared-unknown-key", ("shared_space.lrr", "0.1", "did you mean 'lr'?"), top="shared_space: {lrr: 0.1}"),
     R("arm-epochs-searched", ("compute_matched", "'sgd'", "epochs"),
       top="compute_matched: true\nshared_space: {epochs: {int: [1, 3]}}"),
     R("confirm-seeds-negative", ("confirm_seeds", "-1", ">= 0"), top="confirm_seeds: -1"),

@@ -132,8 +132,8 @@ def test_a_key_both_shared_and_in_a_method_is_an_error_naming_it(method, expecte
 
 
 def test_shared_space_entries_are_checked_like_a_methods_space():
-    assert err(SHARED.replace("momentum: 0.8", "lrr: 0.8")).startswith(
-        "shared_space.lrr: unknown TrainConfig key (value 0.8); allowed: ")
+    assert err(SHARED.replace("momentum: 0.8", "lrr: 0.8")) == (
+        "shared_space.lrr: unknown TrainConfig key (value 0.8); did you mean 'lr'?")
     assert err(SHARED.replace("momentum: 0.8", "weight_decay: {uniform: [0.1]}")).startswith(
         "shared_space.weight_decay: ")
     assert err(SHARED + "sampler: grid\n").startswith("shared_space.lr: sampler grid needs its points")
