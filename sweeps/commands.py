@@ -175,7 +175,7 @@ def cmd_best(args: argparse.Namespace) -> int:
     if args.pareto:
         print(pareto_text(study, args.name, sweep.records), end="")
     else:
-        print(best_config_yaml(study, args.name, sweep.records, args.method), end="")
+        print(best_config_yaml(study, args.name, sweep.records, args.method, args.all), end="")
     return 0
 
 
