@@ -72,7 +72,7 @@ class MLflowTrialCallback(tune.Callback):
 
             self._outbox = Outbox(self.outbox_path, self.target.writer).start()
             self._outbox.put("open_parent", source_file=self.target.source_file,
-                             environment=launch_environment())
+                             environment=launch_environment(self.target.project_source))
         return self._outbox
 
     @property
@@ -86,7 +86,7 @@ class MLflowTrialCallback(tune.Callback):
         t = read_trial(trial.config)
         self.outbox.put("child", key=trial.trial_id, method=t.method, phase=t.phase,
                         train_config=t.train_config, group_key=t.group_key,
-                        environment=launch_environment())
+                        environment=launch_environment(self.target.project_source))
         self._started.add(trial.trial_id)
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,

@@ -74,7 +74,9 @@ def _tuner(study: StudySpec, d: SweepDir, meta: SweepMeta, experiment: str, n_tr
            plan: ResourcePlan, in_process: bool, prior: list[Any], source_file: str | None) -> Any:
     from ray import tune
 
-    target = MLflowTarget(meta.tracking_uri, study.name, meta.sweep_id, source_file=source_file)
+    path = getattr(study, "path", None)  # the study file (its repository: the runs' project)
+    target = MLflowTarget(meta.tracking_uri, study.name, meta.sweep_id, source_file=source_file,
+                          project_source=str(path) if path is not None else None)
     concurrent = concurrency(study.resources, plan)
     return tune.Tuner(
         trainable_for(plan, in_process, d, study.max_failures if not in_process else 0,

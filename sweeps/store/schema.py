@@ -13,8 +13,10 @@ the sweep's `sweep.json`, never by name alone); one child run per trial:
   torch, CUDA and device); artifact `config.json` = the whole resolved `TrainConfig`; metrics =
   every numeric value of every reported result except Tune's bookkeeping, with step = epoch;
 - every run (parent, child, and a `sweep train` run, `sweep.role=single`): tags
-  `mlflow.source.git.commit` and `git_dirty` and the artifact `environment.json`, measured by
-  the driver that created it (`sweeps.store.provenance`).
+  `mlflow.source.git.commit` and `git_dirty` (the user's project, else samsweep's checkout),
+  `mlflow.source.name`, `mlflow.user`, `samsweep.version` (and `samsweep.git_commit`,
+  `samsweep.git_dirty` from a checkout) and the artifact `environment.json`, measured by the
+  driver that created it (`sweeps.store.provenance`).
 
 `status` is the precise outcome; MLflow's own run state follows it (`MLFLOW_STATE`): completed
 -> FINISHED, pruned -> KILLED, diverged and failed -> FAILED. A child run read back is a
@@ -69,6 +71,11 @@ class Tag(_Str):
     WORKER_NODE_IDS = "worker_node_ids"  # multi-worker trials: every rank's node, rank order
     GIT_COMMIT = "mlflow.source.git.commit"  # MLflow's standard tag: the launching code's commit
     GIT_DIRTY = "git_dirty"  # "true" when tracked files differed from that commit
+    SOURCE_NAME = "mlflow.source.name"  # the study file, inside its repository
+    USER = "mlflow.user"
+    PACKAGE_VERSION = "samsweep.version"  # the installed samsweep
+    PACKAGE_COMMIT = "samsweep.git_commit"  # samsweep's checkout, when it runs from one
+    PACKAGE_DIRTY = "samsweep.git_dirty"
 
 
 class Role(_Str):

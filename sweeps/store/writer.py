@@ -83,14 +83,16 @@ def sqlite_artifact_root(tracking_uri: str) -> str | None:
 @dataclass(frozen=True)
 class MLflowTarget:
     """Where a sweep's runs go: tracking URI, experiment (= sweep) name, sweep id; `writer()`
-    makes the `SweepWriter` (in the process that writes: it holds a client). It holds the URI
-    without its password (Tune pickles it with the MLflow callback into the experiment state)."""
+    makes the `SweepWriter` (in the process that writes: it holds a client); `project_source`
+    names the study file whose git repository is recorded as the runs' project
+    (`sweeps.store.provenance`). It holds the URI without its password (Tune pickles it with the MLflow callback into the experiment state)."""
 
     tracking_uri: str
     sweep_name: str
     sweep_id: str
     parent: bool = True
     source_file: str | None = None
+    project_source: str | None = None  # the user's study file: its repository is the project
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tracking_uri", remember_secrets(self.tracking_uri))

@@ -251,7 +251,7 @@ def test_run_states_provenance_environment_uri_and_the_readme_recipes(ray_local,
     for r in runs:
         assert r.info.status == MLFLOW_STATE[r.data.tags["status"]], r.data.tags
     (parent,) = client.search_runs([runs[0].info.experiment_id], "tags.`sweep.role` = 'parent'")
-    env = launch_environment()
+    env = launch_environment("s.yaml")  # the study file: not in a repository, so the package's
     assert env["git_commit"] == git_commit() and len(git_commit()) == 40
     for r in [parent, *runs]:
         assert r.data.tags["mlflow.source.git.commit"] == env["git_commit"]
