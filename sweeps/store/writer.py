@@ -85,7 +85,8 @@ class MLflowTarget:
     """Where a sweep's runs go: tracking URI, experiment (= sweep) name, sweep id; `writer()`
     makes the `SweepWriter` (in the process that writes: it holds a client); `project_source`
     names the study file whose git repository is recorded as the runs' project
-    (`sweeps.store.provenance`). It holds the URI without its password (Tune pickles it with the MLflow callback into the experiment state)."""
+    (`sweeps.store.provenance`). It holds the URI without its password (Tune pickles it with
+    the MLflow callback into the experiment state)."""
 
     tracking_uri: str
     sweep_name: str
