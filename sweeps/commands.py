@@ -68,8 +68,10 @@ def _existing(args: argparse.Namespace) -> tuple[Any, SweepMeta, Any]:
 
 def _outcome(grid: Any, name: str, what: str = "trials") -> int:
     """Print a one-line summary; 0 when every trial finished, 1 (naming the failures) otherwise."""
+    from sweeps.execution.console import result_outcome, summary_line
+
     failed = [r for r in grid if r.error]
-    print(f"sweep {name!r}: {len(grid)} {what}, {len(failed)} failed.")
+    print(summary_line(name, [result_outcome(r) for r in grid], what))
     if not failed:
         after = "" if what == "confirm runs" else f"`sweep confirm {name}`, "
         print(f"Next: `sweep status {name}`, {after}`sweep report {name}`, `sweep analyze {name}`")
