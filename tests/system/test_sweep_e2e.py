@@ -48,7 +48,7 @@ def test_tiny_sweep_end_to_end(ray_local, tmp_path, monkeypatch, capsys):
         assert tags["phase"] == "search" and tags["trial_id"]
         cfg = train_config_of(parse_params(params))
         assert tags["group_key"] == cfg.group_key()
-        assert set(params) == set(TrainConfig.model_fields) | RUNTIME_PARAMS
+        assert set(params) == set(cfg.applied_params()) | {"method"} | RUNTIME_PARAMS  # what acted
         assert tags["sweep.id"] == json.loads((tmp_path / "runs" / "t1" / "sweep.json").read_text())[
             "sweep_id"] and tags["node_id"]
         assert params["perturbation"] == ("none" if tags["method"] == "sgd" else "ascent")
