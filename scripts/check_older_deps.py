@@ -99,9 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     picked = [ln for ln in versions.splitlines() if ln.split("==")[0].lower() in wanted]
     print("   " + ", ".join(picked), flush=True)
     shutil.rmtree(src / "samtrain"), shutil.rmtree(src / "sweeps")  # tests import the venv's copy
-    step(f"pytest core tests ({len(CORE_TESTS)} paths)",
-         [str(venv / "bin" / "python"), "-m", "pytest", "-q", "-x", "-m", "not ray", "-p",
-          "no:cacheprovider", *CORE_TESTS], src, env, timeout=3600)
+    tested = step(f"pytest core tests ({len(CORE_TESTS)} paths)",
+                  [str(venv / "bin" / "python"), "-m", "pytest", "-q", "-x", "-m", "not ray", "-p",
+                   "no:cacheprovider", *CORE_TESTS], src, env, timeout=3600)
+    print("   " + tested.strip().splitlines()[-1], flush=True)  # pytest's count
     print(f"all ok in {time.perf_counter() - start:.0f} s ({', '.join(picked)})")
     return 0
 
