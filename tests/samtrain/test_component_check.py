@@ -82,3 +82,13 @@ def test_resolving_alone_calls_nothing():
     assert not CALLS
     with pytest.raises(ConfigError, match="key 'loss': value 'tests.support.problem:nope'"):
         resolve_components(own(loss=f"{P}:nope"))
+
+
+def test_a_user_module_that_raises_while_imported_is_one_line_naming_it(tmp_path, monkeypatch):
+    (tmp_path / "broken_nets.py").write_text("import json\nraise RuntimeError('no GPU here\\nsecond')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ConfigError) as e:
+        resolve_components(own(model="broken_nets:build"))
+    assert str(e.value) == ("key 'model': value 'broken_nets:build' is invalid: importing "
+                            "'broken_nets' raised RuntimeError: no GPU here; fix the module "
+                            "(nothing was started)")
