@@ -9,8 +9,10 @@ components among `cfgs` it
 - calls a researcher's dataset builder and checks what it returns and that its pool fits
   `val_size`, `train_subset` and one batch (built-in datasets are not loaded: their shapes are
   known, `dataset_kwargs` are checked against their builder, `check_dataset` finds their files);
-- builds the model (an `nn.Module`?) and runs it in eval mode on two examples: one logit per class?
-- makes the loss and applies it to those logits: a 0-dim floating tensor?
+- builds the model (an `nn.Module` with trainable parameters?) and runs it in eval mode on two
+  examples: one logit per class?
+- makes the loss and applies it to those logits: a 0-dim floating tensor, finite, and
+  differentiable in the logits (not detached)?
 
 An exception from the model's forward or the loss on these inputs is a `ConfigError` too (they
 do not fit the dataset); one raised by a builder itself propagates (a bug in it).
@@ -112,22 +114,35 @@ def _try_model_and_loss(cfg: TrainConfig, src: DataSource | None) -> None:
     num_classes = shapes[0]
     model = build_model(cfg.model, *shapes, **cfg.model_kwargs)
     model.eval()
-    with torch.no_grad():
-        logits = _tried(cfg.model, "model", f"its forward on {len(x)} inputs of shape "
-                        f"{tuple(x.shape[1:])}", model, x)
-        if not (isinstance(logits, torch.Tensor) and tuple(logits.shape) == (len(x), num_classes)):
-            got = (f"shape {tuple(logits.shape)}" if isinstance(logits, torch.Tensor)
-                   else f"a {type(logits).__name__}")
-            raise ConfigError(
-                f"key 'model': value {cfg.model!r} is invalid: its output on {len(x)} inputs of "
-                f"shape {tuple(x.shape[1:])} is {got}; must be ({len(x)}, {num_classes}): one "
-                "logit per class")
-        loss = _tried(cfg.loss, "loss", "loss_fn(logits, targets)", build_loss(cfg), logits, y)
+    logits = _tried(cfg.model, "model", f"its forward on {len(x)} inputs of shape "
+                    f"{tuple(x.shape[1:])}", model, x)
+    if not (isinstance(logits, torch.Tensor) and tuple(logits.shape) == (len(x), num_classes)):
+        got = (f"shape {tuple(logits.shape)}" if isinstance(logits, torch.Tensor)
+               else f"a {type(logits).__name__}")
+        raise ConfigError(
+            f"key 'model': value {cfg.model!r} is invalid: its output on {len(x)} inputs of "
+            f"shape {tuple(x.shape[1:])} is {got}; must be ({len(x)}, {num_classes}): one "
+            "logit per class")
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ConfigError(f"key 'model': value {cfg.model!r} is invalid: the model it builds has "
+                          "no trainable parameters; it must have some (an optimizer trains them)")
+    loss = _tried(cfg.loss, "loss", "loss_fn(logits, targets)", build_loss(cfg), logits, y)
+    _check_loss(cfg.loss, loss, logits)
+
+
+def _check_loss(value: str, loss: Any, logits: torch.Tensor) -> None:
+    """The loss on the pre-flight examples: a 0-dim float tensor, finite, and differentiable
+    through the logits (a detached loss would train nothing)."""
+    bad = f"key 'loss': value {value!r} is invalid: loss_fn(logits, targets) gave"
     if not (isinstance(loss, torch.Tensor) and loss.dim() == 0 and loss.is_floating_point()):
         got = (f"a tensor of shape {tuple(loss.shape)}, {loss.dtype}"
                if isinstance(loss, torch.Tensor) else f"a {type(loss).__name__}")
-        raise ConfigError(f"key 'loss': value {cfg.loss!r} is invalid: loss_fn(logits, targets) "
-                          f"gave {got}; must give the batch's mean loss, a 0-dim float tensor")
+        raise ConfigError(f"{bad} {got}; must give the batch's mean loss, a 0-dim float tensor")
+    if not torch.isfinite(loss):
+        raise ConfigError(f"{bad} {loss.item()} on the first 2 examples; must be finite")
+    if logits.requires_grad and loss.grad_fn is None:
+        raise ConfigError(f"{bad} a tensor detached from the logits (no grad_fn); must be "
+                          "differentiable in them (no .detach(), .item() or torch.no_grad())")
 
 
 def _tried(value: str, key: str, what: str, fn: Any, *args: Any) -> Any:

@@ -85,9 +85,9 @@ def _error(key: str, value: Any, rule: str) -> ConfigError:
 def resolve(kind: str, value: str) -> Callable[..., Any]:
     """Import the builder `value` names (a built-in name or `"package.module:attr.attr"`).
 
-    A module that is not found, a missing attribute and an attribute that is not callable are
-    `ConfigError`s naming `kind` and `value`; an exception raised while the module runs its own
-    code is the module's bug and propagates as it is.
+    A module that is not found, a module that raises while it is imported, a missing attribute
+    and an attribute that is not callable are `ConfigError`s naming `kind` and `value` (one line:
+    the exception's type and first line).
     """
     spec = target(kind, value)
     if not IMPORT_STRING.fullmatch(spec):
@@ -105,6 +105,11 @@ def resolve(kind: str, value: str) -> Callable[..., Any]:
                          "its folder on PYTHONPATH (of the driver and of every Ray worker)") from None
         raise _error(kind, value, f"importing {module_name!r} failed: module {missing!r}, which it "
                      "imports, is not installed") from None
+    except Exception as e:  # the user's module ran and raised: its fault, named in one line
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        raise _error(kind, value, f"importing {module_name!r} raised {type(e).__name__}"
+                     f"{': ' + first if first else ''}; fix the module (nothing was started)"
+                     ) from None
     attrs = path.split(".")
     for i, attr in enumerate(attrs):
         if not hasattr(obj, attr):

@@ -178,6 +178,25 @@ class TrainConfig(SAMHParams):
         """Arguments for `samtrain.optim.SAM`, under their own names."""
         return {k: getattr(self, k) for k in SAM_FIELDS}
 
+    def applied_params(self) -> dict[str, Any]:
+        """The fields that act on this run (as JSON), the rest left out: what MLflow records.
+
+        Plain SGD/AdamW (`perturbation="none"`) uses no SAM-family field; `obf_*` act only with
+        OBF, `backup_normalized` only with GSAM (`gsam_alpha > 0`), `rho_min` only with
+        `rho_policy="lr_prop"`; `momentum` only with SGD; `synthetic_*` only with the synthetic
+        dataset and `data_dir` only with the other built-ins; `label_smoothing` only with
+        cross-entropy; `sharpness_*` only when `sharpness_every > 0`; empty `*_kwargs` and
+        `gsam_alpha = 0` say nothing. `TrainConfig(**applied_params())` is the same config.
+
+        >>> sorted(set(TrainConfig().model_fields) - set(TrainConfig(perturbation="none",
+        ...        optimizer="adamw").applied_params()))[:4]
+        ['adaptive', 'backup_normalized', 'dataset_kwargs', 'gsam_alpha']
+        >>> "obf_C" in TrainConfig(perturbation="obf").applied_params()
+        True
+        """
+        values = self.model_dump(mode="json")
+        return {k: v for k, v in values.items() if k not in _unused_fields(self)}
+
     def group_key(self) -> str:
         """A short hash of the config without its seeds: runs differing only by `seed` and
         `data_seed` share it (`sweep confirm` varies both; the same config on other data).
@@ -227,6 +246,34 @@ _LATER_FIELDS: dict[str, Any] = {
     "perturb_prob_schedule": "constant", "perturb_prob_start": 0.0, "aesam_c_start": 1.0,
     "aesam_c_end": -1.0, "aesam_decay": 0.9, "looksam_alpha": 0.7, "eval_sets": []}
 FIELD_NAMES = frozenset(TrainConfig.model_fields)
+
+
+_SAM_ONLY = frozenset(SAM_FIELDS) - {"perturbation"}
+
+
+def _unused_fields(cfg: TrainConfig) -> set[str]:
+    """The fields of `cfg` whose value does not act on its run (see `applied_params`)."""
+    unused: set[str] = set()
+    if cfg.perturbation == "none":
+        unused |= _SAM_ONLY
+    if cfg.perturbation != "obf":
+        unused |= {"obf_C", "obf_gamma", "obf_sigmoid"}
+    if cfg.gsam_alpha == 0:
+        unused |= {"gsam_alpha", "backup_normalized"}
+    if cfg.rho_policy != "lr_prop":
+        unused.add("rho_min")
+    if cfg.optimizer != "sgd":
+        unused.add("momentum")
+    if cfg.dataset != "synthetic":
+        unused |= {"synthetic_shape", "synthetic_classes", "synthetic_size"}
+    if cfg.dataset == "synthetic" or not is_builtin("dataset", cfg.dataset):
+        unused.add("data_dir")
+    if cfg.loss != "cross_entropy":
+        unused.add("label_smoothing")
+    if not cfg.sharpness_every:
+        unused |= {"sharpness_examples", "sharpness_m", "sharpness_rho", "sharpness_steps"}
+    unused |= {k for k in ("model_kwargs", "dataset_kwargs", "loss_kwargs") if not getattr(cfg, k)}
+    return unused
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:

@@ -132,6 +132,8 @@ def _search_commands(sub: Any) -> None:
                  address=False)
     p.add_argument("name")
     p.add_argument("--method", help="restrict to one method")
+    p.add_argument("--all", dest="all_fields", action="store_true",
+                   help="every TrainConfig field, defaults included")
     p.add_argument("--pareto", action="store_true",
                    help="list the configs no other beats on every objective (the study's "
                         "objectives, else its metric and gradient evaluations)")

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -41,8 +42,10 @@ __all__ = ["COMMANDS"]
 
 def _print_outcome(outcome: Outcome) -> int:
     """Print a one-line summary; 0 when every trial finished, 1 (naming the failures) otherwise."""
+    from sweeps.execution.console import summary_line
+
     name, what = outcome.sweep.name, outcome.what
-    print(f"sweep {name!r}: {outcome.trials} {what}, {len(outcome.failed)} failed.")
+    print(summary_line(name, Counter(outcome.statuses).elements(), what))
     if outcome.ok:
         after = "" if what == "confirm runs" else f"`sweep confirm {name}`, "
         print(f"Next: `sweep status {name}`, {after}`sweep report {name}`, `sweep analyze {name}`")
@@ -95,7 +98,7 @@ def cmd_status(name: str, storage: str | None = None, tracking_uri: str | None =
     return 0
 
 
-def cmd_best(name: str, method: str | None = None, pareto: bool = False,
+def cmd_best(name: str, method: str | None = None, pareto: bool = False, all_fields: bool = False,
              storage: str | None = None, tracking_uri: str | None = None) -> int:
     from sweeps.report.status import best_config_yaml, pareto_text
 
@@ -105,7 +108,7 @@ def cmd_best(name: str, method: str | None = None, pareto: bool = False,
     if pareto:
         print(pareto_text(sweep.study, name, records), end="")
     else:
-        print(best_config_yaml(sweep.study, name, records, method), end="")
+        print(best_config_yaml(sweep.study, name, records, method, all_fields), end="")
     return 0
 
 

@@ -13,7 +13,11 @@ integer class index. From the pair:
 - the pool is used for training and validation alike: return a `DataSource` to give validation
   other transforms than training (augmentation).
 
-Anything else is a one-line `ConfigError` on the key `dataset`.
+Checked, each a one-line `ConfigError` on the key `dataset` naming what was found and what is
+needed: `x` is a float32 tensor (float64 features are the dataset's fault, not the model's),
+`y` an integer (a float label is named as such), the items of a split have one shape (the first
+`SHAPE_SAMPLES`, spread over the split, are read) and the test set's `x` has the shape and
+dtype of the train pool's.
 
 Example:
     >>> import torch
@@ -43,6 +47,7 @@ from samtrain.validation import ConfigError
 __all__ = ["as_source"]
 
 _INTEGER = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+SHAPE_SAMPLES = 8  # items per split whose x shapes are compared (first, last, spread between)
 _RETURN = "must return (train_pool, test), two torch Datasets of (x, y) items, or a DataSource"
 
 
@@ -65,6 +70,7 @@ def as_source(value: str, out: Any) -> DataSource:
         raise _error(value, f"its builder returned {got}; {_RETURN}")
     (pool, pool_targets), (test, test_targets) = (
         _checked(value, name, ds) for name, ds in zip(("train pool", "test set"), out, strict=True))
+    _check_alike(value, pool, test)
     num_classes = int(max(pool_targets.max(), test_targets.max())) + 1
     if num_classes < 2:
         raise _error(value, "its targets hold a single class (0); a classifier needs at least 2")
@@ -85,6 +91,10 @@ def _checked(value: str, name: str, ds: Dataset) -> tuple[Dataset, torch.Tensor]
         raise _error(value, f"its {name} is empty")
     if isinstance(ds, TensorDataset) and len(ds.tensors) == 2:
         x, y = ds.tensors
+        _check_features(value, name, x)
+        if y.is_floating_point():
+            raise _error(value, f"targets of its {name} are {y.dtype}; must be integer class "
+                         "indices (e.g. y.long())")
         if x.dim() >= 2 and y.dim() == 1 and y.dtype in _INTEGER:
             _check_targets(value, name, y)
             return TensorImageDataset(x, y), y.to(torch.int64)
@@ -93,6 +103,8 @@ def _checked(value: str, name: str, ds: Dataset) -> tuple[Dataset, torch.Tensor]
             and _is_integer(item[1])):
         raise _error(value, f"items of its {name} must be (x, y), x a tensor and y an integer class "
                      f"index; item 0 is {_describe(item)}")
+    _check_features(value, name, item[0])
+    _check_one_shape(value, name, ds, n)
     if getattr(ds, "targets", None) is not None:
         targets = torch.as_tensor(ds.targets)  # type: ignore[attr-defined]
         if targets.shape != (n,):
@@ -106,6 +118,36 @@ def _checked(value: str, name: str, ds: Dataset) -> tuple[Dataset, torch.Tensor]
     _check_targets(value, name, targets)
     targets = targets.to(torch.int64)
     return RelabeledSubset(ds, torch.arange(n), targets), targets
+
+
+def _check_features(value: str, name: str, x: torch.Tensor) -> None:
+    """`x` (a split's features, or one item's) is float32: what the models' weights are."""
+    if x.dtype != torch.float32:
+        raise _error(value, f"x of its {name} is {x.dtype}; must be torch.float32 (e.g. x.float())")
+
+
+def _sample_indices(n: int) -> list[int]:
+    return sorted({round(i * (n - 1) / max(SHAPE_SAMPLES - 1, 1)) for i in range(SHAPE_SAMPLES)})
+
+
+def _check_one_shape(value: str, name: str, ds: Dataset, n: int) -> None:
+    """The x of items spread over `ds` have the shape of item 0 (a batch stacks them)."""
+    first = tuple(ds[0][0].shape)
+    for i in _sample_indices(n):
+        x = ds[i][0]
+        if not isinstance(x, torch.Tensor) or tuple(x.shape) != first:
+            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise _error(value, f"items of its {name} differ in shape: x of item 0 is {first}, "
+                         f"of item {i} {got}; every x must have one shape (ragged items)")
+
+
+def _check_alike(value: str, pool: Dataset, test: Dataset) -> None:
+    """The test set's x has the train pool's shape and dtype (the same model reads both)."""
+    a, b = pool[0][0], test[0][0]
+    if a.shape != b.shape or a.dtype != b.dtype:
+        raise _error(value, f"its test set is unlike its train pool: x of shape {tuple(b.shape)}, "
+                     f"{b.dtype} against {tuple(a.shape)}, {a.dtype}; must be the same (same "
+                     "channels and size)")
 
 
 def _check_targets(value: str, name: str, targets: torch.Tensor) -> None:
@@ -124,6 +166,9 @@ def _is_integer(y: Any) -> bool:
 
 
 def _describe(item: Any) -> str:
+    if isinstance(item, tuple | list) and len(item) == 2 and isinstance(item[1], torch.Tensor) \
+            and item[1].is_floating_point():
+        return f"(x, y) with y a {item[1].dtype} tensor; y must be an integer class index (y.long())"
     if isinstance(item, tuple | list):
         return f"a {type(item).__name__} of {', '.join(type(v).__name__ for v in item)}"
     return f"a {type(item).__name__}"

@@ -31,6 +31,7 @@ from sweeps.api.checks import (
     resolve_tracking_uri,
 )
 from sweeps.errors import SweepError
+from sweeps.execution.console import result_outcome
 from sweeps.store.lease import hold_lease
 from sweeps.store.sweep_dir import SweepDir, SweepMeta, open_sweep, sweep_dir
 from sweeps.study.spec import StudySpec, build_train_config, check_name, component_configs
@@ -66,8 +67,7 @@ def _outcome(sweep: Sweep, results: Any, what: str = "trials") -> Outcome:
     results = list(results)
     failed = tuple((Path(r.path).name, " ".join(str(r.error).split())[:300])
                    for r in results if r.error)
-    statuses = Counter(str((r.metrics or {}).get("status", "failed" if r.error else "unknown"))
-                       for r in results)
+    statuses = Counter(result_outcome(r) for r in results)
     return Outcome(sweep, what, len(results), failed, dict(statuses))
 
 

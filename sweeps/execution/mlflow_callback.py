@@ -29,6 +29,7 @@ from typing import Any
 from ray import tune
 
 from samtrain.run_status import RunStatus
+from sweeps.execution.console import trial_outcome
 from sweeps.search.trial_config import read_trial
 from sweeps.store.provenance import launch_environment
 from sweeps.store.schema import RUN_PARAMS, Tag, result_metrics
@@ -72,7 +73,7 @@ class MLflowTrialCallback(tune.Callback):
 
             self._outbox = Outbox(self.outbox_path, self.target.writer).start()
             self._outbox.put("open_parent", source_file=self.target.source_file,
-                             environment=launch_environment())
+                             environment=launch_environment(self.target.project_source))
         return self._outbox
 
     @property
@@ -86,7 +87,7 @@ class MLflowTrialCallback(tune.Callback):
         t = read_trial(trial.config)
         self.outbox.put("child", key=trial.trial_id, method=t.method, phase=t.phase,
                         train_config=t.train_config, group_key=t.group_key,
-                        environment=launch_environment())
+                        environment=launch_environment(self.target.project_source))
         self._started.add(trial.trial_id)
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
@@ -106,10 +107,7 @@ class MLflowTrialCallback(tune.Callback):
             return
         epochs = read_trial(trial.config).train_config["epochs"]
         last = trial.last_result or {}
-        status = last.get("status", RunStatus.FAILED)
-        if status == RunStatus.RUNNING or (
-                status == RunStatus.COMPLETED and int(last.get("epoch", 0)) < epochs):
-            status = RunStatus.PRUNED  # stopped by the scheduler before its last epoch
+        status = trial_outcome("TERMINATED", last, epochs)  # pruned: stopped before its last epoch
         ckpt = None
         if self.log_checkpoints:
             ckpt = last.get("checkpoint_path") or (trial.checkpoint.path if trial.checkpoint else None)

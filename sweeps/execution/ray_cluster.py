@@ -58,7 +58,10 @@ def connect_ray(address: str | None = None) -> dict[str, float]:
     """Start (or join, with `address`) Ray; return the cluster's resources."""
     import ray
 
+    from sweeps.execution.console import quiet_ray_auth_notice
+
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    quiet_ray_auth_notice()  # Ray's notice that it enabled token auth (RAY_AUTH_MODE unset)
     withhold_credentials()
     if address is not None:
         check_address(address)

@@ -20,6 +20,7 @@ from typing import Any
 
 from samtrain.config import TrainConfig
 from sweeps.errors import SweepError
+from sweeps.execution.console import SweepReporter
 from sweeps.execution.mlflow_callback import MLflowTrialCallback
 from sweeps.execution.ray_cluster import connect_ray
 from sweeps.execution.resources import ResourcePlan, concurrency, trial_plan
@@ -33,8 +34,7 @@ from sweeps.study.spec import Resources
 # last epoch: per-epoch checkpoints of short trials cost a visible share of a sweep's time
 # (benchmarks/RESULTS.md, P3), and a retried trial loses at most that much work.
 SNAPSHOT_WINDOW_S = 60.0  # see `checkpoints_to_keep`
-METRIC_COLUMNS = ["epoch", "train_loss", "val_loss", "val_acc", "rho", "status"]
-PARAMETER_COLUMNS = {f"{KEY}/method": "method"}
+METRIC_COLUMNS = ["epoch", "train_loss", "val_loss", "val_acc", "rho"]
 
 
 def trainable_for(plan: ResourcePlan, in_process: bool, d: SweepDir, max_failures: int,
@@ -77,8 +77,7 @@ def run_config(name: str, d: SweepDir, callback: Any, max_failures: int,
     # TensorBoard logger does not: MLflow has the metrics, and tensorboardX would import torch into
     # the driver, 1.5-3 s before the first trial can start (benchmarks/RESULTS.md, P3).
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
-    reporter = tune.CLIReporter(metric_columns=METRIC_COLUMNS, parameter_columns=PARAMETER_COLUMNS,
-                                max_report_frequency=15)
+    reporter = SweepReporter(METRIC_COLUMNS, every_s=15.0)  # one status column, progress, ETA
     # a sweep on object storage uploads its working copy after the MLflow callback's writes
     upload = [StorageSync(d)] if d.mirror else []
     return tune.RunConfig(

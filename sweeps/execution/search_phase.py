@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from sweeps.errors import SweepError
+from sweeps.execution.console import mlflow_hint
 from sweeps.execution.mlflow_callback import MLflowTrialCallback
 from sweeps.execution.ray_cluster import connect_ray
 from sweeps.execution.resources import ResourcePlan, concurrency, trial_plan
@@ -73,7 +74,9 @@ def _tuner(study: StudySpec, d: SweepDir, meta: SweepMeta, experiment: str, n_tr
            plan: ResourcePlan, in_process: bool, prior: list[Any], source_file: str | None) -> Any:
     from ray import tune
 
-    target = MLflowTarget(meta.tracking_uri, study.name, meta.sweep_id, source_file=source_file)
+    path = getattr(study, "path", None)  # the study file (its repository: the runs' project)
+    target = MLflowTarget(meta.tracking_uri, study.name, meta.sweep_id, source_file=source_file,
+                          project_source=str(path) if path is not None else None)
     concurrent = concurrency(study.resources, plan)
     return tune.Tuner(
         trainable_for(plan, in_process, d, study.max_failures if not in_process else 0,
@@ -103,7 +106,16 @@ def run_sweep(study: StudySpec, storage: str, tracking_uri: str, address: str | 
     enqueue(_optuna_study(study, d), planned)
     tuner = _tuner(study, d, meta, "search", len(planned), plan, in_process, [], str(d.space))
     d.write(study, meta)  # from here on the sweep exists (and `sweep resume` can continue it)
-    return fit(tuner, d)
+    return _fit_telling_mlflow(tuner, d, meta)
+
+
+def _fit_telling_mlflow(tuner: Any, d: SweepDir, meta: SweepMeta) -> Any:
+    """`fit`, with where the MLflow runs are (and how to open them) printed before and after."""
+    print(mlflow_hint(meta.tracking_uri, meta.name), flush=True)
+    try:
+        return fit(tuner, d)
+    finally:
+        print(mlflow_hint(meta.tracking_uri, meta.name), flush=True)
 
 
 def unfinished(experiment: str) -> bool:
@@ -129,8 +141,9 @@ def _restore(study: StudySpec, meta: SweepMeta, d: SweepDir, plan: ResourcePlan,
               "the crash will run again under new ids; their partial runs were removed")
     trainable = trainable_for(plan, in_process, d, study.max_failures if not in_process else 0,
                               study.checkpoint_interval_s)
-    return fit(tune.Tuner.restore(d.at(experiment), trainable=trainable, resume_unfinished=True,
-                                  resume_errored=True), d)
+    return _fit_telling_mlflow(tune.Tuner.restore(d.at(experiment), trainable=trainable,
+                                                  resume_unfinished=True, resume_errored=True),
+                               d, meta)
 
 
 def _search_experiments(d: SweepDir, name: str) -> list[str]:
@@ -174,4 +187,4 @@ def extend_sweep(name: str, storage: str, trials: int, address: str | None = Non
     print(f"sweep {name!r}: {len(extension)} more trial(s) ({trials} per searched method) in "
           f"{experiment}")
     tuner = _tuner(study, d, grown, experiment, len(extension), plan, in_process, prior, None)
-    return results + list(fit(tuner, d))
+    return results + list(_fit_telling_mlflow(tuner, d, grown))

@@ -4,7 +4,7 @@ The winner of each method is `sweeps.results.selection`'s (the same as `confirm`
 
 Example:
     print(format_status(study, "tiny", records))
-    print(best_config_yaml(study, "tiny", records, method="sam"))
+    print(best_config_yaml(study, "tiny", records, method="sam"))  # full=True: every field
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import yaml
 
+from samtrain.config import TrainConfig
 from sweeps.errors import SweepError
 from sweeps.results.noise import noisy_best
 from sweeps.results.pareto import Objective, ParetoPoint, pareto_configs
@@ -57,9 +58,31 @@ def _short(v: object) -> str:
     return repr(v)
 
 
+def config_yaml(cfg: TrainConfig, searched: Sequence[str], full: bool = False) -> str:
+    """`cfg` as TrainConfig YAML: the `searched` keys, then every other field whose value is not
+    its default (what the study chose); `full`: every field. Both read back as `cfg`.
+
+    >>> print(config_yaml(TrainConfig(rho=0.1, epochs=3), ["rho"]), end="")
+    # searched
+    rho: 0.1
+    # set by the study (every other field has its default; `sweep best --all` lists them)
+    epochs: 3
+    """
+    values = cfg.model_dump(mode="json")
+    if full:
+        return yaml.safe_dump(values, sort_keys=False)
+    default = TrainConfig().model_dump(mode="json")
+    chosen = {k: v for k, v in values.items() if k not in searched and v != default[k]}
+    text = "# searched\n" + yaml.safe_dump({k: values[k] for k in searched}, sort_keys=False) \
+        if searched else ""
+    note = "# set by the study (every other field has its default; `sweep best --all` lists them)\n"
+    return text + note + (yaml.safe_dump(chosen, sort_keys=False) if chosen else "")
+
+
 def best_config_yaml(study: StudySpec, name: str, records: Sequence[RunRecord],
-                     method: str | None) -> str:
-    """The winning TrainConfig (overall, or of `method`) as YAML, ready for `sweep train`."""
+                     method: str | None, full: bool = False) -> str:
+    """The winning TrainConfig (overall, or of `method`) as YAML, ready for `sweep train`: its
+    searched keys and the values the study set (`config_yaml`); `full`: every field."""
     if method is not None and method not in study.methods:
         raise SweepError(f"--method: value {method!r} is unknown; allowed: "
                          f"{', '.join(study.methods)}")
@@ -78,7 +101,7 @@ def best_config_yaml(study: StudySpec, name: str, records: Sequence[RunRecord],
               "of it (not distinguishable on the validation split):"]
     header += [f"#   {', '.join(f'{k}={_short(c.params.get(k))}' for k in keys) or '-'}: "
                f"{c.score:.4f} (n={c.n})" for c in nb.indistinguishable]
-    return "\n".join(header) + "\n" + yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+    return "\n".join(header) + "\n" + config_yaml(cfg, keys, full)
 
 
 def trade_off_objectives(study: StudySpec) -> list[Objective]:

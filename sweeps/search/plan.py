@@ -26,7 +26,7 @@ from typing import Any
 import optuna
 
 from sweeps.errors import SweepError
-from sweeps.study.spec import StudySpec
+from sweeps.study.spec import MAX_TRIALS, StudySpec
 from sweeps.study.strategy import QMC, Grid
 
 __all__ = ["PlannedTrial", "plan_trials", "plan_extension", "enqueue", "param_name"]
@@ -96,6 +96,11 @@ def plan_extension(study: StudySpec, extra: int) -> list[PlannedTrial]:
     if isinstance(study.sampler, Grid):
         raise SweepError(f"--trials: sweep {study.name!r} searches a grid, which it has run "
                          "in full; there is nothing more to sample")
+    searched = sum(1 for spec in study.methods.values() if spec.sampled)
+    if extra * max(searched, 1) + study.n_trials > MAX_TRIALS:
+        raise SweepError(f"--trials: value {extra} is too large: the sweep would plan more than "
+                         f"{MAX_TRIALS:,} search trials ({searched} searched method(s) x {extra} "
+                         f"more, after {study.n_trials:,})")
     items = {}
     for m, spec in study.methods.items():
         if not spec.sampled:

@@ -1,5 +1,9 @@
 """Read a sweep back from MLflow: one `schema.RunRecord` per child run of the sweep's parent.
 
+A run logs only the params that act on it (`TrainConfig.applied_params`); its record holds every
+`TrainConfig` field again (the others at their defaults, or from its `config.json` where a field
+that did not act was set to another value).
+
 The parent is found by the sweep's id (`sweep.json`), never by name alone; see `schema`.
 
 Example:
@@ -10,11 +14,27 @@ Example:
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from samtrain.config import ConfigError, TrainConfig
 from sweeps.errors import SweepNotTracked
-from sweeps.store.schema import Phase, Role, RunRecord, Tag, parse_params, tag_filter
+from sweeps.store.schema import (
+    CONFIG_ARTIFACT,
+    Phase,
+    Role,
+    RunRecord,
+    Tag,
+    parse_params,
+    tag_filter,
+    train_config_of,
+    with_defaults,
+)
 from sweeps.store.tracking_uri import connect_uri
 
 __all__ = ["load_records", "find_parent_run"]
@@ -54,9 +74,24 @@ def _history(client: MlflowClient, run: Run) -> list[dict[str, float]]:
     return [by_step[s] for s in sorted(by_step)]
 
 
+def _params(client: MlflowClient, run: Run) -> dict[str, Any]:
+    """The run's params, the fields it did not log at their defaults; where that is not the
+    run's config (a field that did not act was set to another value: its `group_key` differs),
+    the fields come from its `config.json`."""
+    params = with_defaults(parse_params(run.data.params))
+    key = run.data.tags.get(Tag.GROUP_KEY)
+    try:
+        if not key or train_config_of(params).group_key() == key:
+            return params
+        path = client.download_artifacts(run.info.run_id, CONFIG_ARTIFACT)
+        return {**params, **TrainConfig(**json.loads(Path(path).read_text())).model_dump()}
+    except (ConfigError, OSError, ValueError, MlflowException):
+        return params  # a run of older code, or one without the artifact: as logged
+
+
 def _record(client: MlflowClient, run: Run, with_history: bool = True) -> RunRecord:
     tags = run.data.tags
-    params = parse_params(run.data.params)
+    params = _params(client, run)
     history = _history(client, run) if with_history else []
     seed = params.get("seed")
     return RunRecord(

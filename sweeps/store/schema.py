@@ -7,17 +7,21 @@ the sweep's `sweep.json`, never by name alone); one child run per trial:
   the report under `report/`;
 - child: tags `mlflow.parentRunId`, `sweep.name`, `sweep.id`, `sweep.role=child`, `method`,
   `group_key` (config hash without the seed), `trial_id`, `phase`, `status`, `node_id` (and
-  `worker_node_ids` for multi-worker trials); params =
-  every `TrainConfig` field plus the run parameters the loop reports (`run_params`: the
-  m-sharpness path, and the training process's torch, CUDA and device); metrics =
+  `worker_node_ids` for multi-worker trials); params = `method` and the `TrainConfig` fields
+  that act on the run (`TrainConfig.applied_params`: no `rho` on plain SGD) plus the run
+  parameters the loop reports (`run_params`: the m-sharpness path, and the training process's
+  torch, CUDA and device); artifact `config.json` = the whole resolved `TrainConfig`; metrics =
   every numeric value of every reported result except Tune's bookkeeping, with step = epoch;
 - every run (parent, child, and a `sweep train` run, `sweep.role=single`): tags
-  `mlflow.source.git.commit` and `git_dirty` and the artifact `environment.json`, measured by
-  the driver that created it (`sweeps.store.provenance`).
+  `mlflow.source.git.commit` and `git_dirty` (the user's project, else samsweep's checkout),
+  `mlflow.source.name`, `mlflow.user`, `samsweep.version` (and `samsweep.git_commit`,
+  `samsweep.git_dirty` from a checkout) and the artifact `environment.json`, measured by the
+  driver that created it (`sweeps.store.provenance`).
 
 `status` is the precise outcome; MLflow's own run state follows it (`MLFLOW_STATE`): completed
 -> FINISHED, pruned -> KILLED, diverged and failed -> FAILED. A child run read back is a
-`RunRecord` (its params typed again by `parse_params`).
+`RunRecord` (its params typed again by `parse_params`, the fields not logged filled with their
+defaults by `with_defaults`).
 
 Example:
     >>> tag_filter({Tag.ROLE: Role.CHILD, Tag.PHASE: Phase.SEARCH})
@@ -42,8 +46,8 @@ from samtrain.config import TrainConfig
 from samtrain.run_status import FINAL_STATUSES, RunStatus
 
 __all__ = ["Tag", "Role", "Phase", "RunStatus", "FINAL_STATUSES", "MLFLOW_STATE",
-           "ENVIRONMENT_ARTIFACT", "RUN_PARAMS", "tag_filter", "result_metrics", "RunRecord",
-           "parse_params", "train_config_of"]
+           "ENVIRONMENT_ARTIFACT", "CONFIG_ARTIFACT", "RUN_PARAMS", "tag_filter", "result_metrics",
+           "RunRecord", "parse_params", "with_defaults", "train_config_of"]
 
 
 class _Str(str, Enum):
@@ -67,6 +71,11 @@ class Tag(_Str):
     WORKER_NODE_IDS = "worker_node_ids"  # multi-worker trials: every rank's node, rank order
     GIT_COMMIT = "mlflow.source.git.commit"  # MLflow's standard tag: the launching code's commit
     GIT_DIRTY = "git_dirty"  # "true" when tracked files differed from that commit
+    SOURCE_NAME = "mlflow.source.name"  # the study file, inside its repository
+    USER = "mlflow.user"
+    PACKAGE_VERSION = "samsweep.version"  # the installed samsweep
+    PACKAGE_COMMIT = "samsweep.git_commit"  # samsweep's checkout, when it runs from one
+    PACKAGE_DIRTY = "samsweep.git_dirty"
 
 
 class Role(_Str):
@@ -87,6 +96,7 @@ MLFLOW_STATE = {RunStatus.COMPLETED: "FINISHED", RunStatus.PRUNED: "KILLED",
                 RunStatus.DIVERGED: "FAILED", RunStatus.FAILED: "FAILED"}
 
 ENVIRONMENT_ARTIFACT = "environment.json"  # every run: the launching driver's environment
+CONFIG_ARTIFACT = "config.json"  # every child and single run: its whole resolved TrainConfig
 
 RUN_PARAMS = "run_params"  # result key: a dict of values the run records once as params
 
@@ -186,6 +196,20 @@ def _json(s: str) -> Any:
         return s
 
 
+def with_defaults(params: dict[str, Any]) -> dict[str, Any]:
+    """`params` plus the default of every `TrainConfig` field it lacks (a field that did not act
+    on the run is not logged: `TrainConfig.applied_params`).
+
+    >>> p = with_defaults({"perturbation": "none", "msharp_path": "loop"})
+    >>> p["rho"], p["perturbation"], p["msharp_path"], p["synthetic_shape"]
+    (0.05, 'none', 'loop', (3, 32, 32))
+    """
+    defaults = {k: f.get_default(call_default_factory=True)
+                for k, f in TrainConfig.model_fields.items() if k not in params}
+    return {**defaults, **params}
+
+
 def train_config_of(params: dict[str, Any]) -> TrainConfig:
-    """The `TrainConfig` of a run's params (extra run parameters such as `msharp_path` dropped)."""
+    """The `TrainConfig` of a run's params (extra run parameters such as `msharp_path` dropped;
+    fields not logged take their defaults)."""
     return TrainConfig.build({k: v for k, v in params.items() if k in TrainConfig.model_fields})

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 from samtrain.suggest import did_you_mean
 from sweeps.errors import SpaceError, SweepError
 from sweeps.store.remote import RemoteMirror, check_remote, is_remote, join
-from sweeps.store.tracking_uri import public_uri
+from sweeps.store.tracking_uri import public_uri, refuse_credentials
 from sweeps.study.spec import NAME_PATTERN, StudySpec, check_name
 from sweeps.study.study_file import load_study
 
@@ -176,7 +176,9 @@ _opened: dict[str, SweepDir] = {}  # URI -> the working copy this process uses
 def check_storage(storage: str | Path) -> Path | str:
     """The storage directory (resolved; see `check_directory`), or a URI on object storage that
     answers (`sweeps.store.remote.check_remote`; checked once per process)."""
-    if not is_remote(storage):
+    if not is_remote(storage):  # object storage URIs: `check_remote` refuses credentials
+        refuse_credentials("--storage", str(storage), "a file:// URI names a folder and takes "
+                           "none (never made a path)")
         text = str(storage)
         local = text[len("file://"):] if text.lower().startswith("file://") else storage
         return check_directory("--storage", local)

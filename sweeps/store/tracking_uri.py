@@ -86,6 +86,31 @@ def public_uri(uri: str) -> str:
     return base + (sep + "&".join(kept) if kept else "")
 
 
+_AUTHORITY_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://([^/?#]*)@")
+
+
+def masked(uri: str) -> str:
+    """`uri` with everything before `@` in its authority, and secret query values, as `***`.
+
+    >>> masked("s3://AKIAKEY:s3cret@bucket/runs?token=t")
+    's3://***@bucket/runs?token=***'
+    """
+    return redact(_AUTHORITY_USERINFO.sub(lambda m: f"{m[1]}://{MASK}@", uri))
+
+
+def refuse_credentials(key: str, uri: str, why: str) -> None:
+    """`SweepError` (one line, the credentials masked) when `uri` holds credentials: a user or
+    password before `@`, or a secret query parameter; `why` says where they belong instead.
+
+    >>> refuse_credentials("--storage", "file://ada:pw@/data/runs", "a path takes none")
+    Traceback (most recent call last):
+    sweeps.errors.SweepError: --storage: value 'file://***@/data/runs' holds credentials; a path takes none
+    >>> refuse_credentials("--storage", "s3://bucket/runs", "")  # none: nothing happens
+    """
+    if _AUTHORITY_USERINFO.match(uri) or redact(uri) != uri:
+        raise SweepError(f"{key}: value {masked(uri)!r} holds credentials; {why}")
+
+
 def remember_secrets(uri: str) -> str:
     """Keep `uri` (secrets included) in this process for `connect_uri`; return `public_uri(uri)`."""
     public = public_uri(uri)
@@ -134,6 +159,8 @@ def check_tracking_uri(uri: str, timeout: float = HEALTH_TIMEOUT_S,
     if not uri.strip():
         raise SweepError(f"{where}: it is empty; use sqlite:///PATH/mlflow.db or an http(s) "
                          "tracking server")
+    if uri.lower().startswith(("file:", "sqlite:")):  # a path: no user, no password
+        refuse_credentials(key, uri, "a file or sqlite URI names a path and takes none")
     if uri.startswith(("http://", "https://")):
         import requests
 

@@ -3,8 +3,9 @@
 Every call is idempotent where MLflow allows it, so that a retried call (after a crash, or from
 the tracking outbox) leaves no duplicate: the parent and each child are found by their tags
 before being created, tags and equal params may be set again, and a metric logged again with the
-same step and timestamp is stored once. Each run gets the launching driver's provenance
-(`environment`: `sweeps.store.provenance`) once: the tags `mlflow.source.git.commit` and
+same step and timestamp is stored once. A child's params are the ones that act on its run
+(`run_params`), its whole resolved config the artifact `config.json`. Each run gets the launching
+driver's provenance (`environment`: `sweeps.store.provenance`) once: the tags `mlflow.source.git.commit` and
 `git_dirty` and the artifact `environment.json`; a run found again keeps what it has.
 
 Example:
@@ -29,8 +30,10 @@ from typing import Any
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from samtrain.config import TrainConfig
 from sweeps.store.provenance import provenance_tags
 from sweeps.store.schema import (
+    CONFIG_ARTIFACT,
     ENVIRONMENT_ARTIFACT,
     MLFLOW_STATE,
     RUN_PARAMS,
@@ -56,6 +59,19 @@ def param_values(train_config: dict[str, Any]) -> list[Param]:
                   if isinstance(v, dict | list) else str(v)) for k, v in train_config.items()]
 
 
+def run_params(method: str, train_config: dict[str, Any]) -> list[Param]:
+    """A trial's MLflow params: its method and the `TrainConfig` fields that act on it
+    (`TrainConfig.applied_params`: no `rho` on a plain SGD run, no `obf_*` on a SAM run).
+
+    >>> sorted(p.key for p in run_params("sgd", {"perturbation": "none", "rho": 0.05}))[:4]
+    ['amp', 'batch_size', 'data_dir', 'data_seed']
+    >>> any(p.key == "rho" for p in run_params("sgd", {"perturbation": "none"}))
+    False
+    """
+    applied = TrainConfig(**train_config).applied_params()
+    return [Param("method", method), *param_values(applied)]
+
+
 def sqlite_artifact_root(tracking_uri: str) -> str | None:
     """Artifacts of a sqlite store live beside its file (`mlartifacts/`); None for servers."""
     if not tracking_uri.startswith("sqlite:///"):
@@ -67,14 +83,17 @@ def sqlite_artifact_root(tracking_uri: str) -> str | None:
 @dataclass(frozen=True)
 class MLflowTarget:
     """Where a sweep's runs go: tracking URI, experiment (= sweep) name, sweep id; `writer()`
-    makes the `SweepWriter` (in the process that writes: it holds a client). It holds the URI
-    without its password (Tune pickles it with the MLflow callback into the experiment state)."""
+    makes the `SweepWriter` (in the process that writes: it holds a client); `project_source`
+    names the study file whose git repository is recorded as the runs' project
+    (`sweeps.store.provenance`). It holds the URI without its password (Tune pickles it with
+    the MLflow callback into the experiment state)."""
 
     tracking_uri: str
     sweep_name: str
     sweep_id: str
     parent: bool = True
     source_file: str | None = None
+    project_source: str | None = None  # the user's study file: its repository is the project
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tracking_uri", remember_secrets(self.tracking_uri))
@@ -111,18 +130,24 @@ class SweepWriter:
         flt = tag_filter({Tag.SWEEP_ID: self.sweep_id, **tags})
         return self.client.search_runs([self.experiment_id], filter_string=flt, max_results=10000)
 
-    def _provenance(self, run: Any, environment: dict[str, Any] | None, new: bool) -> None:
+    def _provenance(self, run: Any, environment: dict[str, Any] | None, new: bool,
+                    config: dict[str, Any] | None = None) -> None:
         """Add what `run` (an MLflow `Run`; `new`: just created with the tags) lacks of
-        `environment`'s tags and artifact; what it has stays (a run created by another driver,
-        or before a crash, keeps that driver's commit and environment)."""
-        if environment is None:
+        `environment`'s tags and artifact, and of `config` (the run's full resolved
+        `TrainConfig`) as `config.json`; what it has stays (a run created by another driver, or
+        before a crash, keeps that driver's commit and environment)."""
+        files = {name: value for name, value in ((ENVIRONMENT_ARTIFACT, environment),
+                                                 (CONFIG_ARTIFACT, config)) if value is not None}
+        if not files:
             return
         run_id, have = run.info.run_id, run.data.tags
-        missing = {k: v for k, v in provenance_tags(environment).items() if k not in have}
+        missing = {k: v for k, v in provenance_tags(environment or {}).items() if k not in have}
         if missing and not new:
             self.set_tags(run_id, missing)
-        if new or not any(a.path == ENVIRONMENT_ARTIFACT for a in self.client.list_artifacts(run_id)):
-            self.client.log_dict(run_id, environment, ENVIRONMENT_ARTIFACT)
+        logged = set() if new else {a.path for a in self.client.list_artifacts(run_id)}
+        for name, value in files.items():
+            if name not in logged:
+                self.client.log_dict(run_id, value, name)
 
     def open_parent(self, source_file: str | Path | None = None, fail_leftovers: bool = True,
                     environment: dict[str, Any] | None = None) -> str | None:
@@ -157,9 +182,10 @@ class SweepWriter:
     def child(self, trial_id: str, method: str, phase: str, train_config: dict[str, Any],
               group_key: str, node_id: str | None = None,
               environment: dict[str, Any] | None = None) -> str:
-        """The run of this trial: reused when it exists (resume, retry), else created; the
-        `TrainConfig` (as JSON) becomes its params, `environment` its provenance (once)."""
-        params = param_values(train_config)
+        """The run of this trial: reused when it exists (resume, retry), else created; its
+        params are `run_params` (the method and the fields that act on it), the whole
+        `TrainConfig` (as JSON) its artifact `config.json`, `environment` its provenance (once)."""
+        params = run_params(method, train_config)
         found = self.find(**{Tag.TRIAL_ID: trial_id})
         if found:  # params again too: equal values are a no-op, and a crash may have lost them
             run_id = found[0].info.run_id
@@ -167,7 +193,7 @@ class SweepWriter:
             tags = {Tag.STATUS: RunStatus.RUNNING, **({Tag.NODE_ID: node_id} if node_id else {})}
             self.client.log_batch(run_id, params=params,
                                   tags=[RunTag(k, str(v)) for k, v in tags.items()])
-            self._provenance(found[0], environment, new=False)
+            self._provenance(found[0], environment, new=False, config=train_config)
             return run_id
         tags = {Tag.SWEEP: self.sweep_name, Tag.SWEEP_ID: self.sweep_id,
                 Tag.ROLE: Role.CHILD if self.use_parent else Role.SINGLE, Tag.METHOD: method,
@@ -180,7 +206,7 @@ class SweepWriter:
         run = self.client.create_run(self.experiment_id, run_name=f"{method}-{trial_id}",
                                      tags={str(k): str(v) for k, v in tags.items()})
         self.client.log_batch(run.info.run_id, params=params)
-        self._provenance(run, environment, new=True)
+        self._provenance(run, environment, new=True, config=train_config)
         return run.info.run_id
 
     def delete_orphans(self, phase: Phase, known_trial_ids: set[str]) -> int:

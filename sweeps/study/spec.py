@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,8 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 METHOD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.+-]{0,63}$")
 MAX_COMBOS = 4096  # above this, extremes are checked one key at a time only
 DEFAULT_CONFIRM_SEEDS = 5  # `sweep confirm`'s seeds unless the study or --seeds says
+MAX_TRIALS = 100_000  # search trials a sweep may plan in all (a bigger one is a typo, not a plan)
+MAX_GRID_POINTS = 1_000_000  # points of one method's grid (the plan lists and shuffles them)
 
 
 def check_name(what: str, name: str) -> str:
@@ -88,6 +91,10 @@ class MethodSpec:
     def sampled(self) -> dict[str, Dist]:
         """The distributions that sample something (not `Fixed`)."""
         return {k: d for k, d in self.space.items() if not isinstance(d, Fixed)}
+
+    def grid_size(self) -> int:
+        """How many points `grid()` has, counted without listing them."""
+        return math.prod(len(self.sampled[k].grid_values() or ()) for k in self.sampled)
 
     def grid(self) -> list[dict[str, Any]]:
         """The cartesian product of the sampled keys' grid values (one empty point if none)."""
@@ -131,7 +138,7 @@ class StudySpec:
         if not m.sampled:
             return 1
         if isinstance(self.sampler, Grid):
-            size = len(m.grid())
+            size = m.grid_size()
             return min(size, self.budget) if self.budget else size
         return self.budget or 1
 

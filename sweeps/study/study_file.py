@@ -69,6 +69,8 @@ from sweeps.study.spec import (
     COSTS,
     DEFAULT_CONFIRM_SEEDS,
     MAX_COMBOS,
+    MAX_GRID_POINTS,
+    MAX_TRIALS,
     METHOD_NAME,
     METRICS,
     RESERVED_METHODS,
@@ -332,8 +334,23 @@ def parse_study(text: str, source: str = "<string>", budget: int | None = None,
     return study
 
 
+def _check_size(study: StudySpec) -> None:
+    """A grid or a budget of absurd size is refused before anything lists its trials."""
+    for name, m in study.methods.items():
+        if isinstance(study.sampler, Grid) and m.grid_size() > MAX_GRID_POINTS:
+            raise SpaceError(f"methods.{name}.space: its grid has {m.grid_size():,} points; at "
+                             f"most {MAX_GRID_POINTS:,} are allowed (fewer `values`, or another "
+                             "sampler)")
+    total = sum(study.trials_of(m) for m in study.methods)
+    if total > MAX_TRIALS:
+        raise SpaceError(f"budget: value {study.budget} gives {total:,} search trials; at most "
+                         f"{MAX_TRIALS:,} are allowed")
+
+
 def _check_plan(study: StudySpec) -> None:
-    """Start points fit in each method's trials; every grid point builds a config."""
+    """Sizes are sane; start points fit in each method's trials; every grid point builds a
+    config."""
+    _check_size(study)
     for name, m in study.methods.items():
         if len(m.start_from) > study.trials_of(name):
             raise SpaceError(f"methods.{name}.start_from: {len(m.start_from)} configs but the "

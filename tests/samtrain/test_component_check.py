@@ -47,6 +47,24 @@ def test_builtins_without_arguments_are_only_resolved():
     ({"loss": "builtins:dict"}, "loss", "its factory returned a dict; must return a callable"),
     ({"loss_kwargs": {"scale": 1, "power": 2}}, "loss_kwargs", "unexpected keyword argument 'power'"),
     ({"dataset": "digits", "dataset_kwargs": {"size": 3}}, "dataset_kwargs", "'size'"),
+    # the dataset's faults are the dataset's, named with what was found and what is needed
+    ({"dataset": f"{P}:tensor_blobs", "dataset_kwargs": {"x_dtype": "float64"}}, "dataset",
+     "x of its train pool is torch.float64; must be torch.float32 (e.g. x.float())"),
+    ({"dataset": f"{P}:cast_blobs", "dataset_kwargs": {"x_dtype": "float64"}}, "dataset",
+     "x of its train pool is torch.float64; must be torch.float32"),
+    ({"dataset": f"{P}:tensor_blobs", "dataset_kwargs": {"y_dtype": "float32"}}, "dataset",
+     "targets of its train pool are torch.float32; must be integer class indices (e.g. y.long())"),
+    ({"dataset": f"{P}:cast_blobs", "dataset_kwargs": {"y_float": True}}, "dataset",
+     "item 0 is (x, y) with y a torch.float32 tensor; y must be an integer class index"),
+    ({"dataset": f"{P}:ragged"}, "dataset", "items of its train pool differ in shape: x of item 0 "
+                                            "is (2, 3), of item 17 (2, 4)"),
+    ({"dataset": f"{P}:unlike_test"}, "dataset", "its test set is unlike its train pool: x of "
+                                                 "shape (1, 3), torch.float32 against (2, 3)"),
+    ({"model": f"{P}:no_parameters"}, "model", "the model it builds has no trainable parameters"),
+    ({"loss": f"{P}:nan_loss"}, "loss", "loss_fn(logits, targets) gave nan on the first 2 "
+                                        "examples; must be finite"),
+    ({"loss": f"{P}:detached_loss"}, "loss", "gave a tensor detached from the logits (no "
+                                             "grad_fn); must be differentiable"),
 ])
 def test_each_wrong_part_is_one_line_naming_it(values, key, says):
     with pytest.raises(ConfigError) as e:
@@ -64,3 +82,13 @@ def test_resolving_alone_calls_nothing():
     assert not CALLS
     with pytest.raises(ConfigError, match="key 'loss': value 'tests.support.problem:nope'"):
         resolve_components(own(loss=f"{P}:nope"))
+
+
+def test_a_user_module_that_raises_while_imported_is_one_line_naming_it(tmp_path, monkeypatch):
+    (tmp_path / "broken_nets.py").write_text("import json\nraise RuntimeError('no GPU here\\nsecond')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ConfigError) as e:
+        resolve_components(own(model="broken_nets:build"))
+    assert str(e.value) == ("key 'model': value 'broken_nets:build' is invalid: importing "
+                            "'broken_nets' raised RuntimeError: no GPU here; fix the module "
+                            "(nothing was started)")

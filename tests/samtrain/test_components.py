@@ -67,10 +67,12 @@ def test_a_module_whose_own_import_is_missing_is_told_apart(tmp_path, monkeypatc
         resolve("model", "needs_missing:build")
 
 
-def test_a_bug_in_the_users_module_is_not_bad_input(tmp_path, monkeypatch):
+def test_a_users_module_that_raises_while_imported_is_one_line_naming_it(tmp_path, monkeypatch):
+    """Issue #30: the user's module is at fault, named in one line (exit 2), before Ray starts."""
     (tmp_path / "buggy_mod.py").write_text("x = 1 / 0\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(ZeroDivisionError):  # a traceback, not "invalid value"
+    with pytest.raises(ConfigError, match=r"^key 'model': value 'buggy_mod:x' is invalid: importing "
+                                          r"'buggy_mod' raised ZeroDivisionError: division by zero;"):
         resolve("model", "buggy_mod:x")
 
 

@@ -98,3 +98,39 @@ def test_yaml_round_trip_keeps_every_field(cfg):
     for name in TrainConfig.model_fields:
         assert getattr(back, name) == getattr(cfg, name), name
     assert back == cfg and back.group_key() == cfg.group_key()
+
+
+@pytest.mark.parametrize("values, unused", [
+    ({"perturbation": "none"}, {"rho", "perturb_batch_size", "adaptive", "gsam_alpha",
+                                "backup_normalized", "obf_C", "obf_gamma", "obf_sigmoid",
+                                "rho_policy", "rho_min"}),
+    ({"perturbation": "ascent"}, {"obf_C", "obf_gamma", "obf_sigmoid", "gsam_alpha",
+                                  "backup_normalized", "rho_min"}),
+    ({"perturbation": "obf", "gsam_alpha": 0.2, "rho_policy": "lr_prop"}, set()),
+    ({"optimizer": "adamw"}, {"momentum"}),
+    ({"dataset": "synthetic"}, {"data_dir"}),
+    ({"dataset": "waveforms.data:build", "loss": "waveforms.loss:focal"},
+     {"data_dir", "synthetic_shape", "synthetic_classes", "synthetic_size", "label_smoothing"}),
+    ({"sharpness_every": 1}, set()),
+])
+def test_applied_params_leave_out_exactly_the_fields_that_do_not_act(values, unused):
+    cfg = TrainConfig(**values)
+    applied = cfg.applied_params()
+    always_unused = {"model_kwargs", "dataset_kwargs", "loss_kwargs"}  # empty here
+    if values.get("dataset") != "synthetic":
+        always_unused |= {"synthetic_shape", "synthetic_classes", "synthetic_size"}
+    if not values.get("sharpness_every"):
+        always_unused |= {"sharpness_examples", "sharpness_m", "sharpness_rho", "sharpness_steps"}
+    if values.get("perturbation") != "obf":
+        always_unused |= {"obf_C", "obf_gamma", "obf_sigmoid"}
+    if not values.get("gsam_alpha"):
+        always_unused |= {"gsam_alpha", "backup_normalized"}
+    if values.get("rho_policy") != "lr_prop":
+        always_unused.add("rho_min")
+    assert set(TrainConfig.model_fields) - set(applied) == unused | always_unused
+    assert TrainConfig(**applied) == cfg  # the left-out fields hold their defaults here
+
+
+def test_applied_params_keep_a_non_default_kwargs_mapping():
+    cfg = TrainConfig(model_kwargs={"width": 8})
+    assert cfg.applied_params()["model_kwargs"] == {"width": 8}

@@ -196,7 +196,7 @@ def assert_like_a_local_sweep(uri: str, name: str, storage: Path, n_trials: int,
     """A FINISHED parent; one FINISHED, `completed` child per trial id under it, with the tags
     and params of a local sweep (tests/system/test_sweep_e2e.py); every Optuna trial COMPLETE, once,
     `methods` trials per method. Returns the children."""
-    from samtrain.config import TrainConfig
+    from sweeps.store.schema import parse_params, train_config_of
 
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name(name)
@@ -209,7 +209,8 @@ def assert_like_a_local_sweep(uri: str, name: str, storage: Path, n_trials: int,
             "status", "node_id", "mlflow.parentRunId", "mlflow.runName"}
     for r in runs:
         assert tags <= set(r.data.tags), sorted(tags - set(r.data.tags))
-        assert set(r.data.params) == set(TrainConfig.model_fields) | RUNTIME_PARAMS
+        cfg = train_config_of(parse_params(r.data.params))  # only the fields that act are params
+        assert set(r.data.params) == set(cfg.applied_params()) | {"method"} | RUNTIME_PARAMS
         assert r.info.status == "FINISHED" and r.data.tags["status"] == "completed", r.data.tags
         assert r.data.tags["mlflow.parentRunId"] == parent.info.run_id
     got = {m: sum(r.data.tags["method"] == m for r in runs) for m in methods}

@@ -83,3 +83,66 @@ def not_datasets() -> tuple[list[int], list[int]]:
 
 
 NOT_CALLABLE = 3
+
+
+class Cast(Dataset):
+    """`Blobs` items with x and y cast (float64 features, float labels)."""
+
+    def __init__(self, ds: Dataset, x_dtype: torch.dtype, y_float: bool) -> None:
+        self.ds, self.x_dtype, self.y_float = ds, x_dtype, y_float
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, i: int) -> tuple:
+        x, y = self.ds[i]
+        return x.to(self.x_dtype), torch.tensor(float(y)) if self.y_float else y
+
+
+def tensor_blobs(x_dtype: str = "float32", y_dtype: str = "int64") -> tuple:
+    """`blobs` as `TensorDataset`s of the given dtypes (what a user's numpy arrays become)."""
+    out = []
+    for ds in blobs():
+        x = torch.stack([ds[i][0] for i in range(len(ds))]).to(getattr(torch, x_dtype))
+        y = torch.tensor([ds[i][1] for i in range(len(ds))]).to(getattr(torch, y_dtype))
+        out.append(torch.utils.data.TensorDataset(x, y))
+    return tuple(out)
+
+
+def cast_blobs(x_dtype: str = "float32", y_float: bool = False) -> tuple:
+    pool, test = blobs()
+    return Cast(pool, getattr(torch, x_dtype), y_float), Cast(test, getattr(torch, x_dtype), y_float)
+
+
+class Ragged(Dataset):
+    """Every third item's x one value longer."""
+
+    def __len__(self) -> int:
+        return 120
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return torch.zeros(2, 3 + (i % 3 == 2)), i % 3
+
+
+def ragged() -> tuple:
+    return Ragged(), Blobs(90, 2, False)
+
+
+def unlike_test(channels: int = 1) -> tuple:
+    """A test set of another channel count than the pool's."""
+    pool, _ = blobs()
+    return pool, torch.utils.data.TensorDataset(torch.zeros(30, channels, 3),
+                                                torch.arange(30) % 3)
+
+
+def no_parameters(num_classes: int, in_channels: int, image_size: int) -> nn.Module:
+    """Logits of the right shape, and nothing to train."""
+    return nn.Sequential(nn.Flatten(), nn.AdaptiveAvgPool1d(num_classes))
+
+
+def nan_loss() -> object:
+    return lambda logits, targets: (logits * float("nan")).mean()
+
+
+def detached_loss() -> object:
+    return lambda logits, targets: nn.functional.cross_entropy(logits, targets).detach()

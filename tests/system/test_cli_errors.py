@@ -67,6 +67,16 @@ def SP(id_, key, dist, *words):
     return R(id_, (f"methods.sam.space.{key}", *words), space=f", {key}: {dist}")
 
 
+PROBLEM = "tests.support.problem"  # a researcher's own parts, some of them wrong
+
+
+def OWN(id_, words, dataset, kwargs=""):
+    """`sweep run` of a study on the dataset builder `PROBLEM:dataset` (its `dataset_kwargs`)."""
+    more = f", model: '{PROBLEM}:pooled'" + (f", dataset_kwargs: {kwargs}" if kwargs else "")
+    return R(id_, words, text=S(base=more).replace("dataset: digits",
+                                                   f"dataset: '{PROBLEM}:{dataset}'"))
+
+
 def J(text: str | bytes) -> dict:
     """The fake sweep's sweep.json replaced by `text`."""
     return {"runs/fake/sweep.json": text}
@@ -99,6 +109,20 @@ CASES = [
       "nosuch://b/runs"),
     R("storage-credentials", ("--storage", "'s3://AKIA:***@b/runs'", "holds credentials"),
       "--storage", "s3://AKIA:PLANTED@b/runs"),
+    R("storage-file-credentials", ("--storage", "'file://***@", "holds credentials"),
+      "--storage", "file://ada:PLANTED@/tmp/runs"),
+    case("status-storage-file-credentials", ["status", "x", "--storage", "file://ada:PLANTED@/r"],
+         ("--storage", "'file://***@/r'", "holds credentials")),
+    R("tracking-file-credentials", ("--tracking-uri", "holds credentials"), "--tracking-uri",
+      "file://ada:PLANTED@/tmp/mlruns"),
+    R("tracking-sqlite-credentials", ("--tracking-uri", "holds credentials"), "--tracking-uri",
+      "sqlite://ada:PLANTED@/tmp/mlflow.db"),
+    R("grid-1e12", ("methods.sam.space", "1,000,000,000,000 points", "at most 1,000,000"),
+      text="sampler: grid\nbase: {dataset: digits, epochs: 1}\nmethods:\n  sam:\n    space:\n"
+           + "".join(f"      {k}: {{choice: {[round(0.001 * (j + 1), 4) for j in range(100)]}}}\n"
+                     for k in ("lr", "rho", "weight_decay", "momentum", "warmup_epochs",
+                               "label_smoothing"))),
+    R("budget-1e12", ("budget", "1000000000000", "at most 100,000"), "--budget", str(10**12)),
     case("status-storage-secret-key", ["status", "x", "--storage", "s3://b/r?secret_key=PLANTED"],
          ("--storage", "'s3://b/r?secret_key=***'", "holds credentials (secret_key)")),
     case("run-missing-file", ["run", "missing.yaml"], ("study", "'missing.yaml'", "does not exist")),
@@ -198,13 +222,29 @@ CASES = [
       top="shared_space: {lr: {loguniform: [0.01, 0.2]}}", space=", lr: {uniform: [0.1, 0.2]}"),
     R("shared-and-fixed", ("methods.sam.fixed.lr", "0.3", "shared_space"),
       top="shared_space: {lr: {loguniform: [0.01, 0.2]}}", fixed=", lr: 0.3"),
-    R("shared-unknown-key", ("shared_space.lrr", "0.1", "did you mean 'lr'?"), top="shared_space: {lrr: 0.1}"),
+    R("shared-unknown-key", ("shared_space.lrr", "0.1", "did you mean 'lr'?"),
+      top="shared_space: {lrr: 0.1}"),
     R("arm-epochs-searched", ("compute_matched", "'sgd'", "epochs"),
       top="compute_matched: true\nshared_space: {epochs: {int: [1, 3]}}"),
     R("confirm-seeds-negative", ("confirm_seeds", "-1", ">= 0"), top="confirm_seeds: -1"),
     R("no-data", ("cifar10", "/nonexistent"),
       text=S(base=", data_dir: /nonexistent").replace("digits", "cifar10")),
     # ---- run: a researcher's own model, dataset and loss (import strings), checked before Ray
+    OWN("dataset-float64", ("key 'dataset'", "x of its train pool is torch.float64",
+                            "must be torch.float32"), "tensor_blobs", "{x_dtype: float64}"),
+    OWN("dataset-float-labels", ("key 'dataset'", "targets of its train pool are torch.float32",
+                                 "integer class indices"), "tensor_blobs", "{y_dtype: float32}"),
+    OWN("dataset-float-label-items", ("key 'dataset'", "y a torch.float32 tensor"), "cast_blobs",
+        "{y_float: true}"),
+    OWN("dataset-ragged", ("key 'dataset'", "differ in shape", "ragged"), "ragged"),
+    OWN("dataset-test-unlike", ("key 'dataset'", "its test set is unlike its train pool"),
+        "unlike_test"),
+    R("model-no-parameters", ("key 'model'", "no trainable parameters"),
+      base=f", model: '{PROBLEM}:no_parameters'"),
+    R("loss-nan", ("key 'loss'", "nan on the first 2 examples", "finite"),
+      base=f", loss: '{PROBLEM}:nan_loss'"),
+    R("loss-detached", ("key 'loss'", "detached from the logits"),
+      base=f", loss: '{PROBLEM}:detached_loss'"),
     R("model-spelling", ("base", "'model'", "'my nets:build'", "import string"),
       base=", model: 'my nets:build'"),
     R("model-not-found", ("'model'", "'nosuchpkg.nets:build'", "'nosuchpkg' not found"),
@@ -325,6 +365,8 @@ CASES = [
     case("extend-missing", ["extend", "nope", "--trials", "2"], ("'nope'", "not found")),
     case("extend-no-trials", ["extend", "fake"], ("--trials", "required")),
     F("extend", "trials-0", ("--trials", "value 0", ">= 1"), "--trials", "0"),
+    F("extend", "trials-1e12", ("--trials", "value 1000000000000", "too large"), "--trials",
+      str(10**12)),
     F("extend", "trials-text", ("--trials", "'many'"), "--trials", "many"),
     case("resume-name-slash", ["resume", "a/b"], ("NAME", "'a/b'")),
     case("resume-name-dotdot", ["resume", ".."], ("NAME", "'..'")),

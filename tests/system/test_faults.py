@@ -179,7 +179,7 @@ def test_tracking_outages_lose_nothing_and_duplicate_nothing(tmp_path, monkeypat
         for r in runs:  # provenance through the server's artifact proxy, once, outages or not
             assert r.data.tags["mlflow.source.git.commit"] == git_commit()
             assert [a.path for a in client.list_artifacts(r.info.run_id)
-                    if a.path != "checkpoint"] == ["environment.json"]
+                    if a.path != "checkpoint"] == ["config.json", "environment.json"]
         journal = (box / "journal.jsonl").read_text().splitlines()
         assert _delivered(box) == len(journal) and not (box / "rejected.jsonl").exists()
     finally:

@@ -48,7 +48,7 @@ def test_tiny_sweep_end_to_end(ray_local, tmp_path, monkeypatch, capsys):
         assert tags["phase"] == "search" and tags["trial_id"]
         cfg = train_config_of(parse_params(params))
         assert tags["group_key"] == cfg.group_key()
-        assert set(params) == set(TrainConfig.model_fields) | RUNTIME_PARAMS
+        assert set(params) == set(cfg.applied_params()) | {"method"} | RUNTIME_PARAMS  # what acted
         assert tags["sweep.id"] == json.loads((tmp_path / "runs" / "t1" / "sweep.json").read_text())[
             "sweep_id"] and tags["node_id"]
         assert params["perturbation"] == ("none" if tags["method"] == "sgd" else "ascent")
@@ -255,7 +255,7 @@ def test_run_states_provenance_environment_uri_and_the_readme_recipes(ray_local,
     for r in runs:
         assert r.info.status == MLFLOW_STATE[r.data.tags["status"]], r.data.tags
     (parent,) = client.search_runs([runs[0].info.experiment_id], "tags.`sweep.role` = 'parent'")
-    env = launch_environment()
+    env = launch_environment("s.yaml")  # the study file: not in a repository, so the package's
     assert env["git_commit"] == git_commit() and len(git_commit()) == 40
     for r in [parent, *runs]:
         assert r.data.tags["mlflow.source.git.commit"] == env["git_commit"]

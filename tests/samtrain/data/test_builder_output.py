@@ -70,8 +70,8 @@ def test_a_data_source_passes_as_it_is():
                                             "integer class index; item 0 is a Tensor"),
     ((Items([(torch.zeros(2), 0.5)]), pair()[1]), "item 0 is a tuple of Tensor, float"),
     ((Items([([0.1], 1)]), pair()[1]), "item 0 is a tuple of list, int"),
-    ((TensorDataset(torch.zeros(2, 3), torch.tensor([0.0, 1.0])), pair()[1]),
-     "item 0 is a tuple of Tensor, Tensor"),
+    ((TensorDataset(torch.zeros(2, 3), torch.tensor([0.0, 1.0])), pair()[1]),  # float labels
+     "targets of its train pool are torch.float32; must be integer class indices (e.g. y.long())"),
     ((TensorDataset(torch.zeros(2, 3), torch.tensor([0, -1])), pair()[1]),
      "targets of its train pool hold -1"),
     ((Items([(torch.zeros(2), 0), (torch.zeros(2), True)]), pair()[1]), "must have integer class indices"),

@@ -43,7 +43,7 @@ def test_best_lists_the_indistinguishable_configs_in_comments_and_stays_train_ya
     comments = [line for line in text.splitlines() if line.startswith("#")]
     assert comments[0].startswith(f"# best sam config of sweep 's': val_acc=0.5000 ± {SE:.4g} (SE;")
     assert "2 of 3 sam config(s) within 1 SE" in comments[1]
-    assert comments[2:] == ["#   rho=0.05: 0.5000 (n=1)", f"#   rho=0.1: {0.5 - SE / 2:.4f} (n=1)"]
+    assert comments[2:4] == ["#   rho=0.05: 0.5000 (n=1)", f"#   rho=0.1: {0.5 - SE / 2:.4f} (n=1)"]
     cfg = TrainConfig(**yaml.safe_load(text))
     assert cfg.rho == 0.05 and cfg.group_key() == _records(make_record)[1].group_key
 
@@ -62,3 +62,19 @@ def test_best_pareto_lists_exactly_the_non_dominated_configs(make_record):
     assert lines[1].startswith("sam: rho=0.05; val_acc=0.5, grad_evals=600 (n=1")
     assert lines[2].startswith("sgd: -; val_acc=0.45, grad_evals=300 (n=1")
     assert len(lines) == 3    # sam rho=0.2: less accurate than rho=0.05 at the same compute
+
+
+def test_best_prints_the_searched_keys_and_the_studys_values_and_all_with_full(make_record):
+    records = _records(make_record)
+    short = best_config_yaml(STUDY, "s", records, "sam")
+    body = [line for line in short.splitlines() if not line.startswith("#")]
+    winner = TrainConfig(**yaml.safe_load(short))
+    default = TrainConfig().model_dump(mode="json")
+    # rho (searched) first, then exactly the fields whose value differs from the default
+    assert body[0] == "rho: 0.05"
+    expected = {k for k, v in winner.model_dump(mode="json").items() if v != default[k]} - {"rho"}
+    assert {line.split(":")[0] for line in body[1:]} == expected
+    assert "synthetic_shape" not in short and "data_dir" not in short
+    full = best_config_yaml(STUDY, "s", records, "sam", full=True)
+    assert set(yaml.safe_load(full)) == set(TrainConfig.model_fields)
+    assert TrainConfig(**yaml.safe_load(full)) == winner

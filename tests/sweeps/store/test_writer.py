@@ -95,8 +95,8 @@ def test_provenance_is_recorded_once_and_a_found_run_keeps_its_own(uri):
     for rid in (parent, run_id):
         tags = client.get_run(rid).data.tags
         assert tags["mlflow.source.git.commit"] == "a" * 40 and tags["git_dirty"] == "true"
-        assert [a.path for a in client.list_artifacts(rid) if a.path.endswith(".json")] == [
-            "environment.json"]
+        assert [a.path for a in client.list_artifacts(rid) if a.path.endswith(".json")] == (
+            ["environment.json"] if rid == parent else ["config.json", "environment.json"])
     assert _environment(client, run_id) == ENV
     # found again by a driver on other code (resume, outbox redelivery): nothing is replaced
     other = {**ENV, "git_commit": "b" * 40, "git_dirty": False, "python": "3.12.0"}
@@ -118,11 +118,11 @@ def test_a_run_created_before_a_crash_gets_its_missing_provenance(uri):
     run_id = child(w, "t1", cfg)                     # no environment: as if cut off
     client = MlflowClient(uri)
     assert "mlflow.source.git.commit" not in client.get_run(run_id).data.tags
-    assert client.list_artifacts(run_id) == []
+    assert [a.path for a in client.list_artifacts(run_id)] == ["config.json"]
     for _ in range(2):
         w.child("t1", "sam", "search", cfg.model_dump(mode="json"), cfg.group_key(), environment=ENV)
     assert client.get_run(run_id).data.tags["git_dirty"] == "true"
-    assert [a.path for a in client.list_artifacts(run_id)] == ["environment.json"]
+    assert [a.path for a in client.list_artifacts(run_id)] == ["config.json", "environment.json"]
     assert _environment(client, run_id) == ENV
 
 
@@ -143,3 +143,51 @@ def _environment(client, run_id):
     path = client.download_artifacts(run_id, "environment.json")
     with open(path) as f:
         return json.load(f)
+
+
+@pytest.mark.parametrize("method, values, absent, present", [
+    ("sgd", {"perturbation": "none"}, {"rho", "adaptive", "obf_C", "gsam_alpha", "rho_policy"},
+     {"perturbation", "lr", "momentum"}),
+    ("sam", {"rho": 0.1}, {"obf_C", "obf_gamma", "obf_sigmoid", "gsam_alpha", "rho_min"},
+     {"rho", "perturbation", "adaptive"}),
+    ("obf", {"perturbation": "obf", "obf_C": 10.0}, {"gsam_alpha", "backup_normalized"},
+     {"rho", "obf_C", "obf_gamma", "obf_sigmoid"}),
+    ("gsam", {"gsam_alpha": 0.3}, {"obf_C"}, {"gsam_alpha", "backup_normalized"}),
+    ("adamw", {"perturbation": "none", "optimizer": "adamw"}, {"momentum", "rho"}, {"optimizer"}),
+])
+def test_a_run_holds_only_the_params_its_method_uses_and_reads_back_whole(uri, method, values,
+                                                                          absent, present):
+    cfg = TrainConfig(epochs=2, **values)
+    w = SweepWriter(uri, "s", "id1")
+    w.open_parent()
+    run_id = w.child("t1", method, "search", cfg.model_dump(mode="json"), cfg.group_key())
+    client = MlflowClient(uri)
+    params = client.get_run(run_id).data.params
+    assert params["method"] == method
+    assert not absent & set(params) and present <= set(params)
+    assert set(params) - {"method"} == set(cfg.applied_params())
+    # the artifact holds the whole resolved config, unused fields included
+    path = client.download_artifacts(run_id, "config.json")
+    with open(path) as f:
+        assert TrainConfig(**json.load(f)) == cfg
+    w.finish(run_id, "completed")
+    (record,) = load_records(uri, "s", "id1", history=False)[1]
+    assert set(cfg.model_dump()) <= set(record.params)  # defaults filled for the unlogged fields
+    from sweeps.store.schema import train_config_of
+
+    assert train_config_of(record.params) == cfg
+
+
+def test_a_field_that_did_not_act_but_was_set_is_read_back_from_config_json(uri):
+    """rho=0.2 on a plain SGD run is not a param, yet the record is that run's config (its
+    group key, which confirm and report match on)."""
+    cfg = TrainConfig(epochs=2, perturbation="none", rho=0.2)
+    w = SweepWriter(uri, "s", "id1")
+    w.open_parent()
+    run_id = w.child("t1", "sgd", "search", cfg.model_dump(mode="json"), cfg.group_key())
+    assert "rho" not in MlflowClient(uri).get_run(run_id).data.params
+    (record,) = load_records(uri, "s", "id1", history=False)[1]
+    assert record.params["rho"] == 0.2
+    from sweeps.store.schema import train_config_of
+
+    assert train_config_of(record.params).group_key() == cfg.group_key() == record.group_key
