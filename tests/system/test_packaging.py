@@ -33,7 +33,8 @@ def test_declared_dependencies_are_exactly_the_pins_of_requirements_txt():
     runtime, dev = _pins(PROJECT["dependencies"]), _pins(PROJECT["optional-dependencies"]["dev"])
     assert not set(runtime) & set(dev)
     assert {**runtime, **dev} == required  # same names, extras and versions
-    assert set(dev) == {"pytest", "ruff", "import-linter", "moto"}  # the rest is needed to run
+    assert set(dev) == {"pytest", "ruff", "import-linter", "moto", "mkdocs", "mkdocs-material",
+                        "mkdocstrings"}  # the rest is needed to run
 
 
 def test_sweep_version_names_the_installed_version():
