@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 
 from benchmarks import (
+    cli_startup,
     diagnostics_cost,
     search_efficiency,
     slot_speed,
@@ -34,6 +35,7 @@ SECTIONS: list[tuple[str, Callable[[list[str]], list[str]]]] = [
      "(benchmarks/tracking_load.py)", tracking_load.main),
     ("Object storage: the same sweep on a local folder and on S3 "
      "(benchmarks/storage_overhead.py)", storage_overhead.main),
+    ("CLI start-up: wall time of `sweep --help` (benchmarks/cli_startup.py)", cli_startup.main),
 ]
 
 
