@@ -6,8 +6,9 @@ STAMP := $(VENV)/.installed
 export RAY_USAGE_STATS_ENABLED := 0
 export MLFLOW_DISABLE_TELEMETRY := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: venv data test lint demo bench clean
+.PHONY: venv data test lint docs docs-build demo bench clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -25,7 +26,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check samtrain sweeps tests benchmarks examples
 	$(BIN)/lint-imports --no-cache
 
-test: lint data
+# the documentation site (mkdocs.yml): `docs` builds and serves it on 127.0.0.1, `docs-build`
+# builds it with warnings as errors into a temporary folder (part of `make test`)
+docs: $(STAMP)
+	$(BIN)/mkdocs serve --strict --dev-addr 127.0.0.1:8000
+
+docs-build: $(STAMP)
+	site=$$(mktemp -d) && $(BIN)/mkdocs build --strict --quiet --site-dir "$$site"; rc=$$?; rm -rf "$$site"; exit $$rc
+
+test: lint data docs-build
 	$(BIN)/python -m pytest -q --doctest-modules tests samtrain sweeps examples
 
 demo: $(STAMP) data
@@ -35,4 +44,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache site

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 
 from benchmarks import (
+    cli_startup,
     diagnostics_cost,
     efficient_cost,
     eval_layout,
@@ -49,6 +50,7 @@ SECTIONS: list[tuple[str, Callable[[list[str]], list[str]]]] = [
      "(benchmarks/shift_cost.py)", shift_cost.main),
     ("Cost unit: a forward-only pass against a forward + backward pass "
      "(benchmarks/pass_cost.py)", pass_cost.main),
+    ("CLI start-up: wall time of `sweep --help` (benchmarks/cli_startup.py)", cli_startup.main),
 ]
 
 

@@ -2,7 +2,7 @@
 # `make demo`: the Fashion-MNIST label-noise study end to end on this machine: search on the
 # validation split (Ray Tune + Optuna TPE + per-method ASHA), confirm (3 fresh seeds), report on
 # the test split with the comparison against SGD, the forgetting/sharpness analysis; then the
-# README's results section is regenerated from the report files (DEMO_README=0 skips that).
+# README's results section and docs/demo-results.md are regenerated from the report files (DEMO_README=0 skips that).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export RAY_USAGE_STATS_ENABLED=0 PYTHONUNBUFFERED=1

@@ -1,3 +1,5 @@
+"""`python -m sweeps ...`: the same as the `sweep` command."""
+
 from sweeps.cli import main
 
 raise SystemExit(main())

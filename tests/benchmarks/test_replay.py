@@ -16,6 +16,7 @@ from benchmarks.landscapes import Axis
 from benchmarks.replay import SAMPLERS, SchedulerSpec, make_sampler, replay, suggest, to_grid
 from benchmarks.search_efficiency import synthetic
 from benchmarks.tabular_search import Curve, run_search, tpe_startup
+from tests.support.spies import record_constructions
 
 ASHA = SchedulerSpec("asha", 2, 3)  # rungs at epochs 2 and 6 of 12
 
@@ -84,14 +85,20 @@ def test_log_axes_give_each_grid_value_an_equal_share() -> None:
     assert [to_grid(lin, x) for x in (0.0, 0.16, 0.17, 0.5)] == [0.0, 0.0, 0.25, 0.5]
 
 
-def test_samplers_use_the_sweeps_parameter_names_and_settings() -> None:
+def test_samplers_use_the_sweeps_parameter_names_and_settings(monkeypatch) -> None:
+    tpes = record_constructions(monkeypatch, optuna.samplers, "TPESampler")
+    grids = record_constructions(monkeypatch, optuna.samplers, "GridSampler")
     land, _ = synthetic()
     tpe = make_sampler("tpe", land.axes, "sam", budget=12, seed=0, workers=2)
     assert isinstance(tpe, optuna.samplers.TPESampler)
-    assert tpe._n_startup_trials == 4 and tpe._multivariate and tpe._group and tpe._constant_liar
-    assert not make_sampler("tpe", land.axes, "sam", 12, 0, workers=1)._constant_liar
+    make_sampler("tpe", land.axes, "sam", 12, 0, workers=1)
+    assert [(c["n_startup_trials"], c["multivariate"], c["group"], c["constant_liar"])
+            for c in tpes] == [(4, True, True, True), (4, True, True, False)]
     grid = make_sampler("grid", land.axes, "sam", 12, 0, 1)
-    assert sorted(grid._search_space) == ["sam/perturb_batch_size", "sam/rho"]
+    assert isinstance(grid, optuna.samplers.GridSampler)
+    (space,) = grids[0]["args"]
+    assert sorted(space) == ["sam/perturb_batch_size", "sam/rho"]
+    assert space["sam/rho"] == list(next(a for a in land.axes if a.key == "rho").values)
     with pytest.raises(ValueError):
         make_sampler("cmaes", land.axes, "sam", 12, 0, 1)
 

@@ -86,11 +86,10 @@ def test_an_outside_package_is_swept_confirmed_and_reported(tmp_path):
     assert re.search(r"^- obf (vs|beats|is worse than) sam\b", md, re.M)
 
 
-def test_the_readme_shows_the_example_as_it_is():
-    """README, "Your own model, data and loss": the study file whole, and each Python block
-    (headed `# waveforms/FILE.py`) a verbatim excerpt of that file."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("\n## Your own model, data and loss\n", 1)[1].split("\n## ", 1)[0]
+def test_the_docs_show_the_example_as_it_is():
+    """docs/custom-problem.md ("Your own model, data and loss"): the study file whole, and each
+    Python block (headed `# waveforms/FILE.py`) a verbatim excerpt of that file."""
+    section = (ROOT / "docs" / "custom-problem.md").read_text()
     blocks = re.findall(r"```(\w+)\n(.*?)```", section, re.S)
     yamls = [text for lang, text in blocks if lang == "yaml"]
     assert yamls == [(EXAMPLE / "study.yaml").read_text()]

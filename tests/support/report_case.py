@@ -50,3 +50,21 @@ def report_records(make_record) -> list:
     for i, run in enumerate(out):  # run parameters the loop records (they vary, but are no config)
         run.params["msharp_loop_ms"] = 100.0 + i
     return out
+
+
+def compute_matched_records(make_record, tests: dict[str, list[float]]) -> tuple:
+    """A `compute_matched: true` study (sgd, sam and the added `sgd_x2` at twice the epochs) and
+    its records: one search run per method, then confirm seeds 1-3 with `tests[method]`'s scores;
+    the paired t-test (`test: t`), whose p-values the tests compute by hand."""
+    study = parse_study("compute_matched: true\ntest: t\nbase: {dataset: digits, epochs: 3}\n"
+                        "methods:\n"
+                        "  sgd: {fixed: {perturbation: none}}\n"
+                        "  sam: {space: {rho: {loguniform: [0.01, 0.5]}}}\n")
+    r, t, records = make_record, iter(range(100)), []
+    for m, cfg, epochs in (("sgd", {"perturbation": "none"}, 3), ("sam", {"rho": 0.1}, 3),
+                           ("sgd_x2", {"perturbation": "none"}, 6)):
+        records.append(r(m, "search", "completed", 0, cfg, {"val_acc": 0.5}, next(t), epochs=epochs))
+        for seed, v in zip((1, 2, 3), tests[m], strict=True):
+            records.append(r(m, "confirm", "completed", seed, cfg, {"val_acc": 0.5, "test_acc": v},
+                             next(t), epochs=epochs))
+    return study, records

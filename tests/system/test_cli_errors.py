@@ -12,7 +12,6 @@ sweep `gone` is the same with a model whose package is not importable.
 from __future__ import annotations
 
 import socket
-import time
 from pathlib import Path
 
 import pytest
@@ -523,16 +522,14 @@ def test_bad_input_exits_2_with_one_line_naming_it_and_starts_and_writes_nothing
         else:
             path.write_bytes(content if isinstance(content, bytes) else _fill(content, tokens).encode())
     before = _tree(tmp_path)
-    start = time.monotonic()
     code = main([_fill(a, tokens) for a in argv])
-    elapsed = time.monotonic() - start
     out, err = capsys.readouterr()
     assert code == 2, (out, err)
     assert len(err.splitlines()) == 1 and err.endswith("\n") and not out, (out, err)
     for word in words:
         assert _fill(word, tokens) in err, (word, err)
     assert _tree(tmp_path) == before  # no runs/, no mlflow.db, nothing in the sweep
-    assert elapsed < 30, elapsed  # and Ray was never started: `ray.init` would have raised
+    # and Ray was never started: `ray.init` would have raised (`_guard`)
 
 
 def test_the_table_is_large_and_its_rows_distinct():

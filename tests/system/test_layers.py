@@ -1,6 +1,7 @@
 """The architecture as a checked contract: `lint-imports` (import-linter, `make lint`) keeps every
 layer of sweeps/ and samtrain/ importing only the layers below it, with no import cycle; a
-planted upward import breaks it. `sweep --help` stays instant: it imports no torch, Ray or MLflow."""
+planted upward import breaks it. `sweep --help` stays instant because it imports no torch, Ray or
+MLflow (checked here; its wall time is measured by benchmarks/cli_startup.py, not asserted)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -64,29 +64,29 @@ def test_a_planted_upward_or_cyclic_import_breaks_the_contract(copy, module, pla
     assert says in out.stdout and "BROKEN" in out.stdout, out.stdout
 
 
-def _help(argv: list[str]) -> tuple[float, str, list[str]]:
-    code = ("import sys, time; t = time.perf_counter(); from sweeps.cli import main\n"
+def _help(argv: list[str], prelude: str = "") -> tuple[str, list[str]]:
+    """What `sweep ARGV` printed, and the heavy modules imported by then (after `prelude` ran)."""
+    code = (prelude + "import sys; from sweeps.cli import main\n"
             "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
-            f"print('@@', time.perf_counter() - t, sorted(m for m in {HEAVY!r} if m in sys.modules))")
-    start = time.perf_counter()
+            f"print('@@', sorted(m for m in {HEAVY!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
                          check=True, timeout=60)
-    wall = time.perf_counter() - start
-    return wall, out.stdout, eval(out.stdout.rsplit("@@", 1)[1].split(None, 1)[1])
+    return out.stdout, eval(out.stdout.rsplit("@@", 1)[1])
 
 
 @pytest.mark.parametrize("argv", [["--help"]] + [[c, "--help"] for c in COMMANDS],
                          ids=lambda a: " ".join(a))
-def test_help_imports_nothing_heavy_and_returns_at_once(argv):
-    wall, out, heavy = _help(argv)
+def test_help_imports_nothing_heavy(argv):
+    out, heavy = _help(argv)
     assert out.startswith("usage: sweep") and heavy == [], (heavy, out)
-    assert wall < 1.5, wall  # the whole process, interpreter start included
 
 
-def test_the_sweep_console_script_answers_help_in_under_a_second_and_a_half():
+def test_the_check_sees_a_heavy_import():
+    """The probe itself: a heavy module imported before `sweep --help` is reported."""
+    assert _help(["--help"], prelude="import numpy\n")[1] == ["numpy"]
+
+
+def test_the_sweep_console_script_answers_help():
     script = Path(sys.executable).parent / "sweep"
-    start = time.perf_counter()
     out = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
-    wall = time.perf_counter() - start
     assert out.returncode == 0 and "analyze" in out.stdout
-    assert wall < 1.5, wall

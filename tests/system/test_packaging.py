@@ -38,7 +38,8 @@ DEV = _requirements(PROJECT["optional-dependencies"]["dev"])
 def test_requirements_txt_is_a_lock_of_exact_pins_for_every_declared_dependency():
     assert not set(RUNTIME) & set(DEV)
     assert set(LOCK) == set(RUNTIME) | set(DEV)  # the same names
-    assert set(DEV) == {"pytest", "ruff", "import-linter", "moto"}  # the rest is needed to run
+    assert set(DEV) == {"pytest", "ruff", "import-linter", "moto", "mkdocs", "mkdocs-material",
+                        "mkdocstrings"}  # tests, lint, the docs site; the rest is needed to run
     for name, pin in LOCK.items():
         (spec,) = pin.specifier
         assert spec.operator == "==", f"not pinned: {pin}"

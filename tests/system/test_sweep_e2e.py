@@ -225,17 +225,20 @@ methods:
 MLFLOW_STATE = {"completed": "FINISHED", "pruned": "KILLED", "diverged": "FAILED"}
 
 
-def readme_python_block(containing: str) -> str:
-    blocks = (ROOT / "README.md").read_text().split("```python\n")[1:]
+def docs_python_block(containing: str) -> str:
+    """The one Python block of docs/getting-started.md ("Reading results in Python") that
+    holds `containing`."""
+    blocks = (ROOT / "docs" / "getting-started.md").read_text().split("```python\n")[1:]
     (block,) = [b.split("```", 1)[0] for b in blocks if containing in b]
     return block
 
 
-def test_run_states_provenance_environment_uri_and_the_readme_recipes(ray_local, tmp_path,
-                                                                      monkeypatch, capsys):
+def test_run_states_provenance_environment_uri_and_the_docs_recipes(ray_local, tmp_path,
+                                                                    monkeypatch, capsys):
     """A sweep with a completed, a pruned and a diverged trial, tracked where
     $MLFLOW_TRACKING_URI says: MLflow's state per outcome, the commit tag and the environment
-    artifact on every run, the worker's torch and device as params; the README's recipes work."""
+    artifact on every run, the worker's torch and device as params; the recipes of
+    docs/getting-started.md work."""
     import torch
 
     monkeypatch.chdir(tmp_path)
@@ -270,7 +273,7 @@ def test_run_states_provenance_environment_uri_and_the_readme_recipes(ray_local,
 
     capsys.readouterr()
     ns: dict = {}
-    exec(readme_python_block("mlflow.search_runs("), ns)
+    exec(docs_python_block("mlflow.search_runs("), ns)
     sam_done = sorted(r.info.run_id for r in runs
                       if (r.data.tags["method"], r.data.tags["status"]) == ("sam", "completed"))
     assert sorted(ns["sam"]["run_id"]) == sam_done

@@ -11,6 +11,7 @@ from sweeps.execution.mlflow_callback import MLflowTrialCallback
 from sweeps.search.trial_config import trial_config
 from sweeps.store.provenance import launch_environment
 from sweeps.store.writer import MLflowTarget
+from tests.support.tracking import children, sqlite_uri
 
 
 def trial(tid: str, cfg: TrainConfig, last: dict | None = None, status: str = "TERMINATED"):
@@ -20,14 +21,7 @@ def trial(tid: str, cfg: TrainConfig, last: dict | None = None, status: str = "T
 
 @pytest.fixture
 def uri(tmp_path):
-    return f"sqlite:///{tmp_path / 'mlflow.db'}"
-
-
-def children(uri, name="s"):
-    client = MlflowClient(uri)
-    exp = client.get_experiment_by_name(name)
-    return {r.data.tags["trial_id"]: r for r in client.search_runs(
-        [exp.experiment_id], "tags.`sweep.role` = 'child'")}
+    return sqlite_uri(tmp_path)
 
 
 def test_statuses_from_trial_outcomes(uri, tmp_path):

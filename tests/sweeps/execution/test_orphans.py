@@ -11,16 +11,9 @@ from sweeps.search.trial_config import read_trial
 from sweeps.store.sweep_dir import SweepMeta, sweep_dir
 from sweeps.store.writer import SweepWriter
 from sweeps.study.study_file import parse_study
+from tests.support.studies import SGD_VS_SAM
 
-STUDY = """name: s
-budget: 3
-methods:
-  sgd: {fixed: {perturbation: none}}
-  sam:
-    fixed: {perturbation: ascent}
-    space: {rho: {loguniform: [0.01, 0.2]}}
-    start_from: [{rho: 0.05}]
-"""
+STUDY = SGD_VS_SAM + "    start_from: [{rho: 0.05}]\n"
 
 
 def test_orphans_are_failed_and_enqueued_again_deleted_in_mlflow_and_budgets_stay_exact(

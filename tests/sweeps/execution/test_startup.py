@@ -1,12 +1,13 @@
 """What keeps a sweep's start cheap (benchmarks/RESULTS.md, P3): the driver never imports torch,
 and Tune's TensorBoard logger (which would import it) is not created; CSV/JSON loggers stay."""
 
+import os
 import pkgutil
 import subprocess
 import sys
 
+import pytest
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback, TBXLoggerCallback
-from ray.tune.utils.callback import _create_default_callbacks
 
 import sweeps
 from sweeps.execution.runner import run_config
@@ -26,13 +27,33 @@ def test_driver_modules_do_not_import_torch():
     assert out.stdout.strip() == "[]"
 
 
-def test_tune_gets_csv_and_json_loggers_but_no_tensorboard(tmp_path, monkeypatch):
+def test_tune_gets_csv_and_json_loggers_and_no_automatic_ones(tmp_path, monkeypatch):
+    """Tune adds its default loggers (TensorBoard's among them) unless
+    TUNE_DISABLE_AUTO_CALLBACK_LOGGERS is set: the run config sets it and brings CSV and JSON."""
     monkeypatch.setenv("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "0")  # restored after the test
     rc = run_config("search", sweep_dir(tmp_path, "s"), callback=object(), max_failures=2,
                     checkpoint_interval_s=30.0)
-    callbacks = _create_default_callbacks(list(rc.callbacks))  # what Tune adds at fit()
-    kinds = [type(c) for c in callbacks]
+    assert os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] == "1"
+    kinds = [type(c) for c in rc.callbacks]
     assert kinds.count(CSVLoggerCallback) == 1 and kinds.count(JsonLoggerCallback) == 1
     assert not any(issubclass(k, TBXLoggerCallback) for k in kinds)
     assert rc.failure_config.max_failures == 2
     assert rc.checkpoint_config.num_to_keep == 2 and rc.storage_path == str(tmp_path / "s")
+
+
+@pytest.mark.ray
+def test_a_tune_run_with_the_run_config_writes_csv_and_json_and_no_tensorboard_file(
+        ray_local, tmp_path, monkeypatch):
+    from ray import tune
+
+    def _two_epochs(config):  # nested: pickled by value, Ray's workers cannot import this module
+        for epoch in (1, 2):
+            tune.report({"epoch": epoch, "val_acc": 0.5})
+
+    monkeypatch.setenv("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "0")  # restored after the test
+    rc = run_config("search", sweep_dir(tmp_path, "s"), callback=tune.Callback(), max_failures=0,
+                    checkpoint_interval_s=30.0)
+    tune.Tuner(_two_epochs, run_config=rc).fit()
+    files = [p.name for p in (tmp_path / "s").rglob("*") if p.is_file()]
+    assert "progress.csv" in files and "result.json" in files, files
+    assert not [f for f in files if f.startswith("events.out.tfevents")], files

@@ -10,7 +10,7 @@ from PIL import Image
 
 from sweeps.report.report import build_report
 from sweeps.study.study_file import parse_study
-from tests.support.report_case import STUDY, report_records
+from tests.support.report_case import STUDY, compute_matched_records, report_records
 
 
 @pytest.fixture(scope="module")
@@ -89,18 +89,8 @@ def test_no_confirm_runs_yet(records, tmp_path):
 
 
 def test_the_report_shows_both_deltas_and_says_both_verdicts(make_record, tmp_path):
-    study = parse_study("compute_matched: true\ntest: t\nbase: {dataset: digits, epochs: 3}\n"
-                        "methods:\n"
-                        "  sgd: {fixed: {perturbation: none}}\n"
-                        "  sam: {space: {rho: {loguniform: [0.01, 0.5]}}}\n")
     tests = {"sgd": [0.60, 0.62, 0.61], "sam": [0.70, 0.73, 0.71], "sgd_x2": [0.69, 0.74, 0.70]}
-    r, t, records = make_record, iter(range(100)), []
-    for m, cfg, epochs in (("sgd", {"perturbation": "none"}, 3), ("sam", {"rho": 0.1}, 3),
-                           ("sgd_x2", {"perturbation": "none"}, 6)):
-        records.append(r(m, "search", "completed", 0, cfg, {"val_acc": 0.5}, next(t), epochs=epochs))
-        for seed, v in zip((1, 2, 3), tests[m], strict=True):
-            records.append(r(m, "confirm", "completed", seed, cfg, {"val_acc": 0.5, "test_acc": v},
-                             next(t), epochs=epochs))
+    study, records = compute_matched_records(make_record, tests)
     res = build_report(records, study, tmp_path, "md", analysis=False)
     head = res.table_text.splitlines()[0]
     assert "Δ vs baseline [95% CI]" in head and "Δ vs equal-compute reference [95% CI]" in head

@@ -10,7 +10,13 @@ import pytest
 from scipy import stats
 
 from sweeps.results.rows import best_method, method_pairs, method_rows, metric_on_test_split
-from tests.support.report_case import SAM_TEST, STUDY, STUDY_T, report_records
+from tests.support.report_case import (
+    SAM_TEST,
+    STUDY,
+    STUDY_T,
+    compute_matched_records,
+    report_records,
+)
 
 
 @pytest.fixture(scope="module")
@@ -136,21 +142,9 @@ def test_the_row_shows_every_searched_key_even_when_all_runs_share_its_value(mak
 def test_equal_compute_comparisons_are_against_the_matched_arm_in_the_reports_one_holm_family(
         make_record):
     """sam (2 gradient evaluations a step) vs sgd at equal epochs and vs sgd_x2 (2x epochs)."""
-    from sweeps.study.study_file import parse_study
-
-    study = parse_study("compute_matched: true\ntest: t\nbase: {dataset: digits, epochs: 3}\n"
-                        "methods:\n"
-                        "  sgd: {fixed: {perturbation: none}}\n"
-                        "  sam: {space: {rho: {loguniform: [0.01, 0.5]}}}\n")
-    assert study.matched == {"sam": "sgd_x2"}
     tests = {"sgd": [0.60, 0.62, 0.61], "sam": [0.70, 0.73, 0.71], "sgd_x2": [0.66, 0.70, 0.67]}
-    r, t, records = make_record, iter(range(100)), []
-    for m, cfg, epochs in (("sgd", {"perturbation": "none"}, 3), ("sam", {"rho": 0.1}, 3),
-                           ("sgd_x2", {"perturbation": "none"}, 6)):
-        records.append(r(m, "search", "completed", 0, cfg, {"val_acc": 0.5}, next(t), epochs=epochs))
-        for seed, v in zip((1, 2, 3), tests[m], strict=True):
-            records.append(r(m, "confirm", "completed", seed, cfg, {"val_acc": 0.5, "test_acc": v},
-                             next(t), epochs=epochs))
+    study, records = compute_matched_records(make_record, tests)
+    assert study.matched == {"sam": "sgd_x2"}
     rows = method_rows(records, study)
     sam = rows["sam"]
     assert sam.matched_arm == "sgd_x2"

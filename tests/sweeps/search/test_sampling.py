@@ -15,6 +15,7 @@ from sweeps.search.sampling import define_by_run, make_sampler, method_schedule,
 from sweeps.search.trial_config import read_trial
 from sweeps.study.spec import build_train_config
 from sweeps.study.study_file import parse_study
+from tests.support.spies import record_constructions
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -95,12 +96,15 @@ def test_an_unplanned_trial_is_refused():
         define_by_run(study)(optuna.create_study().ask())
 
 
-def test_tpe_is_multivariate_grouped_with_startup_sized_to_the_budget_and_a_liar_in_parallel():
+def test_tpe_is_multivariate_grouped_with_startup_sized_to_the_budget_and_a_liar_in_parallel(
+        monkeypatch):
+    made = record_constructions(monkeypatch, optuna.samplers, "TPESampler")
     study = parse_study(SAMPLING)            # 6 sam trials: 2 random start-up trials, sgd's 1
     one, two = make_sampler(study, 1), make_sampler(study, 2)
-    assert isinstance(one, optuna.samplers.TPESampler)
-    assert (one._n_startup_trials, one._multivariate, one._group) == (3, True, True)
-    assert (one._constant_liar, two._constant_liar) == (False, True)
+    assert isinstance(one, optuna.samplers.TPESampler) and isinstance(two, optuna.samplers.TPESampler)
+    assert [(c["n_startup_trials"], c["multivariate"], c["group"]) for c in made] == [(3, True, True)] * 2
+    assert [c["constant_liar"] for c in made] == [False, True]
+    assert {c["seed"] for c in made} == {study.seed}
     assert isinstance(make_sampler(parse_study(SAMPLING + "sampler: random\n"), 2),
                       optuna.samplers.RandomSampler)
 

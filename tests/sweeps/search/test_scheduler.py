@@ -4,6 +4,7 @@ import json
 import pickle
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from ray.tune.schedulers import (
     ASHAScheduler,
@@ -14,6 +15,7 @@ from ray.tune.schedulers import (
 
 from sweeps.search.scheduler import PerMethodScheduler
 from sweeps.study.strategy import ASHA, Hyperband, Median
+from tests.support.spies import rung_cutoffs
 
 
 class FakeTrial(SimpleNamespace):
@@ -88,8 +90,8 @@ def test_a_resumed_sweep_judges_new_trials_against_results_from_before_the_crash
     fresh.on_trial_add(None, new_b)
     assert fresh.on_trial_result(None, new_a, {"epoch": 1, "val_acc": 0.5}) == TrialScheduler.STOP
     assert fresh.on_trial_result(None, new_b, {"epoch": 1, "val_acc": 0.5}) == TrialScheduler.CONTINUE
-    (rung1,) = [r for m, r in fresh.schedulers["a"]._brackets[0]._rungs if m == 1]
-    assert rung1 == {"old": 0.9, "new_a": 0.5}
+    # rung 1 holds old's 0.9 and new_a's 0.5, not gone's 0.99: its cutoff is their 2/3 percentile
+    assert rung_cutoffs(fresh.schedulers["a"])[1.0] == pytest.approx(np.percentile([0.9, 0.5], 200 / 3))
 
 
 class CapturedASHA(PerMethodScheduler):
@@ -115,12 +117,12 @@ def test_tuner_restore_refills_the_rungs_from_tunes_own_result_files(ray_local, 
     tune.Tuner(_epochs, param_space=space,
                tune_config=tune.TuneConfig(metric="val_acc", mode="max", scheduler=scheduler),
                run_config=tune.RunConfig(name="e", storage_path=str(tmp_path), verbose=0)).fit()
-    live = {m: dict(r) for m, r in scheduler.schedulers["sam"]._brackets[0]._rungs}
-    assert sorted(live[1].values()) == pytest.approx([0.51, 0.71])
+    live = rung_cutoffs(scheduler.schedulers["sam"])
+    assert live[1.0] == pytest.approx(np.percentile([0.51, 0.71], 200 / 3))  # both trials' epoch 1
     CapturedASHA.restored.clear()
     tune.Tuner.restore(str(tmp_path / "e"), trainable=_epochs, resume_unfinished=True).fit()
     (after,) = CapturedASHA.restored
-    assert {m: dict(r) for m, r in after.schedulers["sam"]._brackets[0]._rungs} == live
+    assert rung_cutoffs(after.schedulers["sam"]) == live
 
 
 @pytest.mark.parametrize("spec, kind", [

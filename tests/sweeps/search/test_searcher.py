@@ -14,15 +14,9 @@ from sweeps.search.searcher import SweepSearch
 from sweeps.search.trial_config import read_trial
 from sweeps.study.strategy import ASHA
 from sweeps.study.study_file import parse_study
+from tests.support.studies import SGD_VS_SAM
 
-STUDY = """name: s
-budget: 3
-methods:
-  sgd: {fixed: {perturbation: none}}
-  sam:
-    fixed: {perturbation: ascent}
-    space: {rho: {loguniform: [0.01, 0.2]}}
-"""
+STUDY = SGD_VS_SAM
 
 
 def planned(text: str, storage: optuna.storages.BaseStorage, **kw) -> SweepSearch:

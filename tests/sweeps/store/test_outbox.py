@@ -9,6 +9,7 @@ from mlflow.tracking import MlflowClient
 from samtrain.config import TrainConfig
 from sweeps.store.outbox import JOURNAL, Outbox, deliver_pending
 from sweeps.store.writer import SweepWriter
+from tests.support.tracking import children, sqlite_uri
 
 CFG = TrainConfig()
 CHILD = {"method": "sam", "phase": "search", "train_config": CFG.model_dump(mode="json"),
@@ -17,14 +18,7 @@ CHILD = {"method": "sam", "phase": "search", "train_config": CFG.model_dump(mode
 
 @pytest.fixture
 def uri(tmp_path):
-    return f"sqlite:///{tmp_path / 'mlflow.db'}"
-
-
-def children(uri, name="s"):
-    client = MlflowClient(uri)
-    exp = client.get_experiment_by_name(name)
-    return {r.data.tags["trial_id"]: r for r in client.search_runs(
-        [exp.experiment_id], "tags.`sweep.role` = 'child'")}
+    return sqlite_uri(tmp_path)
 
 
 class FlakyWriter:
