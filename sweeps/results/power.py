@@ -2,10 +2,12 @@
 
 The power of a two-sided paired test at level `alpha` with n pairs, true mean difference
 `diff` and SD of the differences `sd` is that of the paired t-test (noncentral t with n - 1
-degrees of freedom and noncentrality diff / sd * sqrt(n); Cohen 1988, ch. 2). The sign-flip
-permutation test has about the same power where it can reject at all; it cannot at n with
-2 / 2^n > alpha (its smallest p), so its power there is 0 and its n needed is at least the
-smallest n with 2 / 2^n <= alpha.
+degrees of freedom and noncentrality diff / sd * sqrt(n); Cohen 1988, ch. 2). The exact
+sign-flip permutation test's p-values are multiples of 2 / 2^n, so at level alpha it rejects
+only at its attainable level floor(alpha 2^(n-1)) / 2^(n-1): its power is the t-test's at that
+level (0 where that is 0, i.e. 2 / 2^n > alpha: its smallest p), and its n needed is at least the
+smallest n with 2 / 2^n <= alpha. Beyond `EXACT_MAX_N` pairs (Monte Carlo p-values) the level
+is alpha itself.
 
 The level is Holm's first step, alpha / m over a family of m comparisons (`holm_alpha`): the
 level a comparison must reach when it is the strongest of its family (Holm 1979).
@@ -23,7 +25,9 @@ import math
 
 from scipy import stats as _st
 
-__all__ = ["holm_alpha", "power", "n_for_power", "min_n_to_reject"]
+from sweeps.results.paired import EXACT_MAX_N
+
+__all__ = ["holm_alpha", "power", "n_for_power", "min_n_to_reject", "attainable_level"]
 
 N_MAX = 100_000
 
@@ -42,6 +46,18 @@ def min_n_to_reject(alpha: float) -> int:
     return max(2, math.ceil(math.log2(2.0 / alpha) - 1e-12))
 
 
+def attainable_level(alpha: float, n: int) -> float:
+    """The largest level at most `alpha` the exact sign-flip test over n pairs can reach.
+
+    >>> attainable_level(0.005, 10), attainable_level(0.05, 5)
+    (0.00390625, 0.0)
+    """
+    if n > EXACT_MAX_N:
+        return alpha
+    half = 2.0 ** (n - 1)
+    return math.floor(alpha * half + 1e-9) / half
+
+
 def power(diff: float, sd: float, n: int, alpha: float, test: str) -> float:
     """The power of the two-sided paired test (see the module docstring); NaN when undefined.
 
@@ -50,8 +66,10 @@ def power(diff: float, sd: float, n: int, alpha: float, test: str) -> float:
     """
     if n < 2 or not (math.isfinite(diff) and math.isfinite(sd)):
         return math.nan
-    if test == "permutation" and n < min_n_to_reject(alpha):
-        return 0.0
+    if test == "permutation":
+        alpha = attainable_level(alpha, n)
+        if alpha == 0.0:
+            return 0.0
     if sd == 0:
         return 1.0 if diff != 0 else alpha
     df, ncp = n - 1, abs(diff) / sd * math.sqrt(n)

@@ -17,7 +17,10 @@ def test_power_is_the_noncentral_t_formula():
     ncp = diff / sd * math.sqrt(n)
     expected = st.nct.sf(crit, n - 1, ncp) + st.nct.cdf(-crit, n - 1, ncp)
     assert power(diff, sd, n, alpha, "t") == pytest.approx(expected)
-    assert power(diff, sd, n, alpha, "permutation") == pytest.approx(expected)
+    # the exact sign-flip test over 8 pairs: p-values are multiples of 2/256; 12/256 <= 0.05
+    crit = st.t.ppf(1 - (12 / 256) / 2, n - 1)
+    attainable = st.nct.sf(crit, n - 1, ncp) + st.nct.cdf(-crit, n - 1, ncp)
+    assert power(diff, sd, n, alpha, "permutation") == pytest.approx(attainable)
 
 
 def test_power_matches_simulated_t_tests():
@@ -39,3 +42,14 @@ def test_n_for_power_is_the_smallest_n_reaching_80_percent():
     assert power(0.01, 0.02, n, 0.05 / 3, "t") >= 0.8 > power(0.01, 0.02, n - 1, 0.05 / 3, "t")
     assert n_for_power(0.0, 0.02, 0.05, "t") is None
     assert n_for_power(0.01, math.nan, 0.05, "t") is None
+
+
+def test_the_permutation_tests_power_is_the_t_tests_at_its_attainable_level():
+    """Over 10 pairs the exact sign-flip test's p-values are multiples of 2/1024: at 0.005 it
+    rejects only at p <= 4/1024."""
+    from sweeps.results.power import attainable_level
+
+    assert attainable_level(0.005, 10) == 4 / 1024
+    assert power(1.0, 1.0, 10, 0.005, "permutation") == pytest.approx(
+        power(1.0, 1.0, 10, 4 / 1024, "t"))
+    assert power(1.0, 1.0, 10, 0.005, "permutation") < power(1.0, 1.0, 10, 0.005, "t")
