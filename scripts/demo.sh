@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # `make demo`: the Fashion-MNIST label-noise study end to end on this machine: search on the
-# validation split (Ray Tune + Optuna TPE + per-method ASHA), confirm (3 fresh seeds), report on
-# the test split with the comparison against SGD, the forgetting/sharpness analysis; then the
-# README's results section and docs/demo-results.md are regenerated from the report files (DEMO_README=0 skips that).
+# validation split (Ray Tune + Optuna TPE + per-method ASHA; every method, SGD included, tunes
+# lr and weight decay with the same trial count; sgd_x2 searches its epochs within SAM's
+# compute), confirm (the study's 5 fresh seeds, each drawing the data split and label noise),
+# report on the test split (paired permutation tests, one Holm family), the forgetting/sharpness
+# analysis; then the README's results section and docs/demo-results.md are regenerated from the
+# report files (DEMO_README=0 skips that). `sweep plan` first prints the study's predicted cost
+# (benchmarks/RESULTS.md compares it with what the run spent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export RAY_USAGE_STATS_ENABLED=0 PYTHONUNBUFFERED=1
@@ -11,6 +15,11 @@ NAME=${DEMO_NAME:-fashion_demo}
 STORAGE=${DEMO_STORAGE:-runs}
 URI="sqlite:///$PWD/mlflow.db"
 start=$(date +%s)
+mkdir -p "$STORAGE"
+if [ ! -f "$STORAGE/$NAME.plan.txt" ]; then
+  echo "== plan: $SWEEP plan search_spaces/fashion_label_noise.yaml"
+  $SWEEP plan search_spaces/fashion_label_noise.yaml --storage "$STORAGE" | tee "$STORAGE/$NAME.plan.txt"
+fi
 if [ -f "$STORAGE/$NAME/sweep.json" ]; then
   echo "== sweep $NAME exists: resuming any unfinished trials"
   $SWEEP resume "$NAME" --storage "$STORAGE"
@@ -20,8 +29,8 @@ else
     --tracking-uri "$URI"
 fi
 $SWEEP status "$NAME" --storage "$STORAGE"
-echo "== confirm: best config of each method x 3 seeds"
-$SWEEP confirm "$NAME" --top 1 --seeds 3 --storage "$STORAGE"
+echo "== confirm: best config of each method x the study's confirm seeds (5)"
+$SWEEP confirm "$NAME" --top 1 --storage "$STORAGE"
 echo "== report"
 $SWEEP report "$NAME" --storage "$STORAGE" --format md
 echo "== analyze: does generalization track forgetting or sharpness?"
