@@ -6,6 +6,7 @@ proves and what only `--fresh`, a real `pip install .` from the index, does)."""
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 
@@ -14,6 +15,7 @@ import tomllib
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from tests.docs.test_code_blocks import BLOCKS
 from tests.support import ROOT
 from tests.support.faults import private_ray_tmpdir, sweep_env
 
@@ -70,6 +72,23 @@ def test_sweep_version_names_the_installed_version():
     assert out.returncode == 0 and out.stdout == f"sweep {PROJECT['version']}\n", out
 
 
+def _pip_user_checks():
+    spec = importlib.util.spec_from_file_location("pip_user_checks",
+                                                  ROOT / "scripts" / "pip_user_checks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_install_check_runs_the_docs_blocks_the_checkout_runs_but_the_listed_pages():
+    checks = _pip_user_checks()
+    assert checks.marked_blocks() == BLOCKS  # the same blocks as tests/docs/test_code_blocks.py
+    pages = {page for page, _, _, _ in BLOCKS}
+    assert set(checks.NOT_FOR_PIP_USERS) <= pages  # no stale entry: each skipped page has blocks
+    assert pages - set(checks.NOT_FOR_PIP_USERS) >= {"docs/getting-started.md", "docs/methods.md"}
+    assert checks.expected_prints("x = 1\nprint(x, 2)   # 1 2\nprint(3)\n") == ["1 2"]
+
+
 @pytest.mark.ray
 def test_a_wheel_of_the_package_alone_installs_a_working_sweep(tmp_path):
     with private_ray_tmpdir() as ray_tmp:
@@ -81,9 +100,17 @@ def test_a_wheel_of_the_package_alone_installs_a_working_sweep(tmp_path):
     lines = out.stdout.splitlines()
     assert f"ok: the wheel requires {len(PROJECT['dependencies'])} packages: torch>=" in out.stdout
     for step in ("pip wheel --no-deps", "sweep --version", "sweep --help",
-                 "samtrain and sweeps import from the venv", "sweep train digits.yaml (1 epoch)",
+                 "samtrain and sweeps import from the venv",
+                 "sweep train digits.yaml (1 epoch, in a git project)",
+                 "the run's provenance (mlflow.search_runs)",
+                 "docs/mlflow.md: every run launched from one commit",
                  "sweep example tiny (a study file shipped in the package)",
+                 "sweep example tiny > search_spaces/tiny.yaml",
+                 "docs/getting-started.md#1 (python)", "docs/methods.md#0 (python)",
                  "docs/python_api.md",
                  "pip install --no-deps -e", "editable: samtrain imports from the copy"):
         assert any(line.startswith(f"ok: {step} (") for line in lines), (step, out.stdout)
+    skipped = sum(page in _pip_user_checks().NOT_FOR_PIP_USERS for page, _, _, _ in BLOCKS)
+    assert (f"ok: {len(BLOCKS) - skipped} marked docs blocks ran in the installed venv "
+            f"({skipped} skipped)") in lines, out.stdout
     assert lines[-1].startswith("all ok in ") and f"(sweep {PROJECT['version']}," in lines[-1]
