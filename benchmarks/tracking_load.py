@@ -154,7 +154,7 @@ def _drive(spec: dict[str, Any], ready: Any, go: Any) -> dict[str, Any]:
 class Count:
     runs: int = 0            # child runs found
     duplicate_runs: int = 0  # runs beyond one per trial
-    params_ok: int = 0       # runs with exactly the TrainConfig's params
+    params_ok: int = 0       # runs with exactly the params of the fields that act
     points: int = 0          # metric rows found
     expected: int = 0        # metric points reported
     lost: int = 0            # reported (run, key, step) missing or with another value
@@ -168,6 +168,7 @@ def count_store(db_uri: str, names: list[str], trials: dict[str, int], epochs: i
     import sqlalchemy
 
     from samtrain.config import TrainConfig
+    from sweeps.store.writer import run_params
 
     c = Count(expected=len(trials) * epochs * metrics)
     engine = sqlalchemy.create_engine(db_uri)
@@ -196,7 +197,8 @@ def count_store(db_uri: str, names: list[str], trials: dict[str, int], epochs: i
     c.duplicate_runs = len(found) - len(set(found))
     if set(found) != set(trials):
         c.problems.append(f"trials without a run: {sorted(set(trials) - set(found))[:5]}")
-    n_params = len(TrainConfig.model_fields)
+    # the method and the fields that act on a digits SAM run (`run_params`), every trial alike
+    n_params = len(run_params("sam", TrainConfig(dataset="digits", epochs=epochs).model_dump()))
     c.params_ok = sum(params.get(run) == n_params for run in run_trial)
     seen: dict[tuple[str, str, int], list[float]] = {}
     for run, key, step, value in rows:

@@ -185,12 +185,16 @@ class TrainConfig(SAMHParams):
         OBF, `backup_normalized` only with GSAM (`gsam_alpha > 0`), `rho_min` only with
         `rho_policy="lr_prop"`; `momentum` only with SGD; `synthetic_*` only with the synthetic
         dataset and `data_dir` only with the other built-ins; `label_smoothing` only with
-        cross-entropy; `sharpness_*` only when `sharpness_every > 0`; empty `*_kwargs` and
-        `gsam_alpha = 0` say nothing. `TrainConfig(**applied_params())` is the same config.
+        cross-entropy; `sharpness_*` only when `sharpness_every > 0`; the step-policy fields only
+        with their policy (`perturb_every` with "every" and "looksam", `perturb_prob*` with
+        "prob", `aesam_*` with "aesam", `looksam_alpha` with "looksam"); empty `*_kwargs` and
+        `eval_sets`, `gsam_alpha = 0` and `perturb_policy = "always"` say nothing.
+        `TrainConfig(**applied_params())` is the same config.
 
-        >>> sorted(set(TrainConfig().model_fields) - set(TrainConfig(perturbation="none",
-        ...        optimizer="adamw").applied_params()))[:4]
-        ['adaptive', 'backup_normalized', 'dataset_kwargs', 'gsam_alpha']
+        >>> unused = set(TrainConfig().model_fields) - set(TrainConfig(perturbation="none",
+        ...        optimizer="adamw").applied_params())
+        >>> {"rho", "momentum", "obf_C", "gsam_alpha", "perturb_policy"} <= unused
+        True
         >>> "obf_C" in TrainConfig(perturbation="obf").applied_params()
         True
         """
@@ -249,6 +253,13 @@ FIELD_NAMES = frozenset(TrainConfig.model_fields)
 
 
 _SAM_ONLY = frozenset(SAM_FIELDS) - {"perturbation"}
+# when to perturb: what each step policy reads ("always", the default, says nothing)
+_POLICY_USES: dict[str, set[str]] = {
+    "every": {"perturb_policy", "perturb_every"},
+    "prob": {"perturb_policy", "perturb_prob", "perturb_prob_schedule", "perturb_prob_start"},
+    "aesam": {"perturb_policy", "aesam_c_start", "aesam_c_end", "aesam_decay"},
+    "looksam": {"perturb_policy", "perturb_every", "looksam_alpha"}}
+_POLICY_FIELDS = frozenset().union(*_POLICY_USES.values())
 
 
 def _unused_fields(cfg: TrainConfig) -> set[str]:
@@ -272,7 +283,11 @@ def _unused_fields(cfg: TrainConfig) -> set[str]:
         unused.add("label_smoothing")
     if not cfg.sharpness_every:
         unused |= {"sharpness_examples", "sharpness_m", "sharpness_rho", "sharpness_steps"}
-    unused |= {k for k in ("model_kwargs", "dataset_kwargs", "loss_kwargs") if not getattr(cfg, k)}
+    unused |= _POLICY_FIELDS - _POLICY_USES.get(cfg.perturb_policy, set())
+    if cfg.perturb_policy == "prob" and cfg.perturb_prob_schedule == "constant":
+        unused.add("perturb_prob_start")
+    unused |= {k for k in ("model_kwargs", "dataset_kwargs", "loss_kwargs", "eval_sets")
+               if not getattr(cfg, k)}
     return unused
 
 

@@ -37,7 +37,7 @@ from typing import Any
 from ray import tune
 
 from samtrain.run_status import RunStatus
-from sweeps.search.trial_config import read_trial
+from sweeps.search.trial_config import KEY, read_trial
 
 __all__ = ["trial_outcome", "result_outcome", "summary_line", "mlflow_hint", "SweepReporter",
            "quiet_ray_auth_notice", "OUTCOMES"]
@@ -133,11 +133,15 @@ class SweepReporter(tune.ProgressReporter):
         rows, outcomes = [], []
         for t in trials:
             last = t.last_result or {}
-            entry = read_trial(t.config)
-            outcome = trial_outcome(t.status, last, int(entry.train_config["epochs"]))
+            if KEY in t.config:
+                entry = read_trial(t.config)
+                method, epochs = entry.method, int(entry.train_config["epochs"])
+            else:  # a trial of some other trainable: its own last epoch is its length
+                method, epochs = "-", int(last.get("epoch", 0))
+            outcome = trial_outcome(t.status, last, epochs)
             outcomes.append(outcome)
             values = [_cell(last.get(c)) for c in self.metric_columns]
-            rows.append([str(t), entry.method, outcome, *values])
+            rows.append([str(t), method, outcome, *values])
         head = ["trial", "method", "status", *self.metric_columns]
         widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
         lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()

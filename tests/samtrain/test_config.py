@@ -127,8 +127,28 @@ def test_applied_params_leave_out_exactly_the_fields_that_do_not_act(values, unu
         always_unused |= {"gsam_alpha", "backup_normalized"}
     if values.get("rho_policy") != "lr_prop":
         always_unused.add("rho_min")
+    always_unused |= {"eval_sets", "perturb_policy", "perturb_every", "perturb_prob",  # "always"
+                      "perturb_prob_schedule", "perturb_prob_start", "aesam_c_start",
+                      "aesam_c_end", "aesam_decay", "looksam_alpha"}
     assert set(TrainConfig.model_fields) - set(applied) == unused | always_unused
     assert TrainConfig(**applied) == cfg  # the left-out fields hold their defaults here
+
+
+@pytest.mark.parametrize("policy, uses", [
+    ({"perturb_policy": "every", "perturb_every": 3}, {"perturb_policy", "perturb_every"}),
+    ({"perturb_policy": "prob"}, {"perturb_policy", "perturb_prob", "perturb_prob_schedule"}),
+    ({"perturb_policy": "prob", "perturb_prob_schedule": "linear"},
+     {"perturb_policy", "perturb_prob", "perturb_prob_schedule", "perturb_prob_start"}),
+    ({"perturb_policy": "aesam"}, {"perturb_policy", "aesam_c_start", "aesam_c_end", "aesam_decay"}),
+    ({"perturb_policy": "looksam"}, {"perturb_policy", "perturb_every", "looksam_alpha"}),
+])
+def test_a_step_policy_records_the_fields_it_reads(policy, uses):
+    policy_fields = {"perturb_policy", "perturb_every", "perturb_prob", "perturb_prob_schedule",
+                     "perturb_prob_start", "aesam_c_start", "aesam_c_end", "aesam_decay",
+                     "looksam_alpha"}
+    cfg = TrainConfig(**policy)
+    assert set(cfg.applied_params()) & policy_fields == uses
+    assert TrainConfig(**cfg.applied_params()) == cfg
 
 
 def test_applied_params_keep_a_non_default_kwargs_mapping():

@@ -25,7 +25,7 @@ def test_closest(value, allowed, key, want):
     ({"rh0": 0.1}, "unknown key 'rh0' (value 0.1); did you mean 'rho'?"),
     ({"zzzz": 1}, "unknown key 'zzzz' (value 1); allowed keys: adaptive, "),
     ({"perturbation": "sam"}, "key 'perturbation': value 'sam' is invalid: must be 'none', "
-                              "'ascent', 'obf' or 'random'; did you mean 'ascent'?"),
+                              "'ascent', 'obf', 'random' or 'momentum'; did you mean 'ascent'?"),
     ({"schedule": "cosin"}, "key 'schedule': value 'cosin' is invalid: must be 'cosine', 'linear' "
                             "or 'constant'; did you mean 'cosine'?"),
     ({"schedule": "step"}, "key 'schedule': value 'step' is invalid: must be 'cosine', 'linear' "

@@ -27,7 +27,8 @@ from mlflow.tracking import MlflowClient
 from tests.support.services import MlflowServer, free_port  # noqa: F401 - the fault tests' too
 
 # what each run records of its training process besides its TrainConfig (torch, CUDA, device)
-RUNTIME_PARAMS = frozenset({"torch_version", "cuda_version", "cuda_available", "device", "device_name"})
+RUNTIME_PARAMS = frozenset({"torch_version", "cuda_version", "cuda_available", "device", "device_name",
+                            "val_correct"})  # the last: which validation examples a run got right
 # GCS notices a dead node in ~5 s instead of ~16 s; read by the process that starts the GCS
 FAST_NODE_DEATH = {"RAY_health_check_period_ms": "500", "RAY_health_check_failure_threshold": "2",
                    "RAY_health_check_timeout_ms": "500"}

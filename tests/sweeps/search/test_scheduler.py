@@ -105,8 +105,12 @@ class CapturedASHA(PerMethodScheduler):
 
 
 @pytest.mark.ray
-def test_tuner_restore_refills_the_rungs_from_tunes_own_result_files(ray_local, tmp_path):
+def test_tuner_restore_refills_the_rungs_from_tunes_own_result_files(ray_local, tmp_path,
+                                                                     monkeypatch):
     from ray import tune
+
+    # Tune's own result files (a sweep's run config sets this process-wide; see test_startup)
+    monkeypatch.setenv("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "0")
 
     def _epochs(config):  # nested: pickled by value, Ray's workers cannot import this module
         for epoch in range(1, 4):
