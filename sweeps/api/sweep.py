@@ -18,6 +18,7 @@ Example (starts Ray; the test of docs/python_api.md runs it)::
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,7 +84,13 @@ class Sweep:
         self.study: StudySpec = study
         self.meta: SweepMeta = meta
         self.dir: SweepDir = d
-        self.tracking_uri: str = resolve_tracking_uri(tracking_uri, meta)
+        self._tracking_uri = tracking_uri
+
+    @functools.cached_property
+    def tracking_uri(self) -> str:
+        """The sweep's MLflow URI (the one given, else its own), checked when first needed: a
+        handle to a finished run's sweep needs no live server until it reads or writes runs."""
+        return resolve_tracking_uri(self._tracking_uri, self.meta)
 
     @classmethod
     def open(cls, name: str, storage: str | None = None, tracking_uri: str | None = None) -> Sweep:
@@ -101,6 +108,7 @@ class Sweep:
         """Continue an interrupted search: finished trials stay, unfinished ones resume."""
         from sweeps.execution.search_phase import resume_sweep
 
+        self.tracking_uri  # noqa: B018 - checked (and its server reached) before anything starts
         check_cluster(address)
         check_components(component_configs(self.study), address)
         with self._lease("sweep resume", force):
@@ -113,6 +121,7 @@ class Sweep:
 
         positive("--trials", trials)
         plan_extension(self.study, trials)  # a grid has nothing more to sample
+        self.tracking_uri  # noqa: B018 - checked before anything starts
         check_cluster(address)
         with self._lease("sweep extend", force):
             return _outcome(self, extend_sweep(self.name, self.storage, trials, address))
@@ -120,11 +129,12 @@ class Sweep:
     def confirm(self, top: int = 1, seeds: int | None = None, address: str | None = None,
                 force: bool = False) -> Outcome:
         """Re-run the `top` best configs of each method on `seeds` fresh seeds (default: the
-        study's `confirm_seeds`, else 3)."""
+        study's `confirm_seeds`, default 5)."""
         from sweeps.execution.confirm import confirm_sweep
 
         positive("--top", top)
         positive("--seeds", seeds)
+        self.tracking_uri  # noqa: B018 - checked before anything starts
         check_cluster(address)
         check_components(component_configs(self.study), address)
         with self._lease("sweep confirm", force):
