@@ -72,6 +72,24 @@ def build_report(records: Sequence[RunRecord], study: StudySpec, out_dir: Path, 
     pairs = pairwise_lines(method_pairs(rows, study), rows, tmetric, tmode)
     if pairs:
         md += ["## The compared methods among themselves", "", *pairs, ""]
+    md += _selection_sections(records, study, rows, tmetric)
+    md += shift_section(records, study, rows)  # eval_sets: per set, mCA, mCE
+    section, extra = _analysis_md(records, study, out_dir) if analysis else ([], [])
+    tuning, tuning_files = tuning_section(records, study, out_dir,
+                                          plots.report_colors(study, records), tmetric)
+    md += tuning + section + [f"![{p.stem}]({p.name})\n" for p in pngs]
+    extra = tuning_files + extra
+    md.append(_provenance_md(provenance or {}, records))
+    files = [out_dir / "report.md", out_dir / "report.csv", out_dir / "report.tex"]
+    for path, text in zip(files, ["\n".join(md), tables["csv"], tables["latex"]], strict=True):
+        path.write_text(text)
+    return ReportResult(tables[fmt], files + pngs + extra, rows, best, verdict)
+
+
+def _selection_sections(records: Sequence[RunRecord], study: StudySpec,
+                        rows: dict[str, MethodRow], tmetric: str) -> list[str]:
+    """How each pick was chosen: validation noise, the Pareto set, the confirmed configs."""
+    md: list[str] = []
     keys = {m: searched_keys(study, m) for m in study.methods}
     md += ["## Validation noise: configs within 1 SE of each method's search best", "",
            "Every config is scored on the same validation images, so a config is within 1 SE "
@@ -98,17 +116,7 @@ def build_report(records: Sequence[RunRecord], study: StudySpec, out_dir: Path, 
                "from fresh CONFIRM seeds that chose nothing; with K = 1 the one confirmed "
                "config is the pick. The test split picks nothing.", "",
                *confirmed, ""]
-    md += shift_section(records, study, rows)  # eval_sets: per set, mCA, mCE
-    section, extra = _analysis_md(records, study, out_dir) if analysis else ([], [])
-    tuning, tuning_files = tuning_section(records, study, out_dir,
-                                          plots.report_colors(study, records), tmetric)
-    md += tuning + section + [f"![{p.stem}]({p.name})\n" for p in pngs]
-    extra = tuning_files + extra
-    md.append(_provenance_md(provenance or {}, records))
-    files = [out_dir / "report.md", out_dir / "report.csv", out_dir / "report.tex"]
-    for path, text in zip(files, ["\n".join(md), tables["csv"], tables["latex"]], strict=True):
-        path.write_text(text)
-    return ReportResult(tables[fmt], files + pngs + extra, rows, best, verdict)
+    return md
 
 
 def _legend(study: StudySpec, tmetric: str) -> str:
