@@ -5,8 +5,9 @@ Cost per method comes from one of two measurements:
 - a calibration run (default): `epochs` epochs (2) of one config per method (each searched key
   at the middle of its range, `Dist.from_unit(0.5)`) trained here by samtrain's local loop
   (`samtrain.loop.run_training` with a `LocalContext`: no Ray, nothing tracked or written to the
-  sweep storage); the last epoch's seconds (the first carries start-up) and gradient
-  evaluations per epoch, on this machine's device;
+  sweep storage), one epoch more than asked: the typical epoch's seconds (neither the first,
+  which carries start-up, nor the last, whose end-of-run work is spread over the planned epochs)
+  and gradient evaluations per epoch, on this machine's device;
 - an earlier sweep of the same problem (`--from NAME`): its runs' device-seconds and gradient
   evaluations per epoch reached; also the paired spread of its confirm seeds.
 
@@ -22,6 +23,7 @@ Example::
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,7 +75,13 @@ class Plan:
 
 
 def calibrate(study: StudySpec, epochs: int = 2) -> dict[str, EpochCost]:
-    """Train `epochs` epochs of each method's middle config here; its cost per epoch."""
+    """Train each method's middle config here for `epochs` epochs and one more; its cost per
+    epoch of the run the study plans.
+
+    A run's first epoch pays start-up and its last one the end-of-run work (the test split,
+    the sharpness measures, shifted sets), once per run: the typical epoch is the median of the
+    others (the first one's when `epochs` is 1), and the last one's excess over it is spread
+    over the method's planned epochs."""
     from samtrain.config import TrainConfig
     from samtrain.loop import run_training
     from samtrain.worker_context import LocalContext
@@ -82,15 +90,17 @@ def calibrate(study: StudySpec, epochs: int = 2) -> dict[str, EpochCost]:
     for method, spec in study.methods.items():
         middle = {k: d.from_unit(0.5) for k, d in spec.sampled.items()}
         cfg = build_train_config(study, method, middle, seed=study.seed)
-        cfg = TrainConfig(**{**cfg.model_dump(), "epochs": min(epochs, cfg.epochs),
+        planned = cfg.epochs
+        cfg = TrainConfig(**{**cfg.model_dump(), "epochs": min(epochs, planned) + 1,
                              "num_workers": 1})
         ctx = LocalContext()
         run_training(cfg, ctx, threads=max(1, int(study.resources.cpus_per_worker)))
+        seconds = [float(h["epoch_seconds"]) for h in ctx.history]
+        typical = statistics.median(seconds[1:-1] or seconds[:1])
+        secs = typical + max(0.0, seconds[-1] - typical) / planned
         last = ctx.history[-1]
-        secs = float(last["epoch_seconds"])
-        workers = study.resources.workers
         out[method] = EpochCost(float(last["grad_evals"]) / float(last["epoch"]),
-                                secs * workers, secs)
+                                secs * study.resources.workers, secs)
     return out
 
 
@@ -111,7 +121,8 @@ def make_plan(study: StudySpec, inputs: PlanInputs,
     else:
         per = calibrate(study, inputs.calibration_epochs)
         source = (f"calibration: {inputs.calibration_epochs} epochs of one config per method "
-                  "on this machine (samtrain's local loop, last epoch timed)")
+                  "on this machine and one more (samtrain's local loop: the typical epoch, and "
+                  "the last one's end-of-run work spread over the planned epochs)")
     costs = {m: study_cost(per[m], study.trials_of(m), inputs.seeds, _epochs(study, m))
              for m in study.methods if m in per}
     slots = slots_for(inputs.cpus, inputs.gpus, res.workers, res.cpus_per_worker,
