@@ -65,7 +65,7 @@ def tuning_table_md(curves: dict[str, TuningCurve], probs: dict[str, list[float]
     """k, device-seconds, and per method: E[best of k] [band] (test of the pick), P(best)."""
     methods = list(curves)
     n = max(c.n for c in curves.values())
-    head = ["k"] + [f"{m}: E[best] [95% band] (test), P(best)" for m in methods]
+    head = ["k"] + [f"{m}: expected best, 95% band (test), P(best)" for m in methods]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for k in budgets(n):
         cells = [_cell(curves[m], k, probs[m][k - 1] if k <= len(probs.get(m, [])) else None)
