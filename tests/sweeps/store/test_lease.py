@@ -44,12 +44,14 @@ def test_a_stale_lease_needs_force_and_is_then_taken_over(tmp_path):
 
 
 def test_the_holder_renews_its_lease_and_stops_when_another_driver_takes_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(lease_mod, "HEARTBEAT_S", 0.05)
+    # A takeover lands between two beats here (just after a renewal, 0.5 s before the next):
+    # a real one only follows a lease left unrenewed for STALE_S, never a beating holder.
+    monkeypatch.setattr(lease_mod, "HEARTBEAT_S", 0.5)
     d = SweepDir(tmp_path / "tiny")
     with hold_lease(d, "sweep run tiny", "tiny") as held:
         deadline = time.monotonic() + 30
         while read_lease(d).renewed == held.renewed and time.monotonic() < deadline:
-            time.sleep(0.05)
+            time.sleep(0.005)
         assert read_lease(d).renewed > held.renewed and read_lease(d).holder == held.holder
         _plant(d, time.time(), "sweep resume tiny --force")  # another driver took it over
         deadline = time.monotonic() + 30
