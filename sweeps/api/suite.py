@@ -105,6 +105,7 @@ def run_suite(path: str | Path, storage: str | None = None, tracking_uri: str | 
     d = _suite_dir(suite, where)
     state = SuiteState.load_or_new(d.root, suite.name, uri)
     state.save(d.root, suite.source_text)
+    d.push()
     runs = SuiteRuns(uri, state)
     run_id = runs.open()
     ran, nested = [], {}
@@ -128,6 +129,7 @@ def run_suite(path: str | Path, storage: str | None = None, tracking_uri: str | 
         nested[wid] = runs.nest(run_id, study.name, sweep.meta.sweep_id, wid)
         state.finished[wid] = study.source_sha256
         state.save(d.root, suite.source_text)
+        d.push()
         ran.append(wid)
     table, files = suite_report(suite, where, uri)
     runs.finish(run_id, files)

@@ -3,6 +3,7 @@ starts (no Ray, no MLflow) or is written (no runs/, no mlflow.db)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,47 @@ def test_the_valid_suite_gets_past_validation(tmp_path, monkeypatch):
     (tmp_path / "suite.yaml").write_text(GOOD)
     with pytest.raises(Reached):
         main(["suite", "suite.yaml", "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db"])
+
+
+def _write_sweep(root: Path, study) -> None:
+    from sweeps.store.sweep_dir import SweepMeta, sweep_dir
+
+    sweep_dir(root / "runs", study.name).write(study, SweepMeta.new(study, f"sqlite:///{root}/m.db"))
+
+
+@pytest.mark.parametrize("clash, words", [
+    ("workload", ("workloads: id 'a'", "sweep 'two__a'", "another study")),
+    ("suite", ("suite: value 'two'", "the name of a sweep"))])
+def test_a_sweep_in_the_way_exits_2_before_anything_is_written(clash, words, tmp_path,
+                                                               monkeypatch, capsys):
+    from sweeps.study.suite_file import parse_suite
+
+    monkeypatch.chdir(tmp_path)
+    _guard(monkeypatch)
+    (tmp_path / "suite.yaml").write_text(GOOD)
+    other = parse_suite(GOOD.replace("lr: 0.05", "lr: 0.01")).workloads["b"]
+    named = "two__a" if clash == "workload" else "two"
+    _write_sweep(tmp_path, dataclasses.replace(other, name=named))
+    before = _tree(tmp_path)
+    assert main(["suite", "suite.yaml", "--storage", "runs"]) == 2
+    out, err = capsys.readouterr()
+    assert len(err.splitlines()) == 1 and not out, err
+    for word in words:
+        assert word in err, (word, err)
+    assert _tree(tmp_path) == before
+
+
+def test_finished_workloads_of_the_same_study_are_skipped(tmp_path):
+    from sweeps.api.suite import check_suite
+    from sweeps.store.suite_store import SuiteState
+    from sweeps.study.suite_file import parse_suite
+
+    suite = parse_suite(GOOD)
+    for study in suite.workloads.values():
+        _write_sweep(tmp_path, study)
+    state = SuiteState.load_or_new(tmp_path / "runs" / "two", "two", "sqlite:///x.db")
+    state.finished = {"a": suite.workloads["a"].source_sha256, "b": "an older study"}
+    state.save(tmp_path / "runs" / "two", GOOD)
+    assert check_suite(suite, str(tmp_path / "runs"), None) == {"a"}
+    again = SuiteState.load_or_new(tmp_path / "runs" / "two", "two", "sqlite:///y.db")
+    assert (again.suite_id, again.tracking_uri) == (state.suite_id, state.tracking_uri)
