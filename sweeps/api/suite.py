@@ -120,11 +120,12 @@ def run_suite(path: str | Path, storage: str | None = None, tracking_uri: str | 
         sweep, outcome = _search(study.name, suite, wid, where, uri, address)
         if outcome is not None and not outcome.ok:
             runs.finish(run_id, [], "FAILED")
-            return SuiteOutcome(suite, tuple(ran), tuple(done), outcome, suite_run_id=run_id)
+            return SuiteOutcome(suite, tuple(ran), tuple(sorted(done)), outcome, suite_run_id=run_id)
         confirmed = sweep.confirm(address=address)
         if not confirmed.ok:
             runs.finish(run_id, [], "FAILED")
-            return SuiteOutcome(suite, tuple(ran), tuple(done), confirmed, suite_run_id=run_id)
+            return SuiteOutcome(suite, tuple(ran), tuple(sorted(done)), confirmed,
+                                suite_run_id=run_id)
         sweep.report()
         nested[wid] = runs.nest(run_id, study.name, sweep.meta.sweep_id, wid)
         state.finished[wid] = study.source_sha256

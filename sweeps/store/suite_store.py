@@ -21,6 +21,7 @@ from pathlib import Path
 
 from sweeps.store.schema import Role, Tag, tag_filter
 from sweeps.store.tracking_uri import connect_uri, public_uri
+from sweeps.store.writer import sqlite_artifact_root
 
 __all__ = ["SuiteState", "SuiteRuns", "SuiteTag", "SUITE_ROLE"]
 
@@ -71,12 +72,17 @@ class SuiteRuns:
     def __init__(self, tracking_uri: str, state: SuiteState) -> None:
         from mlflow.tracking import MlflowClient
 
+        self.tracking_uri = tracking_uri
         self.client = MlflowClient(connect_uri(tracking_uri))
         self.state = state
 
     def _experiment(self, name: str) -> str:
         exp = self.client.get_experiment_by_name(name)
-        return exp.experiment_id if exp else self.client.create_experiment(name)
+        if exp is not None:
+            return exp.experiment_id
+        # a sqlite store keeps artifacts beside its file, as the sweeps' experiments do
+        return self.client.create_experiment(
+            name, artifact_location=sqlite_artifact_root(self.tracking_uri))
 
     def open(self) -> str:
         """The suite run: found by its `suite.id` tag, else created (experiment = the suite)."""

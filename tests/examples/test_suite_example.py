@@ -72,3 +72,4 @@ def test_two_workload_suite_reports_in_aggregate_and_nests_its_mlflow_runs(
         assert len(client.search_runs([sweep_exp.experiment_id],
                                       "tags.`sweep.role` = 'child'")) == n
     assert len(client.search_runs([exp.experiment_id])) == 1
+    assert not (tmp_path / "mlruns").exists()  # the suite's artifacts sit beside the sqlite file
