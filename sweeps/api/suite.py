@@ -20,8 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sweeps.api.checks import check_cluster, checked_storage, resolve_tracking_uri
-from sweeps.api.sweep import Outcome, Sweep, _check_loads, run_study
+from sweeps.api.checks import check_cluster, check_loads, checked_storage, resolve_tracking_uri
+from sweeps.api.sweep import Outcome, Sweep, run_study
 from sweeps.errors import SweepError
 from sweeps.store.suite_store import SuiteRuns, SuiteState
 from sweeps.store.sweep_dir import SweepDir, open_sweep, sweep_dir
@@ -73,7 +73,7 @@ def check_suite(suite: SuiteSpec, storage: str, address: str | None) -> set[str]
             if finished.get(wid) == study.source_sha256:
                 done.add(wid)
                 continue
-        _check_loads(study, address)
+        check_loads(study, address)
     return done
 
 

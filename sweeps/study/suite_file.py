@@ -44,14 +44,14 @@ from samtrain.suggest import did_you_mean
 from samtrain.validation import ConfigError
 from sweeps.errors import SpaceError
 from sweeps.study.spec import StudySpec, check_name
-from sweeps.study.study_file import _StudyFile, parse_study
+from sweeps.study.study_file import STUDY_FILE_KEYS, parse_study
 
 __all__ = ["SuiteSpec", "parse_suite", "load_suite", "workload_sweep", "WORKLOAD_ID", "SEPARATOR"]
 
 WORKLOAD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$")
 SEPARATOR = "__"  # sweep name = SUITE + SEPARATOR + workload id
 SUITE_KEYS = ("suite", "workloads")
-STUDY_KEYS = tuple(k for k in _StudyFile.model_fields if k != "name")
+STUDY_KEYS = tuple(k for k in STUDY_FILE_KEYS if k != "name")
 WORKLOAD_KEYS = ("id", "base", "resources")
 
 
