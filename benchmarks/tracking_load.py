@@ -288,7 +288,9 @@ class Backend:
             self.uri = self.db_uri = f"sqlite:///{root / 'mlflow.db'}"
         elif name in ("server-postgres", "postgres"):
             self.db_uri = pg.create_database(f"load_{name.replace('-', '_')}_{int(time.time())}")
-            self.uri = self.db_uri
+            # the drivers' URI holds no password (the project refuses one): libpq reads PGPASSWORD
+            os.environ["PGPASSWORD"] = pg.password
+            self.uri = self.db_uri.replace(f":{pg.password}@", "@")
             if name == "server-postgres":
                 from tests.support.services import MlflowServer
 

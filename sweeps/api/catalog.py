@@ -83,9 +83,8 @@ def _delete_runs(uri: str, name: str, sweep_id: str) -> list[str]:
     from mlflow.tracking import MlflowClient
 
     from sweeps.store.schema import Tag, tag_filter
-    from sweeps.store.tracking_uri import connect_uri
 
-    client = MlflowClient(tracking_uri=connect_uri(uri))
+    client = MlflowClient(tracking_uri=uri)
     exp = client.get_experiment_by_name(name)
     if exp is None:
         return [f"MLflow: no experiment {name!r} at {uri}: nothing to delete there"]
