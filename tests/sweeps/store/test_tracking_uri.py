@@ -141,6 +141,7 @@ def test_every_other_entry_point_refuses_it_too(tmp_path, monkeypatch):
     with pytest.raises(SweepError, match=r"^--tracking-uri: value 'postgresql://u:\*\*\*@h/m'"):
         read_sweep("s", str(tmp_path / "runs"), f"postgresql://u:{SECRET}@h/m")
     assert main(["status", "s", "--storage", "runs"]) == 2
+    assert main(["delete", "s", "--storage", "runs", "--yes"]) == 2  # refused before asking
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == written
 
 
