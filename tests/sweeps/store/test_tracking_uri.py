@@ -18,6 +18,7 @@ from sweeps.errors import SweepError
 from sweeps.execution.mlflow_callback import MLflowTrialCallback
 from sweeps.store.outbox import REJECTED, Outbox
 from sweeps.store.records import read_sweep
+from sweeps.store.suite_store import SuiteRuns, SuiteState
 from sweeps.store.sweep_dir import SweepMeta, sweep_dir
 from sweeps.store.tracking_uri import (
     ENV_VAR,
@@ -32,6 +33,8 @@ from tests.support.services import free_port
 
 SECRET = "Pl4nted-s3cret"
 STUDY = "name: s\nbase: {dataset: digits, epochs: 1}\nmethods:\n  sgd: {fixed: {perturbation: none}}\n"
+SUITE = ("suite: u\nbase: {epochs: 1}\nmethods:\n  sgd: {fixed: {perturbation: none}}\n"
+         "workloads:\n  - {id: a, base: {dataset: digits}}\n")
 CASES = [  # uri, redact
     (f"postgresql://mlflow:{SECRET}@db.lan:5432/mlflow", "postgresql://mlflow:***@db.lan:5432/mlflow"),
     (f"postgresql+psycopg://u:{SECRET}/x:y@127.0.0.1/m?sslmode=require",
@@ -103,7 +106,8 @@ def test_a_tracking_uri_holding_a_password_is_refused_before_anything_is_written
     monkeypatch.chdir(tmp_path)
     (tmp_path / "s.yaml").write_text(STUDY)
     (tmp_path / "t.yaml").write_text("dataset: digits\nepochs: 1\n")  # `sweep train`'s config
-    for command in (["run", "s.yaml"], ["train", "t.yaml"]):
+    (tmp_path / "u.yaml").write_text(SUITE)
+    for command in (["run", "s.yaml"], ["train", "t.yaml"], ["suite", "u.yaml"]):
         assert main([*command, "--tracking-uri", uri]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and SECRET not in err, err
@@ -115,7 +119,7 @@ def test_a_tracking_uri_holding_a_password_is_refused_before_anything_is_written
     err = capsys.readouterr().err
     assert f"error: {ENV_VAR} (environment): value {shown!r} " in err and instead in err, err
     assert SECRET not in err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml", "t.yaml"]  # no runs/, mlflow.db
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml", "t.yaml", "u.yaml"]
 
 
 def test_every_other_entry_point_refuses_it_too(tmp_path, monkeypatch):
@@ -128,7 +132,9 @@ def test_every_other_entry_point_refuses_it_too(tmp_path, monkeypatch):
         run_study(study, tracking_uri=uri)
     assert list(tmp_path.iterdir()) == []
     for make in (lambda: MLflowTarget(uri, "s", "id1"), lambda: SweepWriter(uri, "s", "id1"),
-                 lambda: SweepMeta.new(study, uri)):
+                 lambda: SweepMeta.new(study, uri),
+                 lambda: SuiteState.load_or_new(tmp_path / "none", "u", uri),
+                 lambda: SuiteRuns(uri, SuiteState("u", "id2", uri))):
         with pytest.raises(SweepError, match="holds a password; give it in PGPASSWORD") as e:
             make()
         assert SECRET not in str(e.value)
