@@ -288,8 +288,10 @@ class Backend:
             self.uri = self.db_uri = f"sqlite:///{root / 'mlflow.db'}"
         elif name in ("server-postgres", "postgres"):
             self.db_uri = pg.create_database(f"load_{name.replace('-', '_')}_{int(time.time())}")
-            self.uri = self.db_uri
-            if name == "server-postgres":
+            if name == "postgres":  # the drivers' URI holds no password (the project refuses
+                os.environ["PGPASSWORD"] = pg.password  # one): libpq reads it from here
+                self.uri = self.db_uri.replace(f":{pg.password}@", "@")
+            else:
                 from tests.support.services import MlflowServer
 
                 self.server = MlflowServer(root / "server", backend=self.db_uri,

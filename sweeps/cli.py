@@ -69,7 +69,8 @@ def _common(p: argparse.ArgumentParser, tracking: bool = True, address: bool = T
     if tracking:
         p.add_argument("--tracking-uri", default=None,
                        help="MLflow tracking URI (default: the sweep's, else $MLFLOW_TRACKING_URI, "
-                       "else sqlite:///$PWD/mlflow.db)")
+                       "else sqlite:///$PWD/mlflow.db); no password in it: PGPASSWORD or "
+                       "~/.pgpass, MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD")
     if address:
         p.add_argument("--address", default=None,
                        help="Ray cluster address (e.g. auto); default: start a local Ray")
@@ -249,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     from sweeps.store.tracking_uri import redact  # a URI in a message never shows its password
 
     # Ray records the driver's command line (its job's entrypoint, in the dashboard and its logs):
-    # a password given in --tracking-uri stays out of it (`ps` still shows the real one)
+    # a URI holding a password is refused, but the refused line must not carry it there either
     if argv is None:
         sys.argv[1:] = [redact(a) for a in sys.argv[1:]]
 

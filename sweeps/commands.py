@@ -216,10 +216,13 @@ def cmd_delete(name: str, yes: bool = False, keep_runs: bool = False, force: boo
                storage: str | None = None) -> int:
     from sweeps.store.lease import check_free
     from sweeps.store.sweep_dir import open_sweep
+    from sweeps.store.tracking_uri import refuse_secrets
 
     check_name("NAME", name)
     _, meta, d = open_sweep(name, checked_storage(storage))
     check_free(d, name, force)
+    if not keep_runs:  # before asking: the question quotes the URI
+        refuse_secrets(meta.tracking_uri, f"tracking_uri of sweep {name!r} (its sweep.json)")
     runs = "" if keep_runs else f" and its MLflow runs (experiment {name!r} at {meta.tracking_uri})"
     if not yes:
         if not sys.stdin.isatty():

@@ -21,6 +21,7 @@ from sweeps.api.checks import checked_storage, resolve_tracking_uri
 from sweeps.errors import SweepError
 from sweeps.store.lease import check_free, read_lease
 from sweeps.store.sweep_dir import SweepDir, open_sweep, sweep_names
+from sweeps.store.tracking_uri import redact
 from sweeps.study.spec import StudySpec
 
 __all__ = ["SweepSummary", "list_sweeps", "delete_sweep", "summary_table"]
@@ -83,9 +84,8 @@ def _delete_runs(uri: str, name: str, sweep_id: str) -> list[str]:
     from mlflow.tracking import MlflowClient
 
     from sweeps.store.schema import Tag, tag_filter
-    from sweeps.store.tracking_uri import connect_uri
 
-    client = MlflowClient(tracking_uri=connect_uri(uri))
+    client = MlflowClient(tracking_uri=uri)
     exp = client.get_experiment_by_name(name)
     if exp is None:
         return [f"MLflow: no experiment {name!r} at {uri}: nothing to delete there"]
@@ -110,7 +110,7 @@ def delete_sweep(name: str, storage: str | None = None, keep_runs: bool = False,
     said = [] if keep_runs else _delete_runs(resolve_tracking_uri(None, meta), name, meta.sweep_id)
     if keep_runs:
         said.append(f"left: the sweep's MLflow runs (experiment {name!r}, tag sweep.id="
-                    f"{meta.sweep_id}, at {meta.tracking_uri})")
+                    f"{meta.sweep_id}, at {redact(meta.tracking_uri)})")
     if d.mirror is not None:
         d.mirror.fs.delete_dir(d.mirror.path)
     shutil.rmtree(d.root, ignore_errors=d.mirror is not None)

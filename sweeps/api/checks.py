@@ -20,8 +20,7 @@ from sweeps.store.tracking_uri import (
     absolute_tracking_uri,
     check_tracking_uri,
     default_tracking_uri,
-    public_uri,
-    remember_secrets,
+    refuse_secrets,
 )
 from sweeps.study.spec import StudySpec, build_train_config, component_configs
 
@@ -62,22 +61,23 @@ def resolve_tracking_uri(uri: str | None, meta: SweepMeta | None = None) -> str:
     """`uri`, else the sweep's (from its sweep.json: it wins over the environment), else
     `$MLFLOW_TRACKING_URI`, else sqlite:///$PWD/mlflow.db; checked, sqlite paths absolute.
 
-    Returns the URI without its password (`public_uri`): this process keeps the password for its
-    MLflow clients, nothing writes it (see `sweeps.store.tracking_uri`)."""
+    A URI holding a password is refused, naming where the password goes instead
+    (`sweeps.store.tracking_uri.refuse_secrets`)."""
     key = "--tracking-uri"
+    if uri is not None:
+        refuse_secrets(uri, key)
     if meta is not None:
-        if uri is not None and public_uri(meta.tracking_uri) not in (
-                public_uri(uri), public_uri(absolute_tracking_uri(uri))):
-            raise SweepError(f"--tracking-uri: value {public_uri(uri)!r} differs from the tracking "
-                             f"URI of sweep {meta.name!r} ({public_uri(meta.tracking_uri)}, in its "
-                             "sweep.json); omit it")
+        if uri is not None and meta.tracking_uri not in (uri, absolute_tracking_uri(uri)):
+            raise SweepError(f"--tracking-uri: value {uri!r} differs from the tracking URI of "
+                             f"sweep {meta.name!r} ({meta.tracking_uri}, in its sweep.json); "
+                             "omit it")
         if uri is None:
             uri, key = meta.tracking_uri, f"tracking_uri of sweep {meta.name!r} (its sweep.json)"
     elif uri is None:
         uri, key = default_tracking_uri()
-    public = remember_secrets(absolute_tracking_uri(uri))
-    check_tracking_uri(public, key=key)
-    return public
+    uri = absolute_tracking_uri(uri)
+    check_tracking_uri(uri, key=key)
+    return uri
 
 
 def check_cluster(address: str | None) -> None:

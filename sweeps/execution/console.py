@@ -82,7 +82,7 @@ def summary_line(name: str, outcomes: Iterable[str], what: str = "trials") -> st
 
 
 def mlflow_hint(tracking_uri: str, name: str) -> str:
-    """Where the sweep's runs are (the URI without its password) and how to open them."""
+    """Where the sweep's runs are (the URI: it holds no password) and how to open them."""
     if tracking_uri.startswith(("http://", "https://")):
         how = f"open {tracking_uri} in a browser (experiment {name!r})"
     else:

@@ -35,7 +35,6 @@ from sweeps.store.schema import (
     train_config_of,
     with_defaults,
 )
-from sweeps.store.tracking_uri import connect_uri
 
 __all__ = ["load_records", "find_parent_run"]
 
@@ -111,7 +110,7 @@ def load_records(tracking_uri: str, sweep_name: str, sweep_id: str,
     """`(parent_run_id, records)` of the sweep; records in start order, with their per-epoch
     metric histories when `history` (one request per run and metric; without it `history` is
     empty, and `device_seconds` 0 for runs that did not log the `device_seconds` metric)."""
-    client = MlflowClient(tracking_uri=connect_uri(tracking_uri))
+    client = MlflowClient(tracking_uri=tracking_uri)
     parent = find_parent_run(client, sweep_name, sweep_id)
     runs = _children(client, parent.info.experiment_id, parent.info.run_id)
     return parent.info.run_id, [_record(client, r, history) for r in runs]

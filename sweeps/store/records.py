@@ -47,10 +47,12 @@ def read_sweep(name: str, storage: str, tracking_uri: str | None = None, history
     """Open sweep `name`, deliver its pending records, read its runs (`history`: per-epoch
     metric histories too, one request per run and metric)."""
     from sweeps.store.reader import load_records
-    from sweeps.store.tracking_uri import remember_secrets
+    from sweeps.store.tracking_uri import refuse_secrets
 
     study, meta, d = open_sweep(name, storage)
-    uri = remember_secrets(tracking_uri or meta.tracking_uri)  # the report shows it: no password
+    uri = tracking_uri or meta.tracking_uri
+    refuse_secrets(uri, "--tracking-uri" if tracking_uri else
+                   f"tracking_uri of sweep {name!r} (its sweep.json)")  # before anything is sent
     deliver(meta, d, deliver_timeout)
     parent_id, records = load_records(uri, name, meta.sweep_id, history=history)
     return SweepRecords(study, meta, d, uri, parent_id, records)

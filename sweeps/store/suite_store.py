@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from sweeps.store.schema import Role, Tag, tag_filter
-from sweeps.store.tracking_uri import connect_uri, public_uri
+from sweeps.store.tracking_uri import refuse_secrets
 from sweeps.store.writer import sqlite_artifact_root
 
 __all__ = ["SuiteState", "SuiteRuns", "SuiteTag", "SUITE_ROLE"]
@@ -54,7 +54,8 @@ class SuiteState:
         path = cls.file(folder)
         if path.is_file():
             return cls(**json.loads(path.read_text()))
-        return cls(name, uuid.uuid4().hex, public_uri(tracking_uri))
+        refuse_secrets(tracking_uri)  # suite.json never holds a password
+        return cls(name, uuid.uuid4().hex, tracking_uri)
 
     def save(self, folder: Path, source_text: str) -> None:
         """Write `suite.json` and `suite.yaml` (the suite file as last run) into `folder`."""
@@ -72,8 +73,9 @@ class SuiteRuns:
     def __init__(self, tracking_uri: str, state: SuiteState) -> None:
         from mlflow.tracking import MlflowClient
 
+        refuse_secrets(tracking_uri, "tracking_uri")  # passwords come from the environment
         self.tracking_uri = tracking_uri
-        self.client = MlflowClient(connect_uri(tracking_uri))
+        self.client = MlflowClient(tracking_uri)
         self.state = state
 
     def _experiment(self, name: str) -> str:

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 from samtrain.suggest import did_you_mean
 from sweeps.errors import SpaceError, SweepError
 from sweeps.store.remote import RemoteMirror, check_remote, is_remote, join
-from sweeps.store.tracking_uri import public_uri, refuse_credentials
+from sweeps.store.tracking_uri import refuse_credentials, refuse_secrets
 from sweeps.study.spec import NAME_PATTERN, StudySpec, check_name
 from sweeps.study.study_file import load_study
 
@@ -40,7 +40,7 @@ __all__ = ["SweepDir", "SweepMeta", "sweep_dir", "check_storage", "check_directo
 
 @dataclass(frozen=True)
 class SweepMeta:
-    """What `sweep.json` records about a sweep (the tracking URI never with its password)."""
+    """What `sweep.json` records about a sweep (its tracking URI holds no password)."""
 
     name: str
     sweep_id: str
@@ -50,8 +50,9 @@ class SweepMeta:
 
     @staticmethod
     def new(study: StudySpec, tracking_uri: str) -> SweepMeta:
-        """A new sweep's record; its tracking URI without a password (`public_uri`)."""
-        return SweepMeta(study.name, uuid.uuid4().hex, study.budget, public_uri(tracking_uri),
+        """A new sweep's record; a tracking URI holding a password is refused (`refuse_secrets`)."""
+        refuse_secrets(tracking_uri)
+        return SweepMeta(study.name, uuid.uuid4().hex, study.budget, tracking_uri,
                          study.source_sha256)
 
 

@@ -11,21 +11,22 @@ a dead server for minutes), a `postgresql://` database must accept a connection 
 seconds, a `sqlite:///` file must be in an existing directory and be an sqlite database (or not
 exist yet), and an empty URI or a `file:` store (in maintenance mode since MLflow 3) is refused.
 
-Secrets: a password in a URI (`postgresql://user:PASSWORD@host/db`, `https://user:PASSWORD@host`,
-`?password=...`) is used by the process that was given it and written nowhere. `public_uri`
-drops it: `sweep.json`, Tune's experiment state (the pickled MLflow callback), the report and
-every message hold the URI without it; `redact` masks it in any text (error messages). Only the
-two places that open an MLflow client (`SweepWriter`, `load_records`) call `connect_uri`, which
-puts back the password this process was given (`remember_secrets`). A later command on the sweep
-gets it again from its own `--tracking-uri`, or from the environment: `PGPASSWORD` or
-`~/.pgpass` (libpq), `MLFLOW_TRACKING_USERNAME`/`MLFLOW_TRACKING_PASSWORD` (an http server).
+Secrets: a tracking URI never holds a password (`postgresql://user:PASSWORD@host/db`,
+`https://user:PASSWORD@host`, `?password=...`, for every scheme): `refuse_secrets` stops it
+with one line naming where the password goes instead: `MLFLOW_TRACKING_USERNAME` and
+`MLFLOW_TRACKING_PASSWORD` for an http(s) server (MLflow reads them), `PGPASSWORD` or
+`~/.pgpass` for PostgreSQL (libpq reads them). A user name alone is no secret and is allowed
+(`postgresql://mlflow@db:5432/mlflow`), except in a `file:`/`sqlite:` URI, which names a path.
+So no URI the project stores, pickles (Tune's experiment state) or logs can hold a password;
+`redact` still masks one in any text (error messages quoting a URI).
 
 Example:
     >>> check_tracking_uri("sqlite:////nonexistent-dir/mlflow.db")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     sweeps.errors.SweepError: --tracking-uri: value ...: directory /nonexistent-dir does not exist
-    >>> public_uri("postgresql://mlflow:s3cret@db.lan:5432/mlflow")
-    'postgresql://mlflow@db.lan:5432/mlflow'
+    >>> refuse_secrets("postgresql://ada:s3cret@db/mlflow")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    sweeps.errors.SweepError: --tracking-uri: value 'postgresql://ada:***@db/mlflow' holds a password; ...
 """
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ _SECRET_PARAMS = ("password", "passwd", "pwd", "sslpassword", "secret", "token",
                   "x-amz-signature", "x-amz-security-token", "sig")
 _QUERY_SECRET = re.compile(r"(?i)([?&;](?:" + "|".join(re.escape(k) for k in _SECRET_PARAMS)
                            + r")=)([^&;\s'\"#]*)")
-_secrets: dict[str, str] = {}  # public URI -> the URI with its secrets (this process only)
 
 
 def redact(text: str) -> str:
@@ -70,20 +70,6 @@ def _replace_passwords(text: str, by: str) -> str:
         return m[0] if http_path else f"{m[1]}{by}@"  # `http://host:5000/a@b` has no password
 
     return _USERINFO.sub(one, text)
-
-
-def public_uri(uri: str) -> str:
-    """`uri` without its password and secret query values: what the project writes and shows.
-
-    >>> public_uri("https://alice:pw@mlflow.lan/?token=abc&x=1")
-    'https://alice@mlflow.lan/?x=1'
-    >>> public_uri("postgresql://u@db/m?password=x")
-    'postgresql://u@db/m'
-    """
-    base, sep, query = _replace_passwords(uri, "").partition("?")
-    kept = [p for p in re.split(r"[&;]", query)
-            if p and p.split("=", 1)[0].lower() not in _SECRET_PARAMS]
-    return base + (sep + "&".join(kept) if kept else "")
 
 
 _AUTHORITY_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://([^/?#]*)@")
@@ -111,17 +97,31 @@ def refuse_credentials(key: str, uri: str, why: str) -> None:
         raise SweepError(f"{key}: value {masked(uri)!r} holds credentials; {why}")
 
 
-def remember_secrets(uri: str) -> str:
-    """Keep `uri` (secrets included) in this process for `connect_uri`; return `public_uri(uri)`."""
-    public = public_uri(uri)
-    if public != uri:
-        _secrets[public] = uri
-    return public
+_INSTEAD = (  # (URI pattern, where its password goes instead)
+    (re.compile(r"(?i)https?://"), "give it in MLFLOW_TRACKING_USERNAME and "
+     "MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN), which MLflow reads"),
+    (re.compile(r"(?i)postgres(ql)?(\+\w+)?://"), "give it in PGPASSWORD or ~/.pgpass, which "
+     "libpq reads (psycopg drivers)"),
+)
 
 
-def connect_uri(uri: str) -> str:
-    """The URI to open a client with: `uri` with the secrets `remember_secrets` kept for it."""
-    return _secrets.get(uri, uri)
+def refuse_secrets(uri: str, key: str = "--tracking-uri") -> None:
+    """`SweepError` (one line: `key`, the URI with its password masked, where the password goes
+    instead) when tracking URI `uri` holds a password or a secret query value, for any scheme; a
+    user name alone is no secret (`file:`/`sqlite:` refuse that too: a path takes none).
+
+    >>> refuse_secrets("https://alice:pw@mlflow.lan", key="MLFLOW_TRACKING_URI")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    sweeps.errors.SweepError: MLFLOW_TRACKING_URI: value 'https://alice:***@mlflow.lan' holds a password; ...
+    >>> refuse_secrets("postgresql://mlflow@db.lan:5432/mlflow")  # a user alone: allowed
+    """
+    if uri.lower().startswith(("file:", "sqlite:")):
+        refuse_credentials(key, uri, "a file or sqlite URI names a path and takes none")
+    if redact(uri) == uri:
+        return
+    instead = next((why for pattern, why in _INSTEAD if pattern.match(uri)),
+                   "credentials in a tracking URI are not supported for this scheme")
+    raise SweepError(f"{key}: value {redact(uri)!r} holds a password; {instead}")
 
 
 def default_tracking_uri() -> tuple[str, str]:
@@ -154,13 +154,12 @@ def _head(path: Path) -> bytes:
 def check_tracking_uri(uri: str, timeout: float = HEALTH_TIMEOUT_S,
                        key: str = "--tracking-uri") -> None:
     """Raise `SweepError` (one line naming `key` and the URI, its password masked) unless `uri`
-    can be used right now."""
+    holds no password (`refuse_secrets`) and can be used right now."""
     where = f"{key}: value {redact(uri)!r}"
     if not uri.strip():
         raise SweepError(f"{where}: it is empty; use sqlite:///PATH/mlflow.db or an http(s) "
                          "tracking server")
-    if uri.lower().startswith(("file:", "sqlite:")):  # a path: no user, no password
-        refuse_credentials(key, uri, "a file or sqlite URI names a path and takes none")
+    refuse_secrets(uri, key)
     if uri.startswith(("http://", "https://")):
         import requests
 
@@ -170,7 +169,7 @@ def check_tracking_uri(uri: str, timeout: float = HEALTH_TIMEOUT_S,
             raise SweepError(f"{where}: no MLflow server answers ({type(e).__name__}); start it "
                              "or pass another --tracking-uri") from None
     elif re.match(r"postgres(ql)?(\+\w+)?://", uri):
-        _check_database(connect_uri(uri), where, timeout)
+        _check_database(uri, where, timeout)
     elif uri.startswith("sqlite:///"):
         db = Path(uri.removeprefix("sqlite:///"))
         if not db.parent.is_dir():
@@ -185,7 +184,7 @@ def check_tracking_uri(uri: str, timeout: float = HEALTH_TIMEOUT_S,
 
 
 def _check_database(uri: str, where: str, timeout: float) -> None:
-    """Open and close one connection (the password from the URI, `PGPASSWORD` or `~/.pgpass`)."""
+    """Open and close one connection (the password from `PGPASSWORD` or `~/.pgpass`)."""
     import sqlalchemy
 
     try:

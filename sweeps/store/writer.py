@@ -44,7 +44,7 @@ from sweeps.store.schema import (
     result_metrics,
     tag_filter,
 )
-from sweeps.store.tracking_uri import connect_uri, remember_secrets
+from sweeps.store.tracking_uri import refuse_secrets
 
 
 def param_values(train_config: dict[str, Any]) -> list[Param]:
@@ -85,8 +85,8 @@ class MLflowTarget:
     """Where a sweep's runs go: tracking URI, experiment (= sweep) name, sweep id; `writer()`
     makes the `SweepWriter` (in the process that writes: it holds a client); `project_source`
     names the study file whose git repository is recorded as the runs' project
-    (`sweeps.store.provenance`). It holds the URI without its password (Tune pickles it with
-    the MLflow callback into the experiment state)."""
+    (`sweeps.store.provenance`). Its URI holds no password (`refuse_secrets`: Tune pickles it
+    with the MLflow callback into the experiment state)."""
 
     tracking_uri: str
     sweep_name: str
@@ -96,7 +96,7 @@ class MLflowTarget:
     project_source: str | None = None  # the user's study file: its repository is the project
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "tracking_uri", remember_secrets(self.tracking_uri))
+        refuse_secrets(self.tracking_uri, "tracking_uri")
 
     def writer(self) -> SweepWriter:
         return SweepWriter(self.tracking_uri, self.sweep_name, self.sweep_id, parent=self.parent)
@@ -106,13 +106,12 @@ class SweepWriter:
     """Parent/child MLflow runs of one sweep (`parent=False`: lone runs, e.g. `sweep train`)."""
 
     def __init__(self, tracking_uri: str, sweep_name: str, sweep_id: str, parent: bool = True):
-        self.tracking_uri = remember_secrets(tracking_uri)  # the password stays in the client
+        refuse_secrets(tracking_uri, "tracking_uri")  # passwords come from the environment
+        self.tracking_uri = tracking_uri
         # MLflow prints "View run ... at: <server URL>" for every run a server ends: two lines per
-        # trial in the sweep's output, and the URL as given, password included
-        if connect_uri(self.tracking_uri) != self.tracking_uri:
-            os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+        # trial in the sweep's output
         os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-        self.client = MlflowClient(connect_uri(self.tracking_uri))
+        self.client = MlflowClient(self.tracking_uri)
         self.sweep_name, self.sweep_id = sweep_name, sweep_id
         self.use_parent = parent
         self.experiment_id = self._experiment()

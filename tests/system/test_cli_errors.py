@@ -116,6 +116,23 @@ CASES = [
       "file://ada:PLANTED@/tmp/mlruns"),
     R("tracking-sqlite-credentials", ("--tracking-uri", "holds credentials"), "--tracking-uri",
       "sqlite://ada:PLANTED@/tmp/mlflow.db"),
+    # a password in a tracking URI, any scheme: refused, saying where it goes instead
+    R("tracking-pg-password", ("--tracking-uri", "'postgresql://u:***@127.0.0.1:1/m'",
+                               "PGPASSWORD or ~/.pgpass"),
+      "--tracking-uri", "postgresql://u:PLANTED@127.0.0.1:1/m"),
+    R("tracking-https-password", ("--tracking-uri", "'https://u:***@mlflow.lan'",
+                                  "MLFLOW_TRACKING_PASSWORD"),
+      "--tracking-uri", "https://u:PLANTED@mlflow.lan"),
+    R("tracking-mysql-password", ("--tracking-uri", "'mysql://u:***@h/m'", "not supported"),
+      "--tracking-uri", "mysql://u:PLANTED@h/m"),
+    T("tracking-pg-password", ("--tracking-uri", "'postgres://u:***@h/m'", "PGPASSWORD"),
+      "epochs: 1\n", "--tracking-uri", "postgres://u:PLANTED@h/m"),
+    F("status", "tracking-password", ("--tracking-uri", "'http://u:***@127.0.0.1:1'",
+                                      "MLFLOW_TRACKING_PASSWORD"),
+      "--tracking-uri", "http://u:PLANTED@127.0.0.1:1"),
+    F("report", "tracking-password", ("--tracking-uri", "'postgresql://u@h/m?password=***'",
+                                      "PGPASSWORD"),
+      "--tracking-uri", "postgresql://u@h/m?password=PLANTED"),
     R("grid-1e12", ("methods.sam.space", "1,000,000,000,000 points", "at most 1,000,000"),
       text="sampler: grid\nbase: {dataset: digits, epochs: 1}\nmethods:\n  sam:\n    space:\n"
            + "".join(f"      {k}: {{choice: {[round(0.001 * (j + 1), 4) for j in range(100)]}}}\n"
@@ -377,6 +394,9 @@ CASES = [
     F("resume", "meta-budget-type", ("sweep.json", "budget", "'2'"),
       files=J(META.replace("URI", '"x"').replace(": 2", ': "2"'))),
     F("resume", "meta-uri-dead", ("tracking_uri", "sweep.json", DEAD), files=meta(f'"{DEAD}"')),
+    F("resume", "meta-uri-password", ("tracking_uri of sweep 'fake' (its sweep.json)",
+                                      "'postgresql://u:***@h/m'", "PGPASSWORD"),
+      files=meta('"postgresql://u:PLANTED@h/m"')),
     F("resume", "space-edited", ("space.yaml", "methods", "empty"),
       files={"runs/fake/space.yaml": "methods: {}\n"}),
     F("resume", "address-dead", ("--address", "'127.0.0.1:{port}'"), "--address", "127.0.0.1:{port}"),
@@ -528,6 +548,7 @@ def test_bad_input_exits_2_with_one_line_naming_it_and_starts_and_writes_nothing
     assert len(err.splitlines()) == 1 and err.endswith("\n") and not out, (out, err)
     for word in words:
         assert _fill(word, tokens) in err, (word, err)
+    assert "PLANTED" not in err, err  # a planted secret is masked in the one line
     assert _tree(tmp_path) == before  # no runs/, no mlflow.db, nothing in the sweep
     # and Ray was never started: `ray.init` would have raised (`_guard`)
 

@@ -8,11 +8,12 @@ reason, where PostgreSQL cannot be installed or started.
 - 64 synthetic trials report every epoch through the project's own path (MLflowTrialCallback ->
   Outbox -> SweepWriter, `benchmarks/tracking_load.py`) to the server, which is killed
   (SIGKILL) and restarted on the same port and database mid-load; the database is then read
-  with SQL: one run per trial, all params, every point once with its value. The URI carries a
-  basic-auth password that neither the output nor the outbox holds.
-- A real sweep logs straight to PostgreSQL with a password in `--tracking-uri` while AWS and
-  MLflow secrets sit in its environment; none of them appears in any file the sweep, its report
-  or Ray wrote, in its output, or in an MLflow param, tag or metric.
+  with SQL: one run per trial, all params, every point once with its value. The drivers send a
+  basic-auth password from `MLFLOW_TRACKING_PASSWORD` that neither the output nor the outbox holds.
+- A real sweep logs straight to PostgreSQL, its password in `PGPASSWORD` (a password in
+  `--tracking-uri` is refused), while AWS and MLflow secrets sit in its environment; none of them
+  appears in any file the sweep, its report or Ray wrote, in its output, or in an MLflow param,
+  tag or metric.
 """
 
 from __future__ import annotations
@@ -53,12 +54,14 @@ def s3(tmp_path_factory):
 
 
 def test_64_trials_log_every_epoch_once_through_a_server_killed_mid_load(pg, s3, tmp_path,
-                                                                          capfd):
+                                                                          capfd, monkeypatch):
     study = tmp_path / "study.yaml"
     study.write_text("name: load\n")
     backend = Backend("server-postgres", tmp_path, pg, s3)
-    # a password in the server's URI (basic auth; this server ignores it) is sent, never written
-    backend.uri = backend.uri.replace("http://", f"http://alice:{PLANTED['mlflow']}@")
+    # the drivers (spawned: they inherit this environment) send basic auth from MLflow's own
+    # variables (this server ignores it); the password is never written
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "alice")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", PLANTED["mlflow"])
     try:
         run = run_load(backend, trials=TRIALS, drivers=1, epochs=EPOCHS, metrics=METRICS,
                        epoch_s=1.0, kill_at=0.4, source_file=str(study))
@@ -92,9 +95,10 @@ def _leaks(root: Path, secrets_: list[str]) -> list[str]:
 
 
 @pytest.mark.ray
-def test_planted_credentials_appear_nowhere_the_project_writes(pg, tmp_path):
-    uri = pg.create_database("secrets")  # postgresql://sweep:<planted password>@127.0.0.1:PORT/...
-    assert PLANTED["db"] in uri
+def test_planted_credentials_appear_nowhere_the_project_writes(pg, tmp_path, monkeypatch):
+    with_password = pg.create_database("secrets")  # postgresql://sweep:<planted>@127.0.0.1:PORT/..
+    uri = with_password.replace(f":{PLANTED['db']}@", "@")  # the user alone: no secret
+    assert PLANTED["db"] not in uri and "sweep@127.0.0.1" in uri
     planted = list(PLANTED.values())
     (tmp_path / "s.yaml").write_text(study_yaml("secrets", epochs=2, sam=False, batch_size=64))
     env_secrets = {"AWS_ACCESS_KEY_ID": "AKIAPLANTEDKEY", "AWS_SECRET_ACCESS_KEY": PLANTED["aws"],
@@ -103,18 +107,25 @@ def test_planted_credentials_appear_nowhere_the_project_writes(pg, tmp_path):
     with private_ray_tmpdir() as ray_tmp:
         env = sweep_env(ray_tmp, **env_secrets)
         env.pop("PGPASSWORD", None)
-        run = Sweep(["run", "s.yaml", "--storage", "runs", "--tracking-uri", uri], env, tmp_path,
-                    logs)
+        # a password in --tracking-uri: refused at once, nothing written, the password masked
+        refused = Sweep(["run", "s.yaml", "--storage", "runs", "--tracking-uri", with_password],
+                        env, tmp_path, logs)
+        rc, out, err = refused.wait(timeout=120)
+        assert rc == 2 and len(err.splitlines()) == 1, refused.tail()
+        assert "'postgresql://sweep:***@127.0.0.1:" in err and "PGPASSWORD" in err, err
+        assert not (tmp_path / "runs").exists()
+        # the password from PGPASSWORD, which libpq reads (MLflow's SQLAlchemy store, psycopg)
+        run = Sweep(["run", "s.yaml", "--storage", "runs", "--tracking-uri", uri],
+                    {**env, "PGPASSWORD": PLANTED["db"]}, tmp_path, logs)
         try:
             rc, out, err = run.wait(timeout=300)
         finally:
             run.kill()
         assert rc == 0, run.tail()
         ray_leaks = _leaks(Path(ray_tmp), planted)  # Ray's session logs, before they are removed
-    public = uri.replace(f":{PLANTED['db']}@", "@")
-    assert f'"tracking_uri": "{public}"' in (tmp_path / "runs" / "secrets" / "sweep.json").read_text()
+    assert f'"tracking_uri": "{uri}"' in (tmp_path / "runs" / "secrets" / "sweep.json").read_text()
 
-    # a later command gets the password from PGPASSWORD (libpq), not from a file of the sweep
+    # a later command gets the password from PGPASSWORD (libpq) too, not from a file of the sweep
     status = Sweep(["status", "secrets", "--storage", "runs"], env, tmp_path, logs)
     rc, out, err = status.wait(timeout=120)
     assert rc == 2 and "does not accept a connection" in err and "PGPASSWORD" in err, status.tail()
@@ -123,11 +134,12 @@ def test_planted_credentials_appear_nowhere_the_project_writes(pg, tmp_path):
     rc, out, err = report.wait(timeout=180)
     assert rc == 0, report.tail()
     assert (tmp_path / "runs" / "secrets" / "report" / "report.md").is_file()
-    assert public in (tmp_path / "runs" / "secrets" / "report" / "report.md").read_text()
+    assert uri in (tmp_path / "runs" / "secrets" / "report" / "report.md").read_text()
 
     # files: sweep.json, the outbox journal, Tune's experiment state, checkpoints, the report, the
     # artifacts (./mlruns of a database store), every command's stdout and stderr
     assert ray_leaks == [] and _leaks(tmp_path, planted) == []
+    monkeypatch.setenv("PGPASSWORD", PLANTED["db"])
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name("secrets")
     runs = client.search_runs([exp.experiment_id])

@@ -1,8 +1,9 @@
 """The tracking URI's default follows MLflow's convention ($MLFLOW_TRACKING_URI, else a sqlite
-file in the working directory); relative sqlite paths are made absolute. A password in a tracking
-URI is used by the process given it and written nowhere: `redact` masks it in text, `public_uri`
-drops it from what is stored (sweep.json, Tune's pickled callback, the report), `connect_uri` puts
-it back for this process's MLflow clients only."""
+file in the working directory); relative sqlite paths are made absolute. A tracking URI holding a
+password is refused, for every scheme and from every entry point (`--tracking-uri`,
+`$MLFLOW_TRACKING_URI`, a sweep's sweep.json, the Python API, the store's own classes): exit 2,
+one line naming the flag or key, the URI masked and where the password goes instead, nothing
+written. A user name alone is allowed. `redact` still masks passwords in any text."""
 
 import json
 import pickle
@@ -11,41 +12,64 @@ import pytest
 from mlflow.exceptions import MlflowException
 
 from samtrain.config import TrainConfig
+from sweeps.api import run_study
 from sweeps.cli import main
+from sweeps.errors import SweepError
 from sweeps.execution.mlflow_callback import MLflowTrialCallback
 from sweeps.store.outbox import REJECTED, Outbox
+from sweeps.store.records import read_sweep
+from sweeps.store.suite_store import SuiteRuns, SuiteState
 from sweeps.store.sweep_dir import SweepMeta, sweep_dir
 from sweeps.store.tracking_uri import (
     ENV_VAR,
     absolute_tracking_uri,
-    connect_uri,
     default_tracking_uri,
-    public_uri,
     redact,
-    remember_secrets,
+    refuse_secrets,
 )
-from sweeps.store.writer import MLflowTarget
+from sweeps.store.writer import MLflowTarget, SweepWriter
 from sweeps.study.study_file import parse_study
 from tests.support.services import free_port
 
 SECRET = "Pl4nted-s3cret"
-CASES = [  # uri, public_uri, redact
-    (f"postgresql://mlflow:{SECRET}@db.lan:5432/mlflow", "postgresql://mlflow@db.lan:5432/mlflow",
-     "postgresql://mlflow:***@db.lan:5432/mlflow"),
+STUDY = "name: s\nbase: {dataset: digits, epochs: 1}\nmethods:\n  sgd: {fixed: {perturbation: none}}\n"
+SUITE = ("suite: u\nbase: {epochs: 1}\nmethods:\n  sgd: {fixed: {perturbation: none}}\n"
+         "workloads:\n  - {id: a, base: {dataset: digits}}\n")
+CASES = [  # uri, redact
+    (f"postgresql://mlflow:{SECRET}@db.lan:5432/mlflow", "postgresql://mlflow:***@db.lan:5432/mlflow"),
     (f"postgresql+psycopg://u:{SECRET}/x:y@127.0.0.1/m?sslmode=require",
-     "postgresql+psycopg://u@127.0.0.1/m?sslmode=require",
      "postgresql+psycopg://u:***@127.0.0.1/m?sslmode=require"),
-    (f"mysql+pymysql://root:{SECRET}@h/db", "mysql+pymysql://root@h/db", "mysql+pymysql://root:***@h/db"),
-    (f"https://alice:{SECRET}@mlflow.lan", "https://alice@mlflow.lan", "https://alice:***@mlflow.lan"),
-    (f"postgresql://u@h/db?password={SECRET}&sslmode=disable", "postgresql://u@h/db?sslmode=disable",
+    (f"mysql+pymysql://root:{SECRET}@h/db", "mysql+pymysql://root:***@h/db"),
+    (f"https://alice:{SECRET}@mlflow.lan", "https://alice:***@mlflow.lan"),
+    (f"postgresql://u@h/db?password={SECRET}&sslmode=disable",
      "postgresql://u@h/db?password=***&sslmode=disable"),
-    (f"postgresql://u@h/db?sslmode=disable&PASSWORD={SECRET}", "postgresql://u@h/db?sslmode=disable",
+    (f"postgresql://u@h/db?sslmode=disable&PASSWORD={SECRET}",
      "postgresql://u@h/db?sslmode=disable&PASSWORD=***"),
     # nothing secret: left as it is
-    ("http://127.0.0.1:5000", "http://127.0.0.1:5000", "http://127.0.0.1:5000"),
-    ("http://127.0.0.1:5000/a@b", "http://127.0.0.1:5000/a@b", "http://127.0.0.1:5000/a@b"),
-    ("sqlite:////tmp/x/mlflow.db", "sqlite:////tmp/x/mlflow.db", "sqlite:////tmp/x/mlflow.db"),
-    ("postgresql://u@h:5432/db", "postgresql://u@h:5432/db", "postgresql://u@h:5432/db"),
+    ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
+    ("http://127.0.0.1:5000/a@b", "http://127.0.0.1:5000/a@b"),
+    ("sqlite:////tmp/x/mlflow.db", "sqlite:////tmp/x/mlflow.db"),
+    ("postgresql://u@h:5432/db", "postgresql://u@h:5432/db"),
+]
+PGPASS = "give it in PGPASSWORD or ~/.pgpass"
+MLFLOW_ENV = "give it in MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"
+UNSUPPORTED = "credentials in a tracking URI are not supported"
+PATH = "holds credentials; a file or sqlite URI names a path and takes none"
+REFUSED = [  # uri, what the one line shows of it, where the password goes instead
+    (f"postgresql://mlflow:{SECRET}@127.0.0.1:1/mlflow", "postgresql://mlflow:***@127.0.0.1:1/mlflow",
+     PGPASS),
+    (f"postgres://mlflow:{SECRET}@db.lan/mlflow", "postgres://mlflow:***@db.lan/mlflow", PGPASS),
+    (f"postgresql+psycopg://u:{SECRET}@127.0.0.1/m", "postgresql+psycopg://u:***@127.0.0.1/m",
+     PGPASS),
+    (f"postgresql://u@127.0.0.1/m?password={SECRET}", "postgresql://u@127.0.0.1/m?password=***",
+     PGPASS),
+    (f"https://alice:{SECRET}@mlflow.lan", "https://alice:***@mlflow.lan", MLFLOW_ENV),
+    (f"http://alice:{SECRET}@127.0.0.1:1", "http://alice:***@127.0.0.1:1", MLFLOW_ENV),
+    (f"https://mlflow.lan/?token={SECRET}", "https://mlflow.lan/?token=***", MLFLOW_ENV),
+    (f"mysql+pymysql://root:{SECRET}@h/db", "mysql+pymysql://root:***@h/db", UNSUPPORTED),
+    (f"sqlite://u:{SECRET}@/tmp/m.db", "sqlite://***@/tmp/m.db", PATH),
+    (f"file://u:{SECRET}@/tmp/mlruns", "file://***@/tmp/mlruns", PATH),
+    ("file://ada@/tmp/mlruns", "file://***@/tmp/mlruns", PATH),  # a path takes no user either
 ]
 
 
@@ -67,47 +91,87 @@ def test_relative_sqlite_paths_become_absolute(tmp_path, monkeypatch):
     assert absolute_tracking_uri("https://mlflow.example:443") == "https://mlflow.example:443"
 
 
-@pytest.mark.parametrize(("uri", "public", "masked"), CASES)
-def test_secrets_are_dropped_from_stored_uris_and_masked_in_text(uri, public, masked):
-    assert public_uri(uri) == public and SECRET not in public
+@pytest.mark.parametrize(("uri", "masked"), CASES)
+def test_passwords_are_masked_in_text(uri, masked):
     assert redact(uri) == masked
     said = "error: could not reach '{}' (refused)"
     assert redact(said.format(uri)) == said.format(masked)
-    assert public_uri(public) == public  # stable
-
-
-def test_the_secret_stays_in_this_process_for_its_clients_only(tmp_path):
-    uri = f"postgresql://sweep:{SECRET}@127.0.0.1:1/db"
-    assert remember_secrets(uri) == "postgresql://sweep@127.0.0.1:1/db"
-    assert connect_uri("postgresql://sweep@127.0.0.1:1/db") == uri
-    assert connect_uri("postgresql://other@127.0.0.1:1/db") == "postgresql://other@127.0.0.1:1/db"
-
-    target = MLflowTarget(uri, "s", "id1")
-    assert target.tracking_uri == "postgresql://sweep@127.0.0.1:1/db"
-    callback = MLflowTrialCallback(target, tmp_path / "outbox")
-    assert SECRET.encode() not in pickle.dumps(callback)  # Tune's experiment state
-    assert connect_uri(pickle.loads(pickle.dumps(target)).tracking_uri) == uri
-
-    study = parse_study("name: s\nbase: {dataset: digits}\nmethods:\n  sgd: {fixed: {}}\n",
-                        source="s.yaml")
-    d = sweep_dir(tmp_path / "runs", "s")
-    d.write(study, SweepMeta.new(study, uri))
-    meta = json.loads(d.meta_file.read_text())
-    assert meta["tracking_uri"] == "postgresql://sweep@127.0.0.1:1/db"
-    assert SECRET not in d.meta_file.read_text()
+    assert redact(masked) == masked  # stable
 
 
 @pytest.mark.before_local_ray  # stderr must hold only the error line
-def test_an_unusable_database_uri_is_one_line_without_its_password(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize(("uri", "shown", "instead"), REFUSED)
+def test_a_tracking_uri_holding_a_password_is_refused_before_anything_is_written(
+        uri, shown, instead, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "s.yaml").write_text("name: s\nbase: {dataset: digits, epochs: 1}\n"
-                                     "methods:\n  sgd: {fixed: {perturbation: none}}\n")
-    uri = f"postgresql://sweep:{SECRET}@127.0.0.1:{free_port()}/mlflow"
+    (tmp_path / "s.yaml").write_text(STUDY)
+    (tmp_path / "t.yaml").write_text("dataset: digits\nepochs: 1\n")  # `sweep train`'s config
+    (tmp_path / "u.yaml").write_text(SUITE)
+    for command in (["run", "s.yaml"], ["train", "t.yaml"], ["suite", "u.yaml"]):
+        assert main([*command, "--tracking-uri", uri]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and SECRET not in err, err
+        assert err.startswith(f"sweep {command[0]}: error: --tracking-uri: value {shown!r} "), err
+        assert instead in err, err
+    # the environment variable: the same refusal, naming it
+    monkeypatch.setenv(ENV_VAR, uri)
+    assert main(["run", "s.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {ENV_VAR} (environment): value {shown!r} " in err and instead in err, err
+    assert SECRET not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml", "t.yaml", "u.yaml"]
+
+
+def test_every_other_entry_point_refuses_it_too(tmp_path, monkeypatch):
+    """The Python API, a sweep.json edited by hand, `sweep plan --from` (`read_sweep`) and the
+    store's classes that hold a URI (a target is pickled into Tune's experiment state)."""
+    monkeypatch.chdir(tmp_path)
+    uri = f"postgresql://sweep:{SECRET}@127.0.0.1:1/db"
+    study = parse_study(STUDY, source="s.yaml")
+    with pytest.raises(SweepError, match=r"^--tracking-uri: value 'postgresql://sweep:\*\*\*@"):
+        run_study(study, tracking_uri=uri)
+    assert list(tmp_path.iterdir()) == []
+    for make in (lambda: MLflowTarget(uri, "s", "id1"), lambda: SweepWriter(uri, "s", "id1"),
+                 lambda: SweepMeta.new(study, uri),
+                 lambda: SuiteState.load_or_new(tmp_path / "none", "u", uri),
+                 lambda: SuiteRuns(uri, SuiteState("u", "id2", uri))):
+        with pytest.raises(SweepError, match="holds a password; give it in PGPASSWORD") as e:
+            make()
+        assert SECRET not in str(e.value)
+
+    d = sweep_dir(tmp_path / "runs", "s")  # a sweep.json whose URI someone edited
+    d.write(study, SweepMeta("s", "id1", None, uri, study.source_sha256))
+    written = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    with pytest.raises(SweepError, match=r"^tracking_uri of sweep 's' \(its sweep.json\): value"):
+        read_sweep("s", str(tmp_path / "runs"))
+    with pytest.raises(SweepError, match=r"^--tracking-uri: value 'postgresql://u:\*\*\*@h/m'"):
+        read_sweep("s", str(tmp_path / "runs"), f"postgresql://u:{SECRET}@h/m")
+    assert main(["status", "s", "--storage", "runs"]) == 2
+    assert main(["delete", "s", "--storage", "runs", "--yes"]) == 2  # refused before asking
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == written
+
+
+def test_a_user_name_alone_is_no_secret(tmp_path):
+    uri = "postgresql://mlflow@db.lan:5432/mlflow"
+    refuse_secrets(uri)  # nothing raised
+    target = MLflowTarget(uri, "s", "id1")
+    assert pickle.loads(pickle.dumps(MLflowTrialCallback(target, tmp_path / "box"))).target == target
+    study = parse_study(STUDY, source="s.yaml")
+    d = sweep_dir(tmp_path / "runs", "s")
+    d.write(study, SweepMeta.new(study, uri))
+    assert json.loads(d.meta_file.read_text())["tracking_uri"] == uri
+
+
+@pytest.mark.before_local_ray  # stderr must hold only the error line
+def test_an_unusable_database_uri_is_one_line_naming_pgpassword(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.yaml").write_text(STUDY)
+    uri = f"postgresql://sweep@127.0.0.1:{free_port()}/mlflow"
     assert main(["run", "s.yaml", "--tracking-uri", uri]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and SECRET not in err, err
-    assert "--tracking-uri" in err and "'postgresql://sweep@127.0.0.1:" in err, err
-    assert "does not accept a connection" in err and "PGPASSWORD" in err, err
+    assert err.count("\n") == 1, err
+    assert f"--tracking-uri: value {uri!r}: the database does not accept a connection" in err, err
+    assert "PGPASSWORD" in err, err
     assert not (tmp_path / "runs").exists()
 
 
