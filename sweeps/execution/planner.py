@@ -75,34 +75,52 @@ class Plan:
     spreads: dict[str, tuple[float, int, str]] = field(default_factory=dict)  # sd, pairs, from
 
 
-def calibrate(study: StudySpec, epochs: int = 2) -> dict[str, EpochCost]:
+def _calibrate_method(study: StudySpec, method: str, epochs: int) -> EpochCost:
+    """Train `method`'s middle config here for `epochs` epochs and one more (see `calibrate`)."""
+    from samtrain.config import TrainConfig
+    from samtrain.loop import run_training
+    from samtrain.worker_context import LocalContext
+
+    middle = {k: d.from_unit(0.5) for k, d in study.methods[method].sampled.items()}
+    cfg = build_train_config(study, method, middle, seed=study.seed)
+    planned, workers = cfg.epochs, cfg.num_workers
+    cfg = TrainConfig(**{**cfg.model_dump(), "epochs": min(epochs, planned) + 1,
+                         "num_workers": 1, "grad_accum_steps": cfg.grad_accum_steps * workers})
+    ctx = LocalContext()
+    run_training(cfg, ctx, threads=max(1, int(study.resources.cpus_per_worker)))
+    seconds = [float(h["epoch_seconds"]) for h in ctx.history]
+    typical = statistics.median(seconds[1:-1] or seconds[:1])
+    secs = typical + max(0.0, seconds[-1] - typical) / planned
+    last = ctx.history[-1]
+    return EpochCost(float(last["grad_evals"]) / float(last["epoch"]), secs, secs / workers)
+
+
+def calibrate(study: StudySpec, epochs: int = 2, slots: int = 1) -> dict[str, EpochCost]:
     """Train each method's middle config here for `epochs` epochs and one more; its cost per
     epoch of the run the study plans.
 
     A run's first epoch pays start-up and its last one the end-of-run work (the test split,
     the sharpness measures, shifted sets), once per run: the typical epoch is the median of the
     others (the first one's when `epochs` is 1), and the last one's excess over it is spread
-    over the method's planned epochs."""
-    from samtrain.config import TrainConfig
-    from samtrain.loop import run_training
-    from samtrain.worker_context import LocalContext
+    over the method's planned epochs. A study of W workers is calibrated in one process that
+    does all W workers' work (W times the gradient accumulation, so a step holds one worker's
+    micro-batch in memory): its seconds are the epoch's device-seconds, and an epoch's wall
+    time is taken as 1/W of them (ideal scaling; gradient all-reduce not counted).
 
-    out = {}
-    for method, spec in study.methods.items():
-        middle = {k: d.from_unit(0.5) for k, d in spec.sampled.items()}
-        cfg = build_train_config(study, method, middle, seed=study.seed)
-        planned = cfg.epochs
-        cfg = TrainConfig(**{**cfg.model_dump(), "epochs": min(epochs, planned) + 1,
-                             "num_workers": 1})
-        ctx = LocalContext()
-        run_training(cfg, ctx, threads=max(1, int(study.resources.cpus_per_worker)))
-        seconds = [float(h["epoch_seconds"]) for h in ctx.history]
-        typical = statistics.median(seconds[1:-1] or seconds[:1])
-        secs = typical + max(0.0, seconds[-1] - typical) / planned
-        last = ctx.history[-1]
-        out[method] = EpochCost(float(last["grad_evals"]) / float(last["epoch"]),
-                                secs * study.resources.workers, secs)
-    return out
+    The sweep runs `slots` trials at once, sharing the machine's memory bandwidth and caches:
+    with `slots` > 1 the methods are calibrated that many at a time, in separate processes
+    (the list padded with repeats so the last ones do not run alone)."""
+    methods = list(study.methods)
+    if slots <= 1 or len(methods) == 0:
+        return {m: _calibrate_method(study, m, epochs) for m in methods}
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    padded = methods + [methods[i % len(methods)] for i in range(-len(methods) % slots)]
+    with ProcessPoolExecutor(slots, mp_context=multiprocessing.get_context("spawn")) as pool:
+        costs = list(pool.map(_calibrate_method, [study] * len(padded), padded,
+                              [epochs] * len(padded)))
+    return dict(zip(methods, costs[:len(methods)], strict=True))
 
 
 def _epochs(study: StudySpec, method: str) -> int:
@@ -122,6 +140,12 @@ def _search_epochs(study: StudySpec, method: str) -> float:
                                 study.scheduler.reduction_factor, max_t=max_t)
 
 
+def _slots(study: StudySpec, inputs: PlanInputs) -> int:
+    res = study.resources
+    return slots_for(inputs.cpus, inputs.gpus, res.workers, res.cpus_per_worker,
+                     res.gpus_per_worker, res.max_concurrent_trials)
+
+
 def make_plan(study: StudySpec, inputs: PlanInputs,
               earlier: Sequence[RunRecord] | None = None, earlier_name: str = "") -> Plan:
     """The plan: per-epoch costs (from `earlier` records, else a calibration run), the study's
@@ -132,15 +156,15 @@ def make_plan(study: StudySpec, inputs: PlanInputs,
                if (c := epoch_cost_of(earlier, m, res.workers)) is not None}
         source = f"sweep {earlier_name!r}: its runs' cost per epoch reached"
     else:
-        per = calibrate(study, inputs.calibration_epochs)
+        per = calibrate(study, inputs.calibration_epochs, _slots(study, inputs))
         source = (f"calibration: {inputs.calibration_epochs} epochs of one config per method "
                   "on this machine and one more (samtrain's local loop: the typical epoch, and "
-                  "the last one's end-of-run work spread over the planned epochs)")
+                  "the last one's end-of-run work spread over the planned epochs), as many "
+                  "at a time as the sweep runs trials")
     costs = {m: study_cost(per[m], study.trials_of(m), inputs.seeds, _epochs(study, m),
                            _search_epochs(study, m))
              for m in study.methods if m in per}
-    slots = slots_for(inputs.cpus, inputs.gpus, res.workers, res.cpus_per_worker,
-                      res.gpus_per_worker, res.max_concurrent_trials)
+    slots = _slots(study, inputs)
     spreads = {}
     tmetric, _ = metric_on_test_split(study.metric)
     for m in study.methods:

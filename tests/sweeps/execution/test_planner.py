@@ -129,3 +129,17 @@ def test_plan_from_an_earlier_sweep_through_the_cli(tmp_path, monkeypatch, capsy
             f"{seeds_for_effect(sd, 0.01)} |") in out
     # sam: (6 trials + 4 seeds) x 4 epochs x 4 device-seconds an epoch
     assert "| sam | 6 | 4 | 4 | 4,000 | 160 |" in out
+
+
+def test_a_multi_worker_study_is_calibrated_as_one_process_doing_every_workers_work():
+    from sweeps.execution.planner import calibrate
+
+    text = ("name: w\nmetric: val_acc\nbudget: 1\nbase: {dataset: digits, epochs: 1, "
+            "batch_size: 64}\nmethods:\n  sam: {fixed: {rho: 0.05}}\n")
+    one = calibrate(parse_study(text), epochs=1)["sam"]
+    two = calibrate(parse_study(text + "resources: {workers: 2}\n"), epochs=1)["sam"]
+    # the same global batch: the same gradient evaluations an epoch (SAM: 2 a step)
+    assert two.grad_evals == one.grad_evals and one.grad_evals % 2 == 0
+    # device-seconds are the one process's seconds; the epoch's wall time is half of them
+    assert two.run_seconds == pytest.approx(two.device_seconds / 2)
+    assert one.run_seconds == one.device_seconds
