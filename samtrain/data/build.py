@@ -1,7 +1,7 @@
 """`build_datasets(cfg)`: load `cfg.dataset`, split train / validation / test, add label noise.
 
 `cfg.dataset` is a built-in name or an import string naming a researcher's builder
-(`samtrain.components`); what either returns becomes a `DataSource` (`samtrain.data.builder_output`),
+(`samtrain.config.registry`); what either returns becomes a `DataSource` (`samtrain.data.builder_output`),
 and everything below applies to both alike.
 
 Splits (every run of a study sees the same ones: they depend on `data_seed`, never on `seed`):
@@ -24,15 +24,15 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from samtrain.components import call, is_builtin, resolve
+from samtrain.config.registry import call, is_builtin, resolve
 from samtrain.data.builder_output import as_source
 from samtrain.data.bundle import DataBundle, DataSource
 from samtrain.data.label_noise import apply_label_noise
 from samtrain.data.views import relabel, select, targets_of
-from samtrain.validation import ConfigError
+from samtrain.errors import ConfigError
 
 if TYPE_CHECKING:
-    from samtrain.config import TrainConfig
+    from samtrain.config.train_config import TrainConfig
 
 __all__ = ["build_datasets", "builtin_kwargs", "builtin_shapes", "check_dataset", "check_split",
            "load_source", "pool_size", "split_sizes"]
@@ -45,7 +45,7 @@ def load_source(cfg: TrainConfig) -> DataSource:
     builder none of its own; both get `cfg.dataset_kwargs`.
 
     Example:
-        >>> from samtrain.config import TrainConfig
+        >>> from samtrain.config.train_config import TrainConfig
         >>> load_source(TrainConfig(dataset="synthetic", synthetic_size=40)).num_classes
         10
     """
@@ -70,7 +70,7 @@ def builtin_shapes(cfg: TrainConfig) -> tuple[int, int, int]:
     (ImageNet: 1000 classes, whatever its folder holds).
 
     Example:
-        >>> from samtrain.config import TrainConfig
+        >>> from samtrain.config.train_config import TrainConfig
         >>> builtin_shapes(TrainConfig(dataset="digits"))
         (10, 1, 8)
     """
@@ -87,7 +87,7 @@ def split_sizes(cfg: TrainConfig, pool: int) -> tuple[int, int]:
     """`(validation, train)` sizes for a training pool of `pool` examples.
 
     Example:
-        >>> from samtrain.config import TrainConfig
+        >>> from samtrain.config.train_config import TrainConfig
         >>> split_sizes(TrainConfig(val_size=0.1, train_subset=500), pool=1437)
         (144, 500)
     """
@@ -109,7 +109,7 @@ def build_datasets(cfg: TrainConfig) -> DataBundle:
     Raises `DatasetNotFound` when files are missing.
 
     Example:
-        >>> from samtrain.config import TrainConfig
+        >>> from samtrain.config.train_config import TrainConfig
         >>> b = build_datasets(TrainConfig(dataset="digits", train_subset=100, label_noise=0.2))
         >>> len(b.train), len(b.val), len(b.test), int((b.train.targets != b.train.clean_targets).sum())
         (100, 144, 360, 20)
@@ -142,12 +142,12 @@ def check_dataset(cfg: TrainConfig) -> None:
     batch against it (`ConfigError`); so are the folders and imports of `eval_sets`.
 
     Example:
-        >>> from samtrain.config import TrainConfig
+        >>> from samtrain.config.train_config import TrainConfig
         >>> check_dataset(TrainConfig(dataset="digits"))
         >>> check_dataset(TrainConfig(dataset="digits", val_size=1400, batch_size=128))
         ... # doctest: +ELLIPSIS
         Traceback (most recent call last):
-        samtrain.validation.ConfigError: batch_size=128: the training split of digits has 37 ...
+        samtrain.errors.ConfigError: batch_size=128: the training split of digits has 37 ...
     """
     _locate(cfg)
     pool = pool_size(cfg)

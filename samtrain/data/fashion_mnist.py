@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from samtrain.data.bundle import DatasetNotFound, DataSource
+from samtrain.data.bundle import DataSource
 from samtrain.data.cache_download import download_lock, publish, staging
 from samtrain.data.idx import read_idx
 from samtrain.data.views import TensorImageDataset
+from samtrain.errors import DatasetNotFound
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 CACHE_DIR = Path.home() / ".cache" / "samtrain"
@@ -74,7 +75,7 @@ def locate(data_dir: str | None, allow_download: bool = True) -> dict[str, Path]
     Example:
         >>> locate("/nonexistent")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
-        samtrain.data.bundle.DatasetNotFound: fashion_mnist: no IDX files ... in /nonexistent, ...
+        samtrain.errors.DatasetNotFound: fashion_mnist: no IDX files ... in /nonexistent, ...
     """
     if data_dir is not None:
         dirs = [Path(data_dir), Path(data_dir) / "FashionMNIST" / "raw"]

@@ -13,7 +13,8 @@ from pathlib import Path
 from torchvision import transforms
 from torchvision.datasets import ImageFolder
 
-from samtrain.data.bundle import DatasetNotFound, DataSource
+from samtrain.data.bundle import DataSource
+from samtrain.errors import DatasetNotFound
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 IMAGE_SIZE = 224

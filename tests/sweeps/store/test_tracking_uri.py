@@ -10,7 +10,7 @@ import pickle
 import pytest
 from mlflow.exceptions import MlflowException
 
-from samtrain.config import TrainConfig
+from samtrain.config.train_config import TrainConfig
 from sweeps.cli import main
 from sweeps.execution.mlflow_callback import MLflowTrialCallback
 from sweeps.store.outbox import REJECTED, Outbox
