@@ -6,7 +6,9 @@ own code. The built-in names are themselves import strings (`BUILTINS`), so both
 `resolve` imports the module and returns the callable, `call` checks the keyword arguments
 against its signature (`check_call`) and calls it. Every failure is a one-line `ConfigError`
 naming the key and the value. Torch-free, and nothing is imported before `resolve`: the config
-validator checks only the spelling (`check_spec`).
+validator checks only the spelling (`check_spec`). A built-in dataset's loader module also holds
+its `DatasetRecord` (shapes, options, pool size, files: `samtrain.data.record`), so adding one
+is that module and its line here.
 
 Example:
     >>> check_spec("model", "my_pkg.nets:build")

@@ -1,8 +1,10 @@
 """`build_datasets(cfg)`: load `cfg.dataset`, split train / validation / test, add label noise.
 
 `cfg.dataset` is a built-in name or an import string naming a researcher's builder
-(`samtrain.config.registry`); what either returns becomes a `DataSource` (`samtrain.data.builder_output`),
-and everything below applies to both alike.
+(`samtrain.config.registry`); what either returns becomes a `DataSource`
+(`samtrain.data.builder_output`), and everything below applies to both alike. What is known of a
+built-in before loading it (shapes, the loader's options, pool size, where its files are) is its
+`DatasetRecord`, beside its loader (`samtrain.data.record`).
 
 Splits (every run of a study sees the same ones: they depend on `data_seed`, never on `seed`):
 
@@ -19,7 +21,6 @@ to another class. The originals stay in `clean_targets`. The test split stays cl
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -28,6 +29,7 @@ from samtrain.config.registry import call, is_builtin, resolve
 from samtrain.data.builder_output import as_source
 from samtrain.data.bundle import DataBundle, DataSource
 from samtrain.data.label_noise import apply_label_noise
+from samtrain.data.record import builtin_record
 from samtrain.data.views import relabel, select, targets_of
 from samtrain.errors import ConfigError
 
@@ -56,13 +58,8 @@ def load_source(cfg: TrainConfig) -> DataSource:
 
 
 def builtin_kwargs(cfg: TrainConfig) -> dict[str, Any]:
-    """The arguments a built-in dataset's builder takes from the config."""
-    if cfg.dataset == "digits":
-        return {}
-    if cfg.dataset == "synthetic":
-        return {"shape": tuple(cfg.synthetic_shape), "num_classes": cfg.synthetic_classes,
-                "size": cfg.synthetic_size}
-    return {"data_dir": cfg.data_dir}
+    """The arguments a built-in dataset's builder takes from the config (its record's `options`)."""
+    return builtin_record(cfg.dataset).options(cfg)
 
 
 def builtin_shapes(cfg: TrainConfig) -> tuple[int, int, int]:
@@ -74,13 +71,7 @@ def builtin_shapes(cfg: TrainConfig) -> tuple[int, int, int]:
         >>> builtin_shapes(TrainConfig(dataset="digits"))
         (10, 1, 8)
     """
-    if cfg.dataset == "synthetic":
-        return cfg.synthetic_classes, cfg.synthetic_shape[0], cfg.synthetic_shape[1]
-    return _SHAPES[cfg.dataset]
-
-
-_SHAPES = {"digits": (10, 1, 8), "fashion_mnist": (10, 1, 28), "cifar10": (10, 3, 32),
-           "cifar100": (100, 3, 32), "imagenet": (1000, 3, 224)}
+    return builtin_record(cfg.dataset).shapes_of(cfg)
 
 
 def split_sizes(cfg: TrainConfig, pool: int) -> tuple[int, int]:
@@ -176,31 +167,9 @@ def check_split(cfg: TrainConfig, pool: int) -> None:
 
 def pool_size(cfg: TrainConfig) -> int | None:
     """The training pool's size when known without loading the data (else None)."""
-    if cfg.dataset == "digits":
-        from samtrain.data.toy import DIGITS_POOL_SIZE
-
-        return DIGITS_POOL_SIZE
-    if cfg.dataset == "synthetic":
-        return cfg.synthetic_size
-    if cfg.dataset == "fashion_mnist":
-        from samtrain.data.fashion_mnist import locate
-        from samtrain.data.idx import idx_shape
-
-        return idx_shape(locate(cfg.data_dir)["train_labels"])[0]
-    return None
+    return builtin_record(cfg.dataset).pool_size_of(cfg) if is_builtin("dataset", cfg.dataset) else None
 
 
 def _locate(cfg: TrainConfig) -> None:
-    if cfg.dataset == "fashion_mnist":
-        from samtrain.data.fashion_mnist import locate
-
-        locate(cfg.data_dir)
-    elif cfg.dataset in ("cifar10", "cifar100"):
-        from samtrain.data.cifar import cifar_root
-
-        cifar_root(cfg.dataset, cfg.data_dir)
-    elif cfg.dataset == "imagenet":
-        from samtrain.data.imagenet import load_imagenet
-
-        if cfg.data_dir is None or not Path(cfg.data_dir, "train").is_dir():
-            load_imagenet(cfg.data_dir)  # raises the explanatory DatasetNotFound
+    if is_builtin("dataset", cfg.dataset):
+        builtin_record(cfg.dataset).locate_files(cfg)

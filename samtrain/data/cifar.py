@@ -19,6 +19,7 @@ from torchvision.datasets import CIFAR10, CIFAR100
 
 from samtrain.data.bundle import DataSource
 from samtrain.data.cache_download import download_lock, publish, staging
+from samtrain.data.record import DatasetRecord
 from samtrain.errors import DatasetNotFound
 
 CACHE_DIR = Path.home() / ".cache" / "samtrain"
@@ -134,3 +135,9 @@ def load_cifar10(data_dir: str | None) -> DataSource:
 def load_cifar100(data_dir: str | None) -> DataSource:
     """The built-in `cifar100` (`load_cifar("cifar100", data_dir)`)."""
     return load_cifar("cifar100", data_dir)
+
+
+RECORDS = {
+    name: DatasetRecord(shapes=(classes, 3, 32), locate=lambda cfg, name=name: cifar_root(name, cfg.data_dir))
+    for name, classes in (("cifar10", 10), ("cifar100", 100))
+}

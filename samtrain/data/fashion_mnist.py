@@ -18,7 +18,8 @@ import torch
 
 from samtrain.data.bundle import DataSource
 from samtrain.data.cache_download import download_lock, publish, staging
-from samtrain.data.idx import read_idx
+from samtrain.data.idx import idx_shape, read_idx
+from samtrain.data.record import DatasetRecord
 from samtrain.data.views import TensorImageDataset
 from samtrain.errors import DatasetNotFound
 
@@ -127,3 +128,8 @@ def load_fashion_mnist(data_dir: str | None) -> DataSource:
     test = TensorImageDataset(images["test_images"], labels["test_labels"])
     return DataSource(pool=pool, pool_eval=pool, test=test, num_classes=10, in_channels=1,
                       image_size=pool.images.shape[-1])
+
+
+RECORDS = {"fashion_mnist": DatasetRecord(
+    shapes=(10, 1, 28), locate=lambda cfg: locate(cfg.data_dir),
+    pool_size=lambda cfg: idx_shape(locate(cfg.data_dir)["train_labels"])[0])}
