@@ -1,4 +1,4 @@
-"""Cost of scoring a split in channels-last vs the default layout (`samtrain.epoch.evaluate`).
+"""Cost of scoring a split in channels-last vs the default layout (`samtrain.engine.epoch.evaluate`).
 
 Setting: the demo's `small_cnn` (1 x 28 x 28 inputs, 10 classes) scoring 2,000 synthetic images
 in batches of 128 with `--threads` torch threads (default 1, as a sweep trial runs), and one
@@ -20,8 +20,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from samtrain import epoch
-from samtrain.config import TrainConfig
+from samtrain.config.train_config import TrainConfig
+from samtrain.engine import epoch
 from samtrain.models import build_model
 
 N, B = 2000, 128

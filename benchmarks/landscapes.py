@@ -102,9 +102,9 @@ def train_one(land: Landscape, config: dict[str, Any], seed: int = 0) -> dict[st
     """Train one grid config in this process (1 thread); return its table entry."""
     import torch
 
-    from samtrain.config import TrainConfig
-    from samtrain.loop import run_training
-    from samtrain.worker_context import LocalContext
+    from samtrain.config.train_config import TrainConfig
+    from samtrain.engine.loop import run_training
+    from samtrain.engine.worker_context import LocalContext
 
     torch.set_num_threads(1)
     cfg = TrainConfig(**{**land.base, **config, "seed": seed})

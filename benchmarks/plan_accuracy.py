@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> list[str]:
     from sweeps.execution.confirm import confirm_sweep
     from sweeps.execution.planner import PlanInputs, make_plan, plan_text
     from sweeps.execution.search_phase import run_sweep
-    from sweeps.store.reader import load_records
+    from sweeps.store.mlflow_records import load_records
     from sweeps.store.sweep_dir import sweep_dir
     from sweeps.study.study_file import load_study
 

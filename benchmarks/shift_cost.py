@@ -4,7 +4,7 @@ the end of a run, against one training epoch of the worked example (search_space
 (a) `corrupt` on 1,000 images at each of the 5 severities: grey 1 x 28 x 28 (Fashion-MNIST) and
 RGB 3 x 32 x 32 (CIFAR), smooth random images (the content does not change the work).
 (b) The example's end-of-run scoring: 55 sets of 1,000 grey images, generated and scored by
-`small_cnn` (`samtrain.shift_eval`), over one SGD epoch of 5,000 images at B = 128; both timed in
+`small_cnn` (`samtrain.engine.shift_eval`), over one SGD epoch of 5,000 images at B = 128; both timed in
 this run, on `--threads` torch threads (1, as a sweep trial runs).
 
     python -m benchmarks.shift_cost [--threads 1] [--examples 1000]
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from samtrain.config import TrainConfig
+from samtrain.config.train_config import TrainConfig
 from samtrain.data.corruptions import CORRUPTIONS, corrupt
 
 
@@ -48,10 +48,10 @@ def generation_table(n: int) -> list[str]:
 
 
 def scoring_ratio(n: int) -> list[str]:
-    from samtrain.epoch import train_one_epoch
-    from samtrain.run_setup import build_run
-    from samtrain.shift_eval import score_eval_sets
-    from samtrain.worker_context import LocalContext
+    from samtrain.engine.epoch import train_one_epoch
+    from samtrain.engine.run_setup import build_run
+    from samtrain.engine.shift_eval import score_eval_sets
+    from samtrain.engine.worker_context import LocalContext
 
     cfg = TrainConfig(dataset="synthetic", synthetic_shape=(1, 28, 28), synthetic_size=5556,
                       val_size=556, epochs=1, batch_size=128, perturbation="none",

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> list[str]:
     from sweeps.execution.ray_cluster import connect_ray
     from sweeps.execution.search_phase import run_sweep
     from sweeps.store import remote
-    from sweeps.store.reader import load_records
+    from sweeps.store.mlflow_records import load_records
     from sweeps.store.sweep_dir import sweep_dir
     from sweeps.study.study_file import parse_study
     from tests.support.services import S3Server

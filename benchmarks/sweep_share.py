@@ -59,11 +59,11 @@ def main(argv: list[str] | None = None) -> list[str]:
         parser.error(f"--methods={args.methods!r} --trials={args.trials}: methods must be among "
                      f"{sorted(METHOD_SPECS)}, with at least one trial each")
 
-    from samtrain.config import TrainConfig
+    from samtrain.config.train_config import TrainConfig
     from sweeps.execution.ray_cluster import connect_ray
     from sweeps.execution.runner import run_configs
     from sweeps.execution.search_phase import run_sweep
-    from sweeps.store.reader import load_records
+    from sweeps.store.mlflow_records import load_records
     from sweeps.store.sweep_dir import sweep_dir
     from sweeps.study.spec import Resources
     from sweeps.study.study_file import parse_study

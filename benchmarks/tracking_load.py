@@ -80,7 +80,7 @@ def drive(spec: dict[str, Any], ready: Any, go: Any, out: Any) -> None:
 
 def _drive(spec: dict[str, Any], ready: Any, go: Any) -> dict[str, Any]:
     """Set up, wait for `go`, run the trials' schedule, flush, return the figures."""
-    from samtrain.config import TrainConfig
+    from samtrain.config.train_config import TrainConfig
     from sweeps.execution.mlflow_callback import MLflowTrialCallback
     from sweeps.search.trial_config import trial_config
     from sweeps.store import outbox
@@ -167,7 +167,7 @@ def count_store(db_uri: str, names: list[str], trials: dict[str, int], epochs: i
     """Read the backend database: each trial's run once, its params, every point once, equal."""
     import sqlalchemy
 
-    from samtrain.config import TrainConfig
+    from samtrain.config.train_config import TrainConfig
     from sweeps.store.writer import run_params
 
     c = Count(expected=len(trials) * epochs * metrics)

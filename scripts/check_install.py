@@ -130,7 +130,7 @@ def check_runs(venv: Path, work: Path, env: dict[str, str], train: bool = True) 
                    [str(sweep), "example", "tiny"], work, env)
     assert example == (ROOT / "search_spaces" / "tiny.yaml").read_text(), example
     where = step("samtrain and sweeps import from the venv", [str(python), "-c",
-                 "import samtrain.loop, sweeps.commands; print(samtrain.__file__, sweeps.__file__)"],
+                 "import samtrain.engine.loop, sweeps.commands; print(samtrain.__file__, sweeps.__file__)"],
                  work, env)
     repo = str(ROOT)
     assert all(not p.startswith(repo) for p in where.split()), where
@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
                                           "-e", str(src)], root)
     where = step("sweep --version (editable)", [str(venv / "bin" / "sweep"), "--version"], work, env)
     out = step("editable: samtrain imports from the copy", [str(venv / "bin" / "python"), "-c",
-               "import samtrain.loop; print(samtrain.__file__)"], work, env)
+               "import samtrain.engine.loop; print(samtrain.__file__)"], work, env)
     assert out.strip().startswith(str(src)), out
     print(f"all ok in {time.perf_counter() - start:.0f} s ({where.strip()}, editable from {src})")
     return 0

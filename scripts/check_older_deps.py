@@ -34,9 +34,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 COPIED = ("pyproject.toml", "requirements.txt", "README.md", "samtrain", "sweeps", "tests",
           "search_spaces", "configs", "examples")
-CORE_TESTS = ["tests/samtrain/test_config.py", "tests/samtrain/optim", "tests/samtrain/test_schedule.py",
+CORE_TESTS = ["tests/samtrain/config/test_train_config.py", "tests/samtrain/optim",
+              "tests/samtrain/engine/test_schedule.py",
               "tests/sweeps/results", "tests/sweeps/study", "tests/sweeps/store/test_schema.py",
-              "tests/sweeps/store/test_writer.py", "tests/sweeps/store/test_reader.py",
+              "tests/sweeps/store/test_writer.py", "tests/sweeps/store/test_mlflow_records.py",
               "tests/sweeps/report/test_status.py", "tests/system/test_packaging.py"]
 
 

@@ -26,6 +26,9 @@ import os
 import sys
 from typing import Any, NoReturn
 
+from samtrain.errors import SamtrainError
+from sweeps.errors import UserError
+
 DEFAULT_STORAGE = "runs"  # also `sweeps.api.checks.DEFAULT_STORAGE`
 STORAGE_ENV = "SWEEP_STORAGE"
 RUN_EXAMPLES = """examples (from any directory):
@@ -222,9 +225,7 @@ def _plan_arguments(p: argparse.ArgumentParser) -> None:
                    help="epochs of the calibration run per method (default 2)")
 
 
-# Bad input: sweeps' own errors, samtrain's config and missing-data errors; MLflow's errors.
-_USER_ERRORS = (("sweeps.errors", "UserError"), ("samtrain.validation", "ConfigError"),
-                ("samtrain.data.bundle", "DatasetNotFound"))
+# MLflow's errors, caught only where MLflow was imported (it is heavy; `sweep --help` never loads it)
 _MLFLOW_ERRORS = (("mlflow.exceptions", "MlflowException"),)
 
 
@@ -258,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     command = kwargs.pop("command")
     try:
         return commands.COMMANDS[command](**kwargs) or 0
-    except _loaded(_USER_ERRORS) as e:
+    except (UserError, SamtrainError) as e:  # bad input: each package's one error root
         # one line even when a message quotes a key holding a line break
         print(f"sweep {command}: error: {redact(' '.join(str(e).splitlines()))}",
               file=sys.stderr)

@@ -100,7 +100,8 @@ def cmd_status(name: str, storage: str | None = None, tracking_uri: str | None =
 
 def cmd_best(name: str, method: str | None = None, pareto: bool = False, all_fields: bool = False,
              storage: str | None = None, tracking_uri: str | None = None) -> int:
-    from sweeps.report.status import best_config_yaml, pareto_text
+    from sweeps.report.pareto_listing import pareto_text
+    from sweeps.report.status import best_config_yaml
 
     check_name("NAME", name)
     sweep = _open_checked_method(name, method, pareto, storage, tracking_uri)
@@ -115,7 +116,7 @@ def cmd_best(name: str, method: str | None = None, pareto: bool = False, all_fie
 def _open_checked_method(name: str, method: str | None, pareto: bool, storage: str | None,
                          tracking_uri: str | None) -> Sweep:
     """The sweep, `--method` and `--pareto` checked before its tracking URI is."""
-    from samtrain.suggest import did_you_mean
+    from samtrain.config.suggest import did_you_mean
     from sweeps.store.sweep_dir import open_sweep
 
     study, _, _ = open_sweep(name, checked_storage(storage))
@@ -131,9 +132,9 @@ def _open_checked_method(name: str, method: str | None, pareto: bool, storage: s
 def cmd_train(config: str, overrides: Sequence[str] = (), name: str | None = None,
               launcher: str = "train", storage: str | None = None,
               tracking_uri: str | None = None, address: str | None = None) -> int:
-    from samtrain.config import TrainConfig
+    from samtrain.config.train_config import TrainConfig
     from samtrain.data import check_dataset
-    from sweeps.execution.train import train_once
+    from sweeps.execution.train_command import train_once
     from sweeps.store.sweep_dir import sweep_dir
     from sweeps.study.spec import Resources
 

@@ -40,7 +40,7 @@ def _make_record(method: str, phase: str, status: str, seed: int, config: dict, 
                 start: int, epochs: int = 3, reached: int | None = None):
     """A `RunRecord` as the MLflow reader builds it: params of the full TrainConfig, the final
     metrics at epoch `reached` (default: all `epochs`), a history rising to them."""
-    from samtrain.config import TrainConfig
+    from samtrain.config.train_config import TrainConfig
     from sweeps.store.schema import RunRecord
 
     cfg = TrainConfig(dataset="digits", epochs=epochs, seed=seed, **config)

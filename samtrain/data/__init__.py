@@ -1,15 +1,16 @@
 """Datasets for `samtrain`: one `build_datasets(cfg)` call gives train/validation/test and shapes.
 
 Example:
-    >>> from samtrain.config import TrainConfig
+    >>> from samtrain.config.train_config import TrainConfig
     >>> bundle = build_datasets(TrainConfig(dataset="digits"))
     >>> len(bundle.train), len(bundle.val), len(bundle.test), bundle.num_classes, bundle.image_size
     (1293, 144, 360, 10, 8)
 """
 
 from samtrain.data.build import build_datasets, check_dataset
-from samtrain.data.bundle import DataBundle, DatasetNotFound, DataSource
+from samtrain.data.bundle import DataBundle, DataSource
 from samtrain.data.label_noise import apply_label_noise
+from samtrain.errors import DatasetNotFound
 
 __all__ = ["DataBundle", "DataSource", "DatasetNotFound", "apply_label_noise", "build_datasets",
            "check_dataset"]

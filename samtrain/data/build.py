@@ -1,8 +1,10 @@
 """`build_datasets(cfg)`: load `cfg.dataset`, split train / validation / test, add label noise.
 
 `cfg.dataset` is a built-in name or an import string naming a researcher's builder
-(`samtrain.components`); what either returns becomes a `DataSource` (`samtrain.data.builder_output`),
-and everything below applies to both alike.
+(`samtrain.config.registry`); what either returns becomes a `DataSource`
+(`samtrain.data.builder_output`), and everything below applies to both alike. What is known of a
+built-in before loading it (shapes, the loader's options, pool size, where its files are) is its
+`DatasetRecord`, beside its loader (`samtrain.data.record`).
 
 Splits (every run of a study sees the same ones: they depend on `data_seed`, never on `seed`):
 
@@ -19,20 +21,20 @@ to another class. The originals stay in `clean_targets`. The test split stays cl
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-from samtrain.components import call, is_builtin, resolve
+from samtrain.config.registry import call, is_builtin, resolve
 from samtrain.data.builder_output import as_source
 from samtrain.data.bundle import DataBundle, DataSource
 from samtrain.data.label_noise import apply_label_noise
+from samtrain.data.record import builtin_record
 from samtrain.data.views import relabel, select, targets_of
-from samtrain.validation import ConfigError
+from samtrain.errors import ConfigError
 
 if TYPE_CHECKING:
-    from samtrain.config import TrainConfig
+    from samtrain.config.train_config import TrainConfig
 
 __all__ = ["build_datasets", "builtin_kwargs", "builtin_shapes", "check_dataset", "check_split",
            "load_source", "pool_size", "split_sizes"]
@@ -45,7 +47,7 @@ def load_source(cfg: TrainConfig) -> DataSource:
     builder none of its own; both get `cfg.dataset_kwargs`.
 
     Example:
-        >>> from samtrain.config import TrainConfig
+        >>> from samtrain.config.train_config import TrainConfig
         >>> load_source(TrainConfig(dataset="synthetic", synthetic_size=40)).num_classes
         10
     """
@@ -56,13 +58,8 @@ def load_source(cfg: TrainConfig) -> DataSource:
 
 
 def builtin_kwargs(cfg: TrainConfig) -> dict[str, Any]:
-    """The arguments a built-in dataset's builder takes from the config."""
-    if cfg.dataset == "digits":
-        return {}
-    if cfg.dataset == "synthetic":
-        return {"shape": tuple(cfg.synthetic_shape), "num_classes": cfg.synthetic_classes,
-                "size": cfg.synthetic_size}
-    return {"data_dir": cfg.data_dir}
+    """The arguments a built-in dataset's builder takes from the config (its record's `options`)."""
+    return builtin_record(cfg.dataset).options(cfg)
 
 
 def builtin_shapes(cfg: TrainConfig) -> tuple[int, int, int]:
@@ -70,24 +67,18 @@ def builtin_shapes(cfg: TrainConfig) -> tuple[int, int, int]:
     (ImageNet: 1000 classes, whatever its folder holds).
 
     Example:
-        >>> from samtrain.config import TrainConfig
+        >>> from samtrain.config.train_config import TrainConfig
         >>> builtin_shapes(TrainConfig(dataset="digits"))
         (10, 1, 8)
     """
-    if cfg.dataset == "synthetic":
-        return cfg.synthetic_classes, cfg.synthetic_shape[0], cfg.synthetic_shape[1]
-    return _SHAPES[cfg.dataset]
-
-
-_SHAPES = {"digits": (10, 1, 8), "fashion_mnist": (10, 1, 28), "cifar10": (10, 3, 32),
-           "cifar100": (100, 3, 32), "imagenet": (1000, 3, 224)}
+    return builtin_record(cfg.dataset).shapes_of(cfg)
 
 
 def split_sizes(cfg: TrainConfig, pool: int) -> tuple[int, int]:
     """`(validation, train)` sizes for a training pool of `pool` examples.
 
     Example:
-        >>> from samtrain.config import TrainConfig
+        >>> from samtrain.config.train_config import TrainConfig
         >>> split_sizes(TrainConfig(val_size=0.1, train_subset=500), pool=1437)
         (144, 500)
     """
@@ -109,7 +100,7 @@ def build_datasets(cfg: TrainConfig) -> DataBundle:
     Raises `DatasetNotFound` when files are missing.
 
     Example:
-        >>> from samtrain.config import TrainConfig
+        >>> from samtrain.config.train_config import TrainConfig
         >>> b = build_datasets(TrainConfig(dataset="digits", train_subset=100, label_noise=0.2))
         >>> len(b.train), len(b.val), len(b.test), int((b.train.targets != b.train.clean_targets).sum())
         (100, 144, 360, 20)
@@ -142,12 +133,12 @@ def check_dataset(cfg: TrainConfig) -> None:
     batch against it (`ConfigError`); so are the folders and imports of `eval_sets`.
 
     Example:
-        >>> from samtrain.config import TrainConfig
+        >>> from samtrain.config.train_config import TrainConfig
         >>> check_dataset(TrainConfig(dataset="digits"))
         >>> check_dataset(TrainConfig(dataset="digits", val_size=1400, batch_size=128))
         ... # doctest: +ELLIPSIS
         Traceback (most recent call last):
-        samtrain.validation.ConfigError: batch_size=128: the training split of digits has 37 ...
+        samtrain.errors.ConfigError: batch_size=128: the training split of digits has 37 ...
     """
     _locate(cfg)
     pool = pool_size(cfg)
@@ -176,31 +167,9 @@ def check_split(cfg: TrainConfig, pool: int) -> None:
 
 def pool_size(cfg: TrainConfig) -> int | None:
     """The training pool's size when known without loading the data (else None)."""
-    if cfg.dataset == "digits":
-        from samtrain.data.toy import DIGITS_POOL_SIZE
-
-        return DIGITS_POOL_SIZE
-    if cfg.dataset == "synthetic":
-        return cfg.synthetic_size
-    if cfg.dataset == "fashion_mnist":
-        from samtrain.data.fashion_mnist import locate
-        from samtrain.data.idx import idx_shape
-
-        return idx_shape(locate(cfg.data_dir)["train_labels"])[0]
-    return None
+    return builtin_record(cfg.dataset).pool_size_of(cfg) if is_builtin("dataset", cfg.dataset) else None
 
 
 def _locate(cfg: TrainConfig) -> None:
-    if cfg.dataset == "fashion_mnist":
-        from samtrain.data.fashion_mnist import locate
-
-        locate(cfg.data_dir)
-    elif cfg.dataset in ("cifar10", "cifar100"):
-        from samtrain.data.cifar import cifar_root
-
-        cifar_root(cfg.dataset, cfg.data_dir)
-    elif cfg.dataset == "imagenet":
-        from samtrain.data.imagenet import load_imagenet
-
-        if cfg.data_dir is None or not Path(cfg.data_dir, "train").is_dir():
-            load_imagenet(cfg.data_dir)  # raises the explanatory DatasetNotFound
+    if is_builtin("dataset", cfg.dataset):
+        builtin_record(cfg.dataset).locate_files(cfg)

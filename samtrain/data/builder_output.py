@@ -29,7 +29,7 @@ Example:
     (4, 2, 5, 'TensorImageDataset')
     >>> as_source("my_pkg.data:build", pair[0])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    samtrain.validation.ConfigError: key 'dataset': value 'my_pkg.data:build' is invalid: its ...
+    samtrain.errors.ConfigError: key 'dataset': value 'my_pkg.data:build' is invalid: its ...
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from torch.utils.data import Dataset, TensorDataset
 
 from samtrain.data.bundle import DataSource
 from samtrain.data.views import RelabeledSubset, TensorImageDataset
-from samtrain.validation import ConfigError
+from samtrain.errors import ConfigError
 
 __all__ = ["as_source"]
 

@@ -1,5 +1,5 @@
-"""What dataset loaders return (`DataSource`), what `build_datasets` returns (`DataBundle`), and
-`DatasetNotFound` (missing files)."""
+"""What dataset loaders return (`DataSource`) and what `build_datasets` returns (`DataBundle`);
+missing files raise `samtrain.errors.DatasetNotFound`."""
 
 from __future__ import annotations
 
@@ -55,18 +55,3 @@ class DataBundle:
     num_classes: int
     in_channels: int
     image_size: int
-
-
-class DatasetNotFound(FileNotFoundError):
-    """Dataset files are missing; `str(e)` is one line: where it looked and how to get the data.
-
-    Example:
-        >>> str(DatasetNotFound("cifar10: no /x/cifar-10-batches-py; set data_dir"))
-        'cifar10: no /x/cifar-10-batches-py; set data_dir'
-    """
-
-    def __init__(self, message: str) -> None:
-        super().__init__(" ".join(message.split()))
-
-    def __str__(self) -> str:
-        return str(self.args[0])

@@ -17,8 +17,10 @@ from pathlib import Path
 from torchvision import transforms
 from torchvision.datasets import CIFAR10, CIFAR100
 
-from samtrain.data.bundle import DatasetNotFound, DataSource
+from samtrain.data.bundle import DataSource
 from samtrain.data.cache_download import download_lock, publish, staging
+from samtrain.data.record import DatasetRecord
+from samtrain.errors import DatasetNotFound
 
 CACHE_DIR = Path.home() / ".cache" / "samtrain"
 STATS = {
@@ -83,7 +85,7 @@ def cifar_root(name: str, data_dir: str | None, download: bool = True) -> Path:
     Example:
         >>> cifar_root("cifar10", "/nonexistent", download=False)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
-        samtrain.data.bundle.DatasetNotFound: cifar10: /nonexistent/cifar-10-batches-py lacks ...
+        samtrain.errors.DatasetNotFound: cifar10: /nonexistent/cifar-10-batches-py lacks ...
     """
     cls = CLASSES[name]
     base = Path(data_dir) if data_dir is not None else CACHE_DIR
@@ -133,3 +135,9 @@ def load_cifar10(data_dir: str | None) -> DataSource:
 def load_cifar100(data_dir: str | None) -> DataSource:
     """The built-in `cifar100` (`load_cifar("cifar100", data_dir)`)."""
     return load_cifar("cifar100", data_dir)
+
+
+RECORDS = {
+    name: DatasetRecord(shapes=(classes, 3, 32), locate=lambda cfg, name=name: cifar_root(name, cfg.data_dir))
+    for name, classes in (("cifar10", 10), ("cifar100", 100))
+}

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from samtrain.data.bundle import DatasetNotFound
 from samtrain.data.cifar import STATS
 from samtrain.data.views import TensorImageDataset
+from samtrain.errors import DatasetNotFound
 
 __all__ = ["load_cifar_c"]
 

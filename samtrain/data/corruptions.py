@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from samtrain.eval_set_spec import CORRUPTIONS, SEVERITIES
+from samtrain.config.eval_set_spec import CORRUPTIONS, SEVERITIES
 
 __all__ = ["CORRUPTIONS", "corrupt"]
 

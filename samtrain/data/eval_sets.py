@@ -4,7 +4,7 @@ and their check before anything starts (`check_eval_sets`).
 Each set is an `EvalSet`: a name, a builder of its torch `Dataset` (called when it is scored: a
 corrupted copy of a large test split is made then and let go afterwards), and the training
 classes it scores (None: all). With `classes`, the set's targets are positions in `classes`:
-the scorer keeps only those logits (`samtrain.shift_eval`), so a prediction is the best of the
+the scorer keeps only those logits (`samtrain.engine.shift_eval`), so a prediction is the best of the
 mapped classes (as ImageNet-R and ImageNet-A are scored on their 200 classes).
 
 Pixel values: corruptions and image files work on pixels in [0, 1], the training data is
@@ -13,7 +13,7 @@ first 1,000 test images (the normalized 0 and 255: exact for Fashion-MNIST, CIFA
 Corrupted sets use `data_seed`, never the run's seed: every run of a study scores the same images.
 
 Example:
-    >>> from samtrain.config import TrainConfig
+    >>> from samtrain.config.train_config import TrainConfig
     >>> from samtrain.data.build import load_source
     >>> cfg = TrainConfig(dataset="digits", eval_sets=[{"corruption": "contrast", "severity": 5,
     ...                                                 "examples": 50}])
@@ -31,15 +31,15 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch.utils.data import Dataset
 
-from samtrain.components import call, resolve
+from samtrain.config.eval_set_spec import CorruptionSet, FolderSet, ImportSet, corruption_of
+from samtrain.config.registry import call, resolve
 from samtrain.data.bundle import DataSource
 from samtrain.data.corruptions import corrupt
 from samtrain.data.views import RelabeledSubset, TensorImageDataset
-from samtrain.eval_set_spec import CorruptionSet, FolderSet, ImportSet, corruption_of
-from samtrain.validation import ConfigError
+from samtrain.errors import ConfigError
 
 if TYPE_CHECKING:
-    from samtrain.config import TrainConfig
+    from samtrain.config.train_config import TrainConfig
 
 __all__ = ["EvalSet", "build_eval_sets", "check_eval_sets", "pixel_range", "resolve_import_set"]
 
@@ -195,11 +195,11 @@ def check_eval_sets(cfg: TrainConfig, num_classes: Callable[[], int]) -> None:
     that does not resolve. `num_classes()` gives the training set's classes (called if needed).
 
     Example:
-        >>> from samtrain.config import TrainConfig
+        >>> from samtrain.config.train_config import TrainConfig
         >>> check_eval_sets(TrainConfig(eval_sets=[{"folder": "/no/such"}]), lambda: 10)
         ... # doctest: +ELLIPSIS
         Traceback (most recent call last):
-        samtrain.validation.ConfigError: key 'eval_sets.0.folder': value '/no/such' is invalid: ...
+        samtrain.errors.ConfigError: key 'eval_sets.0.folder': value '/no/such' is invalid: ...
     """
     for i, spec in enumerate(cfg.eval_sets):
         if isinstance(spec, FolderSet):

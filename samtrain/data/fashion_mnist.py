@@ -16,10 +16,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from samtrain.data.bundle import DatasetNotFound, DataSource
+from samtrain.data.bundle import DataSource
 from samtrain.data.cache_download import download_lock, publish, staging
-from samtrain.data.idx import read_idx
+from samtrain.data.idx import idx_shape, read_idx
+from samtrain.data.record import DatasetRecord
 from samtrain.data.views import TensorImageDataset
+from samtrain.errors import DatasetNotFound
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 CACHE_DIR = Path.home() / ".cache" / "samtrain"
@@ -74,7 +76,7 @@ def locate(data_dir: str | None, allow_download: bool = True) -> dict[str, Path]
     Example:
         >>> locate("/nonexistent")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
-        samtrain.data.bundle.DatasetNotFound: fashion_mnist: no IDX files ... in /nonexistent, ...
+        samtrain.errors.DatasetNotFound: fashion_mnist: no IDX files ... in /nonexistent, ...
     """
     if data_dir is not None:
         dirs = [Path(data_dir), Path(data_dir) / "FashionMNIST" / "raw"]
@@ -126,3 +128,8 @@ def load_fashion_mnist(data_dir: str | None) -> DataSource:
     test = TensorImageDataset(images["test_images"], labels["test_labels"])
     return DataSource(pool=pool, pool_eval=pool, test=test, num_classes=10, in_channels=1,
                       image_size=pool.images.shape[-1])
+
+
+RECORDS = {"fashion_mnist": DatasetRecord(
+    shapes=(10, 1, 28), locate=lambda cfg: locate(cfg.data_dir),
+    pool_size=lambda cfg: idx_shape(locate(cfg.data_dir)["train_labels"])[0])}

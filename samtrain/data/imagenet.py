@@ -9,11 +9,17 @@ folders, so label indices agree.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from torchvision import transforms
 from torchvision.datasets import ImageFolder
 
-from samtrain.data.bundle import DatasetNotFound, DataSource
+from samtrain.data.bundle import DataSource
+from samtrain.data.record import DatasetRecord
+from samtrain.errors import DatasetNotFound
+
+if TYPE_CHECKING:
+    from samtrain.config.train_config import TrainConfig
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 IMAGE_SIZE = 224
@@ -61,3 +67,13 @@ def load_imagenet(data_dir: str | None) -> DataSource:
         )
     return DataSource(pool=train, pool_eval=train_eval, test=val, num_classes=len(train.classes),
                       in_channels=3, image_size=IMAGE_SIZE)
+
+
+def _locate(cfg: TrainConfig) -> None:
+    """Raise the explanatory `DatasetNotFound` unless `data_dir` holds train/<class> folders,
+    without reading the images (the train folder's presence is taken as enough)."""
+    if cfg.data_dir is None or not Path(cfg.data_dir, "train").is_dir():
+        load_imagenet(cfg.data_dir)
+
+
+RECORDS = {"imagenet": DatasetRecord(shapes=(1000, 3, IMAGE_SIZE), locate=_locate)}

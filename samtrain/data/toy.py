@@ -6,12 +6,17 @@ Both are deterministic and independent of `cfg.seed`, so the splits match across
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 
 from samtrain.data.bundle import DataSource
+from samtrain.data.record import DatasetRecord, no_options
 from samtrain.data.views import TensorImageDataset
+
+if TYPE_CHECKING:
+    from samtrain.config.train_config import TrainConfig
 
 DIGITS_TEST_SIZE = 360
 DIGITS_POOL_SIZE = 1797 - DIGITS_TEST_SIZE  # sklearn's 1,797 digits less the test split
@@ -76,3 +81,16 @@ def load_synthetic(
     test = make(max(size // 4, 1))
     return DataSource(pool=pool, pool_eval=pool, test=test, num_classes=num_classes,
                       in_channels=c, image_size=h)
+
+
+def _synthetic_options(cfg: TrainConfig) -> dict[str, Any]:
+    return {"shape": tuple(cfg.synthetic_shape), "num_classes": cfg.synthetic_classes,
+            "size": cfg.synthetic_size}
+
+
+RECORDS = {
+    "digits": DatasetRecord(shapes=(10, 1, 8), options=no_options, pool_size=DIGITS_POOL_SIZE),
+    "synthetic": DatasetRecord(
+        shapes=lambda cfg: (cfg.synthetic_classes, cfg.synthetic_shape[0], cfg.synthetic_shape[1]),
+        options=_synthetic_options, pool_size=lambda cfg: cfg.synthetic_size),
+}

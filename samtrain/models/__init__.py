@@ -2,7 +2,7 @@
 
 `name` is a built-in model (`MODEL_NAMES`, importable without torch) or an import string
 `"package.module:build"` naming a researcher's own builder; both resolve through
-`samtrain.components` and are called with the same keyword arguments: `num_classes`,
+`samtrain.config.registry` and are called with the same keyword arguments: `num_classes`,
 `in_channels`, `image_size` (the dataset's) and the config's `model_kwargs`. A builder must
 return a `torch.nn.Module` giving one logit per class.
 
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from samtrain.components import BUILTINS, call, resolve
-from samtrain.validation import ConfigError
+from samtrain.config.registry import BUILTINS, call, resolve
+from samtrain.errors import ConfigError
 
 if TYPE_CHECKING:
     from torch import nn

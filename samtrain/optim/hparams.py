@@ -1,4 +1,4 @@
-"""Validate SAM-family hyperparameters with `samtrain.sam_hparams.SAMHParams` (where every rule is
+"""Validate SAM-family hyperparameters with `samtrain.config.sam_schema.SAMHParams` (where every rule is
 written once) and report the first broken rule as a one-line `ValueError` naming key and value.
 
 Example:
@@ -16,8 +16,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from samtrain.sam_hparams import SAMHParams
-from samtrain.validation import first_error
+from samtrain.config.error_messages import first_error
+from samtrain.config.sam_schema import SAMHParams
 
 
 def validated(**values: Any) -> SAMHParams:

@@ -32,6 +32,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
+from samtrain.config.sam_schema import SAMHParams
 from samtrain.optim import path_choice
 from samtrain.optim.batched import batched_sam
 from samtrain.optim.buffers import batched_unsupported
@@ -57,7 +58,6 @@ from samtrain.optim.passes import (
     shifted_pass,
 )
 from samtrain.optim.policy import StepPolicy
-from samtrain.sam_hparams import SAMHParams
 
 HPARAMS = SAMHParams.names() + ("lr_max", "lr_min", "batched", "total_steps", "seed")
 
@@ -88,7 +88,7 @@ class SAM(torch.optim.Optimizer):
     `backward` adds the SAM gradient to `p.grad` (scaled by 1/accum_steps, so N micro-batch calls
     then `step()` equal one call on the whole batch with the same m) and returns `SAMOutput`.
     `param_groups` and `state` are the base's, so LR schedulers may wrap either.
-    Hyperparameters follow `samtrain.sam_hparams.SAMHParams` (ValueError otherwise), except
+    Hyperparameters follow `samtrain.config.sam_schema.SAMHParams` (ValueError otherwise), except
     `perturbation="none"`: use the base optimizer directly.
     Norm layers: the clean pass of each chunk updates running statistics as a training forward
     on that chunk would; the perturbed pass leaves them untouched.

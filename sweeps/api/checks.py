@@ -88,17 +88,17 @@ def check_cluster(address: str | None) -> None:
 
 def check_components(cfgs: list[Any], address: str | None) -> None:
     """Model, dataset and loss of every config: imported, and (on a local cluster, whose files
-    are this machine's) built and tried on two examples (`samtrain.component_check`). Configs of
+    are this machine's) built and tried on two examples (`samtrain.engine.preflight`). Configs of
     built-ins alone are skipped: nothing of the user's to check, and no torch import in the
     driver."""
-    from samtrain.components import KINDS, is_builtin
+    from samtrain.config.registry import KINDS, is_builtin
 
     cfgs = [c for c in cfgs if not all(is_builtin(k, getattr(c, k)) for k in KINDS)
             or c.model_kwargs or c.dataset_kwargs or c.loss_kwargs or c.eval_sets]
     if not cfgs:
         return
-    from samtrain.component_check import check_components as try_components
-    from samtrain.component_check import resolve_components
+    from samtrain.engine.preflight import check_components as try_components
+    from samtrain.engine.preflight import resolve_components
 
     if address is None:
         try_components(cfgs)

@@ -27,10 +27,10 @@ from typing import Any
 
 import yaml
 
-from samtrain.config import parse_overrides
-from samtrain.strict_yaml import load_yaml, read_text
-from samtrain.suggest import did_you_mean
-from samtrain.validation import ConfigError
+from samtrain.config.strict_yaml import load_yaml, read_text
+from samtrain.config.suggest import did_you_mean
+from samtrain.config.train_config import parse_overrides
+from samtrain.errors import ConfigError
 from sweeps.errors import SpaceError
 from sweeps.study.spec import StudySpec
 from sweeps.study.study_file import parse_study

@@ -145,7 +145,7 @@ def suite_report(suite: SuiteSpec, storage: str, tracking_uri: str | None = None
     (default `STORAGE/SUITE/report`); return its aggregate table and files."""
     from sweeps.report.suite_report import write_suite_report
     from sweeps.results.suite_aggregate import aggregate_suite
-    from sweeps.store.records import read_sweep
+    from sweeps.store.sweep_access import read_sweep
 
     workloads, reports = {}, {}
     for wid, study in suite.workloads.items():

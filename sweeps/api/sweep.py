@@ -146,7 +146,7 @@ class Sweep:
     def records(self, history: bool = False) -> list[RunRecord]:
         """Every run of the sweep (search, select, confirm), in start order; `history`: with
         per-epoch metrics (one MLflow request per run and metric)."""
-        from sweeps.store.records import read_sweep
+        from sweeps.store.sweep_access import read_sweep
 
         return read_sweep(self.name, self.storage, self.tracking_uri, history=history,
                           deliver_timeout=10).records
@@ -201,7 +201,7 @@ class Sweep:
     def report(self, out: str | Path | None = None, fmt: str = "md") -> str:
         """Write the report (tables, plots; also logged to MLflow) into `out` (default: the
         sweep's `report/`); return its table, verdicts and where the files are."""
-        from sweeps.report.report import report_sweep
+        from sweeps.report.document import report_sweep
         from sweeps.store.sweep_dir import check_directory
 
         if out is not None:

@@ -4,7 +4,7 @@ The winners are `sweeps.results.selection`'s (search phase, validation metric). 
 both `seed` and `data_seed` of the run, so what varies in practice varies: `data_seed` draws the
 train/validation split (and `train_subset`) and the label-noise draw of both splits
 (`samtrain.data.build`), `seed` the model's initialisation, the data order, dropout and RandSAM's
-random perturbations (`samtrain.loop`, `samtrain.loaders`); the test split stays the dataset's
+random perturbations (`samtrain.engine.loop`, `samtrain.engine.loaders`); the test split stays the dataset's
 official one. The same seed gives every method the same data, so comparisons pair by seed.
 
 `--top 1` runs each method's search winner on the confirm seeds (search seed + 1, + 2, ...).
@@ -26,10 +26,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
-from samtrain.config import TrainConfig
+from samtrain.config.train_config import TrainConfig
 from sweeps.errors import SweepError
 from sweeps.results.selection import ConfigScore, pick_among, scoring_runs, winners
-from sweeps.store.schema import Phase, RunRecord, RunStatus, train_config_of
+from sweeps.store.phase import Phase
+from sweeps.store.schema import RunRecord, RunStatus, train_config_of
 from sweeps.store.sweep_dir import SweepDir
 from sweeps.study.spec import StudySpec
 
@@ -129,7 +130,7 @@ def confirm_sweep(name: str, storage: str, tracking_uri: str | None, top: int,
     """Run the missing cells of sweep `name` (select, then confirm); returns Tune's results of
     the runs started. `seeds` None: the study's `confirm_seeds` (default 5)."""
     from sweeps.execution.runner import run_configs, stored_trials
-    from sweeps.store.records import read_sweep
+    from sweeps.store.sweep_access import read_sweep
 
     sweep = read_sweep(name, storage, tracking_uri, history=False)
     study, meta, d, uri = sweep.study, sweep.meta, sweep.dir, sweep.tracking_uri
@@ -163,7 +164,7 @@ def confirm_sweep(name: str, storage: str, tracking_uri: str | None, top: int,
 
 def _reread(name: str, storage: str, uri: str) -> list[RunRecord]:
     """The sweep's records after runs of this command (their pending writes delivered first)."""
-    from sweeps.store.records import read_sweep
+    from sweeps.store.sweep_access import read_sweep
 
     return read_sweep(name, storage, uri, history=False).records
 

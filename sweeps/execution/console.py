@@ -36,7 +36,7 @@ from typing import Any
 
 from ray import tune
 
-from samtrain.run_status import RunStatus
+from samtrain.engine.status import RunStatus
 from sweeps.search.trial_config import KEY, read_trial
 
 __all__ = ["trial_outcome", "result_outcome", "summary_line", "mlflow_hint", "SweepReporter",

@@ -28,7 +28,7 @@ from typing import Any
 
 from ray import tune
 
-from samtrain.run_status import RunStatus
+from samtrain.engine.status import RunStatus
 from sweeps.execution.console import trial_outcome
 from sweeps.search.trial_config import read_trial
 from sweeps.store.provenance import launch_environment

@@ -21,7 +21,7 @@ import optuna
 
 from sweeps.search.plan import PlannedTrial, enqueue
 from sweeps.search.trial_config import read_trial
-from sweeps.store.schema import Phase
+from sweeps.store.phase import Phase
 from sweeps.store.sweep_dir import SweepDir, SweepMeta
 from sweeps.study.spec import StudySpec
 

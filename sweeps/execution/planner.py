@@ -4,7 +4,7 @@ Cost per method comes from one of two measurements:
 
 - a calibration run (default): `epochs` epochs (2) of one config per method (each searched key
   at the middle of its range, `Dist.from_unit(0.5)`) trained here by samtrain's local loop
-  (`samtrain.loop.run_training` with a `LocalContext`: no Ray, nothing tracked or written to the
+  (`samtrain.engine.loop.run_training` with a `LocalContext`: no Ray, nothing tracked or written to the
   sweep storage), one epoch more than asked: the typical epoch's seconds (neither the first,
   which carries start-up, nor the last, whose end-of-run work is spread over the planned epochs)
   and gradient evaluations per epoch, on this machine's device;
@@ -77,9 +77,9 @@ class Plan:
 
 def _calibrate_method(study: StudySpec, method: str, epochs: int) -> EpochCost:
     """Train `method`'s middle config here for `epochs` epochs and one more (see `calibrate`)."""
-    from samtrain.config import TrainConfig
-    from samtrain.loop import run_training
-    from samtrain.worker_context import LocalContext
+    from samtrain.config.train_config import TrainConfig
+    from samtrain.engine.loop import run_training
+    from samtrain.engine.worker_context import LocalContext
 
     middle = {k: d.from_unit(0.5) for k, d in study.methods[method].sampled.items()}
     cfg = build_train_config(study, method, middle, seed=study.seed)
@@ -291,7 +291,7 @@ def run_plan(args: Any) -> str:
     study = load_study(args.space)
     inputs = plan_inputs(args, study)
     if args.from_sweep is not None:
-        from sweeps.store.records import read_sweep
+        from sweeps.store.sweep_access import read_sweep
 
         sweep = read_sweep(args.from_sweep, args.storage, args.tracking_uri, history=False,
                            deliver_timeout=10)

@@ -18,7 +18,7 @@ import math
 import os
 from typing import Any
 
-from samtrain.config import TrainConfig
+from samtrain.config.train_config import TrainConfig
 from sweeps.errors import SweepError
 from sweeps.execution.console import SweepReporter
 from sweeps.execution.mlflow_callback import MLflowTrialCallback

@@ -131,7 +131,7 @@ def _restore(study: StudySpec, meta: SweepMeta, d: SweepDir, plan: ResourcePlan,
     from ray import tune
 
     from sweeps.execution.orphans import forget_orphans
-    from sweeps.store.records import deliver
+    from sweeps.store.sweep_access import deliver
 
     experiment = d.search_experiments()[-1]
     deliver(meta, d)

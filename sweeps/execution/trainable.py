@@ -16,7 +16,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from samtrain.launch import make_torch_trainer
 from sweeps.execution.resources import ResourcePlan
 from sweeps.search.trial_config import read_trial
 
@@ -33,13 +32,15 @@ def run_trial(config: dict[str, Any], plan: ResourcePlan, in_process: bool, stor
     started_at = time.time()
     cfg = read_trial(config).config()
     if in_process:
-        from samtrain.loop import run_training
+        from samtrain.engine.loop import run_training
         from sweeps.execution.trial_context import TuneTrialContext
 
         run_training(cfg, TuneTrialContext(), threads=plan.threads, started_at=started_at,
                      checkpoint_interval_s=checkpoint_interval_s)
         return
     from ray import tune
+
+    from samtrain.engine.ray_train import make_torch_trainer  # torch: in the trial process only
 
     ctx = tune.get_context()
     name = f"{ctx.get_experiment_name()}-train-{ctx.get_trial_id()}"

@@ -1,7 +1,7 @@
 """`TuneTrialContext`: the training loop's `WorkerContext` inside an in-process Tune trial.
 
 A module of its own so that the driver, which imports `sweeps.execution.trainable`, never imports torch
-(`samtrain.worker_context` does): only a trial process imports this module.
+(`samtrain.engine.worker_context` does): only a trial process imports this module.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from ray import tune
 
-from samtrain.worker_context import WorkerContext, checkpoint_as_dir, node_id
+from samtrain.engine.worker_context import WorkerContext, checkpoint_as_dir, node_id
 
 
 class TuneTrialContext(WorkerContext):

@@ -318,7 +318,7 @@ def analyze_sweep(name: str, storage: str, tracking_uri: str | None = None,
 
         a, files = analyze_sweep("tiny", "runs")
     """
-    from sweeps.store.records import log_to_parent, read_sweep
+    from sweeps.store.sweep_access import log_to_parent, read_sweep
 
     sweep = read_sweep(name, storage, tracking_uri)
     a = analyze_records(sweep.records, n_resamples, seed, study=sweep.study)

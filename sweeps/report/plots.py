@@ -50,7 +50,8 @@ from sweeps.report.groups_plot import groups_figure
 from sweeps.report.tradeoff_plots import tradeoff_figure
 from sweeps.results.rows import MethodRow, metric_on_test_split
 from sweeps.results.stats import summarize
-from sweeps.store.schema import Phase, RunRecord
+from sweeps.store.phase import Phase
+from sweeps.store.schema import RunRecord
 from sweeps.study.spec import StudySpec
 
 __all__ = ["report_colors", "scores_figure", "learning_curves_figure",

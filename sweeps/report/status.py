@@ -14,13 +14,13 @@ from collections.abc import Sequence
 
 import yaml
 
-from samtrain.config import TrainConfig
+from samtrain.config.train_config import TrainConfig
 from sweeps.errors import SweepError
 from sweeps.results.noise import noisy_best
-from sweeps.results.pareto import Objective, ParetoPoint, pareto_configs
 from sweeps.results.rows import searched_keys
 from sweeps.results.selection import rank_configs
-from sweeps.store.schema import Phase, RunRecord, train_config_of
+from sweeps.store.phase import Phase
+from sweeps.store.schema import RunRecord, train_config_of
 from sweeps.study.spec import StudySpec
 
 
@@ -46,13 +46,14 @@ def format_status(study: StudySpec, name: str, records: Sequence[RunRecord]) -> 
             continue
         nb, keys = best[method], searched_keys(study, method)
         s = nb.best
-        shown = ", ".join(f"{k}={_short(s.params.get(k))}" for k in keys)
-        lines.append(f"  {method:<12} {study.metric}={s.score:.4f} ± {_short(nb.se)} (n={s.n}) "
+        shown = ", ".join(f"{k}={short_value(s.params.get(k))}" for k in keys)
+        lines.append(f"  {method:<12} {study.metric}={s.score:.4f} ± {short_value(nb.se)} (n={s.n}) "
                      f"{shown}; {len(nb.indistinguishable)} of {nb.n_configs} config(s) within 1 SE")
     return "\n".join(lines)
 
 
-def _short(v: object) -> str:
+def short_value(v: object) -> str:
+    """A value as the listings show it: a float to 4 significant digits (nan as n/a)."""
     if isinstance(v, float):
         return "n/a" if v != v else f"{v:.4g}"
     return repr(v)
@@ -96,42 +97,9 @@ def best_config_yaml(study: StudySpec, name: str, records: Sequence[RunRecord],
     keys = searched_keys(study, s.method)
     cfg = train_config_of(s.params)
     header = [f"# best {s.method} config of sweep {name!r}: {study.metric}={s.score:.4f} ± "
-              f"{_short(nb.se)} (SE; mean of {s.n} search run(s); MLflow run {s.runs[0].run_id})",
+              f"{short_value(nb.se)} (SE; mean of {s.n} search run(s); MLflow run {s.runs[0].run_id})",
               f"# {len(nb.indistinguishable)} of {nb.n_configs} {s.method} config(s) within 1 SE "
               "of it (not distinguishable on the validation split):"]
-    header += [f"#   {', '.join(f'{k}={_short(c.params.get(k))}' for k in keys) or '-'}: "
+    header += [f"#   {', '.join(f'{k}={short_value(c.params.get(k))}' for k in keys) or '-'}: "
                f"{c.score:.4f} (n={c.n})" for c in nb.indistinguishable]
     return "\n".join(header) + "\n" + config_yaml(cfg, keys, full)
-
-
-def trade_off_objectives(study: StudySpec) -> list[Objective]:
-    """A multi-objective study's objectives; else its metric and gradient evaluations (min)."""
-    if study.objectives:
-        return [Objective(o.metric, o.mode) for o in study.objectives]
-    return [Objective(study.metric, study.mode), Objective("grad_evals", "min")]
-
-
-def pareto_lines(study: StudySpec, records: Sequence[RunRecord]
-                 ) -> tuple[list[Objective], list[ParetoPoint], list[str]]:
-    """The non-dominated search configs on the trade-off objectives, one line each."""
-    objectives = trade_off_objectives(study)
-    points = pareto_configs(records, objectives)
-    lines = []
-    for p in points:
-        keys = searched_keys(study, p.score.method) if p.score.method in study.methods else []
-        shown = ", ".join(f"{k}={_short(p.score.params.get(k))}" for k in keys) or "-"
-        values = ", ".join(f"{o.metric}={_short(v)}" for o, v in zip(objectives, p.values,
-                                                                     strict=True))
-        lines.append(f"{p.score.method}: {shown}; {values} (n={p.score.n}, group_key "
-                     f"{p.score.group_key})")
-    return objectives, points, lines
-
-
-def pareto_text(study: StudySpec, name: str, records: Sequence[RunRecord]) -> str:
-    """`sweep best --pareto`: every search config no other beats on all trade-off objectives."""
-    objectives, points, lines = pareto_lines(study, records)
-    if not points:
-        raise SweepError(f"sweep {name!r} has no completed full-length search run yet")
-    over = ", ".join(f"{o.metric} ({o.mode})" for o in objectives)
-    return "\n".join([f"# sweep {name!r}: {len(points)} non-dominated config(s) over {over} "
-                      "(means over completed full-length search runs)", *lines]) + "\n"

@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from matplotlib.figure import Figure
 
 from sweeps.results.tuning_curves import TuningCurve
-from sweeps.store.schema import Phase, RunRecord, RunStatus
+from sweeps.store.phase import Phase
+from sweeps.store.schema import RunRecord, RunStatus
 from sweeps.study.distributions import Choice, Float, Int
 from sweeps.study.spec import StudySpec
 

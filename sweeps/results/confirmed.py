@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from sweeps.results.pareto import run_value
 from sweeps.results.selection import ConfigScore, pick_among, scoring_runs
 from sweeps.results.stats import Summary, metric_range, summarize
-from sweeps.store.schema import Phase, RunRecord, RunStatus
+from sweeps.store.phase import Phase
+from sweeps.store.schema import RunRecord, RunStatus
 from sweeps.study.spec import COSTS
 
 __all__ = ["ConfirmedConfig", "metric_on_test_split", "confirmed_configs", "failure_scores",

@@ -55,7 +55,8 @@ from sweeps.results.kendall import (
     kendall_ci,
     resampled_tau_b,
 )
-from sweeps.store.schema import Phase, RunRecord
+from sweeps.store.phase import Phase
+from sweeps.store.schema import RunRecord
 from sweeps.study.spec import StudySpec
 
 __all__ = ["DIAGNOSTICS", "MIN_RUNS", "CONFIDENCE", "Correlation", "DiagnosticRow",

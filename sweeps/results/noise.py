@@ -14,7 +14,7 @@ standard error of the best score (the one-standard-error rule of Breiman et al. 
 et al., ESL 7.10). Every config is scored on the same validation images, so the SE that matters
 is that of the PAIRED difference between a config and the best. When both configs' runs
 recorded `val_correct` (which validation examples the final model got right,
-`samtrain.epoch.correct_bitmask`) on the same n images, it is McNemar's (McNemar 1947; Dietterich
+`samtrain.engine.epoch.correct_bitmask`) on the same n images, it is McNemar's (McNemar 1947; Dietterich
 1998): with b the images only the best gets right and c those only the other gets right (first
 runs of each config),
 

@@ -21,7 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sweeps.results.selection import ConfigScore, scoring_runs
-from sweeps.store.schema import Phase, RunRecord
+from sweeps.store.phase import Phase
+from sweeps.store.schema import RunRecord
+from sweeps.study.spec import StudySpec
 
 __all__ = ["COST_METRICS", "Objective", "ParetoPoint", "run_value", "pareto_indices",
            "pareto_configs"]
@@ -80,3 +82,10 @@ def pareto_configs(records: Sequence[RunRecord], objectives: Sequence[Objective]
     keep = pareto_indices([p.values for p in points], [o.mode for o in objectives])
     sign = -1.0 if first.mode == "max" else 1.0
     return sorted((points[i] for i in keep), key=lambda p: (sign * p.values[0], p.score.group_key))
+
+
+def trade_off_objectives(study: StudySpec) -> list[Objective]:
+    """A multi-objective study's objectives; else its metric and gradient evaluations (min)."""
+    if study.objectives:
+        return [Objective(o.metric, o.mode) for o in study.objectives]
+    return [Objective(study.metric, study.mode), Objective("grad_evals", "min")]

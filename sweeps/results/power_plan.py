@@ -35,7 +35,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as _st
 
-from sweeps.store.schema import Phase, RunRecord
+from sweeps.store.phase import Phase
+from sweeps.store.schema import RunRecord
 
 __all__ = ["FIELLER_VAR", "EpochCost", "StudyCost", "study_cost", "slots_for",
            "delta_halfwidth", "seeds_for_effect", "tau_halfwidth", "configs_for_tau",

@@ -27,7 +27,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sweeps.store.schema import Phase, RunRecord, RunStatus
+from sweeps.store.phase import Phase
+from sweeps.store.schema import RunRecord, RunStatus
 
 __all__ = ["ConfigScore", "rank_configs", "winners", "scoring_runs", "pick_among"]
 

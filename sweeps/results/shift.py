@@ -27,11 +27,12 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from samtrain.eval_set_spec import corruption_of
+from samtrain.config.eval_set_spec import corruption_of
 from sweeps.results.paired import Comparison, compare
 from sweeps.results.rows import MethodRow
 from sweeps.results.stats import Summary, holm, summarize
-from sweeps.store.schema import Phase, RunRecord
+from sweeps.store.phase import Phase
+from sweeps.store.schema import RunRecord
 from sweeps.study.spec import StudySpec
 
 __all__ = ["MCA", "MCE", "PREFIX", "ShiftResult", "ShiftScore", "mce_by_seed", "shift_scores"]

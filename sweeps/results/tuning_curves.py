@@ -40,7 +40,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sweeps.store.schema import Phase, RunRecord, RunStatus
+from sweeps.store.phase import Phase
+from sweeps.store.schema import RunRecord, RunStatus
 from sweeps.study.spec import StudySpec
 
 __all__ = ["N_BOOT", "N_DRAWS", "SEED", "TuningCurve", "expected_max", "max_weights",

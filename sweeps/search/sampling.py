@@ -24,7 +24,7 @@ import optuna
 
 from sweeps.search.plan import param_name, plan_trials
 from sweeps.search.trial_config import trial_config
-from sweeps.store.schema import Phase
+from sweeps.store.phase import Phase
 from sweeps.study.spec import StudySpec, build_train_config, check_method_name
 from sweeps.study.strategy import TPE
 

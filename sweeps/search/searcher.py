@@ -28,7 +28,7 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from ray.tune.search.optuna import OptunaSearch
 
-from samtrain.run_status import RunStatus
+from samtrain.engine.status import RunStatus
 from sweeps.search.trial_config import KEY, read_trial
 
 

@@ -8,7 +8,7 @@ share it; the trainable, the scheduler, the searcher, the orphan check and the M
 read it with `read_trial`, none of them needs the study.
 
 Example:
-    >>> from samtrain.config import TrainConfig
+    >>> from samtrain.config.train_config import TrainConfig
     >>> config = trial_config("sam", "search", TrainConfig(rho=0.1), optuna_trial=4)
     >>> t = read_trial(config)
     >>> t.method, t.phase, t.train_config["rho"], t.optuna_trial
@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from samtrain.config import TrainConfig
+from samtrain.config.train_config import TrainConfig
 
 __all__ = ["KEY", "TrialSpec", "trial_entry", "trial_config", "read_trial", "trial_method"]
 

@@ -17,7 +17,7 @@ Measured in the driver, once per process and project (`launch_environment`):
 MLflow's own code-version tag, shown in its UI), `mlflow.source.name`, `mlflow.user`,
 `samsweep.version` and `samsweep.git_commit`/`samsweep.git_dirty` (when known), and the whole dict
 as the artifact `environment.json`. What a training process runs on (torch, its CUDA build, the
-device) is measured there, and recorded as run params (`samtrain.worker_context.runtime_facts`).
+device) is measured there, and recorded as run params (`samtrain.engine.worker_context.runtime_facts`).
 No environment variable, remote URL or absolute path is recorded, so no credential can leak
 through it.
 

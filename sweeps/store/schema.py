@@ -1,4 +1,5 @@
-"""The MLflow schema of a sweep, written once: tag names, roles, phases, statuses, metrics.
+"""The MLflow schema of a sweep, written once: tag names, roles, statuses, metrics (phases:
+`sweeps.store.phase`).
 
 Experiment = sweep name. One parent run per sweep, found by the tag `sweep.id` (a uuid stored in
 the sweep's `sweep.json`, never by name alone); one child run per trial:
@@ -24,6 +25,7 @@ the sweep's `sweep.json`, never by name alone); one child run per trial:
 defaults by `with_defaults`).
 
 Example:
+    >>> from sweeps.store.phase import Phase
     >>> tag_filter({Tag.ROLE: Role.CHILD, Tag.PHASE: Phase.SEARCH})
     "tags.`sweep.role` = 'child' and tags.`phase` = 'search'"
     >>> sorted(result_metrics({"epoch": 2, "val_acc": 0.9, "status": "running", "pid": 7}))
@@ -42,10 +44,10 @@ from typing import Any
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
-from samtrain.config import TrainConfig
-from samtrain.run_status import FINAL_STATUSES, RunStatus
+from samtrain.config.train_config import TrainConfig
+from samtrain.engine.status import FINAL_STATUSES, RunStatus
 
-__all__ = ["Tag", "Role", "Phase", "RunStatus", "FINAL_STATUSES", "MLFLOW_STATE",
+__all__ = ["Tag", "Role", "RunStatus", "FINAL_STATUSES", "MLFLOW_STATE",
            "ENVIRONMENT_ARTIFACT", "CONFIG_ARTIFACT", "RUN_PARAMS", "tag_filter", "result_metrics",
            "RunRecord", "parse_params", "with_defaults", "train_config_of"]
 
@@ -82,13 +84,6 @@ class Role(_Str):
     PARENT = "parent"
     CHILD = "child"
     SINGLE = "single"  # a `sweep train` run: no parent
-
-
-class Phase(_Str):
-    SEARCH = "search"
-    SELECT = "select"    # `confirm --top K > 1`: seeds that choose among a method's K configs
-    CONFIRM = "confirm"  # fresh seeds that report the chosen config's test score
-    TRAIN = "train"
 
 
 # MLflow's own run state for each final status (the `status` tag keeps the precise word)

@@ -27,7 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from samtrain.suggest import did_you_mean
+from samtrain.config.suggest import did_you_mean
 from sweeps.errors import SpaceError, SweepError
 from sweeps.store.remote import RemoteMirror, check_remote, is_remote, join
 from sweeps.store.tracking_uri import refuse_credentials, refuse_secrets

@@ -30,14 +30,14 @@ from typing import Any
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from samtrain.config import TrainConfig
+from samtrain.config.train_config import TrainConfig
+from sweeps.store.phase import Phase
 from sweeps.store.provenance import provenance_tags
 from sweeps.store.schema import (
     CONFIG_ARTIFACT,
     ENVIRONMENT_ARTIFACT,
     MLFLOW_STATE,
     RUN_PARAMS,
-    Phase,
     Role,
     RunStatus,
     Tag,

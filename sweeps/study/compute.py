@@ -7,7 +7,7 @@ SGD step costs 1; a SAM-family step (SAM, ASAM, GSAM, OBF) 2, the ascent and the
 RandSAM's step 4/3, a forward-only clean pass and one forward-backward pass at the randomly
 perturbed point; a step policy that perturbs on some steps only (every k, with a probability,
 LookSAM) its planned mean; Momentum-SAM 1. The plan is samtrain's
-(`samtrain.sam_hparams.expected_grad_evals`); the runs' `grad_evals` metric counts what they
+(`samtrain.config.sam_schema.expected_grad_evals`); the runs' `grad_evals` metric counts what they
 made in the same unit. Where only the run can tell (AE-SAM decides from its gradients), the arm
 gets the most the method can spend, a perturbing step's cost; where the method searches a knob
 that changes its cost (e.g. LookSAM's k), the most over its space's extremes.
@@ -37,8 +37,8 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from samtrain.config import TrainConfig
-from samtrain.sam_hparams import expected_grad_evals
+from samtrain.config.sam_schema import expected_grad_evals
+from samtrain.config.train_config import TrainConfig
 from sweeps.errors import SpaceError
 from sweeps.study.distributions import Dist, Fixed, Int
 from sweeps.study.spec import MethodSpec, build_config

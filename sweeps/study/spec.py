@@ -23,8 +23,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from samtrain.config import TrainConfig
-from samtrain.validation import ConfigError
+from samtrain.config.train_config import TrainConfig
+from samtrain.errors import ConfigError
 from sweeps.errors import SpaceError
 from sweeps.study.distributions import Dist, Fixed
 from sweeps.study.strategy import (
@@ -44,7 +44,7 @@ __all__ = ["StudySpec", "MethodSpec", "Resources", "NAME_PATTERN", "METRICS", "C
 METRICS = ("val_acc", "val_loss", "train_acc", "train_loss", "perturb_loss")
 COSTS = ("grad_evals", "device_seconds")  # what a run spends: objectives of a trade-off
 RESOURCE_KEYS = ("num_workers", "use_gpu")  # set from `resources`, never by hand
-COMPONENT_KEYS = ("model", "dataset", "loss")  # each a builder: `samtrain.components`
+COMPONENT_KEYS = ("model", "dataset", "loss")  # each a builder: `samtrain.config.registry`
 RESERVED_METHODS = ("trial",)  # the key of a trial config (`sweeps.search.trial_config`)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 METHOD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.+-]{0,63}$")
@@ -211,7 +211,7 @@ def build_train_config(study: StudySpec, method: str, sampled: dict[str, Any],
 
 def component_configs(study: StudySpec) -> list[TrainConfig]:
     """Each method's config, and one for every value its space gives `model`, `dataset` or `loss`:
-    what `samtrain.component_check.check_components` tries before a sweep starts.
+    what `samtrain.engine.preflight.check_components` tries before a sweep starts.
 
     >>> from sweeps.study.study_file import load_study
     >>> [c.model for c in component_configs(load_study("search_spaces/tiny.yaml"))]

@@ -40,7 +40,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from samtrain.validation import first_error
+from samtrain.config.error_messages import first_error
 from sweeps.errors import SpaceError
 
 __all__ = ["TPE", "Random", "Grid", "QMC", "Sampler", "ASHA", "Hyperband", "Median",

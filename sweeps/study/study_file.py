@@ -58,10 +58,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from samtrain.config import FIELD_NAMES, TrainConfig
-from samtrain.strict_yaml import load_yaml, read_text
-from samtrain.suggest import did_you_mean
-from samtrain.validation import ConfigError, choice_hint, first_error
+from samtrain.config.error_messages import choice_hint, first_error
+from samtrain.config.strict_yaml import load_yaml, read_text
+from samtrain.config.suggest import did_you_mean
+from samtrain.config.train_config import FIELD_NAMES, TrainConfig
+from samtrain.errors import ConfigError
 from sweeps.errors import SpaceError
 from sweeps.study.compute import equal_compute_arms
 from sweeps.study.distributions import Dist, Fixed, parse_dist

@@ -39,9 +39,9 @@ from typing import Any
 
 import yaml
 
-from samtrain.strict_yaml import load_yaml, read_text
-from samtrain.suggest import did_you_mean
-from samtrain.validation import ConfigError
+from samtrain.config.strict_yaml import load_yaml, read_text
+from samtrain.config.suggest import did_you_mean
+from samtrain.errors import ConfigError
 from sweeps.errors import SpaceError
 from sweeps.study.spec import StudySpec, check_name
 from sweeps.study.study_file import STUDY_FILE_KEYS, parse_study

@@ -139,7 +139,7 @@ def test_replay_makes_the_decisions_ray_tune_makes(ray_local) -> None:
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
-    from samtrain.run_status import RunStatus
+    from samtrain.engine.status import RunStatus
     from sweeps.search.searcher import SweepSearch
 
     land, table = synthetic(epochs=8)

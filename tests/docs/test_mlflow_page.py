@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from samtrain.config import TrainConfig
+from samtrain.config.train_config import TrainConfig
 from sweeps.store.provenance import launch_environment
 from sweeps.store.writer import SweepWriter
 from tests.support import ROOT

@@ -515,14 +515,14 @@ def _guard(monkeypatch) -> None:
     import ray
 
     import sweeps.execution.runner
-    import sweeps.store.reader
+    import sweeps.store.mlflow_records
 
     def reached(*args, **kwargs):
         raise Reached(args)
 
     monkeypatch.setattr(ray, "init", reached)
     monkeypatch.setattr(sweeps.execution.runner, "connect_ray", reached)
-    monkeypatch.setattr(sweeps.store.reader, "load_records", reached)
+    monkeypatch.setattr(sweeps.store.mlflow_records, "load_records", reached)
 
 
 @pytest.mark.parametrize("argv, files, words", CASES)
@@ -634,13 +634,33 @@ def test_a_sweep_missing_from_its_tracking_store_exits_2_naming_it(tmp_path, mon
 
 
 def test_a_programming_error_is_not_reported_as_bad_input(tmp_path, monkeypatch):
-    import sweeps.store.records
+    import sweeps.store.sweep_access
 
     def broken(*args, **kwargs):
         raise KeyError("a bug")
 
     monkeypatch.chdir(tmp_path)
     _fake_sweep(tmp_path)
-    monkeypatch.setattr(sweeps.store.records, "read_sweep", broken)
+    monkeypatch.setattr(sweeps.store.sweep_access, "read_sweep", broken)
     with pytest.raises(KeyError):  # a traceback, not "error: ..." with exit code 2
         main(["status", "fake"])
+
+
+@pytest.mark.parametrize("error", ["sweeps.errors.SweepError", "samtrain.errors.ConfigError",
+                                   "samtrain.errors.DatasetNotFound", "samtrain.errors.SamtrainError"])
+def test_each_packages_error_root_is_caught_by_class_as_bad_input(error, monkeypatch, capsys):
+    """Any subclass of `sweeps.errors.UserError` or `samtrain.errors.SamtrainError`, whatever module
+    raised it, exits 2 with its message on one line."""
+    from importlib import import_module
+
+    from sweeps import commands
+
+    module, _, name = error.rpartition(".")
+    cls = getattr(import_module(module), name)
+
+    def raises(**kwargs):
+        raise cls("key 'x': value 1 is invalid:\nmust be 2")
+
+    monkeypatch.setitem(commands.COMMANDS, "list", raises)
+    assert main(["list"]) == 2
+    assert capsys.readouterr().err == "sweep list: error: key 'x': value 1 is invalid: must be 2\n"

@@ -11,9 +11,9 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
-from samtrain.config import TrainConfig
+from samtrain.config.train_config import TrainConfig
 from sweeps.cli import main
-from sweeps.report.report import git_commit
+from sweeps.report.document import git_commit
 from sweeps.store.provenance import launch_environment
 from sweeps.store.schema import parse_params, train_config_of
 from tests.support import ROOT

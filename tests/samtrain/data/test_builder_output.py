@@ -7,13 +7,13 @@ import pytest
 import torch
 from torch.utils.data import Dataset, TensorDataset
 
-from samtrain.config import TrainConfig
+from samtrain.config.train_config import TrainConfig
 from samtrain.data import build_datasets
 from samtrain.data.build import load_source
 from samtrain.data.builder_output import as_source
 from samtrain.data.bundle import DataSource
 from samtrain.data.views import RelabeledSubset, TensorImageDataset, targets_of
-from samtrain.validation import ConfigError
+from samtrain.errors import ConfigError
 from tests.support.problem import CALLS, SHAPE, Blobs
 
 V = "my_pkg.data:build"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from samtrain.config import TrainConfig
+from samtrain.config.train_config import TrainConfig
 from samtrain.data import DataBundle, DatasetNotFound, apply_label_noise, build_datasets
 from samtrain.data import fashion_mnist as fm
 from samtrain.data.idx import read_idx
@@ -328,7 +328,7 @@ def test_example_configs_load(path: str) -> None:
 
 def test_check_dataset_rejects_splits_that_cannot_work_before_anything_starts(tmp_path) -> None:
     from samtrain.data import check_dataset
-    from samtrain.validation import ConfigError
+    from samtrain.errors import ConfigError
 
     check_dataset(cfg(dataset="digits", val_size=0.5, batch_size=128))
     with pytest.raises(ConfigError, match="val_size=1437 leaves no training examples"):

@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from samtrain.config import ConfigError, TrainConfig
+from samtrain.config.train_config import TrainConfig
+from samtrain.errors import ConfigError
 from samtrain.models import MODEL_NAMES, build_model
 from samtrain.models.torchvision_models import vit_patch_size
 

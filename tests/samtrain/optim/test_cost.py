@@ -123,14 +123,14 @@ def test_msam_adamw_makes_one_pass_a_step() -> None:
 def test_expected_grad_evals_is_what_a_deterministic_policy_makes(kw: dict) -> None:
     """The plan (`expected_grad_evals`) against the passes counted over 10 steps; momentum's first
     step is at w (a pass all the same)."""
-    from samtrain.sam_hparams import SAMHParams, expected_grad_evals
+    from samtrain.config.sam_schema import SAMHParams, expected_grad_evals
 
     counts, _, _ = run(kw)
     assert expected_grad_evals(SAMHParams(**kw)) * STEPS == pytest.approx(measured(counts))
 
 
 def test_expected_grad_evals_of_random_policies() -> None:
-    from samtrain.sam_hparams import SAMHParams, expected_grad_evals
+    from samtrain.config.sam_schema import SAMHParams, expected_grad_evals
 
     assert expected_grad_evals(SAMHParams(perturb_policy="prob", perturb_prob=0.3)) == 1.3
     assert expected_grad_evals(SAMHParams(perturb_policy="prob", perturb_prob=0.8,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from samtrain.config import TrainConfig
+from samtrain.config.train_config import TrainConfig
 from sweeps.execution.console import (
     RAY_AUTH_LOGGER,
     SweepReporter,

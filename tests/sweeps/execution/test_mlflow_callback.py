@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 from mlflow.tracking import MlflowClient
 
-from samtrain.config import TrainConfig
+from samtrain.config.train_config import TrainConfig
 from sweeps.execution.mlflow_callback import MLflowTrialCallback
 from sweeps.search.trial_config import trial_config
 from sweeps.store.provenance import launch_environment
@@ -80,8 +80,8 @@ def test_the_outbox_is_found_in_the_sweep_of_the_process_that_unpickles_it(uri, 
 
 def test_select_and_confirm_runs_carry_their_phase_and_both_seeds(uri, tmp_path):
     """`confirm --top K > 1`: select runs are tagged "select", read back as `Phase.SELECT`."""
-    from sweeps.store.reader import load_records
-    from sweeps.store.schema import Phase
+    from sweeps.store.mlflow_records import load_records
+    from sweeps.store.phase import Phase
 
     cb = MLflowTrialCallback(MLflowTarget(uri, "s", "id1"), tmp_path / "outbox")
     cb.setup()

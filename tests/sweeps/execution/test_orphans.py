@@ -3,7 +3,7 @@
 
 import optuna
 
-from samtrain.config import TrainConfig
+from samtrain.config.train_config import TrainConfig
 from sweeps.execution import orphans
 from sweeps.search.plan import enqueue, plan_trials
 from sweeps.search.sampling import define_by_run, method_schedule

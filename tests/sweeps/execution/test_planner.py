@@ -99,7 +99,7 @@ def test_a_grid_study_lists_the_groups_its_granulated_tau_compares():
 
 
 def test_plan_from_an_earlier_sweep_through_the_cli(tmp_path, monkeypatch, capsys):
-    from samtrain.config import TrainConfig
+    from samtrain.config.train_config import TrainConfig
     from sweeps.cli import main
     from sweeps.store.sweep_dir import SweepMeta, sweep_dir
     from sweeps.store.writer import SweepWriter

@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 from PIL import Image
 from scipy import stats
 
-from samtrain.config import TrainConfig
+from samtrain.config.train_config import TrainConfig
 from sweeps.cli import main
 from sweeps.report.analysis import (
     analysis_notes,
@@ -26,7 +26,7 @@ from sweeps.report.analysis import (
     within_table_md,
     write_analysis,
 )
-from sweeps.report.report import build_report
+from sweeps.report.document import build_report
 from sweeps.results.correlation import analyze_records
 from sweeps.results.power_plan import configs_for_tau
 from sweeps.store.schema import RunRecord

@@ -7,7 +7,7 @@ import math
 
 import yaml
 
-from samtrain.config import TrainConfig
+from samtrain.config.train_config import TrainConfig
 from sweeps.report.status import best_config_yaml, format_status
 from sweeps.study.study_file import parse_study
 
@@ -49,7 +49,7 @@ def test_best_lists_the_indistinguishable_configs_in_comments_and_stays_train_ya
 
 
 def test_best_pareto_lists_exactly_the_non_dominated_configs(make_record):
-    from sweeps.report.status import pareto_text
+    from sweeps.report.pareto_listing import pareto_text
 
     r = make_record
     records = [r("sgd", "search", "completed", 0, {"perturbation": "none"}, {"val_acc": 0.45}, 1),

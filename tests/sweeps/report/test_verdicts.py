@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from sweeps.report.report import build_report
+from sweeps.report.document import build_report
 from sweeps.report.tables import verdict_lines
 from sweeps.results.rows import method_rows
 from sweeps.study.study_file import parse_study

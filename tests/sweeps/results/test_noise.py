@@ -66,7 +66,7 @@ def _masked(make_record, masks: dict[float, list[list[bool]]]):
     """Search runs of sam whose params carry `val_correct` (one list of hits per seed)."""
     import numpy as np
 
-    from samtrain.epoch import correct_bitmask
+    from samtrain.engine.epoch import correct_bitmask
 
     out, t = [], iter(range(1000))
     for rho, seeds in masks.items():

@@ -12,7 +12,7 @@ from tests.support.selection_case import EXPECTED, OBF_X, SAM_A, SAM_B, SAM_C, s
 
 
 def _key(method, config):
-    from samtrain.config import TrainConfig
+    from samtrain.config.train_config import TrainConfig
 
     return TrainConfig(dataset="digits", epochs=3, **config).group_key()
 

@@ -8,7 +8,7 @@ import statistics
 
 import pytest
 
-from sweeps.report.report import build_report
+from sweeps.report.document import build_report
 from sweeps.report.shift_tables import shift_verdicts
 from sweeps.results.paired import compare
 from sweeps.results.rows import method_rows

@@ -8,7 +8,7 @@ from collections import Counter
 import optuna
 import pytest
 
-from samtrain.config import TrainConfig
+from samtrain.config.train_config import TrainConfig
 from sweeps.errors import SpaceError
 from sweeps.search.plan import enqueue, plan_trials
 from sweeps.search.sampling import define_by_run, make_sampler, method_schedule, suggest_config

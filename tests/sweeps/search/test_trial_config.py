@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from samtrain.config import TrainConfig
+from samtrain.config.train_config import TrainConfig
 from sweeps.search.trial_config import KEY, read_trial, trial_config, trial_entry, trial_method
 
 

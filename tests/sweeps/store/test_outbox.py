@@ -6,7 +6,7 @@ import json
 import pytest
 from mlflow.tracking import MlflowClient
 
-from samtrain.config import TrainConfig
+from samtrain.config.train_config import TrainConfig
 from sweeps.store.outbox import JOURNAL, Outbox, deliver_pending
 from sweeps.store.writer import SweepWriter
 from tests.support.tracking import children, sqlite_uri

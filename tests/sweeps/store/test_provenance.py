@@ -91,7 +91,7 @@ import json, sys
 import mlflow
 from sweeps.store.provenance import launch_environment, provenance_tags
 from sweeps.store.writer import SweepWriter
-from samtrain.config import TrainConfig
+from samtrain.config.train_config import TrainConfig
 env = launch_environment(sys.argv[1])
 uri = sys.argv[2]
 w = SweepWriter(uri, "tiny", "id1")

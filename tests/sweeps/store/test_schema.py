@@ -3,7 +3,7 @@ MLflow's strings back to `TrainConfig` values."""
 
 import pytest
 
-from samtrain.config import TrainConfig
+from samtrain.config.train_config import TrainConfig
 from sweeps.store.schema import RunRecord, parse_params, result_metrics, tag_filter, train_config_of
 from sweeps.store.writer import param_values
 

@@ -11,14 +11,14 @@ import pickle
 import pytest
 from mlflow.exceptions import MlflowException
 
-from samtrain.config import TrainConfig
+from samtrain.config.train_config import TrainConfig
 from sweeps.api import run_study
 from sweeps.cli import main
 from sweeps.errors import SweepError
 from sweeps.execution.mlflow_callback import MLflowTrialCallback
 from sweeps.store.outbox import REJECTED, Outbox
-from sweeps.store.records import read_sweep
 from sweeps.store.suite_store import SuiteRuns, SuiteState
+from sweeps.store.sweep_access import read_sweep
 from sweeps.store.sweep_dir import SweepMeta, sweep_dir
 from sweeps.store.tracking_uri import (
     ENV_VAR,

@@ -6,8 +6,8 @@ import json
 import pytest
 from mlflow.tracking import MlflowClient
 
-from samtrain.config import TrainConfig
-from sweeps.store.reader import load_records
+from samtrain.config.train_config import TrainConfig
+from sweeps.store.mlflow_records import load_records
 from sweeps.store.writer import SweepWriter
 
 

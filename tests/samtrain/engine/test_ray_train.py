@@ -1,0 +1,40 @@
+"""Training under Ray Train's TorchTrainer: 1 worker, 2 gloo workers, and resume by run name."""
+
+import pytest
+
+from samtrain.config.train_config import TrainConfig
+from samtrain.engine.ray_train import make_torch_trainer
+from sweeps.results.noise import correct_mask
+
+pytestmark = pytest.mark.ray
+
+
+def fit(cfg: TrainConfig, name: str, storage, stop_after_epoch=None):
+    trainer = make_torch_trainer(cfg, name, str(storage), cpus_per_worker=1.0,
+                                 stop_after_epoch=stop_after_epoch)
+    return trainer.fit()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_digits_two_epochs(ray_local, tmp_path, workers):
+    cfg = TrainConfig(dataset="digits", epochs=2, batch_size=64, lr=0.1, num_workers=workers,
+                      perturb_batch_size=16)
+    result = fit(cfg, f"digits-{workers}", tmp_path)
+    assert result.error is None
+    assert result.metrics["epoch"] == 2 and result.metrics["val_acc"] >= 0.85
+    assert result.checkpoint is not None
+    # every worker's share of the validation split gathered back into one bitmask, in order
+    mask = correct_mask(result.metrics["run_params"]["val_correct"])
+    assert mask.size == result.metrics["val_examples"]
+    assert mask.sum() == pytest.approx(result.metrics["val_acc"] * mask.size)
+
+
+def test_restart_with_the_same_name_resumes(ray_local, tmp_path):
+    cfg = TrainConfig(dataset="digits", epochs=2, batch_size=64, lr=0.1)
+    full = fit(cfg, "full", tmp_path)
+    first = fit(cfg, "split", tmp_path, stop_after_epoch=1)
+    assert first.metrics["epoch"] == 1
+    second = fit(cfg, "split", tmp_path)
+    assert second.metrics["epoch"] == 2
+    for key in ("train_loss", "val_loss", "val_acc", "grad_evals"):
+        assert second.metrics[key] == pytest.approx(full.metrics[key], rel=1e-5, abs=1e-6), key
