@@ -93,7 +93,7 @@ def check_components(cfgs: list[Any], address: str | None) -> None:
     from samtrain.components import KINDS, is_builtin
 
     cfgs = [c for c in cfgs if not all(is_builtin(k, getattr(c, k)) for k in KINDS)
-            or c.model_kwargs or c.dataset_kwargs or c.loss_kwargs or c.eval_sets]
+            or c.model_kwargs or c.dataset_kwargs or c.loss_kwargs or c.eval_sets or c.init_from]
     if not cfgs:
         return
     from samtrain.component_check import check_components as try_components
