@@ -190,7 +190,8 @@ class TrainConfig(SAMHParams):
         cross-entropy; `sharpness_*` only when `sharpness_every > 0`; the step-policy fields only
         with their policy (`perturb_every` with "every" and "looksam", `perturb_prob*` with
         "prob", `aesam_*` with "aesam", `looksam_alpha` with "looksam"); empty `*_kwargs` and
-        `eval_sets`, no `init_from` (and then `init_new_head`), `gsam_alpha = 0` and `perturb_policy = "always"` say nothing.
+        `eval_sets`, no `init_from` (and then `init_new_head`), `gsam_alpha = 0` and
+        `perturb_policy = "always"` say nothing.
         `TrainConfig(**applied_params())` is the same config.
 
         >>> unused = set(TrainConfig().model_fields) - set(TrainConfig(perturbation="none",

@@ -25,7 +25,7 @@ from sweeps.store.tracking_uri import (
 )
 
 __all__ = ["DEFAULT_STORAGE", "STORAGE_ENV", "resolve_storage", "resolve_tracking_uri",
-           "check_cluster", "check_components", "positive"]
+           "check_cluster", "check_components", "check_transfer_target", "positive"]
 
 DEFAULT_STORAGE = "runs"
 STORAGE_ENV = "SWEEP_STORAGE"
@@ -104,3 +104,27 @@ def check_components(cfgs: list[Any], address: str | None) -> None:
     else:
         for cfg in cfgs:
             resolve_components(cfg)
+
+
+def check_transfer_target(cfg: Any, address: str | None) -> None:
+    """A transfer target (`cfg`: a transfer run's config) has at least 2 classes and, on a local
+    cluster, its files are there."""
+    from samtrain.components import is_builtin
+    from samtrain.data import check_dataset
+    from samtrain.data.build import builtin_shapes, load_source
+
+    if is_builtin("dataset", cfg.dataset):
+        classes = builtin_shapes(cfg)[0]
+    elif address is None:
+        from samtrain.components import resolve
+
+        resolve("dataset", cfg.dataset)
+        classes = load_source(cfg).num_classes
+    else:
+        return
+    if classes < 2:
+        raise SweepError(f"transfer.target.dataset: value {cfg.dataset!r} gives {classes} "
+                         "class(es); a transfer target needs at least 2 (its head has one "
+                         "output per class)")
+    if address is None:
+        check_dataset(cfg)

@@ -89,6 +89,8 @@ class Phase(_Str):
     SELECT = "select"    # `confirm --top K > 1`: seeds that choose among a method's K configs
     CONFIRM = "confirm"  # fresh seeds that report the chosen config's test score
     TRAIN = "train"
+    TRANSFER = "transfer"        # `sweep transfer`: a confirmed checkpoint fine-tuned on a target
+    TRANSFER_LR = "transfer-lr"  # its lr searched once on the target's validation split
 
 
 # MLflow's own run state for each final status (the `status` tag keeps the precise word)
