@@ -109,17 +109,19 @@ def check_components(cfgs: list[Any], address: str | None) -> None:
 def check_transfer_target(cfg: Any, address: str | None) -> None:
     """A transfer target (`cfg`: a transfer run's config) has at least 2 classes and, on a local
     cluster, its files are there."""
-    from samtrain.components import is_builtin
+    from samtrain.components import is_builtin, resolve
     from samtrain.data import check_dataset
     from samtrain.data.build import builtin_shapes, load_source
+    from samtrain.validation import ConfigError
 
     if is_builtin("dataset", cfg.dataset):
         classes = builtin_shapes(cfg)[0]
     elif address is None:
-        from samtrain.components import resolve
-
-        resolve("dataset", cfg.dataset)
-        classes = load_source(cfg).num_classes
+        try:  # an import that fails, a builder returning one class: named as the target's
+            resolve("dataset", cfg.dataset)
+            classes = load_source(cfg).num_classes
+        except ConfigError as e:
+            raise SweepError(f"transfer.target: {e}") from None
     else:
         return
     if classes < 2:
