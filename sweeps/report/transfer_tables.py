@@ -72,7 +72,7 @@ def _recipe_text(study: StudySpec, result: TransferResult) -> str:
     if spec.lr_grid:
         tried = ", ".join(f"{k:g}: {v:.4f}" for k, v in sorted(result.lr_scores.items()))
         lr = (f" The lr was searched once on the target's validation split ({study.metric}; "
-              f"{tried}) from the lr-search source, and "
+              f"{tried}) from {result.lr_source or 'one source'}'s checkpoint, and "
               f"{'lr=' + format(result.lr, 'g') if result.lr is not None else 'none'} was "
               "used for every source.")
     same = ("Every transfer run used the same recipe." if result.same_recipe else

@@ -120,6 +120,7 @@ class TransferResult:
     lr: float | None
     lr_scores: dict[float, float] = field(default_factory=dict)
     runs: int = 0
+    lr_source: str = ""  # the checkpoint the lr was searched from: "<method>, confirm seed <s>"
 
 
 def transfer_scores(records: Sequence[RunRecord], study: StudySpec) -> TransferResult | None:
@@ -149,4 +150,7 @@ def transfer_scores(records: Sequence[RunRecord], study: StudySpec) -> TransferR
               for m, v in values.items()}
     recipes = {tuple(sorted((k, str(v)) for k, v in recipe_of(r.params).items())) for r in runs}
     lr, lr_scores = chosen_lr(records, study)
-    return TransferResult(tmetric, scores, base, len(recipes) == 1, lr, lr_scores, len(runs))
+    searched = {(r.method, r.seed) for r in records if r.phase == Phase.TRANSFER_LR}
+    lr_source = "; ".join(f"{m}, confirm seed {s}" for m, s in sorted(searched, key=str))
+    return TransferResult(tmetric, scores, base, len(recipes) == 1, lr, lr_scores, len(runs),
+                          lr_source)

@@ -65,7 +65,7 @@ def test_sources_are_each_methods_confirm_runs_and_the_lr_is_searched_from_the_b
 def test_target_scores_pair_by_seed_with_holm_and_a_lost_seed_at_the_worst(make_record):
     result = transfer_scores(_records(make_record), STUDY)
     assert result.metric == "test_acc" and result.baseline == "sgd" and result.same_recipe
-    assert result.lr == 0.03 and result.runs == 9
+    assert result.lr == 0.03 and result.runs == 9 and result.lr_source == "sgd, confirm seed 1"
     sam, obf = result.scores["sam"], result.scores["obf"]
     assert sam.summary.mean == pytest.approx(statistics.fmean(TARGET["sam"].values()))
     assert obf.by_seed == {1: 0.61, 2: 0.60, 3: 0.60} and obf.lost == {3}  # worst = 0.60
@@ -84,8 +84,12 @@ def test_the_report_section_has_a_row_per_method_and_the_sentences(make_record):
     assert "| sgd | 0.6200 ± 0.0200 |" in md and "| baseline | - |" in md
     assert "| sam | 0.7200 ± 0.0200 |" in md and "+0.1000 [" in md
     assert "| obf | 0.6033 ± 0.0058 | " in md and "| 3 (1 lost) |" in md
-    assert "lr=0.03 was used for every source" in md and "Every transfer run used the same recipe." in md
-    assert "sam's checkpoints transfer better than sgd's" in md or "sam's checkpoints are not" in md
+    assert "from sgd, confirm seed 1's checkpoint, and lr=0.03 was used for every source" in md
+    assert "Every transfer run used the same recipe." in md
+    # sam: paired differences 0.10, 0.12, 0.08: t = 0.10 / (0.02 / sqrt 3) = 8.7, p = 0.013 (2 df),
+    # Holm over 2 comparisons 0.026 < 0.05, CI 0.10 -+ 4.303 * 0.0115 above 0: "better"
+    assert "- sam's checkpoints transfer better than sgd's: test_acc Δ +0.1000 [+0.0503, +0.1497]" in md
+    assert "- obf's checkpoints are not distinguishable from sgd's after transfer at 3 seeds" in md
     assert transfer_section([x for x in _records(make_record) if x.phase != "transfer"], STUDY) == []
 
 
