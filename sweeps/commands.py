@@ -52,8 +52,9 @@ def _print_outcome(outcome: Outcome) -> int:
         return 0
     for trial, error in outcome.failed:
         print(f"  failed: {trial}: {error}", file=sys.stderr)
+    again = f"sweep transfer {name}" if what == "transfer runs" else f"sweep resume {name}"
     print(f"sweep {name!r}: {len(outcome.failed)} trial(s) failed after their retries; fix the "
-          f"cause and run `sweep resume {name}` (finished trials are kept)", file=sys.stderr)
+          f"cause and run `{again}` (finished trials are kept)", file=sys.stderr)
     return 1
 
 

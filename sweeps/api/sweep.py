@@ -14,6 +14,7 @@ Example (starts Ray; the test of docs/python_api.md runs it)::
     sweep = Sweep.open("tiny", storage="runs")
     sweep.runs_dataframe()[["method", "status", "metrics.val_acc"]]
     sweep.winners()["sam"].score
+    sweep.transfer()   # with a `transfer:` block, after `confirm` (docs/transfer.md)
 """
 
 from __future__ import annotations

@@ -6,10 +6,10 @@ The sources are `sweeps.results.transfer.source_runs`: each method's pick's comp
 runs, one per confirm seed. Each confirm trial's final weights are its last Tune checkpoint
 (the last epoch is always checkpointed, `samtrain.loop`), in the trial's folder
 `STORAGE/NAME/confirm-K/<method>-<trial id>/checkpoint_*/state.pt` (a multi-worker trial's
-under `train/confirm-K-train-<trial id>/`). A transfer run is the study's `transfer:` recipe on
-the target (`sweeps.study.transfer_spec`) with the source's model, seed and `init_from` its
-checkpoint; MLflow logs it as a child run of phase `transfer`, its params the recipe, the
-target and `init_from` (which names the source trial).
+somewhere under `train/confirm-K-train-<trial id>/`, as Ray Train lays it out). A transfer run
+is the study's `transfer:` recipe on the target (`sweeps.study.transfer_spec`) with the
+source's model, seed and `init_from` its checkpoint; MLflow logs it as a child run of phase
+`transfer`, its params the recipe, the target and `init_from` (which names the source trial).
 
 With `transfer.lr_grid`, the lr is searched ONCE first: every candidate fine-tunes the
 baseline's lowest confirm seed (`lr_reference`; phase `transfer-lr`), the best validation
@@ -66,7 +66,7 @@ def final_checkpoint(d: SweepDir, run: RunRecord) -> Path | None:
     """The confirm run's final weights: the latest `checkpoint_*/state.pt` of its trial's
     folder (in-process trials), or of its Ray Train run (multi-worker trials); None if absent."""
     for pattern in (f"confirm-*/{run.method}-{run.trial_id}/checkpoint_*/state.pt",
-                    f"train/confirm-*-train-{run.trial_id}/checkpoint_*/state.pt"):
+                    f"train/confirm-*-train-{run.trial_id}/**/checkpoint_*/state.pt"):
         found = sorted(d.root.glob(pattern), key=lambda p: p.parent.name)
         if run.trial_id and found:
             return found[-1]
