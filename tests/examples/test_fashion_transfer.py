@@ -121,7 +121,11 @@ def test_fashion_transfer_fine_tunes_every_confirmed_checkpoint_with_one_recipe(
     # the main table still counts the search and confirm runs only
     assert "sam" in md.split("## Transfer")[0]
 
-    # a second `transfer` finds every cell filled and runs nothing
     capsys.readouterr()
+    assert _sweep("status", NAME) == 0
+    status = capsys.readouterr().out
+    assert "  sam          transfer 2: completed 2" in status and "  sgd          transfer 2" in status
+
+    # a second `transfer` finds every cell filled and runs nothing
     assert _sweep("transfer", NAME) == 0
     assert "every transfer run is there" in capsys.readouterr().out
