@@ -5,6 +5,10 @@ and in total. The target for the demo study is a ratio within 10 % of 1.
 
     python -m benchmarks.plan_accuracy [--study search_spaces/fashion_label_noise.yaml]
                                        [--calibration-epochs 2] [--confirm-seeds N]
+                                       [--sweep NAME --storage DIR --tracking-uri URI]
+
+With `--sweep`, the study is not run again: the plan is compared with that finished sweep of
+the same study (e.g. the one `make demo` left in runs/, tracked in sqlite:///.../mlflow.db).
 
 The planner assumes every trial runs all its epochs: with ASHA (the demo's scheduler) the real
 sweep spends less, so the script also prints the ratio over the full-length runs only (real
@@ -48,6 +52,9 @@ def main(argv: list[str] | None = None) -> list[str]:
     parser.add_argument("--calibration-epochs", type=int, default=2)
     parser.add_argument("--confirm-seeds", type=int, default=None,
                         help="confirm seeds to run and plan (default: the study's)")
+    parser.add_argument("--sweep", help="a finished sweep of the study to compare with")
+    parser.add_argument("--storage", default="runs", help="the --sweep's storage")
+    parser.add_argument("--tracking-uri", help="the --sweep's tracking URI")
     args, _ = parser.parse_known_args(argv)
 
     from sweeps.execution.confirm import confirm_sweep
@@ -65,17 +72,22 @@ def main(argv: list[str] | None = None) -> list[str]:
                                        calibration_epochs=args.calibration_epochs))
     planning = time.time() - t0
     print(plan_text(plan), flush=True)
-    root = Path(tempfile.mkdtemp(prefix="plan-accuracy-"))
-    storage, uri = str(root / "runs"), f"sqlite:///{root / 'mlflow.db'}"
     t0 = time.time()
-    run_sweep(study, storage, uri)
-    if seeds:
-        confirm_sweep(study.name, storage, uri, 1, seeds, None)
+    if args.sweep:
+        name, storage, uri = args.sweep, args.storage, args.tracking_uri
+    else:
+        root = Path(tempfile.mkdtemp(prefix="plan-accuracy-"))
+        name, storage, uri = study.name, str(root / "runs"), f"sqlite:///{root / 'mlflow.db'}"
+        run_sweep(study, storage, uri)
+        if seeds:
+            confirm_sweep(study.name, storage, uri, 1, seeds, None)
     wall = time.time() - t0
-    meta = sweep_dir(storage, study.name).read_meta()
-    _, records = load_records(uri, study.name, meta.sweep_id)
+    meta = sweep_dir(storage, name).read_meta()
+    _, records = load_records(uri, name, meta.sweep_id)
     lines = _ratio_lines(plan, records, study)
-    lines.append(f"\nplanning (calibration) {planning:.0f} s; the study {wall:.0f} s wall on "
+    lines.append(f"\nplanning (calibration) {planning:.0f} s; "
+                 + (f"the sweep {name!r} (run earlier)" if args.sweep else
+                    f"the study {wall:.0f} s wall") + " on "
                  f"{cpus:g} CPUs ({plan.slots} slots); planned wall "
                  f"{sum(c.run_seconds for c in plan.costs.values()) / plan.slots:.0f} s")
     print("\n".join(lines))

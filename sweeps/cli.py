@@ -16,6 +16,7 @@ Example:
     $ sweep best tiny --method sam > best.yaml && sweep train best.yaml
     $ sweep analyze tiny     # does test accuracy track forgetting or sharpness?
     $ sweep plan search_spaces/tiny.yaml --seeds 5 --sd 0.01   # cost and power, before running
+    $ sweep suite search_spaces/suites/two_workloads.yaml   # several workloads, one verdict
 """
 
 from __future__ import annotations
@@ -100,7 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
     _search_commands(sub)
     _reading_commands(sub)
     _store_commands(sub)
+    _suite_command(sub)
     return parser
+
+
+def _suite_command(sub: Any) -> None:
+    """suite: several workloads sharing methods and protocol (`sweeps.api.suite`)."""
+    p = _command(sub, "suite", "run every workload of a suite file (search, confirm, report "
+                 "each), then the aggregate report; again: skips finished workloads")
+    p.add_argument("space", help="suite file, e.g. search_spaces/suites/two_workloads.yaml")
 
 
 def _search_commands(sub: Any) -> None:

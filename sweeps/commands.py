@@ -258,6 +258,23 @@ def cmd_plan(space: str, from_sweep: str | None = None, cpus: float | None = Non
     return 0
 
 
+def cmd_suite(space: str, storage: str | None = None, tracking_uri: str | None = None,
+              address: str | None = None) -> int:
+    from sweeps.api.suite import run_suite
+
+    outcome = run_suite(space, storage, tracking_uri, address)
+    name = outcome.suite.name
+    if not outcome.ok:
+        _print_outcome(outcome.failed)
+        print(f"suite {name!r}: stopped; run `sweep suite {space}` again to resume (finished "
+              "workloads are skipped)", file=sys.stderr)
+        return 1
+    print(outcome.table)
+    print(f"Suite report: {outcome.report_dir} (also in MLflow: experiment {name!r}, run "
+          f"{outcome.suite_run_id}; one nested parent run per workload)")
+    return 0
+
+
 def cmd_example(name: str) -> int:
     print(example_text(name), end="")
     return 0
@@ -268,4 +285,5 @@ COMMANDS: dict[str, Callable[..., int]] = {
     "best": cmd_best, "train": cmd_train, "confirm": cmd_confirm, "transfer": cmd_transfer,
     "report": cmd_report,
     "analyze": cmd_analyze, "plan": cmd_plan, "list": cmd_list, "delete": cmd_delete, "example": cmd_example,
+    "suite": cmd_suite,
 }

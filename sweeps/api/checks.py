@@ -23,9 +23,11 @@ from sweeps.store.tracking_uri import (
     public_uri,
     remember_secrets,
 )
+from sweeps.study.spec import StudySpec, build_train_config, component_configs
 
 __all__ = ["DEFAULT_STORAGE", "STORAGE_ENV", "resolve_storage", "resolve_tracking_uri",
-           "check_cluster", "check_components", "check_transfer_target", "positive"]
+           "check_cluster", "check_components", "check_loads", "check_transfer_target",
+           "positive"]
 
 DEFAULT_STORAGE = "runs"
 STORAGE_ENV = "SWEEP_STORAGE"
@@ -104,6 +106,17 @@ def check_components(cfgs: list[Any], address: str | None) -> None:
     else:
         for cfg in cfgs:
             resolve_components(cfg)
+
+
+def check_loads(study: StudySpec, address: str | None) -> None:
+    """On a local cluster (whose files are this machine's) the data is there; the user's own
+    model, data and loss build and run on two examples."""
+    from samtrain.data import check_dataset
+
+    if address is None:
+        for m in study.methods:
+            check_dataset(build_train_config(study, m, {}))
+    check_components(component_configs(study), address)
 
 
 def check_transfer_target(cfg: Any, address: str | None) -> None:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from sweeps.api.checks import (
     check_cluster,
     check_components,
+    check_loads,
     check_transfer_target,
     checked_storage,
     positive,
@@ -38,7 +39,7 @@ from sweeps.errors import SweepError
 from sweeps.execution.console import result_outcome
 from sweeps.store.lease import hold_lease
 from sweeps.store.sweep_dir import SweepDir, SweepMeta, open_sweep, sweep_dir
-from sweeps.study.spec import StudySpec, build_train_config, check_name, component_configs
+from sweeps.study.spec import StudySpec, check_name, component_configs
 
 if TYPE_CHECKING:
     import pandas
@@ -244,17 +245,6 @@ def _check_new(study: StudySpec, storage: str) -> None:
                          f"`sweep resume {study.name}` or another --name")
 
 
-def _check_loads(study: StudySpec, address: str | None) -> None:
-    """On a local cluster (whose files are this machine's) the data is there; the user's own
-    model, data and loss build and run on two examples."""
-    from samtrain.data import check_dataset
-
-    if address is None:
-        for m in study.methods:
-            check_dataset(build_train_config(study, m, {}))
-    check_components(component_configs(study), address)
-
-
 def run_study(study: StudySpec, storage: str | None = None, tracking_uri: str | None = None,
               address: str | None = None) -> Outcome:
     """Start the sweep `study.name` (its search phase) and run it to the end.
@@ -267,7 +257,7 @@ def run_study(study: StudySpec, storage: str | None = None, tracking_uri: str | 
     _check_new(study, where)
     uri = resolve_tracking_uri(tracking_uri)
     check_cluster(address)
-    _check_loads(study, address)
+    check_loads(study, address)
     with hold_lease(sweep_dir(where, study.name), f"sweep run {study.name}", study.name):
         results = run_sweep(study, where, uri, address)
     return _outcome(Sweep(study.name, where, uri), results)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sweeps.errors import SweepError
+from sweeps.results.asha_cost import asha_expected_epochs
 from sweeps.results.power_plan import (
     EpochCost,
     StudyCost,
@@ -44,7 +45,7 @@ from sweeps.results.power_plan import (
 from sweeps.results.rows import metric_on_test_split
 from sweeps.store.schema import RunRecord
 from sweeps.study.spec import StudySpec, build_train_config
-from sweeps.study.strategy import Grid
+from sweeps.study.strategy import ASHA, Grid, grace_period
 
 __all__ = ["PlanInputs", "Plan", "calibrate", "make_plan", "plan_text", "plan_inputs",
            "run_plan"]
@@ -109,6 +110,18 @@ def _epochs(study: StudySpec, method: str) -> int:
     return build_train_config(study, method, middle).epochs
 
 
+def _search_epochs(study: StudySpec, method: str) -> float:
+    """The epochs a search trial of `method` trains in expectation: under ASHA fewer than its
+    planned epochs (`sweeps.results.asha_cost`); under any other scheduler all of them."""
+    epochs = _epochs(study, method)
+    if not isinstance(study.scheduler, ASHA):
+        return float(epochs)
+    max_t = study.max_epochs(method)
+    return asha_expected_epochs(study.trials_of(method), epochs,
+                                grace_period(study.scheduler, max_t),
+                                study.scheduler.reduction_factor, max_t=max_t)
+
+
 def make_plan(study: StudySpec, inputs: PlanInputs,
               earlier: Sequence[RunRecord] | None = None, earlier_name: str = "") -> Plan:
     """The plan: per-epoch costs (from `earlier` records, else a calibration run), the study's
@@ -123,7 +136,8 @@ def make_plan(study: StudySpec, inputs: PlanInputs,
         source = (f"calibration: {inputs.calibration_epochs} epochs of one config per method "
                   "on this machine and one more (samtrain's local loop: the typical epoch, and "
                   "the last one's end-of-run work spread over the planned epochs)")
-    costs = {m: study_cost(per[m], study.trials_of(m), inputs.seeds, _epochs(study, m))
+    costs = {m: study_cost(per[m], study.trials_of(m), inputs.seeds, _epochs(study, m),
+                           _search_epochs(study, m))
              for m in study.methods if m in per}
     slots = slots_for(inputs.cpus, inputs.gpus, res.workers, res.cpus_per_worker,
                       res.gpus_per_worker, res.max_concurrent_trials)
@@ -148,19 +162,25 @@ def _num(v: float) -> str:
 
 def _cost_lines(p: Plan) -> list[str]:
     total = sum(p.costs.values(), StudyCost(0, 0.0, 0.0, 0.0))
-    lines = ["| method | search trials | confirm seeds | epochs | grad evals | device-seconds |",
-             "|---|---|---|---|---|---|"]
+    asha = isinstance(p.study.scheduler, ASHA)
+    lines = ["| method | search trials | confirm seeds | epochs | search epochs a trial"
+             + (" (ASHA, expected)" if asha else "") + " | grad evals | device-seconds |",
+             "|---|---|---|---|---|---|---|"]
     for m, c in p.costs.items():
         lines.append(f"| {m} | {p.study.trials_of(m)} | {p.inputs.seeds} | "
-                     f"{_epochs(p.study, m)} | {_num(c.grad_evals)} | {_num(c.device_seconds)} |")
+                     f"{_epochs(p.study, m)} | {_search_epochs(p.study, m):.1f} | "
+                     f"{_num(c.grad_evals)} | {_num(c.device_seconds)} |")
     lines.append(f"| total | {sum(p.study.trials_of(m) for m in p.costs)} | "
-                 f"{p.inputs.seeds * len(p.costs)} | | {_num(total.grad_evals)} | "
+                 f"{p.inputs.seeds * len(p.costs)} | | | {_num(total.grad_evals)} | "
                  f"{_num(total.device_seconds)} |")
     missing = [m for m in p.study.methods if m not in p.costs]
     wall = total.run_seconds / p.slots
     return lines + ["", f"Wall time ≈ {_num(wall)} s ({wall / 3600:.2f} h) on {p.slots} "
                     f"concurrent trial slot(s) ({p.inputs.cpus:g} CPUs, {p.inputs.gpus:g} GPUs); "
-                    "an upper bound when ASHA stops trials early; Ray start-up not included."
+                    + ("search trials at the epochs ASHA lets them train in expectation; "
+                       if asha else "every trial at its full epochs (an upper bound if a "
+                       "scheduler stops trials early); ")
+                    + "Ray start-up not included."
                     + (f" No cost measured for: {', '.join(missing)}." if missing else "")]
 
 

@@ -6,7 +6,8 @@ sweep's records) and prints what this module computes.
 - Cost: a method's search trials x epochs x the measured per-epoch gradient evaluations and
   device-seconds, plus its confirm seeds x epochs; wall time = the trials' summed run seconds
   over the concurrent trial slots the resources give (an estimate that ignores stragglers and
-  Ray's start-up). Trials stopped early by ASHA cost less: the figures are an upper bound.
+  Ray's start-up). Search trials under ASHA count the epochs it lets them train in expectation
+  (`sweeps.results.asha_cost`); confirm runs train all their epochs.
 - Δ of a method vs the baseline over n paired seeds: the Student-t interval's half-width
   t(1 - a/2, n - 1) * sd_d / sqrt(n), sd_d the SD of the paired differences (from a pilot or an
   earlier sweep), and the seeds a chosen effect needs: the smallest n with
@@ -67,15 +68,20 @@ class StudyCost:
                          self.run_seconds + other.run_seconds)
 
 
-def study_cost(per_epoch: EpochCost, trials: int, confirm_seeds: int, epochs: int) -> StudyCost:
-    """The cost of `trials` search runs and `confirm_seeds` confirm runs of `epochs` epochs.
+def study_cost(per_epoch: EpochCost, trials: int, confirm_seeds: int, epochs: int,
+               search_epochs: float | None = None) -> StudyCost:
+    """The cost of `trials` search runs of `search_epochs` epochs each (default `epochs`: ASHA
+    stops some earlier) and `confirm_seeds` confirm runs of `epochs` epochs.
 
     >>> study_cost(EpochCost(100.0, 2.0, 1.0), trials=4, confirm_seeds=3, epochs=10)
     StudyCost(runs=7, grad_evals=7000.0, device_seconds=140.0, run_seconds=70.0)
+    >>> study_cost(EpochCost(100.0, 2.0, 1.0), trials=4, confirm_seeds=3, epochs=10,
+    ...            search_epochs=5).device_seconds
+    100.0
     """
-    runs = trials + confirm_seeds
-    return StudyCost(runs, runs * epochs * per_epoch.grad_evals,
-                     runs * epochs * per_epoch.device_seconds, runs * epochs * per_epoch.run_seconds)
+    n_epochs = trials * (epochs if search_epochs is None else search_epochs) + confirm_seeds * epochs
+    return StudyCost(trials + confirm_seeds, n_epochs * per_epoch.grad_evals,
+                     n_epochs * per_epoch.device_seconds, n_epochs * per_epoch.run_seconds)
 
 
 def slots_for(cpus: float, gpus: float, workers: int, cpus_per_worker: float,

@@ -42,7 +42,8 @@ PUSH_EVERY_S = 10.0
 KEY = "--storage"
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 _CREDENTIAL_PARAMS = {"access_key", "secret_key", "session_token"}  # pyarrow's S3 URI options
-_FILES = {"space.yaml", "sweep.json", "optuna.db"}
+# a sweep's small files; suite.json and suite.yaml: a suite's folder (`sweeps.store.suite_store`)
+_FILES = {"space.yaml", "sweep.json", "optuna.db", "suite.json", "suite.yaml"}
 _LOCAL_ONLY = {"lock"}  # an outbox's flock: meaningful on one machine only
 
 

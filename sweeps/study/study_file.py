@@ -131,6 +131,7 @@ class _StudyFile(Strict):
 
 
 _MODELS: dict[tuple[str, ...], type[BaseModel]] = {(): _StudyFile, ("resources",): Resources}
+STUDY_FILE_KEYS: tuple[str, ...] = tuple(_StudyFile.model_fields)  # the top-level keys
 
 
 def _pydantic_error(err: ValidationError, prefix: tuple[str, ...] = ()) -> SpaceError:

@@ -7,32 +7,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 import yaml
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
-from samtrain.data import fashion_mnist as fm
-from samtrain.data.idx import write_idx
 from sweeps.cli import main
 from tests.support import ROOT
+from tests.support.fashion_files import write_fashion_from_digits
 
 pytestmark = pytest.mark.ray
 STUDY = ROOT / "search_spaces" / "fashion_shift.yaml"
-
-
-def write_fashion_from_digits(folder) -> None:
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    x = torch.tensor(d.images, dtype=torch.float32).unsqueeze(1) / 16.0
-    big = torch.nn.functional.interpolate(x, size=28, mode="bilinear", align_corners=False)
-    pixels = (big.squeeze(1).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
-    labels = d.target.astype(np.uint8)
-    folder.mkdir(parents=True)
-    for key, array in (("train_images", pixels[:1400]), ("train_labels", labels[:1400]),
-                       ("test_images", pixels[1400:]), ("test_labels", labels[1400:])):
-        write_idx(folder / fm.FILES[key], array)
 
 
 def write_sketches(root) -> None:

@@ -1,7 +1,7 @@
 """search_spaces/fashion_transfer.yaml end to end, smaller: search, confirm, transfer (lr searched
 once, then every source method's confirmed checkpoints fine-tuned with one recipe), report; in
 process on the session's Ray. Fashion-MNIST's files are written from the digits images
-(`tests.support.transfer_data`), so the class split 0-5 -> 6-9 is one of digits."""
+(`tests.support.fashion_files`), so the class split 0-5 -> 6-9 is one of digits."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from sweeps.cli import main
 from sweeps.results.transfer import recipe_of
 from sweeps.store.schema import parse_params
 from tests.support import ROOT
-from tests.support.transfer_data import fashion_from_digits
+from tests.support.fashion_files import write_fashion_from_digits
 
 pytestmark = pytest.mark.ray
 STUDY = ROOT / "search_spaces" / "fashion_transfer.yaml"
@@ -25,7 +25,8 @@ NAME = "fashion_transfer"
 
 def small_study(tmp_path) -> None:
     study = yaml.safe_load(STUDY.read_text())
-    data = str(fashion_from_digits(tmp_path / "fashion"))
+    write_fashion_from_digits(tmp_path / "fashion")
+    data = str(tmp_path / "fashion")
     study["base"]["dataset_kwargs"]["data_dir"] = data
     study["base"].update(train_subset=300, val_size=150, epochs=2, batch_size=32)
     study.update(budget=1, confirm_seeds=2)

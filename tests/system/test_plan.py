@@ -17,18 +17,20 @@ def test_plan_on_the_tiny_study_prints_cost_and_power_tables(tmp_path, monkeypat
     out = capsys.readouterr().out
     assert code == 0, out
     assert out.startswith("# Plan: tiny\n") and "calibration: 1 epochs of one config" in out
-    assert "| method | search trials | confirm seeds | epochs | grad evals | device-seconds |" in out
+    assert ("| method | search trials | confirm seeds | epochs | search epochs a trial | "
+            "grad evals | device-seconds |") in out
     cost = out.split("## Power")[0]
     cells = [[c.strip() for c in line.strip("|").split("|")] for line in cost.splitlines()
              if line.startswith(("| sgd |", "| sam |", "| total |"))]
     rows = {c[0]: c for c in cells}
     # tiny: sgd searches nothing (1 trial), sam 2 trials; 4 confirm seeds; 2 epochs
     assert rows["sgd"][1:4] == ["1", "4", "2"] and rows["sam"][1:4] == ["2", "4", "2"]
+    assert rows["sam"][4] == "2.0"  # `scheduler: none`: every search trial trains all its epochs
     # digits: 1,437 training examples (after the validation split) at batch 64 is 23 steps an
     # epoch; SAM's two passes a step double sgd's gradient evaluations
-    sgd_ge, sam_ge = (float(rows[m][4].replace(",", "")) for m in ("sgd", "sam"))
+    sgd_ge, sam_ge = (float(rows[m][5].replace(",", "")) for m in ("sgd", "sam"))
     assert sam_ge / 6 == 2 * sgd_ge / 5
-    assert float(rows["total"][5].replace(",", "")) > 0 and rows["total"][1:3] == ["3", "8"]
+    assert float(rows["total"][6].replace(",", "")) > 0 and rows["total"][1:3] == ["3", "8"]
     assert "on 2 concurrent trial slot(s)" in out
     # t(0.975, 3) * 0.01 / sqrt(4); the seeds for Δ = 0.02
     assert f"| sam | 0.0100 (--sd) | 0.0159 | {seeds_for_effect(0.01, 0.02)} |" in out
