@@ -173,6 +173,13 @@ def _reading_commands(sub: Any) -> None:
                    help="seeds per config (default: the study's confirm_seeds, default 5)")
     _force(p)
 
+    p = _command(sub, "transfer", "fine-tune every method's confirmed checkpoints on the "
+                 "study's transfer target with one shared recipe (docs/transfer.md)")
+    p.add_argument("name")
+    p.add_argument("--study", default=None, metavar="FILE",
+                   help="take the `transfer:` block from this study file (default: the sweep's)")
+    _force(p)
+
     p = _command(sub, "report", "tables (md/csv/latex) and plots of a sweep",
                  address=False)
     p.add_argument("name")

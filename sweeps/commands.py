@@ -47,13 +47,14 @@ def _print_outcome(outcome: Outcome) -> int:
     name, what = outcome.sweep.name, outcome.what
     print(summary_line(name, Counter(outcome.statuses).elements(), what))
     if outcome.ok:
-        after = "" if what == "confirm runs" else f"`sweep confirm {name}`, "
+        after = "" if what in ("confirm runs", "transfer runs") else f"`sweep confirm {name}`, "
         print(f"Next: `sweep status {name}`, {after}`sweep report {name}`, `sweep analyze {name}`")
         return 0
     for trial, error in outcome.failed:
         print(f"  failed: {trial}: {error}", file=sys.stderr)
+    again = f"sweep transfer {name}" if what == "transfer runs" else f"sweep resume {name}"
     print(f"sweep {name!r}: {len(outcome.failed)} trial(s) failed after their retries; fix the "
-          f"cause and run `sweep resume {name}` (finished trials are kept)", file=sys.stderr)
+          f"cause and run `{again}` (finished trials are kept)", file=sys.stderr)
     return 1
 
 
@@ -90,6 +91,13 @@ def cmd_confirm(name: str, top: int = 1, seeds: int | None = None, storage: str 
     positive("--top", top)
     positive("--seeds", seeds)
     outcome = _open(name, storage, tracking_uri).confirm(top, seeds, address, force)
+    return _print_outcome(outcome) if outcome.trials else 0
+
+
+def cmd_transfer(name: str, study: str | None = None, storage: str | None = None,
+                 tracking_uri: str | None = None, address: str | None = None,
+                 force: bool = False) -> int:
+    outcome = _open(name, storage, tracking_uri).transfer(study, address, force)
     return _print_outcome(outcome) if outcome.trials else 0
 
 
@@ -278,7 +286,8 @@ def cmd_example(name: str) -> int:
 
 COMMANDS: dict[str, Callable[..., int]] = {
     "run": cmd_run, "resume": cmd_resume, "extend": cmd_extend, "status": cmd_status,
-    "best": cmd_best, "train": cmd_train, "confirm": cmd_confirm, "report": cmd_report,
+    "best": cmd_best, "train": cmd_train, "confirm": cmd_confirm, "transfer": cmd_transfer,
+    "report": cmd_report,
     "analyze": cmd_analyze, "plan": cmd_plan, "list": cmd_list, "delete": cmd_delete, "example": cmd_example,
     "suite": cmd_suite,
 }

@@ -60,6 +60,8 @@ class TrainConfig(SAMHParams):
     synthetic_size: int = Field(512, ge=1)
     model: str = "small_cnn"
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    init_from: str | None = Field(None, min_length=1)  # weights to start from (engine.init_weights)
+    init_new_head: bool = False   # with init_from: a fresh classifier head even where it fits
     label_noise: float = Field(0.0, ge=0, lt=1)
     train_subset: int | None = Field(None, ge=1)
     val_size: int | float = 0.1
@@ -189,7 +191,8 @@ class TrainConfig(SAMHParams):
         cross-entropy; `sharpness_*` only when `sharpness_every > 0`; the step-policy fields only
         with their policy (`perturb_every` with "every" and "looksam", `perturb_prob*` with
         "prob", `aesam_*` with "aesam", `looksam_alpha` with "looksam"); empty `*_kwargs` and
-        `eval_sets`, `gsam_alpha = 0` and `perturb_policy = "always"` say nothing.
+        `eval_sets`, no `init_from` (and then `init_new_head`), `gsam_alpha = 0` and
+        `perturb_policy = "always"` say nothing.
         `TrainConfig(**applied_params())` is the same config.
 
         >>> unused = set(TrainConfig().model_fields) - set(TrainConfig(perturbation="none",
@@ -249,7 +252,8 @@ _LATER_FIELDS: dict[str, Any] = {
     "loss": "cross_entropy", "loss_kwargs": {}, "model_kwargs": {}, "dataset_kwargs": {},
     "perturb_policy": "always", "perturb_every": 5, "perturb_prob": 0.5,
     "perturb_prob_schedule": "constant", "perturb_prob_start": 0.0, "aesam_c_start": 1.0,
-    "aesam_c_end": -1.0, "aesam_decay": 0.9, "looksam_alpha": 0.7, "eval_sets": []}
+    "aesam_c_end": -1.0, "aesam_decay": 0.9, "looksam_alpha": 0.7, "eval_sets": [],
+    "init_from": None, "init_new_head": False}
 FIELD_NAMES = frozenset(TrainConfig.model_fields)
 
 
@@ -287,8 +291,10 @@ def _unused_fields(cfg: TrainConfig) -> set[str]:
     unused |= _POLICY_FIELDS - _POLICY_USES.get(cfg.perturb_policy, set())
     if cfg.perturb_policy == "prob" and cfg.perturb_prob_schedule == "constant":
         unused.add("perturb_prob_start")
-    unused |= {k for k in ("model_kwargs", "dataset_kwargs", "loss_kwargs", "eval_sets")
-               if not getattr(cfg, k)}
+    unused |= {k for k in ("model_kwargs", "dataset_kwargs", "loss_kwargs", "eval_sets",
+                           "init_from") if not getattr(cfg, k)}
+    if not cfg.init_from:
+        unused.add("init_new_head")
     return unused
 
 

@@ -11,6 +11,8 @@ components among `cfgs` it
   known, `dataset_kwargs` are checked against their builder, `check_dataset` finds their files);
 - builds the model (an `nn.Module` with trainable parameters?) and runs it in eval mode on two
   examples: one logit per class?
+- with `init_from`, loads its weights into the model built for the data's shapes (a missing
+  file, a file that is not a state dict, a backbone of other shapes: `samtrain.engine.init_weights`);
 - makes the loss and applies it to those logits: a 0-dim floating tensor, finite, and
   differentiable in the logits (not detached)?
 
@@ -42,6 +44,7 @@ from samtrain.config.train_config import TrainConfig
 from samtrain.data.build import builtin_kwargs, builtin_shapes, check_split, load_source
 from samtrain.data.bundle import DataSource
 from samtrain.data.eval_sets import resolve_import_set
+from samtrain.engine.init_weights import check_init_from
 from samtrain.errors import ConfigError
 from samtrain.models import build_model
 from samtrain.models.losses import build_loss
@@ -79,6 +82,9 @@ def check_components(cfgs: Iterable[TrainConfig]) -> None:
     seen: set[str] = set()
     for cfg in cfgs:
         resolve_components(cfg)
+        if cfg.init_from:  # the weights fit the backbone built for the data's shapes
+            check_init_from(cfg, _examples(cfg, None if is_builtin("dataset", cfg.dataset)
+                                           else load_source(cfg))[2])
         key = _key(cfg, _FIELDS)
         if key in seen or _all_builtin(cfg):
             continue

@@ -21,6 +21,7 @@ from samtrain.config.train_config import TrainConfig
 from samtrain.data import build_datasets
 from samtrain.data.views import targets_of
 from samtrain.diagnostics import ForgettingTracker
+from samtrain.engine.init_weights import init_model
 from samtrain.engine.loaders import first_examples, make_eval_loader, make_train_loader
 from samtrain.engine.schedule import lr_factor_fn
 from samtrain.engine.worker_context import WorkerContext
@@ -88,6 +89,8 @@ def build_run(cfg: TrainConfig, ctx: WorkerContext) -> Run:
                                      ctx.world_size, ctx.world_rank)
     model = build_model(cfg.model, data.num_classes, data.in_channels, data.image_size,
                         **cfg.model_kwargs)
+    if cfg.init_from:  # given weights: backbone loaded, head sized to these classes
+        init_model(model, cfg, data.num_classes)
     model = ctx.prepare_model(model, device)
     base = make_base_optimizer(cfg, model)
     steps = len(train_loader)

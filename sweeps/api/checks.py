@@ -25,7 +25,8 @@ from sweeps.store.tracking_uri import (
 from sweeps.study.spec import StudySpec, build_train_config, component_configs
 
 __all__ = ["DEFAULT_STORAGE", "STORAGE_ENV", "resolve_storage", "resolve_tracking_uri",
-           "check_cluster", "check_components", "check_loads", "positive"]
+           "check_cluster", "check_components", "check_loads", "check_transfer_target",
+           "positive"]
 
 DEFAULT_STORAGE = "runs"
 STORAGE_ENV = "SWEEP_STORAGE"
@@ -94,7 +95,7 @@ def check_components(cfgs: list[Any], address: str | None) -> None:
     from samtrain.config.registry import KINDS, is_builtin
 
     cfgs = [c for c in cfgs if not all(is_builtin(k, getattr(c, k)) for k in KINDS)
-            or c.model_kwargs or c.dataset_kwargs or c.loss_kwargs or c.eval_sets]
+            or c.model_kwargs or c.dataset_kwargs or c.loss_kwargs or c.eval_sets or c.init_from]
     if not cfgs:
         return
     from samtrain.engine.preflight import check_components as try_components
@@ -116,3 +117,29 @@ def check_loads(study: StudySpec, address: str | None) -> None:
         for m in study.methods:
             check_dataset(build_train_config(study, m, {}))
     check_components(component_configs(study), address)
+
+
+def check_transfer_target(cfg: Any, address: str | None) -> None:
+    """A transfer target (`cfg`: a transfer run's config) has at least 2 classes and, on a local
+    cluster, its files are there."""
+    from samtrain.config.registry import is_builtin, resolve
+    from samtrain.data import check_dataset
+    from samtrain.data.build import builtin_shapes, load_source
+    from samtrain.errors import ConfigError
+
+    if is_builtin("dataset", cfg.dataset):
+        classes = builtin_shapes(cfg)[0]
+    elif address is None:
+        try:  # an import that fails, a builder returning one class: named as the target's
+            resolve("dataset", cfg.dataset)
+            classes = load_source(cfg).num_classes
+        except ConfigError as e:
+            raise SweepError(f"transfer.target: {e}") from None
+    else:
+        return
+    if classes < 2:
+        raise SweepError(f"transfer.target.dataset: value {cfg.dataset!r} gives {classes} "
+                         "class(es); a transfer target needs at least 2 (its head has one "
+                         "output per class)")
+    if address is None:
+        check_dataset(cfg)

@@ -13,8 +13,9 @@ Example:
     ('quick', ['sgd'], 1)
     >>> study_from_file(example_path("tiny"), overrides=["budget=3", "base.epochs=1"]).n_trials
     4
-    >>> example_names()
-    ['cifar10_resnet18', 'efficient_sam', 'fashion_label_noise', 'fashion_shift', 'tiny', 'tiny_grid']
+    >>> example_names()  # doctest: +NORMALIZE_WHITESPACE
+    ['cifar10_resnet18', 'efficient_sam', 'fashion_label_noise', 'fashion_shift', 'fashion_transfer',
+     'tiny', 'tiny_grid']
 """
 
 from __future__ import annotations

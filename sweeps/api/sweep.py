@@ -14,10 +14,12 @@ Example (starts Ray; the test of docs/python_api.md runs it)::
     sweep = Sweep.open("tiny", storage="runs")
     sweep.runs_dataframe()[["method", "status", "metrics.val_acc"]]
     sweep.winners()["sam"].score
+    sweep.transfer()   # with a `transfer:` block, after `confirm` (docs/transfer.md)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections import Counter
 from dataclasses import dataclass, field
@@ -28,6 +30,7 @@ from sweeps.api.checks import (
     check_cluster,
     check_components,
     check_loads,
+    check_transfer_target,
     checked_storage,
     positive,
     resolve_tracking_uri,
@@ -141,6 +144,30 @@ class Sweep:
         with self._lease("sweep confirm", force):
             results = confirm_sweep(self.name, self.storage, self.tracking_uri, top, seeds, address)
         return _outcome(self, results, "confirm runs")
+
+    def transfer(self, study_file: str | Path | None = None, address: str | None = None,
+                 force: bool = False) -> Outcome:
+        """Fine-tune every method's confirmed checkpoints on the study's `transfer:` target with
+        its one recipe (`lr_grid`: the lr searched once first); `study_file`: take the
+        `transfer:` block from that file instead (docs/transfer.md). Everything is checked
+        before Ray starts: the block, the confirm runs and their checkpoints, the target (two
+        classes or more, its files), the weights against the model."""
+        from sweeps.execution.transfer import check_cells, run_transfer, transfer_plan
+        from sweeps.study.study_file import load_study
+
+        study = self.study
+        if study_file is not None:
+            study = dataclasses.replace(study, transfer=load_study(study_file).transfer)
+        plan = transfer_plan(study, [], self.dir, check_only=True)  # the block, before MLflow
+        check_cluster(address)
+        plan = transfer_plan(study, self.records(), self.dir)
+        cfgs = check_cells(plan)
+        check_transfer_target(cfgs[0], address)
+        check_components(cfgs, address)
+        with self._lease("sweep transfer", force):
+            results = run_transfer(self.name, self.storage, self.tracking_uri, plan,
+                                   self.meta.sweep_id, address)
+        return _outcome(self, results, "transfer runs")
 
     # ---- reading it
     def records(self, history: bool = False) -> list[RunRecord]:

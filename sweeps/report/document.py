@@ -22,6 +22,7 @@ from sweeps.report.pairwise_table import pairwise_lines
 from sweeps.report.pareto_listing import pareto_lines
 from sweeps.report.shift_tables import shift_section
 from sweeps.report.tables import confirmed_lines, noise_lines, render_tables, verdict_lines
+from sweeps.report.transfer_tables import transfer_section
 from sweeps.report.tuning import tuning_section
 from sweeps.results.budget import budget_note
 from sweeps.results.rows import (
@@ -32,6 +33,7 @@ from sweeps.results.rows import (
     metric_on_test_split,
     searched_keys,
 )
+from sweeps.results.transfer import is_transfer
 from sweeps.store.provenance import git_commit
 from sweeps.store.schema import RunRecord, Tag
 from sweeps.study.spec import StudySpec
@@ -59,6 +61,7 @@ def build_report(records: Sequence[RunRecord], study: StudySpec, out_dir: Path, 
         raise ValueError(f"fmt: value {fmt!r} is unknown; allowed: md, csv, latex")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    every, records = records, [r for r in records if not is_transfer(r)]  # transfer: own section
     tmetric, tmode = metric_on_test_split(study.metric)
     rows = method_rows(records, study)
     best = best_method(rows, study.mode)
@@ -74,12 +77,13 @@ def build_report(records: Sequence[RunRecord], study: StudySpec, out_dir: Path, 
         md += ["## The compared methods among themselves", "", *pairs, ""]
     md += _selection_sections(records, study, rows, tmetric)
     md += shift_section(records, study, rows)  # eval_sets: per set, mCA, mCE
+    md += transfer_section(every, study)  # `sweep transfer`: target score per source method
     section, extra = _analysis_md(records, study, out_dir) if analysis else ([], [])
     tuning, tuning_files = tuning_section(records, study, out_dir,
                                           plots.report_colors(study, records), tmetric)
     md += tuning + section + [f"![{p.stem}]({p.name})\n" for p in pngs]
     extra = tuning_files + extra
-    md.append(_provenance_md(provenance or {}, records))
+    md.append(_provenance_md(provenance or {}, every))
     files = [out_dir / "report.md", out_dir / "report.csv", out_dir / "report.tex"]
     for path, text in zip(files, ["\n".join(md), tables["csv"], tables["latex"]], strict=True):
         path.write_text(text)

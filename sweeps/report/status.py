@@ -30,7 +30,7 @@ def format_status(study: StudySpec, name: str, records: Sequence[RunRecord]) -> 
              "validation split"]
     counts = Counter((r.method, r.phase, r.status) for r in records)
     for method in study.methods:
-        for phase in (Phase.SEARCH, Phase.CONFIRM):
+        for phase in (Phase.SEARCH, Phase.CONFIRM, Phase.TRANSFER):
             by_state = {s: n for (m, p, s), n in counts.items() if m == method and p == phase}
             if by_state or phase == Phase.SEARCH:
                 expected = f"/{study.trials_of(method)}" if phase == Phase.SEARCH else ""

@@ -35,6 +35,7 @@ from sweeps.study.strategy import (
     Strict,
     parse_sampler,
 )
+from sweeps.study.transfer_spec import TransferSpec
 
 __all__ = ["StudySpec", "MethodSpec", "Resources", "NAME_PATTERN", "METRICS", "COSTS",
            "DEFAULT_CONFIRM_SEEDS", "check_name",
@@ -129,6 +130,7 @@ class StudySpec:
     matched: dict[str, str] = field(default_factory=dict)  # method -> its equal-compute arm
     arms: dict[str, float] = field(default_factory=dict)   # equal-compute arm -> its factor
     shared_space: dict[str, Dist] = field(default_factory=dict)  # searched by every method
+    transfer: TransferSpec | None = None  # `sweep transfer`: target and recipe
 
     def trials_of(self, method: str) -> int:
         """Search trials of `method`: `budget` (default 1) for every method that samples

@@ -38,6 +38,9 @@ Format (only `methods` is required)::
           perturb_batch_size: {choice: [16, 32, 64, 128]}
         start_from:             # configs evaluated first (e.g. a paper's), part of the budget
           - {rho: 0.05, perturb_batch_size: 128}
+    transfer:                   # `sweep transfer`: fine-tune every method's confirmed checkpoints
+      target: {dataset: cifar100}  # on a target with one shared recipe (`sweeps.study.transfer_spec`)
+      recipe: {epochs: 10, lr: 0.01, optimizer: sgd, perturbation: none}
 
 Distributions: see `sweeps.study.distributions`; samplers and schedulers:
 `sweeps.study.strategy`. `num_workers` and `use_gpu` come from `resources`.
@@ -95,6 +98,7 @@ from sweeps.study.strategy import (
     parse_sampler,
     parse_scheduler,
 )
+from sweeps.study.transfer_spec import parse_transfer
 
 __all__ = ["load_study", "parse_study"]
 
@@ -124,6 +128,7 @@ class _StudyFile(Strict):
     base: dict[str, Any] = {}
     shared_space: dict[str, Any] = {}
     methods: dict[str, _MethodFile | None]
+    transfer: dict[str, Any] | None = None  # `sweeps.study.transfer_spec`
 
 
 _MODELS: dict[tuple[str, ...], type[BaseModel]] = {(): _StudyFile, ("resources",): Resources}
@@ -331,6 +336,8 @@ def parse_study(text: str, source: str = "<string>", budget: int | None = None,
         confirm_seeds=f.confirm_seeds or DEFAULT_CONFIRM_SEEDS, test=f.test, baseline=baseline,
         matched=matched, arms=arms, shared_space=shared,
         max_failures=f.max_failures, checkpoint_interval_s=f.checkpoint_interval_s, source_text=text,
+        transfer=None if f.transfer is None else parse_transfer(f.transfer, f.base,
+                                                                 resource_values(f.resources)),
         source_sha256=hashlib.sha256(text.encode()).hexdigest())
     _check_plan(study)
     return study

@@ -604,8 +604,8 @@ def test_an_existing_sweep_keeps_its_own_tracking_uri_whatever_the_environment_s
         main(["status", "fake"])
 
 
-COMMANDS = ("run", "resume", "extend", "status", "best", "train", "confirm", "report", "analyze",
-            "plan", "list", "delete", "example", "suite")
+COMMANDS = ("run", "resume", "extend", "status", "best", "train", "confirm", "transfer", "report",
+            "analyze", "plan", "list", "delete", "example", "suite")
 
 
 def test_help_lists_every_command_and_each_has_its_help_and_its_function(capsys):

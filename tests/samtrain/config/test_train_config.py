@@ -117,7 +117,8 @@ def test_yaml_round_trip_keeps_every_field(cfg):
 def test_applied_params_leave_out_exactly_the_fields_that_do_not_act(values, unused):
     cfg = TrainConfig(**values)
     applied = cfg.applied_params()
-    always_unused = {"model_kwargs", "dataset_kwargs", "loss_kwargs"}  # empty here
+    always_unused = {"model_kwargs", "dataset_kwargs", "loss_kwargs",  # empty here
+                     "init_from", "init_new_head"}  # no weights given
     if values.get("dataset") != "synthetic":
         always_unused |= {"synthetic_shape", "synthetic_classes", "synthetic_size"}
     if not values.get("sharpness_every"):
@@ -155,3 +156,11 @@ def test_a_step_policy_records_the_fields_it_reads(policy, uses):
 def test_applied_params_keep_a_non_default_kwargs_mapping():
     cfg = TrainConfig(model_kwargs={"width": 8})
     assert cfg.applied_params()["model_kwargs"] == {"width": 8}
+
+
+def test_init_from_and_its_head_flag_are_params_only_when_weights_are_given():
+    assert {"init_from", "init_new_head"} <= set(TrainConfig(init_from="w.pt").applied_params())
+    assert TrainConfig(init_from="w.pt").group_key() != TrainConfig().group_key()
+    assert TrainConfig(init_new_head=True).group_key() != TrainConfig().group_key()
+    with pytest.raises(ConfigError, match="init_from"):
+        TrainConfig.build({"init_from": ""})
