@@ -15,7 +15,7 @@ Example:
     4
     >>> example_names()  # doctest: +NORMALIZE_WHITESPACE
     ['cifar10_resnet18', 'efficient_sam', 'fashion_label_noise', 'fashion_shift', 'fashion_transfer',
-     'tiny', 'tiny_grid']
+     'imagenet_resnet50', 'imagenet_vit_s16', 'tiny', 'tiny_grid']
 """
 
 from __future__ import annotations

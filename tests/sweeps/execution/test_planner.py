@@ -128,7 +128,7 @@ def test_plan_from_an_earlier_sweep_through_the_cli(tmp_path, monkeypatch, capsy
     assert (f"| sam | {sd:.4f} (4 paired confirm seeds of 'p') | {delta_halfwidth(sd, 4):.4f} | "
             f"{seeds_for_effect(sd, 0.01)} |") in out
     # sam: (6 trials + 4 seeds) x 4 epochs x 4 device-seconds an epoch
-    assert "| sam | 6 | 4 | 4 | 4,000 | 160 |" in out
+    assert "| sam | 6 | 4 | 4 | 4.0 | 4,000 | 160 |" in out  # no scheduler: every epoch
 
 
 def test_a_multi_worker_study_is_calibrated_as_one_process_doing_every_workers_work():
