@@ -81,6 +81,7 @@ class TrainConfig(SAMHParams):
     grad_clip: float | None = Field(None, gt=0)
     grad_accum_steps: int = Field(1, ge=1)
     amp: Literal["none", "bf16"] = "none"
+    channels_last: bool = False  # convolutional models train in channels-last memory layout
     # diagnostics
     test_every: int = Field(0, ge=0)
     sharpness_every: int = Field(0, ge=0)
@@ -253,7 +254,7 @@ _LATER_FIELDS: dict[str, Any] = {
     "perturb_policy": "always", "perturb_every": 5, "perturb_prob": 0.5,
     "perturb_prob_schedule": "constant", "perturb_prob_start": 0.0, "aesam_c_start": 1.0,
     "aesam_c_end": -1.0, "aesam_decay": 0.9, "looksam_alpha": 0.7, "eval_sets": [],
-    "init_from": None, "init_new_head": False}
+    "init_from": None, "init_new_head": False, "channels_last": False}
 FIELD_NAMES = frozenset(TrainConfig.model_fields)
 
 

@@ -33,8 +33,11 @@ def train_one_epoch(run: Run, epoch: int) -> dict[str, float]:
     sums = torch.zeros(4, dtype=torch.float64, device=device)  # loss, perturb_loss, correct, count
     clean_and_perturbed = run.sam is not None and run.cfg.perturbation != "momentum"
     perturbed = PerturbedAccumulator(device) if clean_and_perturbed else None
+    layout = run.cfg.channels_last
     for x, y, idx in run.train_loader:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if layout and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
         loss, perturb_loss, logits, perturb_logits = train_step(run, x, y)
         correct = logits.argmax(1) == y
         run.forgetting.record(idx.to(device, non_blocking=True), correct)
@@ -85,24 +88,30 @@ def train_step(run: Run, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor
     return loss, perturb_loss, logits, perturb_logits
 
 
+def has_conv(model: nn.Module) -> bool:
+    """Whether `model` holds a 2-d convolution (what a memory layout can speed up)."""
+    return any(isinstance(m, nn.Conv2d) for m in model.modules())
+
+
 @contextlib.contextmanager
-def eval_layout(model: nn.Module) -> Any:
+def eval_layout(model: nn.Module, restore: bool = True) -> Any:
     """Score a convolutional model in channels-last memory layout, then restore its layout.
 
-    Evaluation only: on CPU the pooling and convolution kernels of the default layout were about
-    2.4x slower for the demo's CNN (benchmarks/RESULTS.md); training stays in the default layout,
-    so its numerics are untouched (`Module.to` keeps the same Parameter objects, which the
-    optimizer holds). Models without a 2-d convolution are left as they are.
+    On CPU the pooling and convolution kernels of the default layout were about 2.4x slower for
+    the demo's CNN (benchmarks/RESULTS.md). Training stays in the default layout unless
+    `TrainConfig.channels_last` (then `restore=False`: the model is channels-last throughout), so
+    its numerics are untouched (`Module.to` keeps the same Parameter objects, which the optimizer
+    holds). Models without a 2-d convolution are left as they are.
     """
-    conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
-    if not conv:
+    if not has_conv(model):
         yield False
         return
     model.to(memory_format=torch.channels_last)
     try:
         yield True
     finally:
-        model.to(memory_format=torch.contiguous_format)
+        if restore:
+            model.to(memory_format=torch.contiguous_format)
 
 
 @torch.no_grad()
@@ -113,7 +122,7 @@ def evaluate(model: nn.Module, loader: DataLoader, loss_fn: LossFn, cfg: TrainCo
     `keep_correct`: also `correct`, which examples of the split (in its order, every worker's
     share gathered) were classified correctly, as `correct_bitmask` text."""
     model.eval()
-    with eval_layout(model) as channels_last:
+    with eval_layout(model, restore=not cfg.channels_last) as channels_last:
         sums, hits = _score(model, loader, loss_fn, cfg, device, channels_last, keep_correct)
     loss_sum, correct, count = all_reduce_sum(sums).tolist()
     out: dict[str, Any] = {"loss": loss_sum / max(count, 1.0), "acc": correct / max(count, 1.0),

@@ -21,6 +21,7 @@ from samtrain.config.train_config import TrainConfig
 from samtrain.data import build_datasets
 from samtrain.data.views import targets_of
 from samtrain.diagnostics import ForgettingTracker
+from samtrain.engine.epoch import has_conv
 from samtrain.engine.init_weights import init_model
 from samtrain.engine.loaders import first_examples, make_eval_loader, make_train_loader
 from samtrain.engine.schedule import lr_factor_fn
@@ -91,6 +92,8 @@ def build_run(cfg: TrainConfig, ctx: WorkerContext) -> Run:
                         **cfg.model_kwargs)
     if cfg.init_from:  # given weights: backbone loaded, head sized to these classes
         init_model(model, cfg, data.num_classes)
+    if cfg.channels_last and has_conv(model):  # before DDP wraps it; the optimizer sees these
+        model.to(memory_format=torch.channels_last)
     model = ctx.prepare_model(model, device)
     base = make_base_optimizer(cfg, model)
     steps = len(train_loader)

@@ -7,7 +7,10 @@ norm layers are updated on k per-chunk copies and then combined into what k succ
 forwards give (`buffers.combine_chunk_stats`); the perturbed pass works on throw-away copies.
 Dropout masks are drawn per chunk but not from the loop's stream. Under autocast, norm layers get
 their input in their own dtype (vmap's batch-norm rule rejects bf16 inputs with fp32 statistics)
-and give their output back in the input's dtype.
+and give their output back in the input's dtype. The weights enter vmap in the default
+(contiguous) layout even when the model is channels-last (`TrainConfig.channels_last`): vmap has
+no batching rule for the `as_strided_` that channels-last `adaptive_avg_pool2d` uses (a slow
+fallback, with a warning).
 """
 
 from __future__ import annotations
@@ -74,7 +77,7 @@ def batched_sam(sam: Any, module: nn.Module, params: list[Tensor], inputs: Tenso
     w_hat (B, ...), [mean_c h_c per param]).
     """
     names, const = _names_and_constants(module, params)
-    w = [p.detach() for p in params]
+    w = [p.detach().contiguous() for p in params]  # layouts: see the module note
     xs = inputs.reshape(k, -1, *inputs.shape[1:])
     ys = targets.reshape(k, -1, *targets.shape[1:])
 
