@@ -6,9 +6,10 @@ own code. The built-in names are themselves import strings (`BUILTINS`), so both
 `resolve` imports the module and returns the callable, `call` checks the keyword arguments
 against its signature (`check_call`) and calls it. Every failure is a one-line `ConfigError`
 naming the key and the value. Torch-free, and nothing is imported before `resolve`: the config
-validator checks only the spelling (`check_spec`). A built-in dataset's loader module also holds
-its `DatasetRecord` (shapes, options, pool size, files: `samtrain.data.record`), so adding one
-is that module and its line here.
+validator checks only the spelling (`check_spec`). The built-in datasets are found, not listed:
+each module of `samtrain/data` that loads some declares `DATASETS` (name -> loader), read here
+from its source (`builtin_datasets`), and holds their `DatasetRecord`s (shapes, options, pool
+size, files: `samtrain.data.record`), so adding a dataset is adding that one module.
 
 Example:
     >>> check_spec("model", "my_pkg.nets:build")
@@ -24,15 +25,17 @@ Example:
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import re
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from samtrain.errors import ConfigError
 
-__all__ = ["BUILTINS", "KINDS", "call", "check_call", "check_spec", "is_builtin", "resolve", "target"]
+__all__ = ["BUILTINS", "KINDS", "builtin_datasets", "call", "check_call", "check_spec", "is_builtin", "resolve", "target"]
 
 KINDS = ("model", "dataset", "loss")
 # name -> import string of its builder; the same builder signatures a researcher's own code has
@@ -47,16 +50,41 @@ BUILTINS: dict[str, dict[str, str]] = {
         "resnet50": "samtrain.models.torchvision_models:resnet50_model",
         "vit_s": "samtrain.models.torchvision_models:vit_s",
     },
-    "dataset": {
-        "digits": "samtrain.data.toy:load_digits",
-        "fashion_mnist": "samtrain.data.fashion_mnist:load_fashion_mnist",
-        "cifar10": "samtrain.data.cifar:load_cifar10",
-        "cifar100": "samtrain.data.cifar:load_cifar100",
-        "imagenet": "samtrain.data.imagenet:load_imagenet",
-        "synthetic": "samtrain.data.toy:load_synthetic",
-    },
+    "dataset": {},  # filled below from the data modules' `DATASETS` (`builtin_datasets`)
     "loss": {"cross_entropy": "samtrain.models.losses:cross_entropy"},
 }
+_DATA_PACKAGE = "samtrain.data"
+_DATA_FOLDER = Path(__file__).resolve().parent.parent / "data"
+
+
+def builtin_datasets(folder: Path = _DATA_FOLDER, package: str = _DATA_PACKAGE) -> dict[str, str]:
+    """name -> import string of every built-in dataset: each module of `folder` that declares
+    `DATASETS = {"name": "loader_function", ...}` at module level, read from its source without
+    importing it (torch stays unimported). A name declared twice is an error.
+
+    Example:
+        >>> builtin_datasets()["digits"]
+        'samtrain.data.toy:load_digits'
+    """
+    found: dict[str, str] = {}
+    for path in sorted(folder.glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if "DATASETS" not in text:
+            continue
+        for node in ast.parse(text, filename=str(path)).body:
+            names = [t.id for t in getattr(node, "targets", [getattr(node, "target", None)])
+                     if isinstance(t, ast.Name)]
+            if "DATASETS" not in names or getattr(node, "value", None) is None:
+                continue
+            for name, loader in ast.literal_eval(node.value).items():  # type: ignore[arg-type]
+                if name in found:
+                    raise RuntimeError(f"dataset {name!r} is declared twice: {found[name]} and "
+                                       f"{package}.{path.stem}:{loader}")
+                found[name] = f"{package}.{path.stem}:{loader}"
+    return found
+
+
+BUILTINS["dataset"].update(builtin_datasets())
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 IMPORT_STRING = re.compile(rf"^{_NAME}(\.{_NAME})*:{_NAME}(\.{_NAME})*$")
 

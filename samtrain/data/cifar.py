@@ -137,6 +137,8 @@ def load_cifar100(data_dir: str | None) -> DataSource:
     return load_cifar("cifar100", data_dir)
 
 
+# the built-in names this module loads -> their loader (read by samtrain.config.registry)
+DATASETS = {"cifar10": "load_cifar10", "cifar100": "load_cifar100"}
 RECORDS = {
     name: DatasetRecord(shapes=(classes, 3, 32), locate=lambda cfg, name=name: cifar_root(name, cfg.data_dir))
     for name, classes in (("cifar10", 10), ("cifar100", 100))

@@ -130,6 +130,8 @@ def load_fashion_mnist(data_dir: str | None) -> DataSource:
                       image_size=pool.images.shape[-1])
 
 
+# the built-in names this module loads -> their loader (read by samtrain.config.registry)
+DATASETS = {"fashion_mnist": "load_fashion_mnist"}
 RECORDS = {"fashion_mnist": DatasetRecord(
     shapes=(10, 1, 28), locate=lambda cfg: locate(cfg.data_dir),
     pool_size=lambda cfg: idx_shape(locate(cfg.data_dir)["train_labels"])[0])}

@@ -76,4 +76,6 @@ def _locate(cfg: TrainConfig) -> None:
         load_imagenet(cfg.data_dir)
 
 
+# the built-in names this module loads -> their loader (read by samtrain.config.registry)
+DATASETS = {"imagenet": "load_imagenet"}
 RECORDS = {"imagenet": DatasetRecord(shapes=(1000, 3, IMAGE_SIZE), locate=_locate)}

@@ -3,9 +3,10 @@
 Each built-in dataset's module (`toy`, `fashion_mnist`, `cifar`, `imagenet`) holds `RECORDS`, one
 `DatasetRecord` per dataset it loads: its shapes, the loader's arguments taken from the config
 (`options`), the training pool's size when known without loading (`pool_size`), and a cheap check
-that its files are there (`locate`). The registry (`samtrain.config.registry.BUILTINS`) names each
-built-in's loader; `builtin_record(name)` imports that loader's module and returns its record. So
-adding a dataset is its module (loader and record) and one registry line.
+that its files are there (`locate`), and `DATASETS`, each name's loader function, which the
+registry reads from the source without importing it (`samtrain.config.registry.builtin_datasets`);
+`builtin_record(name)` imports that loader's module and returns its record. So adding a dataset
+is adding its module (loader, `DATASETS`, `RECORDS`) to `samtrain/data/`.
 
 Example:
     >>> from samtrain.config.train_config import TrainConfig

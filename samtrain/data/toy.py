@@ -88,6 +88,8 @@ def _synthetic_options(cfg: TrainConfig) -> dict[str, Any]:
             "size": cfg.synthetic_size}
 
 
+# the built-in names this module loads -> their loader (read by samtrain.config.registry)
+DATASETS = {"digits": "load_digits", "synthetic": "load_synthetic"}
 RECORDS = {
     "digits": DatasetRecord(shapes=(10, 1, 8), options=no_options, pool_size=DIGITS_POOL_SIZE),
     "synthetic": DatasetRecord(

@@ -60,3 +60,29 @@ def test_synthetic_takes_its_shape_size_and_classes_from_the_config():
                       synthetic_size=40)
     assert builtin_kwargs(cfg) == {"shape": (2, 6, 6), "num_classes": 3, "size": 40}
     assert builtin_shapes(cfg) == (3, 2, 6) and pool_size(cfg) == 40
+
+
+def test_each_loader_module_declares_the_names_it_has_records_for():
+    """`DATASETS` (read from source by the registry) and `RECORDS` name the same datasets, and
+    each declared loader is a function of that module."""
+    modules = {spec.partition(":")[0] for spec in BUILTINS["dataset"].values()}
+    for module_name in modules:
+        module = __import__(module_name, fromlist=["DATASETS", "RECORDS"])
+        assert set(module.DATASETS) == set(module.RECORDS), module_name
+        for name, loader in module.DATASETS.items():
+            assert BUILTINS["dataset"][name] == f"{module_name}:{loader}"
+            assert callable(getattr(module, loader))
+
+
+def test_a_new_module_with_datasets_is_found_without_being_imported(tmp_path):
+    from samtrain.config.registry import builtin_datasets
+
+    (tmp_path / "stl.py").write_text(
+        'raise ImportError("never imported")\nDATASETS = {"stl10": "load_stl10"}\n')
+    (tmp_path / "helpers.py").write_text("X = 1\n")
+    (tmp_path / "notes.py").write_text("# DATASETS are declared elsewhere\n")
+    assert builtin_datasets(tmp_path, "pkg") == {"stl10": "pkg.stl:load_stl10"}
+    (tmp_path / "stl_again.py").write_text('DATASETS: dict = {"stl10": "load"}\n')
+    with pytest.raises(RuntimeError, match="dataset 'stl10' is declared twice: pkg.stl:load_stl10 "
+                       "and pkg.stl_again:load"):
+        builtin_datasets(tmp_path, "pkg")
