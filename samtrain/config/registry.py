@@ -35,7 +35,8 @@ from typing import Any
 
 from samtrain.errors import ConfigError
 
-__all__ = ["BUILTINS", "KINDS", "builtin_datasets", "call", "check_call", "check_spec", "is_builtin", "resolve", "target"]
+__all__ = ["BUILTINS", "KINDS", "builtin_datasets", "call", "check_call", "check_spec", "is_builtin",
+           "resolve", "target"]
 
 KINDS = ("model", "dataset", "loss")
 # name -> import string of its builder; the same builder signatures a researcher's own code has
