@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader
 from samtrain.config.train_config import TrainConfig
 from samtrain.diagnostics import PerturbedAccumulator, all_reduce_fn
 from samtrain.engine.loaders import set_epoch
+from samtrain.models import has_conv
 from samtrain.models.losses import LossFn
 
 if TYPE_CHECKING:
@@ -86,11 +87,6 @@ def train_step(run: Run, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor
     logits = torch.cat([p[2] for p in parts])
     perturb_logits = torch.cat([p[3] for p in parts]) if parts[0][3] is not None else None
     return loss, perturb_loss, logits, perturb_logits
-
-
-def has_conv(model: nn.Module) -> bool:
-    """Whether `model` holds a 2-d convolution (what a memory layout can speed up)."""
-    return any(isinstance(m, nn.Conv2d) for m in model.modules())
 
 
 @contextlib.contextmanager

@@ -48,11 +48,12 @@ import torch
 
 from samtrain.config.train_config import TrainConfig
 from samtrain.engine.checkpoint import load_checkpoint, save_checkpoint, unwrap
-from samtrain.engine.epoch import evaluate, has_conv, train_one_epoch
+from samtrain.engine.epoch import evaluate, train_one_epoch
 from samtrain.engine.run_setup import Run, build_run
 from samtrain.engine.shift_eval import score_eval_sets
 from samtrain.engine.status import RunStatus
 from samtrain.engine.worker_context import WorkerContext, runtime_facts, scratch_dir
+from samtrain.models import has_conv
 
 VAL_CORRECT_MAX_CHARS = 6000  # MLflow's limit on a param value
 

@@ -21,12 +21,11 @@ from samtrain.config.train_config import TrainConfig
 from samtrain.data import build_datasets
 from samtrain.data.views import targets_of
 from samtrain.diagnostics import ForgettingTracker
-from samtrain.engine.epoch import has_conv
 from samtrain.engine.init_weights import init_model
 from samtrain.engine.loaders import first_examples, make_eval_loader, make_train_loader
 from samtrain.engine.schedule import lr_factor_fn
 from samtrain.engine.worker_context import WorkerContext
-from samtrain.models import build_model
+from samtrain.models import build_model, has_conv
 from samtrain.models.losses import LossFn, build_loss
 from samtrain.optim import FORWARD_ONLY, SAM
 

@@ -51,3 +51,16 @@ def build_model(name: str, num_classes: int, in_channels: int, image_size: int,
         raise ConfigError(f"key 'model': value {name!r} is invalid: its builder returned a "
                           f"{type(model).__name__}; must return a torch.nn.Module")
     return model
+
+
+def has_conv(model: nn.Module) -> bool:
+    """Whether `model` holds a 2-d convolution (what the channels-last memory layout speeds up).
+
+    Example:
+        >>> from torch import nn
+        >>> has_conv(nn.Sequential(nn.Conv2d(1, 2, 3))), has_conv(nn.Linear(2, 2))
+        (True, False)
+    """
+    from torch import nn
+
+    return any(isinstance(m, nn.Conv2d) for m in model.modules())
