@@ -143,13 +143,16 @@ def check_runs(venv: Path, work: Path, env: dict[str, str], train: bool = True) 
 
 def check_notebook(python: Path, folder: Path, env: dict[str, str]) -> None:
     """docs/python_api.md's Python blocks, top to bottom, as one script of the installed package
-    (a search, a confirm, the report, list and delete of a digits sweep)."""
+    (a search, a confirm, the report, list and delete of a digits sweep); the one place it runs
+    (tests/system/test_packaging.py)."""
     blocks = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "python_api.md").read_text(), re.S)
     folder.mkdir()
     (folder / "notebook.py").write_text("\n".join(blocks))
     out = step(f"docs/python_api.md ({len(blocks)} blocks)", [str(python), "notebook.py"],
                folder, {k: v for k, v in env.items() if k != "SWEEP_STORAGE"})
+    assert "notebook ['sgd', 'sam'] 3" in out and "4 1" in out, out
     assert "did you mean 'rho'?" in out and "3 () True" in out and "4 True" in out, out
+    assert not (folder / "runs" / "notebook").exists(), "delete_sweep left the sweep's folder"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,11 +15,11 @@ def fit(cfg: TrainConfig, name: str, storage, stop_after_epoch=None):
     return trainer.fit()
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_digits_two_epochs(ray_local, tmp_path, workers):
-    cfg = TrainConfig(dataset="digits", epochs=2, batch_size=64, lr=0.1, num_workers=workers,
-                      perturb_batch_size=16)
-    result = fit(cfg, f"digits-{workers}", tmp_path)
+def _digits(**kw) -> TrainConfig:
+    return TrainConfig(dataset="digits", epochs=2, batch_size=64, lr=0.1, **kw)
+
+
+def check_digits_result(result) -> None:
     assert result.error is None
     assert result.metrics["epoch"] == 2 and result.metrics["val_acc"] >= 0.85
     assert result.checkpoint is not None
@@ -29,9 +29,14 @@ def test_digits_two_epochs(ray_local, tmp_path, workers):
     assert mask.sum() == pytest.approx(result.metrics["val_acc"] * mask.size)
 
 
-def test_restart_with_the_same_name_resumes(ray_local, tmp_path):
-    cfg = TrainConfig(dataset="digits", epochs=2, batch_size=64, lr=0.1)
+def test_digits_two_epochs_on_two_workers(ray_local, tmp_path):
+    check_digits_result(fit(_digits(num_workers=2, perturb_batch_size=16), "digits-2", tmp_path))
+
+
+def test_one_worker_trains_and_a_restart_with_the_same_name_resumes(ray_local, tmp_path):
+    cfg = _digits()  # full-batch SAM: the same gradient path in every process
     full = fit(cfg, "full", tmp_path)
+    check_digits_result(full)
     first = fit(cfg, "split", tmp_path, stop_after_epoch=1)
     assert first.metrics["epoch"] == 1
     second = fit(cfg, "split", tmp_path)
