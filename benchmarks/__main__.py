@@ -22,6 +22,7 @@ from benchmarks import (
     storage_overhead,
     sweep_share,
     tracking_load,
+    train_layout,
     verdict_calibration,
 )
 
@@ -38,6 +39,8 @@ SECTIONS: list[tuple[str, Callable[[list[str]], list[str]]]] = [
      "(benchmarks/diagnostics_cost.py)", diagnostics_cost.main),
     ("Scoring a split in channels-last vs the default layout (benchmarks/eval_layout.py)",
      eval_layout.main),
+    ("Training in channels-last vs the default layout, the demo's setting "
+     "(benchmarks/train_layout.py)", train_layout.main),
     ("Search efficiency: samplers x Ray schedulers replayed on two tabular grids "
      "(benchmarks/search_efficiency.py)", search_efficiency.main),
     ("Tracking load: N trials logging every epoch to sqlite and to MLflow on PostgreSQL "

@@ -68,20 +68,24 @@ def measure(threads: int = 1, epochs: int = 5) -> dict[str, dict[str, float]]:
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> list[str]:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.train_layout",
+                                 description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--epochs", type=int, default=5)
-    args = ap.parse_args()
-    print(f"threads={args.threads}, median of {args.epochs} epochs per layout")
-    print("| method | epoch default (s) | epoch channels-last (s) | ratio | sharpness default (s) "
-          "| sharpness channels-last (s) | ratio |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    args, _ = ap.parse_known_args(argv)
+    lines = [f"threads={args.threads}, median of {args.epochs} epochs per layout", "",
+             "| method | epoch default (s) | epoch channels-last (s) | ratio | sharpness, default "
+             "run (s) | sharpness, channels-last run (s) | ratio |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for name, t in measure(args.threads, args.epochs).items():
-        print(f"| {name} | {t['default']:.2f} | {t['channels_last']:.2f} | "
-              f"{t['default'] / t['channels_last']:.2f}x | {t['sharpness_default']:.2f} | "
-              f"{t['sharpness_channels_last']:.2f} | "
-              f"{t['sharpness_default'] / t['sharpness_channels_last']:.2f}x |")
+        lines.append(f"| {name} | {t['default']:.2f} | {t['channels_last']:.2f} | "
+                     f"{t['default'] / t['channels_last']:.2f}x | {t['sharpness_default']:.2f} | "
+                     f"{t['sharpness_channels_last']:.2f} | "
+                     f"{t['sharpness_default'] / t['sharpness_channels_last']:.2f}x |")
+    block = "\n".join(lines)
+    print(block, flush=True)
+    return [block]
 
 
 if __name__ == "__main__":
