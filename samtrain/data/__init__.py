@@ -1,5 +1,9 @@
 """Datasets for `samtrain`: one `build_datasets(cfg)` call gives train/validation/test and shapes.
 
+A built-in dataset is one module here: its loader, `DATASETS` (name -> loader function, which
+`samtrain.config.registry` reads from the source without importing it) and `RECORDS` (what is
+known before loading: `record.DatasetRecord`). Adding a dataset is adding such a module.
+
 Example:
     >>> from samtrain.config.train_config import TrainConfig
     >>> bundle = build_datasets(TrainConfig(dataset="digits"))

@@ -64,7 +64,7 @@ def run_params(method: str, train_config: dict[str, Any]) -> list[Param]:
     (`TrainConfig.applied_params`: no `rho` on a plain SGD run, no `obf_*` on a SAM run).
 
     >>> sorted(p.key for p in run_params("sgd", {"perturbation": "none", "rho": 0.05}))[:4]
-    ['amp', 'batch_size', 'data_dir', 'data_seed']
+    ['amp', 'batch_size', 'channels_last', 'data_dir']
     >>> any(p.key == "rho" for p in run_params("sgd", {"perturbation": "none"}))
     False
     """
