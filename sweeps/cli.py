@@ -229,7 +229,10 @@ def _plan_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tau-width", type=float, default=0.2,
                    help="half-width of the tau interval to size for (default 0.2)")
     p.add_argument("--calibration-epochs", type=int, default=2,
-                   help="epochs of the calibration run per method (default 2)")
+                   help="epochs each calibration config trains (default 2)")
+    p.add_argument("--calibration-configs", type=int, default=4,
+                   help="configs per method the calibration trains, spread over its search "
+                   "space (default 4)")
 
 
 # MLflow's errors, caught only where MLflow was imported (it is heavy; `sweep --help` never loads it)

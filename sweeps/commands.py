@@ -248,7 +248,8 @@ def cmd_delete(name: str, yes: bool = False, keep_runs: bool = False, force: boo
 def cmd_plan(space: str, from_sweep: str | None = None, cpus: float | None = None,
              gpus: float = 0.0, seeds: int | None = None, effect: float = 0.01,
              sd: float | None = None, tau_width: float = 0.2, calibration_epochs: int = 2,
-             storage: str | None = None, tracking_uri: str | None = None) -> int:
+             calibration_configs: int = 4, storage: str | None = None,
+             tracking_uri: str | None = None) -> int:
     from types import SimpleNamespace
 
     from sweeps.execution.planner import run_plan
@@ -258,6 +259,7 @@ def cmd_plan(space: str, from_sweep: str | None = None, cpus: float | None = Non
     print(run_plan(SimpleNamespace(
         space=space, from_sweep=from_sweep, cpus=cpus, gpus=gpus, seeds=seeds, effect=effect,
         sd=sd, tau_width=tau_width, calibration_epochs=calibration_epochs,
+        calibration_configs=calibration_configs,
         storage=checked_storage(storage), tracking_uri=tracking_uri)), end="")
     return 0
 

@@ -2,12 +2,13 @@
 
 Cost per method comes from one of two measurements:
 
-- a calibration run (default): `epochs` epochs (2) of one config per method (each searched key
-  at the middle of its range, `Dist.from_unit(0.5)`) trained here by samtrain's local loop
-  (`samtrain.engine.loop.run_training` with a `LocalContext`: no Ray, nothing tracked or written to the
-  sweep storage), one epoch more than asked: the typical epoch's seconds (neither the first,
-  which carries start-up, nor the last, whose end-of-run work is spread over the planned epochs)
-  and gradient evaluations per epoch, on this machine's device;
+- a calibration run (default): `configs` configs (4) per method, spread over its search space
+  (a Latin hypercube: `calibration_configs`), each trained `epochs` epochs (2) here by
+  samtrain's local loop (`samtrain.engine.loop.run_training` with a `LocalContext`: no Ray,
+  nothing tracked or written to the sweep storage), the first config one epoch more to end its
+  run: the typical epoch's seconds (not the first, which carries start-up), averaged over the
+  configs, the end-of-run work spread over the planned epochs, and the gradient evaluations
+  per epoch, on this machine's device (`calibrate`);
 - an earlier sweep of the same problem (`--from NAME`): its runs' device-seconds and gradient
   evaluations per epoch reached; also the paired spread of its confirm seeds.
 
@@ -16,7 +17,7 @@ one Markdown table per question (cost, Δ vs baseline, Kendall τ) and trains no
 
 Example::
 
-    plan = make_plan(load_study("search_spaces/tiny.yaml"), Resources(cpus=2, gpus=0))
+    plan = make_plan(load_study("search_spaces/tiny.yaml"), PlanInputs(cpus=2, gpus=0, seeds=5))
     print(plan_text(plan))
 """
 
@@ -47,8 +48,8 @@ from sweeps.store.schema import RunRecord
 from sweeps.study.spec import StudySpec, build_train_config
 from sweeps.study.strategy import ASHA, Grid, grace_period
 
-__all__ = ["PlanInputs", "Plan", "calibrate", "make_plan", "plan_text", "plan_inputs",
-           "run_plan"]
+__all__ = ["PlanInputs", "Plan", "calibrate", "calibration_configs", "make_plan", "plan_text",
+           "plan_inputs", "run_plan"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class PlanInputs:
     tau_width: float = 0.2
     sd: float | None = None          # an assumed SD of paired differences (no --from)
     calibration_epochs: int = 2
+    calibration_configs: int = 4
 
 
 @dataclass
@@ -75,52 +77,97 @@ class Plan:
     spreads: dict[str, tuple[float, int, str]] = field(default_factory=dict)  # sd, pairs, from
 
 
-def _calibrate_method(study: StudySpec, method: str, epochs: int) -> EpochCost:
-    """Train `method`'s middle config here for `epochs` epochs and one more (see `calibrate`)."""
+def calibration_configs(study: StudySpec, method: str, n: int) -> list[dict[str, Any]]:
+    """`n` configs of `method`'s searched keys spread over its search space: each key's range
+    cut into `n` equally likely strata and the middle of each tried once, the keys' strata
+    paired at random (a centred Latin hypercube: `scipy.stats.qmc.LatinHypercube(scramble=False)`
+    seeded by the study's seed, mapped through each key's distribution). A choice of `n` options
+    gets every option once; `n` = 1 is every key at the middle of its range.
+
+    >>> from sweeps.study.study_file import parse_study
+    >>> s = parse_study("name: c\\nmetric: val_acc\\nmethods:\\n  sam: {space: "
+    ...                 "{perturb_batch_size: {choice: [16, 32, 64, 128]}}}\\n")
+    >>> sorted(c["perturb_batch_size"] for c in calibration_configs(s, "sam", 4))
+    [16, 32, 64, 128]
+    >>> calibration_configs(s, "sam", 1)
+    [{'perturb_batch_size': 64}]
+    """
+    from scipy.stats import qmc
+
+    space = study.methods[method].sampled
+    keys = sorted(space)
+    if not keys:
+        return [{} for _ in range(n)]
+    units = qmc.LatinHypercube(d=len(keys), scramble=False, rng=study.seed).random(n)
+    return [{k: space[k].from_unit(float(u)) for k, u in zip(keys, row, strict=True)}
+            for row in units]
+
+
+def _calibrate_config(study: StudySpec, method: str, params: dict[str, Any], epochs: int,
+                      full: bool) -> tuple[float, float, float | None]:
+    """Train `method` with `params` here (see `calibrate`): its gradient evaluations an epoch,
+    its typical epoch's seconds, and (`full`: the run ends) the end-of-run work's seconds; else
+    None (the run is stopped before its end, whose work never starts)."""
     from samtrain.config.train_config import TrainConfig
     from samtrain.engine.loop import run_training
     from samtrain.engine.worker_context import LocalContext
 
-    middle = {k: d.from_unit(0.5) for k, d in study.methods[method].sampled.items()}
-    cfg = build_train_config(study, method, middle, seed=study.seed)
-    planned, workers = cfg.epochs, cfg.num_workers
-    cfg = TrainConfig(**{**cfg.model_dump(), "epochs": min(epochs, planned) + 1,
+    cfg = build_train_config(study, method, params, seed=study.seed)
+    planned, workers, n = cfg.epochs, cfg.num_workers, min(epochs, cfg.epochs)
+    cfg = TrainConfig(**{**cfg.model_dump(), "epochs": n + 1 if full else max(planned, n + 1),
                          "num_workers": 1, "grad_accum_steps": cfg.grad_accum_steps * workers})
     ctx = LocalContext()
-    run_training(cfg, ctx, threads=max(1, int(study.resources.cpus_per_worker)))
+    run_training(cfg, ctx, threads=max(1, int(study.resources.cpus_per_worker)),
+                 stop_after_epoch=None if full else n)
     seconds = [float(h["epoch_seconds"]) for h in ctx.history]
-    typical = statistics.median(seconds[1:-1] or seconds[:1])
-    secs = typical + max(0.0, seconds[-1] - typical) / planned
     last = ctx.history[-1]
-    return EpochCost(float(last["grad_evals"]) / float(last["epoch"]), secs, secs / workers)
+    typical = statistics.median(seconds[1:len(seconds) - full] or seconds[:1])
+    return (float(last["grad_evals"]) / float(last["epoch"]), typical,
+            max(0.0, seconds[-1] - typical) if full else None)
 
 
-def calibrate(study: StudySpec, epochs: int = 2, slots: int = 1) -> dict[str, EpochCost]:
-    """Train each method's middle config here for `epochs` epochs and one more; its cost per
-    epoch of the run the study plans.
+def calibrate(study: StudySpec, epochs: int = 2, slots: int = 1,
+              configs: int = 4) -> dict[str, EpochCost]:
+    """Each method's cost per epoch of the run the study plans, measured here on `configs`
+    configs spread over its search space (`calibration_configs`): what an epoch costs depends
+    on the config (a smaller `perturb_batch_size`, more m-sharpness passes), and the search and
+    the confirm seeds train whichever configs the sampler and the selection pick.
 
-    A run's first epoch pays start-up and its last one the end-of-run work (the test split,
-    the sharpness measures, shifted sets), once per run: the typical epoch is the median of the
-    others (the first one's when `epochs` is 1), and the last one's excess over it is spread
-    over the method's planned epochs. A study of W workers is calibrated in one process that
-    does all W workers' work (W times the gradient accumulation, so a step holds one worker's
-    micro-batch in memory): its seconds are the epoch's device-seconds, and an epoch's wall
-    time is taken as 1/W of them (ideal scaling; gradient all-reduce not counted).
+    Each config trains `epochs` epochs (stopped there); the first config one more, ending the
+    run. The typical epoch is the median of a config's epochs after its first (which carries
+    start-up; the first one's own when `epochs` is 1), the method's the mean over its configs;
+    the last epoch's excess over it (the end-of-run work: the test split, the sharpness
+    measures, shifted sets; once per run) is spread over the method's planned epochs. A study
+    of W workers is calibrated in one process that does all W workers' work (W times the
+    gradient accumulation, so a step holds one worker's micro-batch in memory): its seconds are
+    the epoch's device-seconds, and an epoch's wall time is taken as 1/W of them (ideal scaling;
+    gradient all-reduce not counted).
 
     The sweep runs `slots` trials at once, sharing the machine's memory bandwidth and caches:
-    with `slots` > 1 the methods are calibrated that many at a time, in separate processes
-    (the list padded with repeats so the last ones do not run alone)."""
-    methods = list(study.methods)
-    if slots <= 1 or len(methods) == 0:
-        return {m: _calibrate_method(study, m, epochs) for m in methods}
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    with `slots` > 1 the configs train that many at a time, in separate processes (the list
+    padded with repeats so the last ones do not run alone)."""
+    spread = {m: calibration_configs(study, m, configs) for m in study.methods}
+    tasks = [(m, spread[m][i], i == 0) for i in range(configs) for m in study.methods]
+    if slots <= 1 or not tasks:
+        measured = [_calibrate_config(study, m, p, epochs, full) for m, p, full in tasks]
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
-    padded = methods + [methods[i % len(methods)] for i in range(-len(methods) % slots)]
-    with ProcessPoolExecutor(slots, mp_context=multiprocessing.get_context("spawn")) as pool:
-        costs = list(pool.map(_calibrate_method, [study] * len(padded), padded,
-                              [epochs] * len(padded)))
-    return dict(zip(methods, costs[:len(methods)], strict=True))
+        padded = tasks + [tasks[-1 - i % len(tasks)] for i in range(-len(tasks) % slots)]
+        with ProcessPoolExecutor(slots, mp_context=multiprocessing.get_context("spawn")) as pool:
+            measured = list(pool.map(_calibrate_config, *zip(*[(study, m, p, epochs, full)
+                                                               for m, p, full in padded],
+                                                             strict=True)))
+    out = {}
+    for m in study.methods:
+        mine = [r for (tm, _, _), r in zip(tasks, measured[:len(tasks)], strict=True) if tm == m]
+        ends = [e for _, _, e in mine if e is not None]
+        secs = (statistics.fmean(t for _, t, _ in mine)
+                + (statistics.fmean(ends) if ends else 0.0) / _epochs(study, m))
+        workers = build_train_config(study, m, {}).num_workers
+        out[m] = EpochCost(statistics.fmean(g for g, _, _ in mine), secs, secs / workers)
+    return out
 
 
 def _epochs(study: StudySpec, method: str) -> int:
@@ -156,11 +203,13 @@ def make_plan(study: StudySpec, inputs: PlanInputs,
                if (c := epoch_cost_of(earlier, m, res.workers)) is not None}
         source = f"sweep {earlier_name!r}: its runs' cost per epoch reached"
     else:
-        per = calibrate(study, inputs.calibration_epochs, _slots(study, inputs))
-        source = (f"calibration: {inputs.calibration_epochs} epochs of one config per method "
-                  "on this machine and one more (samtrain's local loop: the typical epoch, and "
-                  "the last one's end-of-run work spread over the planned epochs), as many "
-                  "at a time as the sweep runs trials")
+        per = calibrate(study, inputs.calibration_epochs, _slots(study, inputs),
+                        inputs.calibration_configs)
+        source = (f"calibration: {inputs.calibration_configs} configs per method spread over "
+                  f"its search space (a Latin hypercube), {inputs.calibration_epochs} epochs "
+                  "each on this machine, the first config one more to end its run (samtrain's "
+                  "local loop: the mean of the configs' typical epochs, and the end-of-run work "
+                  "spread over the planned epochs), as many at a time as the sweep runs trials")
     costs = {m: study_cost(per[m], study.trials_of(m), inputs.seeds, _epochs(study, m),
                            _search_epochs(study, m))
              for m in study.methods if m in per}
@@ -279,9 +328,11 @@ def plan_inputs(args: Any, study: StudySpec) -> PlanInputs:
     _check("--cpus", args.cpus, args.cpus is None or args.cpus > 0, "> 0")
     _check("--gpus", args.gpus, args.gpus >= 0, ">= 0")
     _check("--calibration-epochs", args.calibration_epochs, args.calibration_epochs >= 1, ">= 1")
+    _check("--calibration-configs", args.calibration_configs, args.calibration_configs >= 1,
+           ">= 1")
     seeds = args.seeds or (study.confirm_seeds if study.confirm_seeds >= 2 else 3)
     return PlanInputs(args.cpus or float(os.cpu_count() or 1), args.gpus, seeds, args.effect,
-                      args.tau_width, args.sd, args.calibration_epochs)
+                      args.tau_width, args.sd, args.calibration_epochs, args.calibration_configs)
 
 
 def run_plan(args: Any) -> str:

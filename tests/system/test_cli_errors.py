@@ -461,6 +461,8 @@ CASES = [
          {"s.yaml": S()}),
     case("plan-tau-width", ["plan", "s.yaml", "--tau-width", "1.5"], ("--tau-width", "1.5"),
          {"s.yaml": S()}),
+    case("plan-calibration-configs", ["plan", "s.yaml", "--calibration-configs", "0"],
+         ("--calibration-configs", "0", ">= 1"), {"s.yaml": S()}),
     case("plan-from-name", ["plan", "s.yaml", "--from", "a b"], ("--from", "'a b'"),
          {"s.yaml": S()}),
     case("plan-from-missing", ["plan", "s.yaml", "--from", "nope"], ("'nope'", "not found"),

@@ -16,7 +16,7 @@ def test_plan_on_the_tiny_study_prints_cost_and_power_tables(tmp_path, monkeypat
                  "--sd", "0.01", "--effect", "0.02"])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert out.startswith("# Plan: tiny\n") and "calibration: 1 epochs of one config" in out
+    assert out.startswith("# Plan: tiny\n") and "calibration: 4 configs per method" in out
     assert ("| method | search trials | confirm seeds | epochs | search epochs a trial | "
             "grad evals | device-seconds |") in out
     cost = out.split("## Power")[0]

@@ -143,3 +143,46 @@ def test_a_multi_worker_study_is_calibrated_as_one_process_doing_every_workers_w
     # device-seconds are the one process's seconds; the epoch's wall time is half of them
     assert two.run_seconds == pytest.approx(two.device_seconds / 2)
     assert one.run_seconds == one.device_seconds
+
+
+def test_a_method_costs_the_mean_of_its_configs_plus_its_end_of_run_work_over_its_epochs(
+        monkeypatch):
+    """calibrate: per method, the mean of the configs' typical epochs and gradient evaluations,
+    plus the end-of-run excess (measured by the run that ended) spread over the planned epochs;
+    the configs are the Latin hypercube's, the first of each method the one that ends its run."""
+    import sweeps.execution.planner as planner
+
+    text = ("name: c\nmetric: val_acc\nbudget: 4\nbase: {dataset: digits, epochs: 10}\nmethods:\n"
+            "  sgd: {fixed: {perturbation: none}}\n"
+            "  sam: {space: {perturb_batch_size: {choice: [16, 32, 64, 128]}}}\n")
+    study = parse_study(text)
+    calls = []
+    typical = {16: 4.0, 32: 3.0, 64: 2.0, 128: 1.0}
+
+    def fake(study, method, params, epochs, full):  # noqa: ANN001
+        calls.append((method, params, epochs, full))
+        secs = typical[params["perturb_batch_size"]] if method == "sam" else 1.5
+        return (100.0 if method == "sgd" else 200.0 + len(calls), secs, 5.0 if full else None)
+
+    monkeypatch.setattr(planner, "_calibrate_config", fake)
+    out = planner.calibrate(study, epochs=3, slots=1, configs=4)
+    sam_calls = [c for c in calls if c[0] == "sam"]
+    assert [c[3] for c in sam_calls] == [True, False, False, False] and {c[2] for c in calls} == {3}
+    assert sorted(c[1]["perturb_batch_size"] for c in sam_calls) == [16, 32, 64, 128]
+    assert [c[1] for c in sam_calls] == planner.calibration_configs(study, "sam", 4)
+    # (4 + 3 + 2 + 1) / 4 = 2.5 s a typical epoch, + 5 s once per 10-epoch run
+    assert out["sam"].device_seconds == pytest.approx(2.5 + 5.0 / 10)
+    assert out["sgd"].device_seconds == pytest.approx(1.5 + 0.5) and out["sgd"].grad_evals == 100
+    sam_ge = [200.0 + i + 1 for i, c in enumerate(calls) if c[0] == "sam"]
+    assert out["sam"].grad_evals == pytest.approx(sum(sam_ge) / 4)
+
+
+def test_a_calibration_config_stops_before_the_end_unless_it_ends_the_run():
+    from sweeps.execution.planner import _calibrate_config
+
+    study = parse_study("name: e\nmetric: val_acc\nbase: {dataset: digits, epochs: 5, "
+                        "batch_size: 64}\nmethods:\n  sam: {fixed: {rho: 0.05}}\n")
+    ge, secs, end = _calibrate_config(study, "sam", {}, 2, full=False)
+    assert end is None and secs > 0 and ge % 2 == 0     # SAM: 2 gradient evaluations a step
+    ge_full, _, end_full = _calibrate_config(study, "sam", {}, 2, full=True)
+    assert ge_full == ge and end_full is not None and end_full >= 0
