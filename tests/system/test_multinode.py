@@ -1,9 +1,9 @@
 """Sweeps on a real multi-node Ray cluster (`ray.cluster_utils.Cluster`: processes on this machine).
 
-The cluster: a head with 0 CPUs and three worker nodes with 1 logical CPU each, a private
-`RAY_TMPDIR`, fast node-death detection; storage is a local directory every node sees. `python -m
-sweeps run --address` joins it as a subprocess. Checked: a 2-worker DDP trial (gloo) has its
-workers on two nodes; MLflow and Optuna hold what a local sweep leaves.
+The cluster, one for the module: a head with 0 CPUs and three worker nodes with 1 logical CPU
+each, a private `RAY_TMPDIR`, fast node-death detection. `python -m sweeps run --address` joins it
+as a subprocess. Checked first, with storage a local directory every node sees: a 2-worker DDP
+trial (gloo) has its workers on two nodes; MLflow and Optuna hold what a local sweep leaves.
 
 On object storage (`--storage s3://...` on a `moto_server` started here, credentials and endpoint
 in the environment only, every worker node its own temp directory: no path is shared): single-
@@ -40,35 +40,33 @@ from tests.support.faults import (
 pytestmark = [pytest.mark.ray, pytest.mark.before_local_ray]
 
 
-@contextlib.contextmanager
-def three_node_cluster(monkeypatch, own_dirs: bool = False):
-    """(Cluster, its RAY_TMPDIR); nodes started from this process's main thread, with its
-    environment; `own_dirs`: every worker node keeps its session in a temp directory of its own."""
+@pytest.fixture(scope="module")
+def s3_cluster(s3_server):
+    """(Cluster, its RAY_TMPDIR, S3Server), one for the module: a head with 0 CPUs and three
+    worker nodes with 1 CPU each, every worker node keeping its session in a temp directory of
+    its own, started from this process's main thread with its environment; the S3 server's
+    credentials and endpoint are in the environment of every node and of the `sweep` commands,
+    as on a team's cluster. The DDP test runs first; the S3 test then removes a node."""
     import ray
     from ray.cluster_utils import Cluster
 
     # Cluster.shutdown() resets this process's Ray client state: run before any in-process Ray
     assert not ray.is_initialized(), "the multi-node test must run before in-process Ray tests"
 
-    with private_ray_tmpdir() as ray_tmp:
+    with pytest.MonkeyPatch.context() as mp, private_ray_tmpdir() as ray_tmp:
         for key, value in {"RAY_TMPDIR": ray_tmp, "RAY_USAGE_STATS_ENABLED": "0",
-                           **FAST_NODE_DEATH}.items():
-            monkeypatch.setenv(key, value)
+                           **FAST_NODE_DEATH, **s3_server.env,
+                           "AWS_ENDPOINT_URL": s3_server.endpoint}.items():
+            mp.setenv(key, value)
         c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
         try:
             for i in range(3):
-                c.add_node(num_cpus=1, **({"temp_dir": f"{ray_tmp}/n{i}"} if own_dirs else {}))
+                c.add_node(num_cpus=1, temp_dir=f"{ray_tmp}/n{i}")
             c.wait_for_nodes()
             note(f"cluster up at {c.address}")
-            yield c, ray_tmp
+            yield c, ray_tmp, s3_server
         finally:
             c.shutdown()
-
-
-@pytest.fixture
-def cluster(monkeypatch):
-    with three_node_cluster(monkeypatch) as c:
-        yield c
 
 
 def run_sweep(c, ray_tmp: str, tmp_path: Path, name: str, text: str, storage: str = "runs"
@@ -100,9 +98,10 @@ def remove_a_trials_node(c, uri: str, name: str, epochs: int, sweep: Sweep
     return trial, node, epoch
 
 
-def test_a_ddp_trial_spreads_its_workers_over_nodes(cluster, tmp_path):
-    """(Trials spread over nodes and a lost node: the S3 test below.)"""
-    c, ray_tmp = cluster
+def test_a_ddp_trial_spreads_its_workers_over_nodes(s3_cluster, tmp_path):
+    """(Trials spread over nodes and a lost node: the S3 test below, on the same cluster.)"""
+    c, ray_tmp, _ = s3_cluster
+    assert len(c.worker_nodes) == 3, "runs before the S3 test removes a node"
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     # a 2-worker DDP trial: 1 CPU per worker and 0.01 for the trial fit only on three nodes
     ddp = run_sweep(c, ray_tmp, tmp_path, "ddp", study_yaml(
@@ -116,14 +115,6 @@ def test_a_ddp_trial_spreads_its_workers_over_nodes(cluster, tmp_path):
     (run,) = assert_like_a_local_sweep(uri, "ddp", tmp_path / "runs", 1, {"sgd": 1})
     assert run.data.tags["node_id"] == ranks[0]
     assert run.data.tags["worker_node_ids"] == ",".join(ranks)  # in MLflow too
-
-
-@pytest.fixture
-def s3_cluster(monkeypatch, s3_env):
-    """(Cluster, RAY_TMPDIR, S3Server): the S3 server's credentials and endpoint are in the
-    environment of every node and of the `sweep` commands, as on a team's cluster."""
-    with three_node_cluster(monkeypatch, own_dirs=True) as (c, ray_tmp):
-        yield c, ray_tmp, s3_env
 
 
 def files_holding(secret: str, *roots: Path) -> list[str]:
