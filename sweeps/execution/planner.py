@@ -82,7 +82,9 @@ def calibration_configs(study: StudySpec, method: str, n: int) -> list[dict[str,
     cut into `n` equally likely strata and the middle of each tried once, the keys' strata
     paired at random (a centred Latin hypercube: `scipy.stats.qmc.LatinHypercube(scramble=False)`
     seeded by the study's seed, mapped through each key's distribution). A choice of `n` options
-    gets every option once; `n` = 1 is every key at the middle of its range.
+    gets every option once; `n` = 1 is every key at the middle of its range. Under `sampler:
+    grid` a key takes its grid points (the strata are over them); a method that searches
+    nothing has one config.
 
     >>> from sweeps.study.study_file import parse_study
     >>> s = parse_study("name: c\\nmetric: val_acc\\nmethods:\\n  sam: {space: "
@@ -97,10 +99,16 @@ def calibration_configs(study: StudySpec, method: str, n: int) -> list[dict[str,
     space = study.methods[method].sampled
     keys = sorted(space)
     if not keys:
-        return [{} for _ in range(n)]
+        return [{}]
+    grid = isinstance(study.sampler, Grid)
+
+    def value(key: str, u: float) -> Any:
+        points = space[key].grid_values() if grid else None
+        return points[min(len(points) - 1, math.floor(u * len(points)))] if points else \
+            space[key].from_unit(u)
+
     units = qmc.LatinHypercube(d=len(keys), scramble=False, rng=study.seed).random(n)
-    return [{k: space[k].from_unit(float(u)) for k, u in zip(keys, row, strict=True)}
-            for row in units]
+    return [{k: value(k, float(u)) for k, u in zip(keys, row, strict=True)} for row in units]
 
 
 def _calibrate_config(study: StudySpec, method: str, params: dict[str, Any], epochs: int,
@@ -113,7 +121,7 @@ def _calibrate_config(study: StudySpec, method: str, params: dict[str, Any], epo
     from samtrain.engine.worker_context import LocalContext
 
     cfg = build_train_config(study, method, params, seed=study.seed)
-    planned, workers, n = cfg.epochs, cfg.num_workers, min(epochs, cfg.epochs)
+    planned, workers, n = cfg.epochs, cfg.num_workers, min(epochs, cfg.epochs) if full else epochs
     cfg = TrainConfig(**{**cfg.model_dump(), "epochs": n + 1 if full else max(planned, n + 1),
                          "num_workers": 1, "grad_accum_steps": cfg.grad_accum_steps * workers})
     ctx = LocalContext()
@@ -129,7 +137,8 @@ def _calibrate_config(study: StudySpec, method: str, params: dict[str, Any], epo
 def calibrate(study: StudySpec, epochs: int = 2, slots: int = 1,
               configs: int = 4) -> dict[str, EpochCost]:
     """Each method's cost per epoch of the run the study plans, measured here on `configs`
-    configs spread over its search space (`calibration_configs`): what an epoch costs depends
+    configs spread over its search space (`calibration_configs`; one for a method that searches
+    nothing): what an epoch costs depends
     on the config (a smaller `perturb_batch_size`, more m-sharpness passes), and the search and
     the confirm seeds train whichever configs the sampler and the selection pick.
 
@@ -146,8 +155,11 @@ def calibrate(study: StudySpec, epochs: int = 2, slots: int = 1,
     The sweep runs `slots` trials at once, sharing the machine's memory bandwidth and caches:
     with `slots` > 1 the configs train that many at a time, in separate processes (the list
     padded with repeats so the last ones do not run alone)."""
+    if configs < 1:
+        raise ValueError(f"configs: value {configs} must be >= 1")
     spread = {m: calibration_configs(study, m, configs) for m in study.methods}
-    tasks = [(m, spread[m][i], i == 0) for i in range(configs) for m in study.methods]
+    tasks = [(m, spread[m][i], i == 0) for i in range(configs) for m in study.methods
+             if i < len(spread[m])]
     if slots <= 1 or not tasks:
         measured = [_calibrate_config(study, m, p, epochs, full) for m, p, full in tasks]
     else:

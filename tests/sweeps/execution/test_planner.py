@@ -177,12 +177,44 @@ def test_a_method_costs_the_mean_of_its_configs_plus_its_end_of_run_work_over_it
     assert out["sam"].grad_evals == pytest.approx(sum(sam_ge) / 4)
 
 
-def test_a_calibration_config_stops_before_the_end_unless_it_ends_the_run():
+def test_a_calibration_config_stops_before_the_end_unless_it_ends_the_run(monkeypatch):
+    """The configs after the first stop after `epochs` epochs of a run planned longer (no test
+    split, no end-of-run work in their timing); the first trains one epoch more and ends."""
+    import samtrain.engine.loop as loop
     from sweeps.execution.planner import _calibrate_config
 
+    seen = []
+    real = loop.run_training
+
+    def spy(cfg, ctx, threads=None, stop_after_epoch=None, **kw):  # noqa: ANN001, ANN202
+        out = real(cfg, ctx, threads=threads, stop_after_epoch=stop_after_epoch, **kw)
+        seen.append((cfg.epochs, stop_after_epoch, [sorted(h) for h in ctx.history]))
+        return out
+
+    monkeypatch.setattr(loop, "run_training", spy)
     study = parse_study("name: e\nmetric: val_acc\nbase: {dataset: digits, epochs: 5, "
                         "batch_size: 64}\nmethods:\n  sam: {fixed: {rho: 0.05}}\n")
     ge, secs, end = _calibrate_config(study, "sam", {}, 2, full=False)
-    assert end is None and secs > 0 and ge % 2 == 0     # SAM: 2 gradient evaluations a step
     ge_full, _, end_full = _calibrate_config(study, "sam", {}, 2, full=True)
-    assert ge_full == ge and end_full is not None and end_full >= 0
+    (cut_epochs, cut_stop, cut_rows), (full_epochs, full_stop, full_rows) = seen
+    assert (cut_epochs, cut_stop, len(cut_rows)) == (5, 2, 2)       # stopped inside a 5-epoch run
+    assert not any("test_acc" in row for row in cut_rows) and end is None
+    assert (full_epochs, full_stop, len(full_rows)) == (3, None, 3)  # 2 + 1 epochs, then its end
+    assert "test_acc" in full_rows[-1] and end_full is not None
+    assert ge_full == ge and ge % 2 == 0 and secs > 0    # SAM: 2 gradient evaluations a step
+    seen.clear()
+    _calibrate_config(study, "sam", {}, 6, full=False)   # more epochs than planned: never ends
+    assert seen[0][:2] == (7, 6) and not any("test_acc" in row for row in seen[0][2])
+
+
+def test_grid_configs_take_grid_points_and_a_method_searching_nothing_has_one():
+    from sweeps.execution.planner import calibration_configs
+
+    grid = parse_study("name: g\nmetric: val_acc\nsampler: grid\nmethods:\n"
+                       "  sgd: {fixed: {perturbation: none}}\n"
+                       "  sam: {space: {rho: {loguniform: [0.01, 0.5], values: [0.02, 0.05, 0.1]},"
+                       " perturb_batch_size: {int: [16, 128], values: [16, 64, 128]}}}\n")
+    configs = calibration_configs(grid, "sam", 3)
+    assert sorted(c["rho"] for c in configs) == [0.02, 0.05, 0.1]
+    assert sorted(c["perturb_batch_size"] for c in configs) == [16, 64, 128]
+    assert calibration_configs(grid, "sgd", 4) == [{}]
