@@ -35,6 +35,7 @@ from sweeps.results.power_plan import (
     EpochCost,
     StudyCost,
     configs_for_tau,
+    confirm_span,
     delta_halfwidth,
     epoch_cost_of,
     paired_sd,
@@ -49,7 +50,7 @@ from sweeps.study.spec import StudySpec, build_train_config
 from sweeps.study.strategy import ASHA, Grid, grace_period
 
 __all__ = ["PlanInputs", "Plan", "calibrate", "calibration_configs", "make_plan", "plan_text",
-           "plan_inputs", "run_plan"]
+           "planned_epochs", "plan_inputs", "run_plan"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,8 @@ class Plan:
     costs: dict[str, StudyCost]
     slots: int
     spreads: dict[str, tuple[float, int, str]] = field(default_factory=dict)  # sd, pairs, from
+    # confirm device-seconds per method if the selection picks its cheapest / dearest config
+    confirm_spans: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def calibration_configs(study: StudySpec, method: str, n: int) -> list[dict[str, Any]]:
@@ -175,22 +178,35 @@ def calibrate(study: StudySpec, epochs: int = 2, slots: int = 1,
     for m in study.methods:
         mine = [r for (tm, _, _), r in zip(tasks, measured[:len(tasks)], strict=True) if tm == m]
         ends = [e for _, _, e in mine if e is not None]
-        secs = (statistics.fmean(t for _, t, _ in mine)
-                + (statistics.fmean(ends) if ends else 0.0) / _epochs(study, m))
+        end = (statistics.fmean(ends) if ends else 0.0) / planned_epochs(study, m)
+        secs = statistics.fmean(t for _, t, _ in mine) + end
         workers = build_train_config(study, m, {}).num_workers
-        out[m] = EpochCost(statistics.fmean(g for g, _, _ in mine), secs, secs / workers)
+        typical = [t for _, t, _ in mine]
+        out[m] = EpochCost(statistics.fmean(g for g, _, _ in mine), secs, secs / workers,
+                           (min(typical) + end, max(typical) + end))
     return out
 
 
-def _epochs(study: StudySpec, method: str) -> int:
+def planned_epochs(study: StudySpec, method: str) -> int:
+    """The epochs the plan counts for a run of `method`: a searched `epochs` at its middle."""
     middle = {k: d.from_unit(0.5) for k, d in study.methods[method].sampled.items()}
     return build_train_config(study, method, middle).epochs
+
+
+def _epoch_range(study: StudySpec, method: str) -> tuple[int, int]:
+    """The fewest and the most epochs a run of `method` can train: a searched `epochs`' bounds
+    (its grid points under `sampler: grid`), else its planned epochs."""
+    d = study.methods[method].sampled.get("epochs")
+    if d is None:
+        return (planned_epochs(study, method),) * 2
+    values = (d.grid_values() if isinstance(study.sampler, Grid) else None) or d.extremes()
+    return int(min(values)), int(max(values))
 
 
 def _search_epochs(study: StudySpec, method: str) -> float:
     """The epochs a search trial of `method` trains in expectation: under ASHA fewer than its
     planned epochs (`sweeps.results.asha_cost`); under any other scheduler all of them."""
-    epochs = _epochs(study, method)
+    epochs = planned_epochs(study, method)
     if not isinstance(study.scheduler, ASHA):
         return float(epochs)
     max_t = study.max_epochs(method)
@@ -222,9 +238,10 @@ def make_plan(study: StudySpec, inputs: PlanInputs,
                   "each on this machine, the first config one more to end its run (samtrain's "
                   "local loop: the mean of the configs' typical epochs, and the end-of-run work "
                   "spread over the planned epochs), as many at a time as the sweep runs trials")
-    costs = {m: study_cost(per[m], study.trials_of(m), inputs.seeds, _epochs(study, m),
-                           _search_epochs(study, m))
+    costs = {m: study_cost(per[m], study.trials_of(m), inputs.seeds,
+                           planned_epochs(study, m), _search_epochs(study, m))
              for m in study.methods if m in per}
+    spans = {m: confirm_span(per[m], inputs.seeds, _epoch_range(study, m)) for m in costs}
     slots = _slots(study, inputs)
     spreads = {}
     tmetric, _ = metric_on_test_split(study.metric)
@@ -238,7 +255,7 @@ def make_plan(study: StudySpec, inputs: PlanInputs,
                 continue
         if inputs.sd is not None:
             spreads[m] = (inputs.sd, 0, "--sd")
-    return Plan(study, inputs, source, per, costs, slots, spreads)
+    return Plan(study, inputs, source, per, costs, slots, spreads, spans)
 
 
 def _num(v: float) -> str:
@@ -249,24 +266,44 @@ def _cost_lines(p: Plan) -> list[str]:
     total = sum(p.costs.values(), StudyCost(0, 0.0, 0.0, 0.0))
     asha = isinstance(p.study.scheduler, ASHA)
     lines = ["| method | search trials | confirm seeds | epochs | search epochs a trial"
-             + (" (ASHA, expected)" if asha else "") + " | grad evals | device-seconds |",
-             "|---|---|---|---|---|---|---|"]
+             + (" (ASHA, expected)" if asha else "") + " | grad evals | device-seconds | "
+             "confirm device-s, cheapest – dearest pick |", "|---|---|---|---|---|---|---|---|"]
     for m, c in p.costs.items():
-        lines.append(f"| {m} | {p.study.trials_of(m)} | {p.inputs.seeds} | "
-                     f"{_epochs(p.study, m)} | {_search_epochs(p.study, m):.1f} | "
-                     f"{_num(c.grad_evals)} | {_num(c.device_seconds)} |")
+        lo, hi = _epoch_range(p.study, m)
+        epochs = f"{planned_epochs(p.study, m)}" + (f" ({lo}–{hi})" if lo != hi else "")
+        lines.append(f"| {m} | {p.study.trials_of(m)} | {p.inputs.seeds} | {epochs} | "
+                     f"{_search_epochs(p.study, m):.1f} | {_num(c.grad_evals)} | "
+                     f"{_num(c.device_seconds)} | {_span(p.confirm_spans[m])} |")
+    point = sum(p.inputs.seeds * planned_epochs(p.study, m) * p.per_epoch[m].device_seconds
+                for m in p.costs)
+    span = tuple(sum(s[i] for s in p.confirm_spans.values()) for i in (0, 1))
     lines.append(f"| total | {sum(p.study.trials_of(m) for m in p.costs)} | "
                  f"{p.inputs.seeds * len(p.costs)} | | | {_num(total.grad_evals)} | "
-                 f"{_num(total.device_seconds)} |")
+                 f"{_num(total.device_seconds)} | {_span(span)} |")
+    study_span = (total.device_seconds - point + span[0], total.device_seconds - point + span[1])
     missing = [m for m in p.study.methods if m not in p.costs]
     wall = total.run_seconds / p.slots
+    searched = [f"{m} {lo}–{hi}" for m in p.costs if (lo := _epoch_range(p.study, m)[0])
+                != (hi := _epoch_range(p.study, m)[1])]
     return lines + ["", f"Wall time ≈ {_num(wall)} s ({wall / 3600:.2f} h) on {p.slots} "
                     f"concurrent trial slot(s) ({p.inputs.cpus:g} CPUs, {p.inputs.gpus:g} GPUs); "
                     + ("search trials at the epochs ASHA lets them train in expectation; "
                        if asha else "every trial at its full epochs (an upper bound if a "
                        "scheduler stops trials early); ")
                     + "Ray start-up not included."
-                    + (f" No cost measured for: {', '.join(missing)}." if missing else "")]
+                    + (f" No cost measured for: {', '.join(missing)}." if missing else ""),
+                    "", "The confirm seeds train the config the selection picks, known only "
+                    "after the search: the study's device-seconds are "
+                    f"{_span(study_span)} if every method picks "
+                    "its cheapest / dearest config measured, at the fewest / most epochs it "
+                    "can train"
+                    + (f" (`epochs` searched: {', '.join(searched)})" if searched else "")
+                    + "; the table's device-seconds count the configs' mean"
+                    + (" at the middle of a searched `epochs`." if searched else ".")]
+
+
+def _span(lo_hi: tuple[float, float]) -> str:
+    return f"{_num(lo_hi[0])}–{_num(lo_hi[1])}"
 
 
 def _power_lines(p: Plan) -> list[str]:

@@ -7,7 +7,9 @@ sweep's records) and prints what this module computes.
   device-seconds, plus its confirm seeds x epochs; wall time = the trials' summed run seconds
   over the concurrent trial slots the resources give (an estimate that ignores stragglers and
   Ray's start-up). Search trials under ASHA count the epochs it lets them train in expectation
-  (`sweeps.results.asha_cost`); confirm runs train all their epochs.
+  (`sweeps.results.asha_cost`); confirm runs train all their epochs. The confirm runs train
+  the config the selection picks, unknown before the search: `confirm_span` is their cost if
+  it picks the cheapest config measured at the fewest epochs, or the dearest at the most.
 - Δ of a method vs the baseline over n paired seeds: the Student-t interval's half-width
   t(1 - a/2, n - 1) * sd_d / sqrt(n), sd_d the SD of the paired differences (from a pilot or an
   earlier sweep), and the seeds a chosen effect needs: the smallest n with
@@ -40,7 +42,7 @@ from sweeps.store.schema import RunRecord
 
 __all__ = ["FIELLER_VAR", "EpochCost", "StudyCost", "study_cost", "slots_for",
            "delta_halfwidth", "seeds_for_effect", "tau_halfwidth", "configs_for_tau",
-           "epoch_cost_of", "paired_sd"]
+           "epoch_cost_of", "paired_sd", "confirm_span"]
 
 FIELLER_VAR = 0.437      # var(atanh τ) ~ 0.437 / (n - 4) (Fieller, Hartley & Pearson 1957)
 
@@ -52,6 +54,8 @@ class EpochCost:
     grad_evals: float
     device_seconds: float     # epoch seconds x workers
     run_seconds: float        # wall seconds of the run's epoch
+    # device-seconds of an epoch of the cheapest and of the dearest config (or run) measured
+    device_seconds_range: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,19 @@ def study_cost(per_epoch: EpochCost, trials: int, confirm_seeds: int, epochs: in
     n_epochs = trials * (epochs if search_epochs is None else search_epochs) + confirm_seeds * epochs
     return StudyCost(trials + confirm_seeds, n_epochs * per_epoch.grad_evals,
                      n_epochs * per_epoch.device_seconds, n_epochs * per_epoch.run_seconds)
+
+
+def confirm_span(per_epoch: EpochCost, confirm_seeds: int,
+                 epochs: tuple[int, int]) -> tuple[float, float]:
+    """Device-seconds of `confirm_seeds` confirm runs if the selection picks the cheapest config
+    measured at the fewest epochs the search allows, and if it picks the dearest at the most:
+    what the pick, unknown before the search, can make the confirm phase cost.
+
+    >>> confirm_span(EpochCost(100.0, 2.0, 2.0, (1.5, 3.0)), confirm_seeds=5, epochs=(40, 80))
+    (300.0, 1200.0)
+    """
+    lo, hi = per_epoch.device_seconds_range or (per_epoch.device_seconds,) * 2
+    return confirm_seeds * epochs[0] * lo, confirm_seeds * epochs[1] * hi
 
 
 def slots_for(cpus: float, gpus: float, workers: int, cpus_per_worker: float,
@@ -158,20 +175,25 @@ def configs_for_tau(halfwidth: float, tau: float = 0.0, confidence: float = 0.95
 
 def epoch_cost_of(records: Sequence[RunRecord], method: str, workers: int) -> EpochCost | None:
     """A method's mean cost per epoch over its runs that trained (an earlier sweep's records):
-    gradient evaluations and device-seconds divided by the epochs reached; None without any.
+    gradient evaluations and device-seconds divided by the epochs reached, and the range of
+    its configs' (a config's runs averaged) device-seconds an epoch; None without any.
 
     >>> r = RunRecord("r", "sam", "search", "completed", "g", 0, {}, {"epoch": 2.0},
     ...               device_seconds=8.0, grad_evals=400.0)
     >>> epoch_cost_of([r], "sam", workers=2)
-    EpochCost(grad_evals=200.0, device_seconds=4.0, run_seconds=2.0)
+    EpochCost(grad_evals=200.0, device_seconds=4.0, run_seconds=2.0, device_seconds_range=(4.0, 4.0))
     """
-    per = [(r.grad_evals / e, r.device_seconds / e) for r in records
-           if r.method == method and (e := float(r.final.get("epoch", 0) or 0)) > 0
-           and r.device_seconds > 0]
-    if not per:
+    trained = [(r, e) for r in records if r.method == method and r.device_seconds > 0
+               and (e := float(r.final.get("epoch", 0) or 0)) > 0]
+    if not trained:
         return None
-    g, d = (float(np.mean(v)) for v in zip(*per, strict=True))
-    return EpochCost(g, d, d / workers)
+    g = float(np.mean([r.grad_evals / e for r, e in trained]))
+    d = float(np.mean([r.device_seconds / e for r, e in trained]))
+    by_config: dict[str, list[float]] = {}
+    for r, e in trained:
+        by_config.setdefault(r.group_key, []).append(r.device_seconds / e)
+    secs = [float(np.mean(v)) for v in by_config.values()]
+    return EpochCost(g, d, d / workers, (min(secs), max(secs)))
 
 
 def paired_sd(records: Sequence[RunRecord], method: str, baseline: str,

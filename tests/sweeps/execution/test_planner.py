@@ -173,6 +173,9 @@ def test_a_method_costs_the_mean_of_its_configs_plus_its_end_of_run_work_over_it
     # (4 + 3 + 2 + 1) / 4 = 2.5 s a typical epoch, + 5 s once per 10-epoch run
     assert out["sam"].device_seconds == pytest.approx(2.5 + 5.0 / 10)
     assert out["sgd"].device_seconds == pytest.approx(1.5 + 0.5) and out["sgd"].grad_evals == 100
+    # the cheapest and the dearest config, each with the end-of-run share
+    assert out["sam"].device_seconds_range == pytest.approx((1.0 + 0.5, 4.0 + 0.5))
+    assert out["sgd"].device_seconds_range == pytest.approx((2.0, 2.0))
     sam_ge = [200.0 + i + 1 for i, c in enumerate(calls) if c[0] == "sam"]
     assert out["sam"].grad_evals == pytest.approx(sum(sam_ge) / 4)
 
@@ -218,3 +221,34 @@ def test_grid_configs_take_grid_points_and_a_method_searching_nothing_has_one():
     assert sorted(c["rho"] for c in configs) == [0.02, 0.05, 0.1]
     assert sorted(c["perturb_batch_size"] for c in configs) == [16, 64, 128]
     assert calibration_configs(grid, "sgd", 4) == [{}]
+
+
+def test_the_plan_spans_what_the_selections_pick_can_make_the_confirm_seeds_cost():
+    """The confirm seeds train the picked config: from its cheapest config measured at the
+    fewest epochs a searched `epochs` allows to its dearest at the most (a grid: its points)."""
+    study = parse_study("name: s\nmetric: val_acc\nbaseline: sgd\nbudget: 2\nbase: {epochs: 4}\n"
+                        "methods:\n  sgd: {fixed: {perturbation: none}}\n"
+                        "  sgd_x2: {fixed: {perturbation: none}, space: {epochs: {int: [4, 8]}}}\n")
+    records = []
+    for m, key, e, secs in (("sgd", "a", 4, 2.0), ("sgd", "b", 4, 3.0), ("sgd", "b", 2, 4.0),
+                            ("sgd_x2", "c", 6, 1.0), ("sgd_x2", "d", 8, 3.0)):
+        records.append(RunRecord(f"{m}{key}{e}", m, "search", "completed", key, 0, {"epochs": e},
+                                 {"epoch": float(e)}, device_seconds=secs * e,
+                                 grad_evals=100.0 * e))
+    plan = make_plan(study, PlanInputs(cpus=1, gpus=0, seeds=3), records, "earlier")
+    # per config: sgd a 2.0, b mean(3.0, 4.0) = 3.5 an epoch; sgd_x2 c 1.0, d 3.0
+    assert plan.per_epoch["sgd"].device_seconds_range == pytest.approx((2.0, 3.5))
+    assert plan.confirm_spans["sgd"] == pytest.approx((3 * 4 * 2.0, 3 * 4 * 3.5))
+    assert plan.confirm_spans["sgd_x2"] == pytest.approx((3 * 4 * 1.0, 3 * 8 * 3.0))
+    text = plan_text(plan)
+    assert "| sgd_x2 | 2 | 3 | 6 (4–8) |" in text and "| 12–72 |" in text
+    # the study: its planned total with each method's confirm seeds at their span's ends
+    total = sum(c.device_seconds for c in plan.costs.values())
+    point = 3 * 4 * plan.per_epoch["sgd"].device_seconds + 3 * 6 * plan.per_epoch["sgd_x2"].device_seconds
+    lo, hi = total - point + 24 + 12, total - point + 42 + 72
+    assert f"device-seconds are {lo:.3g}–{hi:,.0f} if every method picks" in text
+    assert "(`epochs` searched: sgd_x2 4–8)" in text
+    grid = parse_study(study.source_text.replace("budget: 2", "sampler: grid").replace(
+        "{int: [4, 8]}", "{int: [4, 8], values: [5, 7]}"))
+    assert make_plan(grid, PlanInputs(1, 0, 3), records, "e").confirm_spans["sgd_x2"] == \
+        pytest.approx((3 * 5 * 1.0, 3 * 7 * 3.0))
