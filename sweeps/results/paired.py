@@ -10,7 +10,8 @@ and data order for every method), so the per-seed differences d_i carry the comp
   (1 + B)). It makes no normal assumption, but it cannot go below 2 / 2^n: 0.25 at n = 3,
   0.0625 at n = 5. Its interval inverts the same test: every shift mu whose test of d - mu is
   not rejected at 1 - confidence (found by bisection). Where the test can never reject
-  (2 / 2^n > 1 - confidence) the interval is unbounded, then cut to the metric's range.
+  (2 / 2^n > 1 - confidence: n <= 5 at 95 %) the interval is unbounded, cut to the metric's
+  range, and printed as "unbounded at n = 5".
 - `t`: the paired t-test and its Student-t interval.
 - Welch's t-test only when fewer than 2 seeds are paired (whatever the study's test).
 
@@ -34,7 +35,7 @@ from functools import cache
 import numpy as np
 from scipy import stats as _st
 
-__all__ = ["EXACT_MAX_N", "TESTS", "Comparison", "sign_flip_p", "sign_flip_interval",
+__all__ = ["EXACT_MAX_N", "TESTS", "Comparison", "sign_flip_p", "sign_flip_interval", "sign_flip_can_reject",
            "compare", "paired_differences"]
 
 EXACT_MAX_N = 16        # all 2^n sign patterns up to here, Monte Carlo beyond
@@ -62,15 +63,19 @@ class Comparison:
     unpaired: int = 0
     sd: float = math.nan
     failures: int = 0
+    unbounded: bool = False   # the test cannot reject at this n: the interval is the whole range
 
     @property
     def paired(self) -> bool:
         return not self.test.startswith("Welch")
 
     def fmt(self, digits: int = 4) -> str:
-        """`"+0.0123 [+0.0040, +0.0206]"`."""
+        """`"+0.0123 [+0.0040, +0.0206]"`; `"+0.0123 [unbounded at n = 5]"` where the test
+        cannot reject at this n (the exact sign-flip test below 6 pairs at 95 %)."""
         if math.isnan(self.ci_low):
             return f"{self.diff:+.{digits}f}"
+        if self.unbounded:
+            return f"{self.diff:+.{digits}f} [unbounded at n = {self.n}]"
         return f"{self.diff:+.{digits}f} [{self.ci_low:+.{digits}f}, {self.ci_high:+.{digits}f}]"
 
 
@@ -100,6 +105,16 @@ def sign_flip_p(d: list[float] | np.ndarray) -> float:
     return (1 + extreme) / (1 + signs.shape[0])
 
 
+def sign_flip_can_reject(n: int, confidence: float = 0.95) -> bool:
+    """Whether the sign-flip test of n pairs can reach p < 1 - confidence at all (its smallest
+    p is 2 / 2^n exactly, 2 / 20,001 by Monte Carlo).
+
+    >>> sign_flip_can_reject(5), sign_flip_can_reject(6)
+    (False, True)
+    """
+    return 2.0 / _signs(n).shape[0] <= 1.0 - confidence
+
+
 def _boundary(x: np.ndarray, inside: float, outside: float, alpha: float) -> float:
     """Bisection between a shift the test accepts and one it rejects."""
     for _ in range(60):
@@ -121,7 +136,7 @@ def sign_flip_interval(d: list[float] | np.ndarray, confidence: float = 0.95,
     """
     x = np.asarray(d, dtype=float)
     alpha = 1.0 - confidence
-    if 2.0 / _signs(x.size).shape[0] > alpha:
+    if not sign_flip_can_reject(x.size, confidence):
         return float(bounds[0]), float(bounds[1])
     mean = float(x.mean())
     reach = 2.0 * float(np.abs(x - mean).max()) + 1e-9 + abs(mean)
@@ -177,7 +192,8 @@ def compare(values: dict[int, float], baseline: dict[int, float], test: str = "p
         p, low, high, name = _paired(a, b, test, confidence, bounds)
         d = a - b
         return Comparison(float(d.mean()), low, high, p, name, len(common), len(common),
-                          len(set(values) ^ set(baseline)), float(d.std(ddof=1)), failures)
+                          len(set(values) ^ set(baseline)), float(d.std(ddof=1)), failures,
+                          test == "permutation" and not sign_flip_can_reject(d.size, confidence))
     a, b = np.array(list(values.values())), np.array(list(baseline.values()))
     res = _st.ttest_ind(a, b, equal_var=False)
     diff = float(a.mean() - b.mean())

@@ -35,7 +35,7 @@ def test_report_files_tables_and_generated_verdict(records, tmp_path):
     # a one-run accuracy without its validation-set size: SE unknown, only the best is "within"
     assert ("| sam | perturb_batch_size=16, rho=0.05 | 0.8000 ± n/a (1) | 1 of 2 | 0.7200 ± 0.0200 |"
             in table)
-    assert "+0.1000 [-1.0000, +1.0000] (sign-flip permutation (exact), n = 3)" in table
+    assert "+0.1000 [unbounded at n = 3] (sign-flip permutation (exact), n = 3)" in table
     assert "(Welch t, n = 2)" in table and "Tuning: trials / grad evals / device s" in table
     assert "| 3 / 1,400 / 14.0 |" in table     # sam: 2 completed trials, 1 pruned at epoch 1
     assert "| sgd | - | 0.6000 ± n/a (1) | 1 of 1 | 0.6200 ± 0.0200 |" in table and "baseline" in table

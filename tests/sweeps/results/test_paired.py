@@ -51,6 +51,13 @@ def test_where_the_test_cannot_reject_the_interval_is_the_metric_range():
     assert (c.test, c.n, c.p) == ("sign-flip permutation (exact)", 3, 0.25)
     assert (c.ci_low, c.ci_high) == (-1.0, 1.0)
     assert c.sd == pytest.approx(np.std([0.4, 0.4, 0.44], ddof=1))
+    # printed as what it is, not as the range; 6 pairs can reject (2 / 64 < 0.05) and are bounded
+    assert c.unbounded and c.fmt() == "+0.4133 [unbounded at n = 3]"
+    six = compare({s: 0.9 + s / 100 for s in range(6)}, {s: 0.5 for s in range(6)},
+                  bounds=ACCURACY_BOUNDS)
+    assert not six.unbounded and six.fmt() == f"+0.4250 [{six.ci_low:+.4f}, {six.ci_high:+.4f}]"
+    assert six.ci_high < 1.0
+    assert not compare({1: 0.9, 2: 0.92, 3: 0.95}, {1: 0.5, 2: 0.52, 3: 0.51}, test="t").unbounded
 
 
 def test_a_t_interval_of_an_accuracy_difference_stops_at_1():
