@@ -35,7 +35,7 @@ from sweeps.results.power_plan import (
     EpochCost,
     StudyCost,
     configs_for_tau,
-    confirm_span,
+    cost_span,
     delta_halfwidth,
     epoch_cost_of,
     paired_sd,
@@ -76,8 +76,8 @@ class Plan:
     costs: dict[str, StudyCost]
     slots: int
     spreads: dict[str, tuple[float, int, str]] = field(default_factory=dict)  # sd, pairs, from
-    # confirm device-seconds per method if the selection picks its cheapest / dearest config
-    confirm_spans: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # device-seconds per method if every run is its cheapest / dearest config (`cost_span`)
+    spans: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def calibration_configs(study: StudySpec, method: str, n: int) -> list[dict[str, Any]]:
@@ -241,7 +241,8 @@ def make_plan(study: StudySpec, inputs: PlanInputs,
     costs = {m: study_cost(per[m], study.trials_of(m), inputs.seeds,
                            planned_epochs(study, m), _search_epochs(study, m))
              for m in study.methods if m in per}
-    spans = {m: confirm_span(per[m], inputs.seeds, _epoch_range(study, m)) for m in costs}
+    spans = {m: cost_span(per[m], study.trials_of(m), inputs.seeds, planned_epochs(study, m),
+                          _epoch_range(study, m), _search_epochs(study, m)) for m in costs}
     slots = _slots(study, inputs)
     spreads = {}
     tmetric, _ = metric_on_test_split(study.metric)
@@ -267,24 +268,22 @@ def _cost_lines(p: Plan) -> list[str]:
     asha = isinstance(p.study.scheduler, ASHA)
     lines = ["| method | search trials | confirm seeds | epochs | search epochs a trial"
              + (" (ASHA, expected)" if asha else "") + " | grad evals | device-seconds | "
-             "confirm device-s, cheapest – dearest pick |", "|---|---|---|---|---|---|---|---|"]
+             "cheapest – dearest |", "|---|---|---|---|---|---|---|---|"]
+    searched = []
     for m, c in p.costs.items():
         lo, hi = _epoch_range(p.study, m)
+        if lo != hi:
+            searched.append(f"{m} {lo}–{hi}")
         epochs = f"{planned_epochs(p.study, m)}" + (f" ({lo}–{hi})" if lo != hi else "")
         lines.append(f"| {m} | {p.study.trials_of(m)} | {p.inputs.seeds} | {epochs} | "
                      f"{_search_epochs(p.study, m):.1f} | {_num(c.grad_evals)} | "
-                     f"{_num(c.device_seconds)} | {_span(p.confirm_spans[m])} |")
-    point = sum(p.inputs.seeds * planned_epochs(p.study, m) * p.per_epoch[m].device_seconds
-                for m in p.costs)
-    span = tuple(sum(s[i] for s in p.confirm_spans.values()) for i in (0, 1))
+                     f"{_num(c.device_seconds)} | {_span(p.spans[m])} |")
+    span = (sum(s[0] for s in p.spans.values()), sum(s[1] for s in p.spans.values()))
     lines.append(f"| total | {sum(p.study.trials_of(m) for m in p.costs)} | "
                  f"{p.inputs.seeds * len(p.costs)} | | | {_num(total.grad_evals)} | "
                  f"{_num(total.device_seconds)} | {_span(span)} |")
-    study_span = (total.device_seconds - point + span[0], total.device_seconds - point + span[1])
     missing = [m for m in p.study.methods if m not in p.costs]
     wall = total.run_seconds / p.slots
-    searched = [f"{m} {lo}–{hi}" for m in p.costs if (lo := _epoch_range(p.study, m)[0])
-                != (hi := _epoch_range(p.study, m)[1])]
     return lines + ["", f"Wall time ≈ {_num(wall)} s ({wall / 3600:.2f} h) on {p.slots} "
                     f"concurrent trial slot(s) ({p.inputs.cpus:g} CPUs, {p.inputs.gpus:g} GPUs); "
                     + ("search trials at the epochs ASHA lets them train in expectation; "
@@ -292,14 +291,12 @@ def _cost_lines(p: Plan) -> list[str]:
                        "scheduler stops trials early); ")
                     + "Ray start-up not included."
                     + (f" No cost measured for: {', '.join(missing)}." if missing else ""),
-                    "", "The confirm seeds train the config the selection picks, known only "
-                    "after the search: the study's device-seconds are "
-                    f"{_span(study_span)} if every method picks "
-                    "its cheapest / dearest config measured, at the fewest / most epochs it "
-                    "can train"
-                    + (f" (`epochs` searched: {', '.join(searched)})" if searched else "")
-                    + "; the table's device-seconds count the configs' mean"
-                    + (" at the middle of a searched `epochs`." if searched else ".")]
+                    "", "Device-seconds are the expected cost over the search space (the "
+                    "configs' mean" + (", a searched `epochs` at its middle" if searched else "")
+                    + "); which configs train is the search's draws and the selection's pick: "
+                    f"{_span(span)} if every run is its method's cheapest / dearest config "
+                    "measured, at the fewest / most epochs it can train"
+                    + (f" (`epochs` searched: {', '.join(searched)})" if searched else "") + "."]
 
 
 def _span(lo_hi: tuple[float, float]) -> str:

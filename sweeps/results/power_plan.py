@@ -7,9 +7,9 @@ sweep's records) and prints what this module computes.
   device-seconds, plus its confirm seeds x epochs; wall time = the trials' summed run seconds
   over the concurrent trial slots the resources give (an estimate that ignores stragglers and
   Ray's start-up). Search trials under ASHA count the epochs it lets them train in expectation
-  (`sweeps.results.asha_cost`); confirm runs train all their epochs. The confirm runs train
-  the config the selection picks, unknown before the search: `confirm_span` is their cost if
-  it picks the cheapest config measured at the fewest epochs, or the dearest at the most.
+  (`sweeps.results.asha_cost`); confirm runs train all their epochs. Which configs train is
+  the search's draws and the selection's pick: `cost_span` is the cost if every run is the
+  cheapest config measured at the fewest epochs, or the dearest at the most.
 - Δ of a method vs the baseline over n paired seeds: the Student-t interval's half-width
   t(1 - a/2, n - 1) * sd_d / sqrt(n), sd_d the SD of the paired differences (from a pilot or an
   earlier sweep), and the seeds a chosen effect needs: the smallest n with
@@ -42,7 +42,7 @@ from sweeps.store.schema import RunRecord
 
 __all__ = ["FIELLER_VAR", "EpochCost", "StudyCost", "study_cost", "slots_for",
            "delta_halfwidth", "seeds_for_effect", "tau_halfwidth", "configs_for_tau",
-           "epoch_cost_of", "paired_sd", "confirm_span"]
+           "epoch_cost_of", "paired_sd", "cost_span"]
 
 FIELLER_VAR = 0.437      # var(atanh τ) ~ 0.437 / (n - 4) (Fieller, Hartley & Pearson 1957)
 
@@ -89,17 +89,21 @@ def study_cost(per_epoch: EpochCost, trials: int, confirm_seeds: int, epochs: in
                      n_epochs * per_epoch.device_seconds, n_epochs * per_epoch.run_seconds)
 
 
-def confirm_span(per_epoch: EpochCost, confirm_seeds: int,
-                 epochs: tuple[int, int]) -> tuple[float, float]:
-    """Device-seconds of `confirm_seeds` confirm runs if the selection picks the cheapest config
-    measured at the fewest epochs the search allows, and if it picks the dearest at the most:
-    what the pick, unknown before the search, can make the confirm phase cost.
+def cost_span(per_epoch: EpochCost, trials: int, confirm_seeds: int, epochs: int,
+              epochs_range: tuple[int, int], search_epochs: float | None = None
+              ) -> tuple[float, float]:
+    """Device-seconds of a method's runs (as `study_cost`) if every run is its cheapest config
+    measured at the fewest epochs it can train, and if every run is its dearest at the most:
+    what the search's draws and the selection's pick can make the method cost. A search trial
+    trains the share `search_epochs` / `epochs` (ASHA's expectation) of its epochs.
 
-    >>> confirm_span(EpochCost(100.0, 2.0, 2.0, (1.5, 3.0)), confirm_seeds=5, epochs=(40, 80))
-    (300.0, 1200.0)
+    >>> cost_span(EpochCost(100.0, 2.0, 2.0, (1.5, 3.0)), trials=3, confirm_seeds=5, epochs=60,
+    ...           epochs_range=(40, 80), search_epochs=30)
+    (390.0, 1560.0)
     """
+    runs = trials * (epochs if search_epochs is None else search_epochs) / epochs + confirm_seeds
     lo, hi = per_epoch.device_seconds_range or (per_epoch.device_seconds,) * 2
-    return confirm_seeds * epochs[0] * lo, confirm_seeds * epochs[1] * hi
+    return lo * epochs_range[0] * runs, hi * epochs_range[1] * runs
 
 
 def slots_for(cpus: float, gpus: float, workers: int, cpus_per_worker: float,

@@ -223,9 +223,9 @@ def test_grid_configs_take_grid_points_and_a_method_searching_nothing_has_one():
     assert calibration_configs(grid, "sgd", 4) == [{}]
 
 
-def test_the_plan_spans_what_the_selections_pick_can_make_the_confirm_seeds_cost():
-    """The confirm seeds train the picked config: from its cheapest config measured at the
-    fewest epochs a searched `epochs` allows to its dearest at the most (a grid: its points)."""
+def test_the_plan_spans_what_the_draws_and_the_pick_can_make_a_study_cost():
+    """Every run at its method's cheapest config measured and the fewest epochs a searched
+    `epochs` allows, to every run at the dearest and the most (a grid: its points)."""
     study = parse_study("name: s\nmetric: val_acc\nbaseline: sgd\nbudget: 2\nbase: {epochs: 4}\n"
                         "methods:\n  sgd: {fixed: {perturbation: none}}\n"
                         "  sgd_x2: {fixed: {perturbation: none}, space: {epochs: {int: [4, 8]}}}\n")
@@ -238,17 +238,24 @@ def test_the_plan_spans_what_the_selections_pick_can_make_the_confirm_seeds_cost
     plan = make_plan(study, PlanInputs(cpus=1, gpus=0, seeds=3), records, "earlier")
     # per config: sgd a 2.0, b mean(3.0, 4.0) = 3.5 an epoch; sgd_x2 c 1.0, d 3.0
     assert plan.per_epoch["sgd"].device_seconds_range == pytest.approx((2.0, 3.5))
-    assert plan.confirm_spans["sgd"] == pytest.approx((3 * 4 * 2.0, 3 * 4 * 3.5))
-    assert plan.confirm_spans["sgd_x2"] == pytest.approx((3 * 4 * 1.0, 3 * 8 * 3.0))
+    # sgd: 1 trial + 3 seeds of 4 epochs; sgd_x2: 2 trials + 3 seeds of 4 to 8 epochs (plan: 6)
+    assert plan.spans["sgd"] == pytest.approx((4 * 4 * 2.0, 4 * 4 * 3.5))
+    assert plan.spans["sgd_x2"] == pytest.approx((5 * 4 * 1.0, 5 * 8 * 3.0))
+    assert plan.costs["sgd_x2"].device_seconds == pytest.approx(5 * 6 * 2.0)  # the mean, middle
     text = plan_text(plan)
-    assert "| sgd_x2 | 2 | 3 | 6 (4–8) |" in text and "| 12–72 |" in text
-    # the study: its planned total with each method's confirm seeds at their span's ends
-    total = sum(c.device_seconds for c in plan.costs.values())
-    point = 3 * 4 * plan.per_epoch["sgd"].device_seconds + 3 * 6 * plan.per_epoch["sgd_x2"].device_seconds
-    lo, hi = total - point + 24 + 12, total - point + 42 + 72
-    assert f"device-seconds are {lo:.3g}–{hi:,.0f} if every method picks" in text
-    assert "(`epochs` searched: sgd_x2 4–8)" in text
+    assert "| sgd_x2 | 2 | 3 | 6 (4–8) | 6.0 | 3,000 | 60 | 20–120 |" in text
+    assert "| total | 3 | 6 | | | 4,600 | 108 | 52–176 |" in text
+    assert "52–176 if every run is its method's cheapest / dearest config measured" in text
+    assert "(`epochs` searched: sgd_x2 4–8)" in text and "a searched `epochs` at its middle" in text
     grid = parse_study(study.source_text.replace("budget: 2", "sampler: grid").replace(
         "{int: [4, 8]}", "{int: [4, 8], values: [5, 7]}"))
-    assert make_plan(grid, PlanInputs(1, 0, 3), records, "e").confirm_spans["sgd_x2"] == \
-        pytest.approx((3 * 5 * 1.0, 3 * 7 * 3.0))
+    # the grid's 2 points are its 2 trials
+    assert make_plan(grid, PlanInputs(1, 0, 3), records, "e").spans["sgd_x2"] == \
+        pytest.approx((5 * 5 * 1.0, 5 * 7 * 3.0))
+    # under ASHA a search trial trains its expected share of the epochs
+    asha = parse_study(study.source_text.replace("budget: 2", "budget: 9\nscheduler: asha"))
+    p = make_plan(asha, PlanInputs(1, 0, 3), records, "e")
+    from sweeps.execution.planner import _search_epochs
+    share = _search_epochs(asha, "sgd_x2") / 6
+    assert share < 1 and p.spans["sgd_x2"] == pytest.approx((4 * 1.0 * (9 * share + 3),
+                                                             8 * 3.0 * (9 * share + 3)))
