@@ -83,16 +83,27 @@ def sweep_env(ray_tmpdir: str, **extra: str) -> dict[str, str]:
             "RAY_USAGE_STATS_ENABLED": "0", **extra}
 
 
-class Sweep:
-    """`python -m sweeps ARGS` in its own session, output to files in `logs`."""
+# `python -m sweeps` with a shorter wait for an unreachable tracking server at the end of a sweep
+_SHORT_FLUSH = ("import runpy, sys; from sweeps.execution import mlflow_callback as m; "
+                "m.FLUSH_AT_END_S = float(sys.argv.pop(1)); "
+                "runpy.run_module('sweeps', run_name='__main__', alter_sys=True)")
 
-    def __init__(self, args: list[str], env: dict[str, str], cwd: Path, logs: Path) -> None:
+
+class Sweep:
+    """`python -m sweeps ARGS` in its own session, output to files in `logs`. `flush_at_end_s`: how
+    long the sweep's end waits for an unreachable tracking server instead of FLUSH_AT_END_S (a test
+    whose server is down at the end of the sweep need not wait the 30 s)."""
+
+    def __init__(self, args: list[str], env: dict[str, str], cwd: Path, logs: Path,
+                 flush_at_end_s: float | None = None) -> None:
         logs.mkdir(parents=True, exist_ok=True)
         n = len(list(logs.glob("*.out")))
         self.out, self.err = logs / f"{n}-{args[0]}.out", logs / f"{n}-{args[0]}.err"
+        cmd = ([sys.executable, "-m", "sweeps"] if flush_at_end_s is None else
+               [sys.executable, "-c", _SHORT_FLUSH, str(flush_at_end_s)])
         with self.out.open("w") as out, self.err.open("w") as err:
-            self.proc = subprocess.Popen([sys.executable, "-m", "sweeps", *args], cwd=cwd, env=env,
-                                         stdout=out, stderr=err, start_new_session=True)
+            self.proc = subprocess.Popen([*cmd, *args], cwd=cwd, env=env, stdout=out, stderr=err,
+                                         start_new_session=True)
 
     def running(self) -> bool:
         return self.proc.poll() is None

@@ -156,7 +156,7 @@ def test_tracking_outages_lose_nothing_and_duplicate_nothing(tmp_path, monkeypat
         server.start()
         with private_ray_tmpdir() as ray_tmp:
             sweep = Sweep(["run", "s.yaml", "--storage", "runs", "--tracking-uri", server.uri],
-                          sweep_env(ray_tmp), tmp_path, tmp_path / "logs")
+                          sweep_env(ray_tmp), tmp_path, tmp_path / "logs", flush_at_end_s=3.0)
             try:
                 two_outages(server, sweep, experiment, box, epochs, ray_tmp)
                 rc, out, err = sweep.wait(timeout=240)

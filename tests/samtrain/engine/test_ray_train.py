@@ -1,5 +1,7 @@
 """Training under Ray Train's TorchTrainer: 1 worker, 2 gloo workers, and resume by run name."""
 
+import os
+
 import pytest
 
 from samtrain.config.train_config import TrainConfig
@@ -54,3 +56,20 @@ def test_a_restart_with_the_same_name_resumes_where_the_first_process_stopped(ra
     check_digits_result(second)
     for key in ("train_loss", "val_loss", "val_acc", "grad_evals"):
         assert second.metrics[key] == pytest.approx(full[key], rel=1e-5, abs=1e-6), key
+
+
+def test_the_controller_polls_its_workers_every_half_second_unless_the_user_said(monkeypatch,
+                                                                                 tmp_path):
+    """Ray's default (2 s) ends each run up to 2 s after its last report; the user's value wins.
+    Ray Train passes the variable on from the process that builds the trainer."""
+    from ray.train.v2._internal.constants import ENV_VARS_TO_PROPAGATE
+
+    from samtrain.engine.ray_train import HEALTH_CHECK_ENV
+
+    assert HEALTH_CHECK_ENV in ENV_VARS_TO_PROPAGATE
+    monkeypatch.delenv(HEALTH_CHECK_ENV, raising=False)
+    make_torch_trainer(_digits(), "poll", str(tmp_path))
+    assert os.environ[HEALTH_CHECK_ENV] == "0.5"
+    monkeypatch.setenv(HEALTH_CHECK_ENV, "3")
+    make_torch_trainer(_digits(), "poll", str(tmp_path))
+    assert os.environ[HEALTH_CHECK_ENV] == "3"
