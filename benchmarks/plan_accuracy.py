@@ -13,13 +13,14 @@ the same study (e.g. the one `make demo` left in runs/, tracked in sqlite:///...
 
 The plan counts the epochs ASHA lets a search trial train in expectation and each method's
 planned epochs (a searched `epochs` at the middle of its range); the real sweep trains the
-epochs its scheduler and selection chose, so the script also prints the ratio per epoch trained
-(real device-seconds per epoch vs the planned cost of an epoch), which is what the calibration
-measures, the ratio with the confirm seeds planned at the epochs the selection picked (what the
-plan cannot know before the search), and whether the real total lies in the plan's span (every
-run its method's cheapest config at the fewest epochs, to the dearest at the most). It runs the whole
-study: on the 2-core VM the demo takes hours; `--study search_spaces/tiny.yaml` checks the
-script in a minute.
+epochs its scheduler and selection chose. So the script also prints: the ratio per epoch
+trained (real device-seconds per epoch vs the planned cost of an epoch, what the calibration
+measures); the ratio with the confirm seeds planned as the config the selection picked (what
+the plan cannot know before the search), calibrated afterwards the same way over 4 epochs at
+its picked epochs; and whether the real total lies in the plan's span (every run its method's
+cheapest config at the fewest epochs, to the dearest at the most). It runs the whole study: on
+the 2-core VM the demo takes ~35 minutes; `--study search_spaces/tiny.yaml` checks the script
+in a minute.
 """
 
 from __future__ import annotations
@@ -31,22 +32,46 @@ import time
 from pathlib import Path
 
 
-def _ratio_lines(plan, records, study) -> list[str]:  # noqa: ANN001 - a Plan, RunRecords
+def _picked_costs(study, records, slots: int, epochs: int = 4) -> dict:  # noqa: ANN001
+    """Each method's picked config (its confirm runs'), calibrated as `sweep plan` calibrates a
+    config but over `epochs` epochs (the typical epoch a median of `epochs` - 1), ending its run:
+    {method: (typical epoch s, end-of-run s, the picked epochs)}."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from sweeps.execution.planner import _calibrate_config
+
+    picks = {}
+    for m, spec in study.methods.items():
+        confirm = [r for r in records if r.method == m and r.phase == "confirm"]
+        if confirm:
+            picks[m] = ({k: confirm[0].params[k] for k in spec.sampled}, int(confirm[0].params["epochs"]))
+    names = list(picks)
+    with ProcessPoolExecutor(slots, mp_context=multiprocessing.get_context("spawn")) as pool:
+        got = list(pool.map(_calibrate_config, *zip(*[(study, m, picks[m][0], epochs, True)
+                                                       for m in names], strict=True)))
+    return {m: (typical, end or 0.0, picks[m][1]) for m, (_, typical, end) in zip(names, got, strict=True)}
+
+
+def _ratio_lines(plan, records, study, picked) -> list[str]:  # noqa: ANN001 - a Plan, RunRecords
     from sweeps.execution.planner import planned_epochs
 
-    lines = ["| method | planned device-s | real device-s | ratio | ratio at the picked epochs | "
-             "planned grad evals | real grad evals | ratio | per epoch: real / planned device-s |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| method | planned device-s | real device-s | ratio | ratio with the picked configs "
+             "calibrated | planned grad evals | real grad evals | ratio | "
+             "per epoch: real / planned device-s |", "|---|---|---|---|---|---|---|---|---|"]
     tot = [0.0, 0.0, 0.0, 0.0, 0.0]
     for m, c in plan.costs.items():
         runs = [r for r in records if r.method == m]
         real_s, real_g = sum(r.device_seconds for r in runs), sum(r.grad_evals for r in runs)
         epochs = sum(float(r.final.get("epoch", 0) or 0) for r in runs)
         per_epoch = (real_s / epochs) / plan.per_epoch[m].device_seconds if epochs else float("nan")
-        # the plan with the confirm seeds at the epochs the selection picked (known afterwards)
-        picked = [int(r.params["epochs"]) for r in runs if r.phase == "confirm"]
-        shift = sum(picked) / len(picked) - planned_epochs(study, m) if picked else 0.0
-        at_picks = c.device_seconds + plan.inputs.seeds * plan.per_epoch[m].device_seconds * shift
+        # the plan with its confirm seeds replaced by the picked config (known afterwards),
+        # calibrated at the picked epochs: what the cost model says given the pick
+        at_picks = c.device_seconds
+        if m in picked:
+            typical, end, e = picked[m]
+            at_picks += plan.inputs.seeds * (e * typical + end - planned_epochs(study, m)
+                                             * plan.per_epoch[m].device_seconds)
         lines.append(f"| {m} | {c.device_seconds:.1f} | {real_s:.1f} | "
                      f"{real_s / c.device_seconds:.3f} | {real_s / at_picks:.3f} | "
                      f"{c.grad_evals:,.0f} | {real_g:,.0f} | "
@@ -102,8 +127,10 @@ def main(argv: list[str] | None = None) -> list[str]:
     wall = time.time() - t0
     meta = sweep_dir(storage, name).read_meta()
     _, records = load_records(uri, name, meta.sweep_id)
-    lines = _ratio_lines(plan, records, study)
-    lines.append(f"\nplanning (calibration) {planning:.0f} s; "
+    t0 = time.time()
+    lines = _ratio_lines(plan, records, study, _picked_costs(study, records, plan.slots))
+    picks_s = time.time() - t0
+    lines.append(f"\nplanning (calibration) {planning:.0f} s, the picked configs {picks_s:.0f} s; "
                  + (f"the sweep {name!r} (run earlier)" if args.sweep else
                     f"the study {wall:.0f} s wall") + " on "
                  f"{cpus:g} CPUs ({plan.slots} slots); planned wall "
