@@ -25,7 +25,9 @@ def ray_local():
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+        # as the launcher starts Ray (`connect_ray`): workers' stderr is not forwarded, so a
+        # worker Ray stops at shutdown cannot print into a command's one-line error
+        ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
     yield ray
     ray.shutdown()
 
