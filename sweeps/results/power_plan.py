@@ -178,25 +178,31 @@ def configs_for_tau(halfwidth: float, tau: float = 0.0, confidence: float = 0.95
 
 
 def epoch_cost_of(records: Sequence[RunRecord], method: str, workers: int) -> EpochCost | None:
-    """A method's mean cost per epoch over its runs that trained (an earlier sweep's records):
-    gradient evaluations and device-seconds divided by the epochs reached, and the range of
-    its configs' (a config's runs averaged) device-seconds an epoch; None without any.
+    """A method's cost per epoch from an earlier sweep's records: for each config (its
+    `group_key`), its runs' gradient evaluations and device-seconds divided by the epochs each
+    reached, averaged over the config's runs; the method's cost is the mean over its configs,
+    each config once (the expected cost over the search space, as a calibration measures it:
+    the confirm seeds of the earlier sweep's pick do not outweigh the other configs), and the
+    range its configs' costs span; None without any run that trained.
 
-    >>> r = RunRecord("r", "sam", "search", "completed", "g", 0, {}, {"epoch": 2.0},
-    ...               device_seconds=8.0, grad_evals=400.0)
-    >>> epoch_cost_of([r], "sam", workers=2)
-    EpochCost(grad_evals=200.0, device_seconds=4.0, run_seconds=2.0, device_seconds_range=(4.0, 4.0))
+    >>> mk = lambda g, e, s: RunRecord(f"r{g}{s}", "sam", "search", "completed", g, 0, {},
+    ...                                {"epoch": e}, device_seconds=s, grad_evals=100.0 * e)
+    >>> epoch_cost_of([mk("a", 2.0, 8.0)], "sam", workers=2)
+    EpochCost(grad_evals=100.0, device_seconds=4.0, run_seconds=2.0, device_seconds_range=(4.0, 4.0))
+    >>> epoch_cost_of([mk("a", 1.0, 2.0), mk("a", 1.0, 2.0), mk("a", 1.0, 2.0), mk("b", 1.0, 6.0)],
+    ...               "sam", workers=1).device_seconds   # (2 + 6) / 2, not (2 + 2 + 2 + 6) / 4
+    4.0
     """
-    trained = [(r, e) for r in records if r.method == method and r.device_seconds > 0
-               and (e := float(r.final.get("epoch", 0) or 0)) > 0]
-    if not trained:
+    by_config: dict[str, list[tuple[float, float]]] = {}
+    for r in records:
+        e = float(r.final.get("epoch", 0) or 0)
+        if r.method == method and r.device_seconds > 0 and e > 0:
+            by_config.setdefault(r.group_key, []).append((r.grad_evals / e, r.device_seconds / e))
+    if not by_config:
         return None
-    g = float(np.mean([r.grad_evals / e for r, e in trained]))
-    d = float(np.mean([r.device_seconds / e for r, e in trained]))
-    by_config: dict[str, list[float]] = {}
-    for r, e in trained:
-        by_config.setdefault(r.group_key, []).append(r.device_seconds / e)
-    secs = [float(np.mean(v)) for v in by_config.values()]
+    configs = [np.mean(v, axis=0) for v in by_config.values()]
+    g, d = (float(x) for x in np.mean(configs, axis=0))
+    secs = [float(c[1]) for c in configs]
     return EpochCost(g, d, d / workers, (min(secs), max(secs)))
 
 

@@ -238,13 +238,16 @@ def test_the_plan_spans_what_the_draws_and_the_pick_can_make_a_study_cost():
     plan = make_plan(study, PlanInputs(cpus=1, gpus=0, seeds=3), records, "earlier")
     # per config: sgd a 2.0, b mean(3.0, 4.0) = 3.5 an epoch; sgd_x2 c 1.0, d 3.0
     assert plan.per_epoch["sgd"].device_seconds_range == pytest.approx((2.0, 3.5))
+    # the cost an epoch is the configs' mean (each config once), not the runs' mean (3.0)
+    assert plan.per_epoch["sgd"].device_seconds == pytest.approx((2.0 + 3.5) / 2)
+    assert plan.costs["sgd"].device_seconds == pytest.approx(4 * 4 * 2.75)
     # sgd: 1 trial + 3 seeds of 4 epochs; sgd_x2: 2 trials + 3 seeds of 4 to 8 epochs (plan: 6)
     assert plan.spans["sgd"] == pytest.approx((4 * 4 * 2.0, 4 * 4 * 3.5))
     assert plan.spans["sgd_x2"] == pytest.approx((5 * 4 * 1.0, 5 * 8 * 3.0))
     assert plan.costs["sgd_x2"].device_seconds == pytest.approx(5 * 6 * 2.0)  # the mean, middle
     text = plan_text(plan)
     assert "| sgd_x2 | 2 | 3 | 6 (4–8) | 6.0 | 3,000 | 60 | 20–120 |" in text
-    assert "| total | 3 | 6 | | | 4,600 | 108 | 52–176 |" in text
+    assert "| total | 3 | 6 | | | 4,600 | 104 | 52–176 |" in text
     assert "52–176 if every run is its method's cheapest / dearest config measured" in text
     assert "(`epochs` searched: sgd_x2 4–8)" in text and "a searched `epochs` at its middle" in text
     grid = parse_study(study.source_text.replace("budget: 2", "sampler: grid").replace(
