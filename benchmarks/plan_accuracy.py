@@ -10,6 +10,9 @@ and in total. The target for the demo study is a ratio within 10 % of 1.
 
 With `--sweep`, the study is not run again: the plan is compared with that finished sweep of
 the same study (e.g. the one `make demo` left in runs/, tracked in sqlite:///.../mlflow.db).
+With `--from NAME --from-storage DIR --from-tracking-uri URI`, the plan is `sweep plan --from`'s:
+the per-epoch costs of that earlier sweep of the study (no calibration; it depends on that
+sweep's records only, not on when it is made), with the power table from its confirm seeds.
 
 The plan counts the epochs ASHA lets a search trial train in expectation and each method's
 planned epochs (a searched `epochs` at the middle of its range); the real sweep trains the
@@ -73,13 +76,15 @@ def _ratio_lines(plan, records, study, picked) -> list[str]:  # noqa: ANN001 - a
             at_picks += plan.inputs.seeds * (e * typical + end - planned_epochs(study, m)
                                              * plan.per_epoch[m].device_seconds)
         lines.append(f"| {m} | {c.device_seconds:.1f} | {real_s:.1f} | "
-                     f"{real_s / c.device_seconds:.3f} | {real_s / at_picks:.3f} | "
+                     f"{real_s / c.device_seconds:.3f} | "
+                     f"{f'{real_s / at_picks:.3f}' if m in picked else '-'} | "
                      f"{c.grad_evals:,.0f} | {real_g:,.0f} | "
                      f"{real_g / c.grad_evals:.3f} | {per_epoch:.3f} |")
         tot = [tot[0] + c.device_seconds, tot[1] + real_s, tot[2] + c.grad_evals, tot[3] + real_g,
                tot[4] + at_picks]
     lines.append(f"| total | {tot[0]:.1f} | {tot[1]:.1f} | {tot[1] / tot[0]:.3f} | "
-                 f"{tot[1] / tot[4]:.3f} | {tot[2]:,.0f} | {tot[3]:,.0f} | {tot[3] / tot[2]:.3f} | |")
+                 f"{f'{tot[1] / tot[4]:.3f}' if picked else '-'} | {tot[2]:,.0f} | {tot[3]:,.0f} | "
+                 f"{tot[3] / tot[2]:.3f} | |")
     lo, hi = (sum(s[i] for s in plan.spans.values()) for i in (0, 1))
     lines.append(f"\nthe plan's span (every run its method's cheapest / dearest config): {lo:.0f}–{hi:.0f} "
                  f"device-s; the real {tot[1]:.0f} is " + ("inside" if lo <= tot[1] <= hi else
@@ -97,6 +102,10 @@ def main(argv: list[str] | None = None) -> list[str]:
     parser.add_argument("--sweep", help="a finished sweep of the study to compare with")
     parser.add_argument("--storage", default="runs", help="the --sweep's storage")
     parser.add_argument("--tracking-uri", help="the --sweep's tracking URI")
+    parser.add_argument("--from", dest="from_sweep",
+                        help="plan from this earlier sweep of the study (as `sweep plan --from`)")
+    parser.add_argument("--from-storage", default="runs", help="the --from sweep's storage")
+    parser.add_argument("--from-tracking-uri", help="the --from sweep's tracking URI")
     args, _ = parser.parse_known_args(argv)
 
     from sweeps.execution.confirm import confirm_sweep
@@ -110,9 +119,16 @@ def main(argv: list[str] | None = None) -> list[str]:
     seeds = study.confirm_seeds if args.confirm_seeds is None else args.confirm_seeds
     cpus = float(os.cpu_count() or 1)
     t0 = time.time()
-    plan = make_plan(study, PlanInputs(cpus=cpus, gpus=0.0, seeds=seeds,
-                                       calibration_epochs=args.calibration_epochs,
-                                       calibration_configs=args.calibration_configs))
+    inputs = PlanInputs(cpus=cpus, gpus=0.0, seeds=seeds, calibration_epochs=args.calibration_epochs,
+                        calibration_configs=args.calibration_configs)
+    if args.from_sweep:
+        from sweeps.store.sweep_access import read_sweep
+
+        earlier = read_sweep(args.from_sweep, args.from_storage, args.from_tracking_uri,
+                             history=False, deliver_timeout=10)
+        plan = make_plan(study, inputs, earlier.records, args.from_sweep)
+    else:
+        plan = make_plan(study, inputs)
     planning = time.time() - t0
     print(plan_text(plan), flush=True)
     t0 = time.time()
@@ -128,9 +144,12 @@ def main(argv: list[str] | None = None) -> list[str]:
     meta = sweep_dir(storage, name).read_meta()
     _, records = load_records(uri, name, meta.sweep_id)
     t0 = time.time()
-    lines = _ratio_lines(plan, records, study, _picked_costs(study, records, plan.slots))
+    # the picks calibrated: what the calibration would say given them (not with --from)
+    picked = {} if args.from_sweep else _picked_costs(study, records, plan.slots)
+    lines = _ratio_lines(plan, records, study, picked)
     picks_s = time.time() - t0
-    lines.append(f"\nplanning (calibration) {planning:.0f} s, the picked configs {picks_s:.0f} s; "
+    lines.append(f"\nplanning ({'--from ' + args.from_sweep if args.from_sweep else 'calibration'}) "
+                 f"{planning:.0f} s, the picked configs {picks_s:.0f} s; "
                  + (f"the sweep {name!r} (run earlier)" if args.sweep else
                     f"the study {wall:.0f} s wall") + " on "
                  f"{cpus:g} CPUs ({plan.slots} slots); planned wall "
