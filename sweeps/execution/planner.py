@@ -229,8 +229,7 @@ def make_plan(study: StudySpec, inputs: PlanInputs,
     if earlier is not None:
         per = {m: c for m in study.methods
                if (c := epoch_cost_of(earlier, m, res.workers)) is not None}
-        source = (f"sweep {earlier_name!r}: its configs' cost per epoch reached (a config's "
-                  "runs averaged, then the configs, each once)")
+        source = f"sweep {earlier_name!r}: its configs' mean cost per epoch reached"
     else:
         per = calibrate(study, inputs.calibration_epochs, _slots(study, inputs),
                         inputs.calibration_configs)
