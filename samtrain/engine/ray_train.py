@@ -66,8 +66,10 @@ def make_torch_trainer(cfg: TrainConfig, name: str, storage_path: str, *,
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """Ray Train entry point: `{"train_config": TrainConfig dict, "threads", "started_at",
     "stop_after_epoch", "checkpoint_interval_s"}` (see `samtrain.engine.loop.run_training`)."""
+    from samtrain.engine.allocator import hold_freed_memory
     from samtrain.engine.loop import run_training
 
+    hold_freed_memory()  # Ray Train runs this in a thread of its own: keep its heap (glibc)
     run_training(TrainConfig(**config["train_config"]), RayTrainContext(), config.get("threads"),
                  config.get("started_at"), config.get("stop_after_epoch"),
                  config.get("checkpoint_interval_s", 0.0))

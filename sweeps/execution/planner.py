@@ -8,7 +8,7 @@ Cost per method comes from one of two measurements:
   nothing tracked or written to the sweep storage), the first config one epoch more to end its
   run: the typical epoch's seconds (not the first, which carries start-up), averaged over the
   configs, the end-of-run work spread over the planned epochs, and the gradient evaluations
-  per epoch, on this machine's device (`calibrate`);
+  per epoch, on this machine's device (`calibrate`; malloc set as in a trial: `allocator`);
 - an earlier sweep of the same problem (`--from NAME`): its runs' device-seconds and gradient
   evaluations per epoch reached; also the paired spread of its confirm seeds.
 
@@ -76,8 +76,7 @@ class Plan:
     costs: dict[str, StudyCost]
     slots: int
     spreads: dict[str, tuple[float, int, str]] = field(default_factory=dict)  # sd, pairs, from
-    # device-seconds per method if every run is its cheapest / dearest config (`cost_span`)
-    spans: dict[str, tuple[float, float]] = field(default_factory=dict)
+    spans: dict[str, tuple[float, float]] = field(default_factory=dict)  # cheapest, dearest
 
 
 def calibration_configs(study: StudySpec, method: str, n: int) -> list[dict[str, Any]]:
@@ -120,9 +119,11 @@ def _calibrate_config(study: StudySpec, method: str, params: dict[str, Any], epo
     its typical epoch's seconds, and (`full`: the run ends) the end-of-run work's seconds; else
     None (the run is stopped before its end, whose work never starts)."""
     from samtrain.config.train_config import TrainConfig
+    from samtrain.engine.allocator import hold_freed_memory
     from samtrain.engine.loop import run_training
     from samtrain.engine.worker_context import LocalContext
 
+    hold_freed_memory()  # as a sweep's trial process does
     cfg = build_train_config(study, method, params, seed=study.seed)
     planned, workers, n = cfg.epochs, cfg.num_workers, min(epochs, cfg.epochs) if full else epochs
     cfg = TrainConfig(**{**cfg.model_dump(), "epochs": n + 1 if full else max(planned, n + 1),
@@ -141,9 +142,9 @@ def calibrate(study: StudySpec, epochs: int = 2, slots: int = 1,
               configs: int = 4) -> dict[str, EpochCost]:
     """Each method's cost per epoch of the run the study plans, measured here on `configs`
     configs spread over its search space (`calibration_configs`; one for a method that searches
-    nothing): what an epoch costs depends
-    on the config (a smaller `perturb_batch_size`, more m-sharpness passes), and the search and
-    the confirm seeds train whichever configs the sampler and the selection pick.
+    nothing): what an epoch costs depends on the config (a smaller `perturb_batch_size`, more
+    m-sharpness passes), and the search and the confirm seeds train whichever configs the
+    sampler and the selection pick.
 
     Each config trains `epochs` epochs (stopped there); the first config one more, ending the
     run. The typical epoch is the median of a config's epochs after its first (which carries
@@ -216,9 +217,9 @@ def _search_epochs(study: StudySpec, method: str) -> float:
 
 
 def _slots(study: StudySpec, inputs: PlanInputs) -> int:
-    res = study.resources
-    return slots_for(inputs.cpus, inputs.gpus, res.workers, res.cpus_per_worker,
-                     res.gpus_per_worker, res.max_concurrent_trials)
+    r = study.resources
+    return slots_for(inputs.cpus, inputs.gpus, r.workers, r.cpus_per_worker, r.gpus_per_worker,
+                     r.max_concurrent_trials)
 
 
 def make_plan(study: StudySpec, inputs: PlanInputs,
@@ -354,8 +355,8 @@ def plan_text(p: Plan) -> str:
     """The plan as Markdown: cost, Δ vs the baseline, Kendall τ."""
     return "\n".join([f"# Plan: {p.study.name}", "", f"Cost per epoch from {p.source}.", "",
                       *_cost_lines(p), "", "## Power: Δ vs the baseline (test split, paired "
-                      "t-interval)", "", *_power_lines(p), "",
-                      "## Kendall τ (sweep analyze)", "", *_tau_lines(p)]) + "\n"
+                      "t-interval)", "", *_power_lines(p), "", "## Kendall τ (sweep analyze)",
+                      "", *_tau_lines(p)]) + "\n"
 
 
 def _check(key: str, value: float | None, ok: bool, allowed: str) -> None:
@@ -374,8 +375,7 @@ def plan_inputs(args: Any, study: StudySpec) -> PlanInputs:
     _check("--cpus", args.cpus, args.cpus is None or args.cpus > 0, "> 0")
     _check("--gpus", args.gpus, args.gpus >= 0, ">= 0")
     _check("--calibration-epochs", args.calibration_epochs, args.calibration_epochs >= 1, ">= 1")
-    _check("--calibration-configs", args.calibration_configs, args.calibration_configs >= 1,
-           ">= 1")
+    _check("--calibration-configs", args.calibration_configs, args.calibration_configs >= 1, ">= 1")
     seeds = args.seeds or (study.confirm_seeds if study.confirm_seeds >= 2 else 3)
     return PlanInputs(args.cpus or float(os.cpu_count() or 1), args.gpus, seeds, args.effect,
                       args.tau_width, args.sd, args.calibration_epochs, args.calibration_configs)

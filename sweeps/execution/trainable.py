@@ -30,6 +30,9 @@ def run_trial(config: dict[str, Any], plan: ResourcePlan, in_process: bool, stor
     of a multi-worker run inside the trial (Ray Train's `FailureConfig`).
     """
     started_at = time.time()
+    from samtrain.engine.allocator import hold_freed_memory
+
+    hold_freed_memory()  # this thread is not the process's main one: keep its heap (glibc)
     cfg = read_trial(config).config()
     if in_process:
         from samtrain.engine.loop import run_training
