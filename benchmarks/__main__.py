@@ -23,6 +23,7 @@ from benchmarks import (
     sweep_share,
     tracking_load,
     train_layout,
+    trial_heap,
     verdict_calibration,
 )
 
@@ -35,6 +36,8 @@ SECTIONS: list[tuple[str, Callable[[list[str]], list[str]]]] = [
      "(benchmarks/sweep_share.py)", sweep_share.main),
     ("P3 noise floor: speeds of identical trial processes side by side "
      "(benchmarks/slot_speed.py)", slot_speed.main),
+    ("Trial processes: epoch time with glibc's malloc defaults vs the held heap "
+     "(benchmarks/trial_heap.py)", trial_heap.main),
     ("Diagnostics: forgetting/perturbed overhead per step, sharpness cost per epoch "
      "(benchmarks/diagnostics_cost.py)", diagnostics_cost.main),
     ("Scoring a split in channels-last vs the default layout (benchmarks/eval_layout.py)",

@@ -8,7 +8,7 @@ the trial processes. A trial's typical epoch is the median of its epochs after t
 before the last; the last one's excess over it is the end-of-run work. Prints one row per round
 and the ratio of the arms' medians, measured in this run.
 
-    python -m benchmarks.trial_heap [--rounds 4] [--epochs 12] [--study PATH]
+    python -m benchmarks.trial_heap [--rounds 4] [--epochs 12] [--study PATH] [--quick]
 """
 
 from __future__ import annotations
@@ -51,8 +51,11 @@ def main(argv: list[str] | None = None) -> list[str]:
     parser.add_argument("--rounds", type=int, default=4, help="rounds per arm")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--study", default="search_spaces/fashion_label_noise.yaml")
+    parser.add_argument("--quick", action="store_true", help="1 round of 4 epochs (a smoke run)")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    args, _ = parser.parse_known_args(argv)
+    if args.quick:
+        args.rounds, args.epochs = 1, 4
     if args.one:
         print(json.dumps(one_round(args.study, args.epochs)))
         return []
